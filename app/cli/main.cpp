@@ -1,0 +1,229 @@
+// affinequant: the headless command-line program. Thin: parses options, calls aq_core, prints results.
+#include "args.h"
+#include "progress.h"
+
+#include "aq/device.h"
+#include "aq/error.h"
+#include "aq/evaluate.h"
+#include "aq/model_info.h"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+void onInterrupt(int)
+{
+    if (g_cancel.exchange(true))
+        std::_Exit(130);  // a second Ctrl+C stops at once
+}
+
+const char* kUsage = R"(usage: affinequant COMMAND [OPTIONS]
+
+Commands:
+  inspect   --model DIR [--json]
+            Architecture, parameter count, dtypes, GQA, tied embeddings and every tensor of a model folder.
+  eval      --model DIR --text FILE [--seqlen N] [--max-windows K] [--batch-size B]
+            [--device cpu|cuda|cuda:I] [--dtype float32|float16|bfloat16] [--json]
+            Perplexity over disjoint windows of N tokens (default 2048, capped at the model's maximum):
+            the text is tokenized once with BOS; PPL = exp(mean over windows of the mean cross-entropy).
+  devices   [--json]   Compute devices this build can use.
+  version   Program and LibTorch versions.
+
+Exit status: 0 success, 2 bad input or usage, 3 out of memory, 130 interrupted, 1 internal error.
+)";
+
+std::string shapeText(const std::vector<int64_t>& s)
+{
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+        r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+const char* archName(aq::Architecture a) { return a == aq::Architecture::Opt ? "OPT" : "LLaMA"; }
+
+nlohmann::json configJson(const aq::ModelConfig& c)
+{
+    nlohmann::json j = {{"model_type", c.modelType},
+                        {"architecture", archName(c.arch)},
+                        {"vocab_size", c.vocabSize},
+                        {"hidden_size", c.hiddenSize},
+                        {"intermediate_size", c.intermediateSize},
+                        {"num_layers", c.numLayers},
+                        {"num_heads", c.numHeads},
+                        {"num_kv_heads", c.numKvHeads},
+                        {"head_dim", c.headDim},
+                        {"gqa", c.isGqa()},
+                        {"tied_embeddings", c.tieWordEmbeddings},
+                        {"max_position_embeddings", c.maxPositionEmbeddings}};
+    if (c.arch == aq::Architecture::Llama) {
+        j["rope_theta"] = c.ropeTheta;
+        j["rms_norm_eps"] = c.normEps;
+        j["attention_bias"] = c.attentionBias;
+        j["mlp_bias"] = c.mlpBias;
+    } else {
+        j["word_embed_proj_dim"] = c.wordEmbedProjDim;
+        j["do_layer_norm_before"] = c.doLayerNormBefore;
+        j["activation"] = c.activation;
+    }
+    return j;
+}
+
+int cmdInspect(const std::vector<std::string>& argv)
+{
+    aqcli::Args args(argv, {"model"}, {"json"});
+    const aq::ModelSummary s = aq::inspectModel(args.required("model"));
+    const aq::ModelConfig& c = s.config;
+    if (args.flag("json")) {
+        nlohmann::json j = {{"model", s.modelDir},
+                            {"config", configJson(c)},
+                            {"weight_format", s.weightFormat},
+                            {"weight_bytes", s.weightBytes},
+                            {"parameters", s.parameterCount},
+                            {"parameters_by_dtype", s.parametersByDtype},
+                            {"tokenizer", s.tokenizer}};
+        for (const auto& t : s.tensors)
+            j["tensors"].push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"file", t.file}});
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("Model        %s\n", s.modelDir.c_str());
+    std::printf("Architecture %s (model_type %s)\n", archName(c.arch), c.modelType.c_str());
+    std::printf("Parameters   %lld (%.2f M)\n", static_cast<long long>(s.parameterCount), s.parameterCount / 1e6);
+    std::string dtypes;
+    for (const auto& [dt, n] : s.parametersByDtype)
+        dtypes += (dtypes.empty() ? "" : ", ") + dt + " " + std::to_string(n);
+    std::printf("Dtypes       %s\n", dtypes.c_str());
+    std::printf("Weights      %s, %.2f MB\n", s.weightFormat.c_str(), s.weightBytes / 1e6);
+    std::printf("Layers       %lld, hidden %lld, FFN %lld, vocabulary %lld, max positions %lld\n",
+                static_cast<long long>(c.numLayers), static_cast<long long>(c.hiddenSize),
+                static_cast<long long>(c.intermediateSize), static_cast<long long>(c.vocabSize),
+                static_cast<long long>(c.maxPositionEmbeddings));
+    std::printf("Attention    %lld query heads, %lld key/value heads, head dim %lld%s\n", static_cast<long long>(c.numHeads),
+                static_cast<long long>(c.numKvHeads), static_cast<long long>(c.headDim),
+                c.isGqa() ? " (grouped-query attention)" : "");
+    std::printf("Embeddings   %s\n", c.tieWordEmbeddings ? "tied (lm_head shares embed_tokens)" : "separate lm_head");
+    std::printf("Tokenizer    %s\n", s.tokenizer.c_str());
+    std::printf("\nTensors (%zu):\n", s.tensors.size());
+    for (const auto& t : s.tensors)
+        std::printf("  %-56s %-5s %s\n", t.name.c_str(), t.dtype.c_str(), shapeText(t.shape).c_str());
+    return 0;
+}
+
+int cmdEval(const std::vector<std::string>& argv)
+{
+    aqcli::Args args(argv, {"model", "text", "seqlen", "max-windows", "batch-size", "device", "dtype"}, {"json"});
+    aq::EvalOptions o;
+    const std::string model = args.required("model");
+    const std::string text = args.required("text");
+    o.device = args.str("device", "cpu");
+    o.dtype = args.str("dtype", o.device == "cpu" ? "float32" : "float16");
+    o.maxWindows = args.integer("max-windows", 0);
+    o.batchSize = args.integer("batch-size", 1);
+    if (args.has("seqlen")) {
+        o.seqlen = args.integer("seqlen", 2048);
+    } else {
+        // Default: the protocol's 2048 tokens, or the model's maximum when that is shorter.
+        o.seqlen = std::min<int64_t>(2048, aq::inspectModel(model).config.maxPositionEmbeddings);
+    }
+    aqcli::ProgressBar bar("eval");
+    const aq::EvalResult r = aq::evaluatePerplexity(
+        model, text, o,
+        [&](const aq::EvalProgress& p) {
+            char detail[64];
+            std::snprintf(detail, sizeof detail, "windows, ppl %.4f", p.runningPerplexity);
+            bar.update(p.windowsDone, p.windowsTotal, detail);
+        },
+        &g_cancel);
+    bar.finish();
+    if (args.flag("json")) {
+        nlohmann::json j = {{"model", model},
+                            {"text", text},
+                            {"perplexity", r.perplexity},
+                            {"mean_nll", r.meanNll},
+                            {"windows", r.windows},
+                            {"seqlen", r.seqlen},
+                            {"text_tokens", r.textTokens},
+                            {"tokens_evaluated", r.tokensEvaluated},
+                            {"seconds", r.seconds},
+                            {"load_seconds", r.loadSeconds},
+                            {"tokens_per_second", r.tokensPerSecond},
+                            {"device", r.device},
+                            {"dtype", r.dtype},
+                            {"batch_size", o.batchSize},
+                            {"window_nll", r.windowNll}};
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::printf("perplexity %.4f over %lld windows of %lld tokens (text: %lld tokens)\n", r.perplexity,
+                    static_cast<long long>(r.windows), static_cast<long long>(r.seqlen), static_cast<long long>(r.textTokens));
+        std::printf("%s %s: %.1f tokens/s (%.2f s evaluating, %.2f s loading)\n", r.device.c_str(), r.dtype.c_str(),
+                    r.tokensPerSecond, r.seconds, r.loadSeconds);
+    }
+    return 0;
+}
+
+int cmdDevices(const std::vector<std::string>& argv)
+{
+    aqcli::Args args(argv, {}, {"json"});
+    const auto devices = aq::listDevices();
+    if (args.flag("json")) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& d : devices)
+            j.push_back({{"id", d.id}, {"label", d.label}});
+        std::cout << j.dump(2) << "\n";
+    } else {
+        for (const auto& d : devices)
+            std::printf("%-8s %s\n", d.id.c_str(), d.label.c_str());
+        if (!aq::cudaAvailable())
+            std::printf("(this build has no usable CUDA device)\n");
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::vector<std::string> rest(argv + std::min(argc, 2), argv + argc);
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    if (cmd.empty() || cmd == "--help" || cmd == "-h" || cmd == "help") {
+        std::fputs(kUsage, cmd.empty() ? stderr : stdout);
+        return cmd.empty() ? 2 : 0;
+    }
+    for (const auto& a : rest)
+        if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    try {
+        if (cmd == "inspect")
+            return cmdInspect(rest);
+        if (cmd == "eval")
+            return cmdEval(rest);
+        if (cmd == "devices")
+            return cmdDevices(rest);
+        if (cmd == "version" || cmd == "--version") {
+            std::printf("affinequant %s (LibTorch %s)\n", AQ_VERSION, aq::torchVersion().c_str());
+            return 0;
+        }
+        aq::badInput("unknown command '" + cmd + "'; run 'affinequant --help'");
+    } catch (const aq::Error& e) {
+        std::fprintf(stderr, "\naffinequant: %s: %s\n", aq::errorCodeName(e.code()), e.what());
+        return aq::exitStatusFor(e.code());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "\naffinequant: internal error: %s\n", e.what());
+        return 1;
+    }
+}

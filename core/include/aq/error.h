@@ -1,0 +1,38 @@
+#pragma once
+/// Error values shared by every core entry point.
+///
+/// Core throws `aq::Error` inside; the programs turn it into an exit status (CLI) or a message (GUI).
+/// The detail text is English and says what went wrong and what to do about it.
+#include <stdexcept>
+#include <string>
+
+namespace aq {
+
+/// Category of a failure. Zero is deliberately not a valid failure.
+enum class ErrorCode {
+    Invalid = 0,
+    BadInput,     ///< missing/corrupt files, unsupported options, bad arguments: exit status 2
+    OutOfMemory,  ///< allocation failed on host or device: exit status 3
+    Numerical,    ///< non-finite values that recovery could not fix
+    Cancelled,    ///< the user asked to stop: exit status 130
+    Internal,     ///< a bug: exit status 1
+};
+
+class Error : public std::runtime_error {
+public:
+    Error(ErrorCode code, const std::string& detail) : std::runtime_error(detail), m_code(code) {}
+    ErrorCode code() const noexcept { return m_code; }
+
+private:
+    ErrorCode m_code;
+};
+
+[[noreturn]] inline void badInput(const std::string& detail) { throw Error(ErrorCode::BadInput, detail); }
+
+/// Exit status used by the command-line program for each error code.
+int exitStatusFor(ErrorCode code) noexcept;
+
+/// Short English name of an error code ("bad input", "out of memory", ...).
+const char* errorCodeName(ErrorCode code) noexcept;
+
+}  // namespace aq

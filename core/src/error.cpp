@@ -1,0 +1,31 @@
+#include "aq/error.h"
+
+namespace aq {
+
+int exitStatusFor(ErrorCode code) noexcept
+{
+    switch (code) {
+    case ErrorCode::BadInput: return 2;
+    case ErrorCode::OutOfMemory: return 3;
+    case ErrorCode::Cancelled: return 130;
+    case ErrorCode::Numerical:
+    case ErrorCode::Internal:
+    case ErrorCode::Invalid: break;
+    }
+    return 1;
+}
+
+const char* errorCodeName(ErrorCode code) noexcept
+{
+    switch (code) {
+    case ErrorCode::BadInput: return "bad input";
+    case ErrorCode::OutOfMemory: return "out of memory";
+    case ErrorCode::Numerical: return "numerical failure";
+    case ErrorCode::Cancelled: return "cancelled";
+    case ErrorCode::Internal: return "internal error";
+    case ErrorCode::Invalid: break;
+    }
+    return "invalid";
+}
+
+}  // namespace aq

@@ -1,0 +1,83 @@
+#pragma once
+// Transformer forward passes with Hugging Face transformers semantics (internal: exposes torch).
+//
+// Every function is plain torch operations, so the same code serves inference, calibration (autograd through it)
+// and the demo-model trainer.
+#include "aq/model_config.h"
+
+#include <torch/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace aq::detail {
+
+class Checkpoint;
+
+/// The tensors of one decoder block, keyed by their name inside the block ("self_attn.q_proj.weight", ...).
+struct BlockWeights {
+    std::map<std::string, torch::Tensor> tensors;
+
+    const torch::Tensor& at(const std::string& name) const;
+    /// Undefined tensor when absent (optional biases).
+    torch::Tensor get(const std::string& name) const;
+};
+
+/// Prefix of block `layer`'s tensors in a checkpoint ("model.layers.3." or "model.decoder.layers.3.").
+std::string blockPrefix(const ModelConfig& config, int64_t layer);
+
+/// Loads block `layer` from the checkpoint onto `device` in `dtype`.
+BlockWeights loadBlock(const Checkpoint& ck, int64_t layer, const torch::Device& device, torch::ScalarType dtype);
+
+/// cos/sin tables for rotary embeddings of positions [0, seqlen), shape [seqlen, headDim], in `dtype`.
+struct RopeTables {
+    torch::Tensor cos;
+    torch::Tensor sin;
+};
+RopeTables makeRopeTables(const ModelConfig& config, int64_t seqlen, const torch::Device& device, torch::ScalarType dtype);
+/// The per-frequency inverse wavelengths after rope_scaling (float32, [headDim/2]).
+torch::Tensor ropeInverseFrequencies(const ModelConfig& config);
+
+torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps);
+torch::Tensor applyRope(const torch::Tensor& x, const RopeTables& rope);
+
+/// Causal self-attention core: q [B, nh, T, hd], k/v [B, nkv, T, hd] -> [B, nh, T, hd]; nh multiple of nkv (GQA).
+torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale);
+
+/// One LLaMA-family decoder block (LLaMA, Mistral, Qwen2): x [B, T, H] -> [B, T, H]. Biases are used when present.
+torch::Tensor llamaBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope);
+/// One OPT decoder block: x [B, T, H] -> [B, T, H].
+torch::Tensor optBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x);
+
+/// A whole causal LM resident on one device: embeddings, blocks, final norm and head.
+class CausalLM {
+public:
+    CausalLM(const Checkpoint& ck, const torch::Device& device, torch::ScalarType dtype);
+
+    const ModelConfig& config() const { return m_config; }
+    torch::Device device() const { return m_device; }
+    torch::ScalarType dtype() const { return m_dtype; }
+    int64_t numBlocks() const { return static_cast<int64_t>(m_blocks.size()); }
+    BlockWeights& block(int64_t i) { return m_blocks.at(static_cast<size_t>(i)); }
+    const BlockWeights& block(int64_t i) const { return m_blocks.at(static_cast<size_t>(i)); }
+
+    /// ids [B, T] (int64) -> hidden states entering block 0, [B, T, H].
+    torch::Tensor embed(const torch::Tensor& ids) const;
+    /// Runs block i. `rope` is ignored for OPT.
+    torch::Tensor runBlock(int64_t i, const torch::Tensor& x, const RopeTables& rope) const;
+    /// Final norm (and OPT's project_out) then the LM head: [B, T, H] -> logits [B, T, V] in the model dtype.
+    torch::Tensor head(const torch::Tensor& x) const;
+    /// Full forward: ids [B, T] -> logits [B, T, V].
+    torch::Tensor logits(const torch::Tensor& ids) const;
+    RopeTables rope(int64_t seqlen) const;
+
+private:
+    ModelConfig m_config;
+    torch::Device m_device;
+    torch::ScalarType m_dtype;
+    torch::Tensor m_embed, m_positions, m_projectIn, m_projectOut, m_normWeight, m_normBias, m_lmHead;
+    std::vector<BlockWeights> m_blocks;
+};
+
+}  // namespace aq::detail

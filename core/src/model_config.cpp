@@ -1,0 +1,237 @@
+#include "aq/model_config.h"
+
+#include "jsonutil.h"
+
+#include <filesystem>
+
+namespace aq {
+namespace {
+
+using nlohmann::json;
+
+struct Reader {
+    const json& j;
+    const std::string& origin;
+
+    bool has(const char* key) const { return j.contains(key) && !j.at(key).is_null(); }
+
+    int64_t integer(const char* key) const
+    {
+        if (!has(key))
+            badInput("'" + origin + "' has no '" + key + "': not a complete model configuration");
+        return integerOr(key, 0);
+    }
+    int64_t integerOr(const char* key, int64_t fallback) const
+    {
+        if (!has(key))
+            return fallback;
+        const json& v = j.at(key);
+        if (!v.is_number_integer() || v.get<int64_t>() < 0)
+            badInput("'" + origin + "': '" + key + "' must be a non-negative integer");
+        return v.get<int64_t>();
+    }
+    double numberOr(const char* key, double fallback) const
+    {
+        if (!has(key))
+            return fallback;
+        if (!j.at(key).is_number())
+            badInput("'" + origin + "': '" + key + "' must be a number");
+        return j.at(key).get<double>();
+    }
+    bool boolOr(const char* key, bool fallback) const
+    {
+        if (!has(key))
+            return fallback;
+        if (!j.at(key).is_boolean())
+            badInput("'" + origin + "': '" + key + "' must be true or false");
+        return j.at(key).get<bool>();
+    }
+    std::string stringOr(const char* key, const std::string& fallback) const
+    {
+        if (!has(key))
+            return fallback;
+        if (!j.at(key).is_string())
+            badInput("'" + origin + "': '" + key + "' must be a string");
+        return j.at(key).get<std::string>();
+    }
+    // bos/eos may be an int or a list of ints (LLaMA-3 lists several eos ids): take the first.
+    int64_t tokenIdOr(const char* key, int64_t fallback) const
+    {
+        if (!has(key))
+            return fallback;
+        const json& v = j.at(key);
+        if (v.is_number_integer())
+            return v.get<int64_t>();
+        if (v.is_array() && !v.empty() && v.front().is_number_integer())
+            return v.front().get<int64_t>();
+        return fallback;
+    }
+};
+
+void parseRopeScaling(const Reader& r, ModelConfig& c)
+{
+    if (!r.has("rope_scaling"))
+        return;
+    const json& rs = r.j.at("rope_scaling");
+    if (!rs.is_object())
+        badInput("'" + r.origin + "': 'rope_scaling' must be an object or null");
+    std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    Reader sub{rs, r.origin};
+    if (type == "default" || type.empty())
+        return;
+    if (type == "linear") {
+        c.ropeScaling.type = RopeScaling::Type::Linear;
+        c.ropeScaling.factor = sub.numberOr("factor", 1.0);
+    } else if (type == "llama3") {
+        c.ropeScaling.type = RopeScaling::Type::Llama3;
+        c.ropeScaling.factor = sub.numberOr("factor", 8.0);
+        c.ropeScaling.lowFreqFactor = sub.numberOr("low_freq_factor", 1.0);
+        c.ropeScaling.highFreqFactor = sub.numberOr("high_freq_factor", 4.0);
+        c.ropeScaling.originalMaxPositionEmbeddings = sub.integerOr("original_max_position_embeddings", 8192);
+        if (c.ropeScaling.highFreqFactor <= c.ropeScaling.lowFreqFactor)
+            badInput("'" + r.origin + "': rope_scaling high_freq_factor must exceed low_freq_factor");
+    } else {
+        badInput("'" + r.origin + "': rope_scaling type '" + type +
+                 "' is not supported (supported: linear, llama3)");
+    }
+    if (!(c.ropeScaling.factor > 0))
+        badInput("'" + r.origin + "': rope_scaling factor must be positive");
+}
+
+void parseLlamaFamily(const Reader& r, ModelConfig& c)
+{
+    c.arch = Architecture::Llama;
+    c.hiddenSize = r.integer("hidden_size");
+    c.intermediateSize = r.integer("intermediate_size");
+    c.numLayers = r.integer("num_hidden_layers");
+    c.numHeads = r.integer("num_attention_heads");
+    c.numKvHeads = r.integerOr("num_key_value_heads", c.numHeads);
+    c.maxPositionEmbeddings = r.integerOr("max_position_embeddings", 2048);
+    c.normEps = r.numberOr("rms_norm_eps", 1e-6);
+    c.ropeTheta = r.numberOr("rope_theta", 10000.0);
+    c.tieWordEmbeddings = r.boolOr("tie_word_embeddings", false);
+    c.activation = r.stringOr("hidden_act", "silu");
+    if (c.activation != "silu")
+        badInput("'" + r.origin + "': hidden_act '" + c.activation + "' is not supported for " + c.modelType +
+                 " (supported: silu)");
+    if (c.modelType == "qwen2") {
+        c.attentionBias = true;  // Qwen2 has q/k/v biases and no o_proj bias
+        c.attentionOutBias = false;
+        if (r.boolOr("use_sliding_window", false))
+            c.slidingWindow = r.integerOr("sliding_window", 0);
+    } else {
+        c.attentionBias = r.boolOr("attention_bias", false);
+        c.attentionOutBias = c.attentionBias;
+        c.mlpBias = r.boolOr("mlp_bias", false);
+        if (c.modelType == "mistral" && r.has("sliding_window"))
+            c.slidingWindow = r.integerOr("sliding_window", 0);
+    }
+    if (r.has("head_dim"))
+        c.headDim = r.integer("head_dim");
+    else if (c.numHeads > 0)
+        c.headDim = c.hiddenSize / c.numHeads;
+    if (r.integerOr("pretraining_tp", 1) != 1)
+        badInput("'" + r.origin + "': pretraining_tp other than 1 is not supported");
+    parseRopeScaling(r, c);
+}
+
+void parseOpt(const Reader& r, ModelConfig& c)
+{
+    c.arch = Architecture::Opt;
+    c.hiddenSize = r.integer("hidden_size");
+    c.intermediateSize = r.integer("ffn_dim");
+    c.numLayers = r.integer("num_hidden_layers");
+    c.numHeads = r.integer("num_attention_heads");
+    c.numKvHeads = c.numHeads;
+    c.headDim = c.numHeads > 0 ? c.hiddenSize / c.numHeads : 0;
+    c.maxPositionEmbeddings = r.integerOr("max_position_embeddings", 2048);
+    c.normEps = 1e-5;
+    c.wordEmbedProjDim = r.integerOr("word_embed_proj_dim", c.hiddenSize);
+    c.doLayerNormBefore = r.boolOr("do_layer_norm_before", true);
+    c.tieWordEmbeddings = r.boolOr("tie_word_embeddings", true);
+    c.attentionBias = c.attentionOutBias = c.mlpBias = r.boolOr("enable_bias", true);
+    c.activation = r.stringOr("activation_function", "relu");
+    if (c.activation != "relu" && c.activation != "gelu")
+        badInput("'" + r.origin + "': activation_function '" + c.activation +
+                 "' is not supported for opt (supported: relu, gelu)");
+    if (!r.boolOr("layer_norm_elementwise_affine", true))
+        badInput("'" + r.origin + "': layer_norm_elementwise_affine=false is not supported");
+    if (r.boolOr("_remove_final_layer_norm", false))
+        badInput("'" + r.origin + "': _remove_final_layer_norm is not supported");
+}
+
+}  // namespace
+
+ModelConfig parseModelConfig(const std::string& jsonText, const std::string& origin)
+{
+    json j = detail::parseJson(jsonText, origin);
+    if (!j.is_object())
+        badInput("'" + origin + "' does not hold a JSON object");
+    Reader r{j, origin};
+    ModelConfig c;
+    c.modelType = r.stringOr("model_type", "");
+    if (c.modelType.empty())
+        badInput("'" + origin + "' has no 'model_type'; cannot tell the architecture");
+    if (c.modelType == "llama" || c.modelType == "mistral" || c.modelType == "qwen2")
+        parseLlamaFamily(r, c);
+    else if (c.modelType == "opt")
+        parseOpt(r, c);
+    else
+        badInput("model type '" + c.modelType + "' in '" + origin +
+                 "' is not supported (supported: llama, mistral, qwen2, opt)");
+
+    c.vocabSize = r.integer("vocab_size");
+    c.bosTokenId = r.tokenIdOr("bos_token_id", -1);
+    c.eosTokenId = r.tokenIdOr("eos_token_id", -1);
+    c.torchDtype = r.stringOr("torch_dtype", r.stringOr("dtype", ""));
+
+    auto positive = [&](int64_t v, const char* name) {
+        if (v <= 0)
+            badInput("'" + origin + "': '" + name + "' must be positive");
+    };
+    positive(c.vocabSize, "vocab_size");
+    positive(c.hiddenSize, "hidden_size");
+    positive(c.intermediateSize, c.arch == Architecture::Opt ? "ffn_dim" : "intermediate_size");
+    positive(c.numLayers, "num_hidden_layers");
+    positive(c.numHeads, "num_attention_heads");
+    positive(c.numKvHeads, "num_key_value_heads");
+    positive(c.maxPositionEmbeddings, "max_position_embeddings");
+    if (c.numHeads % c.numKvHeads != 0)
+        badInput("'" + origin + "': num_attention_heads (" + std::to_string(c.numHeads) +
+                 ") is not a multiple of num_key_value_heads (" + std::to_string(c.numKvHeads) + ")");
+    if (c.headDim <= 0 || (c.arch == Architecture::Opt && c.hiddenSize % c.numHeads != 0))
+        badInput("'" + origin + "': hidden_size is not divisible by num_attention_heads");
+    if (c.arch == Architecture::Llama && c.headDim % 2 != 0)
+        badInput("'" + origin + "': the head dimension must be even for rotary embeddings");
+    if (!(c.normEps > 0))
+        badInput("'" + origin + "': the norm epsilon must be positive");
+    return c;
+}
+
+ModelConfig loadModelConfig(const std::string& modelDir)
+{
+    namespace fs = std::filesystem;
+    fs::path dir(modelDir);
+    if (!fs::is_directory(dir))
+        badInput("model folder '" + modelDir + "' does not exist or is not a folder");
+    fs::path cfg = dir / "config.json";
+    if (!fs::exists(cfg))
+        badInput("'" + modelDir + "' has no config.json: not a Hugging Face model folder");
+    return parseModelConfig(detail::readTextFile(cfg, "model configuration"), cfg.string());
+}
+
+void ModelConfig::checkSequenceLength(int64_t seqlen) const
+{
+    if (seqlen < 2)
+        badInput("sequence length " + std::to_string(seqlen) + " is too short: use at least 2 tokens");
+    if (seqlen > maxPositionEmbeddings)
+        badInput("sequence length " + std::to_string(seqlen) + " exceeds the model's maximum of " +
+                 std::to_string(maxPositionEmbeddings) + " positions (max_position_embeddings); lower --seqlen");
+    if (slidingWindow && *slidingWindow > 0 && *slidingWindow < seqlen)
+        badInput("sequence length " + std::to_string(seqlen) + " is longer than the model's sliding window of " +
+                 std::to_string(*slidingWindow) +
+                 " tokens, and sliding-window attention is not implemented yet; use --seqlen " +
+                 std::to_string(*slidingWindow) + " or less");
+}
+
+}  // namespace aq

@@ -1,0 +1,231 @@
+#include "safetensors.h"
+
+#include "aq/error.h"
+#include "jsonutil.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace aq::detail {
+
+namespace {
+constexpr uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;  // the format's own limit
+
+struct DtypeInfo {
+    const char* name;
+    torch::ScalarType type;
+    size_t size;
+};
+const DtypeInfo kDtypes[] = {
+    {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2}, {"BF16", torch::kBFloat16, 2},
+    {"F64", torch::kFloat64, 8}, {"I64", torch::kInt64, 8},   {"I32", torch::kInt32, 4},
+    {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
+    {"BOOL", torch::kBool, 1},
+};
+const DtypeInfo* findDtype(const std::string& name)
+{
+    for (const auto& d : kDtypes)
+        if (name == d.name)
+            return &d;
+    return nullptr;
+}
+}  // namespace
+
+struct MappedFile {
+    void* data = nullptr;
+    uint64_t size = 0;
+    ~MappedFile()
+    {
+        if (data && size)
+            munmap(data, size);
+    }
+};
+
+torch::ScalarType scalarTypeFromSafetensors(const std::string& dtype, const std::string& origin)
+{
+    if (const DtypeInfo* d = findDtype(dtype))
+        return d->type;
+    badInput("'" + origin + "': unknown tensor dtype '" + dtype + "' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
+}
+
+size_t safetensorsElementSize(const std::string& dtype)
+{
+    const DtypeInfo* d = findDtype(dtype);
+    return d ? d->size : 0;
+}
+
+std::string safetensorsDtypeName(torch::ScalarType type)
+{
+    for (const auto& d : kDtypes)
+        if (d.type == type)
+            return d.name;
+    throw Error(ErrorCode::Internal, std::string("no safetensors dtype for ") + c10::toString(type));
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
+{
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        badInput("cannot open weights file '" + path + "': " + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+        ::close(fd);
+        badInput("cannot stat weights file '" + path + "'");
+    }
+    auto file = std::make_shared<MappedFile>();
+    file->size = static_cast<uint64_t>(st.st_size);
+    if (file->size < 8) {
+        ::close(fd);
+        badInput("'" + path + "' is truncated: " + std::to_string(file->size) +
+                 " bytes, too short for a safetensors header; re-download or re-export the model");
+    }
+    file->data = mmap(nullptr, file->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (file->data == MAP_FAILED) {
+        file->data = nullptr;
+        badInput("cannot memory-map '" + path + "': " + std::strerror(errno));
+    }
+    m_file = file;
+    const auto* bytes = static_cast<const unsigned char*>(file->data);
+    uint64_t headerLen = 0;
+    for (int i = 7; i >= 0; --i)
+        headerLen = (headerLen << 8) | bytes[i];
+    if (headerLen > kMaxHeaderBytes || headerLen > file->size - 8)
+        badInput("'" + path + "' is corrupt: its header claims " + std::to_string(headerLen) + " bytes but the file has " +
+                 std::to_string(file->size) + " bytes (truncated or not a safetensors file)");
+    m_dataOffset = 8 + headerLen;
+    const uint64_t dataSize = file->size - m_dataOffset;
+
+    nlohmann::json header = parseJson(std::string(reinterpret_cast<const char*>(bytes + 8), headerLen), path + " (header)");
+    if (!header.is_object())
+        badInput("'" + path + "': the safetensors header is not a JSON object");
+
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (auto it = header.begin(); it != header.end(); ++it) {
+        const std::string& name = it.key();
+        if (name == "__metadata__") {
+            if (it->is_object())
+                for (auto m = it->begin(); m != it->end(); ++m)
+                    if (m->is_string())
+                        m_metadata[m.key()] = m->get<std::string>();
+            continue;
+        }
+        const nlohmann::json& e = *it;
+        const std::string where = "'" + path + "': tensor '" + name + "'";
+        if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets") ||
+            !e["dtype"].is_string() || !e["shape"].is_array() || !e["data_offsets"].is_array() ||
+            e["data_offsets"].size() != 2)
+            badInput(where + " has a malformed header entry (needs dtype, shape and two data_offsets)");
+        SafetensorsEntry entry;
+        entry.dtype = e["dtype"].get<std::string>();
+        const DtypeInfo* dt = findDtype(entry.dtype);
+        if (!dt)
+            badInput(where + " has unknown dtype '" + entry.dtype + "' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
+        uint64_t numel = 1;
+        for (const auto& s : e["shape"]) {
+            if (!s.is_number_unsigned())
+                badInput(where + " has a negative or non-integer dimension");
+            uint64_t d = s.get<uint64_t>();
+            if (d != 0 && numel > (uint64_t(1) << 50) / d)
+                badInput(where + " has an absurd shape");
+            numel *= d;
+            entry.shape.push_back(static_cast<int64_t>(d));
+        }
+        const auto& off = e["data_offsets"];
+        if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+            badInput(where + " has invalid data_offsets");
+        entry.begin = off[0].get<uint64_t>();
+        entry.end = off[1].get<uint64_t>();
+        if (entry.begin > entry.end || entry.end > dataSize)
+            badInput(where + " has data offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
+                     ") past the end of the data section (" + std::to_string(dataSize) +
+                     " bytes): the file is truncated or corrupt");
+        if (entry.end - entry.begin != numel * dt->size)
+            badInput(where + " occupies " + std::to_string(entry.end - entry.begin) + " bytes but its shape and dtype need " +
+                     std::to_string(numel * dt->size));
+        ranges.emplace_back(entry.begin, entry.end);
+        m_entries.emplace(name, std::move(entry));
+    }
+    std::sort(ranges.begin(), ranges.end());
+    for (size_t i = 1; i < ranges.size(); ++i)
+        if (ranges[i].first < ranges[i - 1].second)
+            badInput("'" + path + "' is corrupt: two tensors overlap in the data section (bytes " +
+                     std::to_string(ranges[i].first) + "..." + std::to_string(ranges[i - 1].second) + ")");
+}
+
+SafetensorsFile::~SafetensorsFile() = default;
+
+uint64_t SafetensorsFile::fileSize() const { return m_file->size; }
+
+torch::Tensor SafetensorsFile::load(const std::string& name) const
+{
+    auto it = m_entries.find(name);
+    if (it == m_entries.end())
+        badInput("tensor '" + name + "' is not in '" + m_path + "'");
+    const SafetensorsEntry& e = it->second;
+    const auto type = scalarTypeFromSafetensors(e.dtype, m_path);
+    auto result = torch::empty(e.shape, torch::TensorOptions().dtype(type));
+    const auto* src = static_cast<const char*>(m_file->data) + m_dataOffset + e.begin;
+    // Element data are little-endian, as on every platform this builds for; offsets need not be aligned.
+    std::memcpy(result.data_ptr(), src, e.end - e.begin);
+    return result;
+}
+
+void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata)
+{
+    nlohmann::json header = nlohmann::json::object();
+    if (!metadata.empty())
+        header["__metadata__"] = metadata;
+    std::vector<torch::Tensor> cpu;
+    uint64_t offset = 0;
+    for (const auto& [name, t] : tensors) {
+        torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+        const uint64_t nbytes = static_cast<uint64_t>(c.numel()) * c.element_size();
+        header[name] = {{"dtype", safetensorsDtypeName(c.scalar_type())},
+                        {"shape", c.sizes().vec()},
+                        {"data_offsets", {offset, offset + nbytes}}};
+        offset += nbytes;
+        cpu.push_back(c);
+    }
+    std::string h = header.dump();
+    while ((8 + h.size()) % 8 != 0)
+        h.push_back(' ');
+    const std::string tmp = path + ".partial";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out)
+            badInput("cannot write '" + tmp + "': " + std::strerror(errno));
+        uint64_t n = h.size();
+        unsigned char len[8];
+        for (int i = 0; i < 8; ++i)
+            len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
+        out.write(reinterpret_cast<const char*>(len), 8);
+        out.write(h.data(), static_cast<std::streamsize>(h.size()));
+        for (const auto& c : cpu)
+            out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
+        out.flush();
+        if (!out) {
+            out.close();
+            std::remove(tmp.c_str());
+            badInput("writing '" + tmp + "' failed (disk full or read-only?)");
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::remove(tmp.c_str());
+        badInput("cannot move '" + tmp + "' to '" + path + "': " + ec.message());
+    }
+}
+
+}  // namespace aq::detail

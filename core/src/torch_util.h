@@ -1,0 +1,23 @@
+#pragma once
+// Torch-facing helpers shared by the core's torch translation units (internal).
+#include "aq/error.h"
+
+#include <torch/types.h>
+
+#include <exception>
+#include <string>
+
+namespace aq::detail {
+
+/// Parses "cpu", "cuda" or "cuda:N" and checks that the device exists in this build and machine.
+torch::Device parseDevice(const std::string& spec);
+
+/// Parses "float32" / "float16" / "bfloat16" (also fp32/fp16/bf16) and checks it is usable on `device`.
+torch::ScalarType parseDtype(const std::string& spec, const torch::Device& device);
+std::string dtypeName(torch::ScalarType t);
+
+/// Converts a torch/std exception escaping a core operation into aq::Error. Out-of-memory conditions become
+/// ErrorCode::OutOfMemory with `oomHint` (which setting to lower); anything else becomes Internal.
+[[noreturn]] void rethrowAsAqError(std::exception_ptr e, const std::string& oomHint);
+
+}  // namespace aq::detail

@@ -1,0 +1,142 @@
+// Perplexity protocol (spec §8.1) against the reference figures of Hugging Face transformers (platform notes).
+#include "aq/error.h"
+#include "aq/device.h"
+#include "aq/evaluate.h"
+#include "testutil.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+// transformers 5.17, float32: stories260K-hf, first 8 windows of 512 tokens of wikitext2_test_hf_joined.txt.
+constexpr double kStoriesPpl = 130.3665;
+
+aq::EvalOptions windows(int64_t seqlen, int64_t count)
+{
+    aq::EvalOptions o;
+    o.seqlen = seqlen;
+    o.maxWindows = count;
+    return o;
+}
+
+void expectBadInput(const std::string& model, const std::string& text, const aq::EvalOptions& o, const std::string& fragment)
+{
+    bool thrown = false;
+    try {
+        aq::evaluatePerplexity(model, text, o);
+    } catch (const aq::Error& e) {
+        thrown = true;
+        QCOMPARE(e.code(), aq::ErrorCode::BadInput);
+        QVERIFY2(std::string(e.what()).find(fragment) != std::string::npos, e.what());
+    }
+    QVERIFY2(thrown, fragment.c_str());
+}
+}  // namespace
+
+class TestPerplexity : public QObject {
+    Q_OBJECT
+
+private slots:
+    void stories260K_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<double>("tolerance");
+        QTest::newRow("F32 GQA") << "models/stories260K-hf" << 0.01;
+        QTest::newRow("MHA") << "models/stories260K-mha-hf" << 0.01;
+        QTest::newRow("bin") << "models/stories260K-hf-bin" << 0.01;
+        // Half-precision weights (computed in float32): the rounding of the weights moves the figure slightly.
+        QTest::newRow("F16 weights") << "models/stories260K-hf-fp16" << 0.25;
+    }
+    void stories260K()
+    {
+        QFETCH(QString, model);
+        QFETCH(double, tolerance);
+        AQ_REQUIRE_FIXTURE(dir, model.toStdString());
+        AQ_REQUIRE_FIXTURE(text, "text/wikitext2_test_hf_joined.txt");
+        int64_t lastDone = 0;
+        const auto r = aq::evaluatePerplexity(dir, text, windows(512, 8), [&](const aq::EvalProgress& p) {
+            QVERIFY(p.windowsDone > lastDone);
+            lastDone = p.windowsDone;
+        });
+        qInfo("%s: perplexity %.4f (reference %.4f, bound ±%.2f)", qPrintable(model), r.perplexity, kStoriesPpl, tolerance);
+        QCOMPARE(r.windows, int64_t(8));
+        QCOMPARE(lastDone, int64_t(8));
+        QCOMPARE(r.windowNll.size(), size_t(8));
+        QVERIFY(std::abs(r.perplexity - kStoriesPpl) <= tolerance);
+    }
+
+    void cancelStopsEarly()
+    {
+        AQ_REQUIRE_FIXTURE(dir, "models/stories260K-hf");
+        AQ_REQUIRE_FIXTURE(text, "text/wikitext2_test_hf_joined.txt");
+        std::atomic<bool> cancel{false};
+        bool thrown = false;
+        int64_t seen = 0;
+        try {
+            aq::evaluatePerplexity(dir, text, windows(512, 8), [&](const aq::EvalProgress& p) {
+                seen = p.windowsDone;
+                if (p.windowsDone == 2)
+                    cancel = true;
+            }, &cancel);
+        } catch (const aq::Error& e) {
+            thrown = true;
+            QCOMPARE(e.code(), aq::ErrorCode::Cancelled);
+        }
+        QVERIFY(thrown);
+        QCOMPARE(seen, int64_t(2));
+    }
+
+    void badInput()
+    {
+        AQ_REQUIRE_FIXTURE(dir, "models/stories260K-hf");
+        QTemporaryDir tmp;
+        const fs::path d = fs::path(tmp.path().toStdString());
+        std::ofstream(d / "empty.txt") << "  \n";
+        std::ofstream(d / "short.txt") << "Once upon a time there was a cat.";
+        std::ofstream(d / "latin1.txt") << "caf\xe9 au lait, enough text to be a window otherwise";
+        std::ofstream(d / "ok.txt") << "Once upon a time there was a cat who liked the sun.";
+        expectBadInput(dir, (d / "missing.txt").string(), windows(16, 0), "does not exist");
+        expectBadInput(dir, (d / "empty.txt").string(), windows(16, 0), "is empty");
+        expectBadInput(dir, (d / "latin1.txt").string(), windows(16, 0), "UTF-8");
+        expectBadInput(dir, (d / "short.txt").string(), windows(512, 0), "fewer than one window");
+        expectBadInput(dir, (d / "ok.txt").string(), windows(1024, 0), "exceeds the model's maximum of 512");
+        aq::EvalOptions o = windows(8, 0);
+        o.device = "cuda:7";
+        if (!aq::cudaAvailable())
+            expectBadInput(dir, (d / "ok.txt").string(), o, "no CUDA");
+        o.device = "tpu";
+        expectBadInput(dir, (d / "ok.txt").string(), o, "is not valid");
+        o.device = "cpu";
+        o.dtype = "float16";
+        expectBadInput(dir, (d / "ok.txt").string(), o, "only supported on CUDA");
+        // Missing tokenizer: a copy of the model folder without tokenizer files.
+        const fs::path m = d / "model";
+        fs::create_directories(m);
+        fs::copy_file(fs::path(dir) / "config.json", m / "config.json");
+        fs::copy_file(fs::path(dir) / "model.safetensors", m / "model.safetensors");
+        expectBadInput(m.string(), (d / "ok.txt").string(), windows(8, 0), "no tokenizer");
+    }
+
+    void demoModel()
+    {
+        // The bundled demo model runs without ../shared. Reference: the fixture's float64 forward pass with Python
+        // sentencepiece (tests/golden/make_golden.py -> tests/data/golden_demo_ppl.json).
+        const std::string model = aqtest::sourcePath("resources/demo-model");
+        const std::string text = aqtest::sourcePath("resources/demo-text/heldout.txt");
+        std::ifstream in(aqtest::testData("golden_demo_ppl.json"));
+        const nlohmann::json golden = nlohmann::json::parse(in);
+        const auto r = aq::evaluatePerplexity(model, text, windows(golden["seqlen"], golden["windows"]));
+        const double ref = golden["perplexity"];
+        qInfo("demo model: perplexity %.4f (reference %.4f) over %lld windows of %lld", r.perplexity, ref,
+              static_cast<long long>(r.windows), static_cast<long long>(r.seqlen));
+        QCOMPARE(r.textTokens, golden["text_tokens"].get<int64_t>());
+        QVERIFY(std::abs(r.perplexity - ref) / ref < 1e-4);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestPerplexity)
+#include "tst_perplexity.moc"
