@@ -2,6 +2,7 @@
 #include "args.h"
 #include "progress.h"
 
+#include "aq/calibrate.h"
 #include "aq/device.h"
 #include "aq/error.h"
 #include "aq/evaluate.h"
@@ -36,6 +37,15 @@ Commands:
             [--device cpu|cuda|cuda:I] [--dtype float32|float16|bfloat16] [--json]
             Perplexity over disjoint windows of N tokens (default 2048, capped at the model's maximum):
             the text is tokenized once with BOS; PPL = exp(mean over windows of the mean cross-entropy).
+  quantize  --model DIR --calib FILE --out RUNDIR (--preset NAME | --wbits N --abits N [--group-size G])
+            [--method rtn|omniquant|affinequant] [--nsamples N] [--seqlen N] [--epochs E] [--batch-size B]
+            [--let-lr X] [--lwc-lr X] [--sf X] [--alpha X] [--wd X] [--seed S]
+            [--aug-loss|--no-aug-loss] [--no-lwc] [--no-let] [--ln-matrix|--no-ln-matrix] [--qk-matrix|--no-qk-matrix]
+            [--symmetric] [--zero-in-range] [--no-partial-groups] [--per-channel-fallback] [--reference-delta-clamp]
+            [--keep-dominant] [--inverse-fp64] [--max-recoveries K] [--condition-limit X]
+            [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
+            Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
+            Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.
   devices   [--json]   Compute devices this build can use.
   version   Program and LibTorch versions.
 
@@ -172,6 +182,148 @@ int cmdEval(const std::vector<std::string>& argv)
     return 0;
 }
 
+class CliObserver : public aq::CalibrationObserver {
+public:
+    explicit CliObserver(int epochs) : m_bar("quantize"), m_epochs(std::max(epochs, 1)) {}
+    void stage(const std::string& what, int block, int numBlocks) override
+    {
+        m_block = block;
+        m_numBlocks = numBlocks;
+        m_stage = what;
+        draw();
+    }
+    void stepLoss(const aq::StepLoss& s) override
+    {
+        m_epoch = s.epoch;
+        m_loss = s.loss;
+        draw();
+    }
+    void recovery(const aq::Recovery& r) override
+    {
+        m_bar.finish();
+        std::fprintf(stderr, "recovery in block %d epoch %d: %s; %s\n", r.block, r.epoch, r.reason.c_str(),
+                     r.action.c_str());
+    }
+
+private:
+    void draw()
+    {
+        char detail[160];
+        std::snprintf(detail, sizeof detail, "blocks | epoch %d/%d loss %.3g | %s", m_epoch + 1, m_epochs, m_loss,
+                      m_stage.c_str());
+        // Progress in epochs over the whole model, so the ETA covers every block.
+        const int64_t total = static_cast<int64_t>(m_numBlocks) * m_epochs;
+        const int64_t done = std::min<int64_t>(total, static_cast<int64_t>(m_block) * m_epochs + m_epoch);
+        m_bar.update(done, total, detail);
+    }
+    aqcli::ProgressBar m_bar;
+    int m_epochs;
+    int m_block = 0, m_numBlocks = 1, m_epoch = 0;
+    double m_loss = 0;
+    std::string m_stage;
+};
+
+int cmdQuantize(const std::vector<std::string>& argv)
+{
+    aqcli::Args args(argv,
+                     {"model", "calib", "out", "preset", "method", "wbits", "abits", "group-size", "nsamples", "seqlen",
+                      "epochs", "batch-size", "let-lr", "lwc-lr", "sf", "alpha", "wd", "seed", "max-recoveries",
+                      "condition-limit", "eval", "eval-windows", "eval-seqlen", "device"},
+                     {"aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix",
+                      "no-qk-matrix", "symmetric", "zero-in-range", "no-partial-groups", "per-channel-fallback",
+                      "reference-delta-clamp", "keep-dominant", "inverse-fp64", "resume", "force", "json"});
+    aq::CalibrationRequest req;
+    req.modelDir = args.required("model");
+    req.calibTextPath = args.required("calib");
+    req.runDir = args.required("out");
+    const aq::ModelConfig model = aq::loadModelConfig(req.modelDir);
+    const aq::Method method = aq::parseMethod(args.str("method", "affinequant"));
+    aq::QuantConfig& c = req.config;
+    if (args.has("preset")) {
+        c = aq::presetConfigFor(args.str("preset"), method, model);
+    } else {
+        if (!args.has("wbits"))
+            aq::badInput("give --preset NAME, or --wbits (and --abits, --group-size) for a custom configuration");
+        c = aq::QuantConfig{};
+        c.method = method;
+        if (method == aq::Method::Rtn) {
+            c.lwc = c.let = false;
+            c.epochs = 0;
+        } else if (method == aq::Method::OmniQuant) {
+            c.signedMaxInit = false;
+            c.trainShifts = model.arch == aq::Architecture::Opt;
+        }
+    }
+    auto real = [&](const char* name, double fallback) {
+        if (!args.has(name))
+            return fallback;
+        try {
+            size_t used = 0;
+            const double v = std::stod(args.str(name), &used);
+            if (used != args.str(name).size())
+                throw std::invalid_argument(name);
+            return v;
+        } catch (const std::exception&) {
+            aq::badInput(std::string("option --") + name + " needs a number, got '" + args.str(name) + "'");
+        }
+    };
+    c.wbits = static_cast<int>(args.integer("wbits", c.wbits));
+    c.abits = static_cast<int>(args.integer("abits", c.abits));
+    c.groupSize = args.integer("group-size", c.groupSize);
+    c.nsamples = args.integer("nsamples", c.nsamples);
+    c.seqlen = args.integer("seqlen", std::min<int64_t>(c.seqlen, model.maxPositionEmbeddings));
+    c.epochs = static_cast<int>(args.integer("epochs", c.epochs));
+    c.batchSize = args.integer("batch-size", c.batchSize);
+    c.seed = static_cast<uint64_t>(args.integer("seed", static_cast<int64_t>(c.seed)));
+    c.maxRecoveries = static_cast<int>(args.integer("max-recoveries", c.maxRecoveries));
+    c.letLr = real("let-lr", c.letLr);
+    c.lwcLr = real("lwc-lr", c.lwcLr);
+    c.sf = real("sf", c.sf);
+    c.alpha = real("alpha", c.alpha);
+    c.weightDecay = real("wd", c.weightDecay);
+    c.conditionLimit = real("condition-limit", c.conditionLimit);
+    if (args.flag("aug-loss")) c.augLoss = true;
+    if (args.flag("no-aug-loss")) c.augLoss = false;
+    if (args.flag("no-lwc")) c.lwc = false;
+    if (args.flag("no-let")) c.let = false;
+    if (args.flag("ln-matrix")) c.lnMatrix = true;
+    if (args.flag("no-ln-matrix")) c.lnMatrix = false;
+    if (args.flag("qk-matrix")) c.qkMatrix = true;
+    if (args.flag("no-qk-matrix")) c.qkMatrix = false;
+    if (args.flag("symmetric")) c.symmetric = true;
+    if (args.flag("zero-in-range")) c.zeroInRange = true;
+    if (args.flag("no-partial-groups")) c.partialGroups = false;
+    if (args.flag("per-channel-fallback")) c.perChannelFallback = true;
+    if (args.flag("reference-delta-clamp")) c.referenceDeltaClamp = true;
+    if (args.flag("keep-dominant")) c.keepDominant = true;
+    if (args.flag("inverse-fp64")) c.inverseFloat64 = true;
+    c.device = args.str("device", "cpu");
+    req.evalTextPath = args.str("eval");
+    req.evalWindows = args.integer("eval-windows", 0);
+    req.evalSeqlen = args.integer("eval-seqlen", 0);
+    req.resume = args.flag("resume");
+    req.force = args.flag("force");
+
+    CliObserver obs(c.epochs);
+    const aq::CalibrationResult r = aq::runCalibration(req, &obs, &g_cancel);
+    obs.stage("done", 1, 1);
+    std::fprintf(stderr, "\n");
+    if (args.flag("json")) {
+        nlohmann::json j = {{"run_dir", r.runDir}, {"model_dir", r.modelDir}, {"seconds", r.seconds},
+                            {"recoveries", r.recoveries}};
+        if (!req.evalTextPath.empty())
+            j["eval"] = {{"fp_perplexity", r.fpPerplexity}, {"rtn_perplexity", r.rtnPerplexity},
+                         {"quant_perplexity", r.quantPerplexity}};
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::printf("wrote %s (run.json, model/) in %.1f s, %d recoveries\n", r.runDir.c_str(), r.seconds, r.recoveries);
+        if (!req.evalTextPath.empty())
+            std::printf("perplexity: FP %.4f, RTN %.4f, %s %.4f\n", r.fpPerplexity, r.rtnPerplexity,
+                        aq::methodName(c.method), r.quantPerplexity);
+    }
+    return 0;
+}
+
 int cmdDevices(const std::vector<std::string>& argv)
 {
     aqcli::Args args(argv, {}, {"json"});
@@ -212,6 +364,8 @@ int main(int argc, char** argv)
             return cmdInspect(rest);
         if (cmd == "eval")
             return cmdEval(rest);
+        if (cmd == "quantize")
+            return cmdQuantize(rest);
         if (cmd == "devices")
             return cmdDevices(rest);
         if (cmd == "version" || cmd == "--version") {

@@ -167,8 +167,12 @@ std::vector<ExpectedTensor> expectedTensors(const ModelConfig& c)
             // Biases on the norms appear after AffineQuant merges shifts (spec §4.2).
             t.push_back({p + "input_layernorm.bias", {H}, false});
             t.push_back({p + "post_attention_layernorm.bias", {H}, false});
+            // Dense post-norm matrices of AffineQuant's weight-only presets (kept, as the reference keeps them).
+            t.push_back({p + "input_layernorm.post_matrix", {H, H}, false});
+            t.push_back({p + "post_attention_layernorm.post_matrix", {H, H}, false});
         }
         t.push_back({"model.norm.weight", {H}});
+        t.push_back({"model.norm.bias", {H}, false});
         t.push_back({"lm_head.weight", {V, H}, !c.tieWordEmbeddings});
     } else {
         const int64_t E = c.wordEmbedProjDim;
@@ -183,6 +187,7 @@ std::vector<ExpectedTensor> expectedTensors(const ModelConfig& c)
             for (const char* ln : {"self_attn_layer_norm", "final_layer_norm"}) {
                 t.push_back({p + ln + ".weight", {H}});
                 t.push_back({p + ln + ".bias", {H}});
+                t.push_back({p + ln + ".post_matrix", {H, H}, false});
             }
             for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
                 t.push_back({p + "self_attn." + proj + ".weight", {H, H}});

@@ -2,6 +2,7 @@
 
 #include "aq/error.h"
 #include "checkpoint.h"
+#include "quantizer.h"
 
 #include <torch/version.h>
 
@@ -107,25 +108,55 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, co
     return torch::matmul(probs, v).reshape({B, nh, T, hd});
 }
 
-torch::Tensor llamaBlock(const ModelConfig& c, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope)
+namespace {
+torch::Tensor postMatrix(const torch::Tensor& h, const BlockWeights& w, const std::string& norm)
+{
+    torch::Tensor c = w.get(norm + ".post_matrix");
+    return c.defined() ? torch::matmul(h, c) : h;
+}
+
+torch::Tensor linear(const BlockWeights& w, const std::string& name, const torch::Tensor& x, int actBits)
+{
+    return torch::linear(fakeQuantActivation(x, actBits), w.at(name + ".weight"), w.get(name + ".bias"));
+}
+
+void probe(const BlockOptions& o, const char* site, const torch::Tensor& x)
+{
+    if (o.probe)
+        o.probe(site, x);
+}
+}  // namespace
+
+torch::Tensor llamaBlock(const ModelConfig& c, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope,
+                         const BlockOptions& o)
 {
     const int64_t B = x.size(0), T = x.size(1);
+    const int bits = o.activationBits;
     auto h = rmsNorm(x, w.at("input_layernorm.weight"), w.get("input_layernorm.bias"), c.normEps);
-    auto q = torch::linear(h, w.at("self_attn.q_proj.weight"), w.get("self_attn.q_proj.bias"));
-    auto k = torch::linear(h, w.at("self_attn.k_proj.weight"), w.get("self_attn.k_proj.bias"));
-    auto v = torch::linear(h, w.at("self_attn.v_proj.weight"), w.get("self_attn.v_proj.bias"));
+    h = postMatrix(h, w, "input_layernorm");
+    probe(o, "qkv", h);
+    auto q = linear(w, "self_attn.q_proj", h, bits);
+    auto k = linear(w, "self_attn.k_proj", h, bits);
+    auto v = linear(w, "self_attn.v_proj", h, bits);
     q = q.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
     k = k.view({B, T, c.numKvHeads, c.headDim}).transpose(1, 2);
     v = v.view({B, T, c.numKvHeads, c.headDim}).transpose(1, 2);
-    q = applyRope(q, rope);
-    k = applyRope(k, rope);
+    // q and k are quantized per (batch, head, token) after the rotary embedding, v per (batch, head, token).
+    q = fakeQuantActivation(applyRope(q, rope), bits);
+    k = fakeQuantActivation(applyRope(k, rope), bits);
+    v = fakeQuantActivation(v, bits);
     auto a = causalAttention(q, k, v, 1.0 / std::sqrt(static_cast<double>(c.headDim)));
     a = a.transpose(1, 2).reshape({B, T, c.numHeads * c.headDim});
-    auto out = x + torch::linear(a, w.at("self_attn.o_proj.weight"), w.get("self_attn.o_proj.bias"));
+    probe(o, "out", a);
+    auto out = x + linear(w, "self_attn.o_proj", a, bits);
     h = rmsNorm(out, w.at("post_attention_layernorm.weight"), w.get("post_attention_layernorm.bias"), c.normEps);
-    auto gate = torch::linear(h, w.at("mlp.gate_proj.weight"), w.get("mlp.gate_proj.bias"));
-    auto up = torch::linear(h, w.at("mlp.up_proj.weight"), w.get("mlp.up_proj.bias"));
-    return out + torch::linear(torch::silu(gate) * up, w.at("mlp.down_proj.weight"), w.get("mlp.down_proj.bias"));
+    h = postMatrix(h, w, "post_attention_layernorm");
+    probe(o, "fc1", h);
+    auto gate = linear(w, "mlp.gate_proj", h, bits);
+    auto up = linear(w, "mlp.up_proj", h, bits);
+    auto act = torch::silu(gate) * up;
+    probe(o, "down", act);
+    return out + linear(w, "mlp.down_proj", act, bits);
 }
 
 namespace {
@@ -135,29 +166,41 @@ torch::Tensor layerNorm(const torch::Tensor& x, const BlockWeights& w, const std
 }
 }  // namespace
 
-torch::Tensor optBlock(const ModelConfig& c, const BlockWeights& w, const torch::Tensor& x)
+torch::Tensor optBlock(const ModelConfig& c, const BlockWeights& w, const torch::Tensor& x, const BlockOptions& o)
 {
     const int64_t B = x.size(0), T = x.size(1);
     const bool pre = c.doLayerNormBefore;
-    auto h = pre ? layerNorm(x, w, "self_attn_layer_norm", c.normEps) : x;
-    auto q = torch::linear(h, w.at("self_attn.q_proj.weight"), w.get("self_attn.q_proj.bias"));
-    auto k = torch::linear(h, w.at("self_attn.k_proj.weight"), w.get("self_attn.k_proj.bias"));
-    auto v = torch::linear(h, w.at("self_attn.v_proj.weight"), w.get("self_attn.v_proj.bias"));
+    const int bits = o.activationBits;
+    auto h = pre ? postMatrix(layerNorm(x, w, "self_attn_layer_norm", c.normEps), w, "self_attn_layer_norm") : x;
+    probe(o, "qkv", h);
+    // OPT quantizes q (after its scaling), k and v per token over the full hidden size, before the head split.
+    auto q = fakeQuantActivation(linear(w, "self_attn.q_proj", h, bits) * (1.0 / std::sqrt(static_cast<double>(c.headDim))), bits);
+    auto k = fakeQuantActivation(linear(w, "self_attn.k_proj", h, bits), bits);
+    auto v = fakeQuantActivation(linear(w, "self_attn.v_proj", h, bits), bits);
     q = q.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
     k = k.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
     v = v.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
-    auto a = causalAttention(q, k, v, 1.0 / std::sqrt(static_cast<double>(c.headDim)));
+    auto a = causalAttention(q, k, v, 1.0);
     a = a.transpose(1, 2).reshape({B, T, c.hiddenSize});
-    auto out = x + torch::linear(a, w.at("self_attn.out_proj.weight"), w.get("self_attn.out_proj.bias"));
+    probe(o, "out", a);
+    auto out = x + linear(w, "self_attn.out_proj", a, bits);
     if (!pre)
         out = layerNorm(out, w, "self_attn_layer_norm", c.normEps);
-    h = pre ? layerNorm(out, w, "final_layer_norm", c.normEps) : out;
-    auto f = torch::linear(h, w.at("fc1.weight"), w.get("fc1.bias"));
+    h = pre ? postMatrix(layerNorm(out, w, "final_layer_norm", c.normEps), w, "final_layer_norm") : out;
+    probe(o, "fc1", h);
+    auto f = linear(w, "fc1", h, bits);
     f = c.activation == "gelu" ? torch::gelu(f) : torch::relu(f);
-    out = out + torch::linear(f, w.at("fc2.weight"), w.get("fc2.bias"));
+    probe(o, "down", f);
+    out = out + linear(w, "fc2", f, bits);
     if (!pre)
         out = layerNorm(out, w, "final_layer_norm", c.normEps);
     return out;
+}
+
+torch::Tensor runDecoderBlock(const ModelConfig& c, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope,
+                              const BlockOptions& o)
+{
+    return c.arch == Architecture::Llama ? llamaBlock(c, w, x, rope, o) : optBlock(c, w, x, o);
 }
 
 CausalLM::CausalLM(const Checkpoint& ck, const torch::Device& device, torch::ScalarType dtype)
@@ -206,7 +249,9 @@ RopeTables CausalLM::rope(int64_t seqlen) const
 
 torch::Tensor CausalLM::runBlock(int64_t i, const torch::Tensor& x, const RopeTables& rope) const
 {
-    return m_config.arch == Architecture::Llama ? llamaBlock(m_config, block(i), x, rope) : optBlock(m_config, block(i), x);
+    BlockOptions o;
+    o.activationBits = m_config.activationBits;
+    return runDecoderBlock(m_config, block(i), x, rope, o);
 }
 
 torch::Tensor CausalLM::head(const torch::Tensor& x) const

@@ -7,6 +7,7 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,13 +43,28 @@ torch::Tensor ropeInverseFrequencies(const ModelConfig& config);
 torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps);
 torch::Tensor applyRope(const torch::Tensor& x, const RopeTables& rope);
 
+/// Options of a block forward pass beyond the weights.
+struct BlockOptions {
+    /// Per-token activation fake quantization at every site of spec §2.3 (16: off).
+    int activationBits = 16;
+    /// Called with intermediate activations: "qkv" (input of q/k/v), "out" (input of o_proj), "fc1" (input of
+    /// up/gate or fc1), "down" (input of down_proj/fc2). Used to collect calibration statistics.
+    std::function<void(const char* site, const torch::Tensor& x)> probe;
+};
+
 /// Causal self-attention core: q [B, nh, T, hd], k/v [B, nkv, T, hd] -> [B, nh, T, hd]; nh multiple of nkv (GQA).
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale);
 
 /// One LLaMA-family decoder block (LLaMA, Mistral, Qwen2): x [B, T, H] -> [B, T, H]. Biases are used when present.
-torch::Tensor llamaBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope);
+/// Norms apply "<norm>.bias" and a right-multiplied "<norm>.post_matrix" when present (AffineQuant's merged form).
+torch::Tensor llamaBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope,
+                         const BlockOptions& options = {});
 /// One OPT decoder block: x [B, T, H] -> [B, T, H].
-torch::Tensor optBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x);
+torch::Tensor optBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x,
+                       const BlockOptions& options = {});
+/// llamaBlock or optBlock by architecture.
+torch::Tensor runDecoderBlock(const ModelConfig& config, const BlockWeights& w, const torch::Tensor& x,
+                              const RopeTables& rope, const BlockOptions& options = {});
 
 /// A whole causal LM resident on one device: embeddings, blocks, final norm and head.
 class CausalLM {
@@ -71,6 +87,8 @@ public:
     /// Full forward: ids [B, T] -> logits [B, T, V].
     torch::Tensor logits(const torch::Tensor& ids) const;
     RopeTables rope(int64_t seqlen) const;
+    /// Evaluates with per-token activation quantization at this width (16: off).
+    void setActivationBits(int bits) { m_config.activationBits = bits; }
 
 private:
     ModelConfig m_config;

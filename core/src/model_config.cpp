@@ -184,6 +184,16 @@ ModelConfig parseModelConfig(const std::string& jsonText, const std::string& ori
     c.bosTokenId = r.tokenIdOr("bos_token_id", -1);
     c.eosTokenId = r.tokenIdOr("eos_token_id", -1);
     c.torchDtype = r.stringOr("torch_dtype", r.stringOr("dtype", ""));
+    if (r.has("affinequant")) {
+        const json& q = j.at("affinequant");
+        if (!q.is_object())
+            badInput("'" + origin + "': 'affinequant' must be an object");
+        Reader qr{q, origin};
+        c.activationBits = static_cast<int>(qr.integerOr("abits", 16));
+        c.weightBits = static_cast<int>(qr.integerOr("wbits", 16));
+        if (c.activationBits < 2 || c.activationBits > 16 || c.weightBits < 2 || c.weightBits > 16)
+            badInput("'" + origin + "': affinequant wbits/abits must be between 2 and 16");
+    }
 
     auto positive = [&](int64_t v, const char* name) {
         if (v <= 0)

@@ -45,6 +45,10 @@ struct ModelConfig {
     int64_t bosTokenId = -1;
     int64_t eosTokenId = -1;
     std::string torchDtype;        ///< informational: dtype stated in config.json
+    /// From the "affinequant" block of a quantized run's config.json: activations are fake-quantized per token at
+    /// this width when the model is evaluated (16: not quantized).
+    int activationBits = 16;
+    int weightBits = 16;           ///< informational, from the same block
 
     bool isGqa() const { return numKvHeads != numHeads; }
     /// Throws BadInput if `seqlen` cannot be run by this model (position table, sliding window).

@@ -1,0 +1,201 @@
+#pragma once
+/// AffineQuant calibration: configuration, presets, the observer that reports progress and diagnostics, and the
+/// entry point that quantizes a model block by block into a run directory.
+///
+/// Threading: runCalibration() runs synchronously on the calling thread (the GUI's worker thread, or the CLI's main
+/// thread) and calls the observer on that same thread. Observer calls carry plain data, never tensors; they are
+/// throttled at the source (step losses at most every ~50 ms, snapshots once per epoch).
+#include "aq/model_config.h"
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace aq {
+
+enum class Method { Invalid = 0, Rtn, OmniQuant, AffineQuant };
+
+const char* methodName(Method m);
+/// Parses "rtn", "omniquant", "affinequant"; throws BadInput otherwise.
+Method parseMethod(const std::string& name);
+
+/// Everything that defines a quantization run. Presets fill it; every field can be overridden.
+struct QuantConfig {
+    std::string preset = "custom";
+    Method method = Method::AffineQuant;
+    int wbits = 4;                  ///< 2..16 (16 = weights not quantized)
+    int abits = 16;                 ///< 2..16 (16 = activations not quantized)
+    int64_t groupSize = 0;          ///< 0 = per output channel
+    bool partialGroups = true;      ///< allow a partial last group when the input size is not a multiple of
+                                    ///< groupSize
+    bool perChannelFallback = false;///< with partialGroups off: such layers use per-channel quantization (the
+                                    ///< report says which); with both off they are refused
+    bool symmetric = false;         ///< symmetric weights with zero point 2^(b-1)
+    bool zeroInRange = false;       ///< force 0 into [min, max] (needed by packed integer exports)
+    bool referenceDeltaClamp = false; ///< reproduce the reference's missing step-size clamp (spec §2.1)
+    bool lwc = true;                ///< learnable weight clipping
+    bool let = true;                ///< learnable equivalent (affine) transforms and shifts
+    bool lnMatrix = false;          ///< P1/P2 as full d x d matrices (weight-only presets)
+    bool qkMatrix = false;          ///< P4 (q/k) as per-head block matrices
+    bool trainShifts = true;        ///< learn the shifts (OmniQuant freezes them at 0 for LLaMA)
+    bool signedMaxInit = true;      ///< SmoothQuant init with the signed max of W (AffineQuant) or max|W| (OmniQuant)
+    bool augLoss = false;
+    double sf = 1.0;                ///< stability factor alpha: scales off-diagonal mask entries
+    double alpha = 0.5;             ///< SmoothQuant migration strength for the initial scales
+    double letLr = 5e-3;
+    double lwcLr = 1e-2;
+    double weightDecay = 0.0;
+    int epochs = 20;
+    int64_t nsamples = 128;
+    int64_t seqlen = 2048;
+    int64_t batchSize = 1;
+    uint64_t seed = 2;
+    bool keepDominant = false;      ///< opt-in: project every matrix row back to strict diagonal dominance
+    bool inverseFloat64 = false;    ///< invert transforms in float64
+    bool mixedPrecision = false;    ///< CUDA only: half-precision matrix products, fp32 master parameters
+    int maxRecoveries = 3;          ///< rollbacks per block before failing
+    double conditionLimit = 1e6;    ///< conditioning estimate above which an epoch is rolled back
+    std::string device = "cpu";
+};
+
+/// Names of the built-in presets: w4a16g128, w4a16, w3a16g128, w3a16, w2a16, w2a16g128, w2a16g64, w4a4,
+/// w4a4-llama2, w6a6.
+std::vector<std::string> presetNames();
+/// The preset's configuration for `method` (OPT uses its own stability factor). Throws BadInput for unknown names.
+QuantConfig presetConfig(const std::string& name, Method method = Method::AffineQuant,
+                         Architecture arch = Architecture::Llama);
+/// The same, with the stability factor of the reference's OPT scripts chosen by the model's width (spec §7.2).
+QuantConfig presetConfigFor(const std::string& name, Method method, const ModelConfig& model);
+/// Checks ranges and combinations against a model; throws BadInput naming the offending option.
+void validateConfig(const QuantConfig& config, const ModelConfig& model);
+
+/// Gradual-mask band (spec §5.1): the number of included diagonals N_e = floor(((d-1)/(E-1))*e) + 1 for 0-based
+/// epoch e of E; E <= 1 gives 1 (diagonal only).
+int64_t maskBandWidth(int64_t d, int epochs, int epoch);
+
+// ---- Observer data (plain values) ----
+
+struct StepLoss {
+    int block = 0;
+    int epoch = 0;
+    int step = 0;          ///< step inside the epoch
+    double loss = 0;
+};
+
+/// Per-row diagonal-dominance margins of one transform matrix: |a_ii| - sum_{j != i} |a_ij|.
+struct MatrixDiagnostics {
+    int block = 0;
+    int epoch = 0;
+    std::string transform;       ///< "qkv", "fc1", "out", "qkt"
+    int64_t size = 0;            ///< d (or per-head size times heads)
+    std::vector<float> rowMargins;
+    float minMargin = 0;
+    float medianMargin = 0;
+    int64_t nonDominantRows = 0; ///< rows with margin <= 0
+    double conditionEstimate = 0;///< ||A||_1 * ||A^-1||_1
+    int64_t bandWidth = 0;       ///< N_e of this epoch's mask
+};
+
+/// A matrix and its mask, downsampled to at most `maxSide` x `maxSide` by block averaging of |values|
+/// (stride 1 means exact values).
+struct MatrixSnapshot {
+    int block = 0;
+    int epoch = 0;
+    std::string transform;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    int64_t stride = 1;
+    std::vector<float> values;   ///< row-major rows*cols
+    std::vector<float> mask;     ///< row-major rows*cols, entries in {0, sf, 1} (averaged when downsampled)
+};
+
+/// Per-channel abs-max of the activations entering a transform site, before and after the transform.
+struct ActivationProfile {
+    int block = 0;
+    std::string site;            ///< "qkv" (input of q/k/v), "fc1" (input of up/gate or fc1), "out" (input of o)
+    std::vector<float> absMaxBefore;
+    std::vector<float> absMaxAfter;
+};
+
+/// Histogram of a (transformed) weight with the learned clipping bounds and the quantization grid of its first
+/// row or group.
+struct WeightHistogram {
+    int block = 0;
+    std::string layer;           ///< "self_attn.q_proj", ...
+    std::vector<float> binEdges; ///< bins+1 edges
+    std::vector<int64_t> counts;
+    float clipLow = 0, clipHigh = 0;   ///< learned bounds of the first row/group
+    std::vector<float> grid;           ///< dequantized levels of the first row/group
+};
+
+struct Recovery {
+    int block = 0;
+    int epoch = 0;
+    std::string reason;          ///< "non-finite loss", "non-finite gradient", "condition estimate 3.1e7 > 1e6"
+    std::string action;          ///< "rolled back epoch, let-lr 5e-3 -> 2.5e-3, sf 0.1 -> 0.05"
+};
+
+struct EpochSummary {
+    int block = 0;
+    int epoch = 0;
+    int epochs = 0;
+    double meanLoss = 0;
+    double seconds = 0;
+    int64_t bandWidth = 0;
+};
+
+struct BlockSummary {
+    int block = 0;
+    int numBlocks = 0;
+    double initialLoss = 0;      ///< block loss before training (after init transforms)
+    double finalLoss = 0;        ///< block loss of the merged, quantized block
+    double seconds = 0;
+    std::vector<std::string> perChannelFallback;   ///< layers that fell back from groups to per-channel
+};
+
+/// Receives progress and diagnostics. Every method has an empty default. Called on the calibration thread.
+class CalibrationObserver {
+public:
+    virtual ~CalibrationObserver() = default;
+    virtual void stage(const std::string& what, int block, int numBlocks) {}
+    virtual void stepLoss(const StepLoss& s) {}
+    virtual void epochFinished(const EpochSummary& e) {}
+    virtual void matrixDiagnostics(const MatrixDiagnostics& d) {}
+    virtual void matrixSnapshot(const MatrixSnapshot& m) {}
+    virtual void activationProfile(const ActivationProfile& a) {}
+    virtual void weightHistogram(const WeightHistogram& h) {}
+    virtual void recovery(const Recovery& r) {}
+    virtual void blockFinished(const BlockSummary& b) {}
+    virtual void log(const std::string& line) {}
+};
+
+struct CalibrationRequest {
+    std::string modelDir;
+    std::string calibTextPath;
+    std::string runDir;          ///< output: run.json, model/, checkpoints for resume
+    QuantConfig config;
+    std::string evalTextPath;    ///< optional: perplexities (FP, RTN, quantized) written into run.json
+    int64_t evalWindows = 0;     ///< 0 = all windows
+    int64_t evalSeqlen = 0;      ///< 0 = the calibration seqlen
+    bool resume = false;
+    bool force = false;          ///< allow a non-empty runDir (its contents are replaced)
+};
+
+struct CalibrationResult {
+    std::string runDir;
+    std::string modelDir;        ///< runDir/model
+    double fpPerplexity = 0;     ///< 0 when no eval text was given
+    double rtnPerplexity = 0;
+    double quantPerplexity = 0;
+    double seconds = 0;
+    int recoveries = 0;
+};
+
+/// Runs a whole calibration. Throws aq::Error (BadInput, OutOfMemory, Numerical, Cancelled, Internal). A cancelled or
+/// failed run never leaves a `model/` folder that looks complete.
+CalibrationResult runCalibration(const CalibrationRequest& request, CalibrationObserver* observer = nullptr,
+                                 const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace aq

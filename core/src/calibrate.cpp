@@ -1,0 +1,648 @@
+// The block-wise calibration loop (spec §3.4), guarded numerics, diagnostics, resume and the run directory.
+#include "aq/calibrate.h"
+
+#include "aq/device.h"
+#include "aq/error.h"
+#include "aq/evaluate.h"
+#include "aq/tokenizer.h"
+#include "checkpoint.h"
+#include "jsonutil.h"
+#include "model.h"
+#include "perplexity.h"
+#include "quantizer.h"
+#include "safetensors.h"
+#include "torch_util.h"
+#include "transforms.h"
+
+#include <torch/optim/adamw.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace aq {
+namespace detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+const char* kOomHint = "lower --nsamples or --seqlen (or --batch-size), or use a device with more memory";
+
+class NullObserver : public CalibrationObserver {};
+
+void checkCancel(const std::atomic<bool>* cancel)
+{
+    if (cancel && cancel->load())
+        throw Error(ErrorCode::Cancelled, "calibration cancelled");
+}
+
+uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull)
+{
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+nlohmann::json configJson(const QuantConfig& c)
+{
+    return {{"preset", c.preset},
+            {"method", methodName(c.method)},
+            {"wbits", c.wbits},
+            {"abits", c.abits},
+            {"group_size", c.groupSize},
+            {"partial_groups", c.partialGroups},
+            {"per_channel_fallback", c.perChannelFallback},
+            {"symmetric", c.symmetric},
+            {"zero_in_range", c.zeroInRange},
+            {"reference_delta_clamp", c.referenceDeltaClamp},
+            {"lwc", c.lwc},
+            {"let", c.let},
+            {"ln_matrix", c.lnMatrix},
+            {"qk_matrix", c.qkMatrix},
+            {"train_shifts", c.trainShifts},
+            {"signed_max_init", c.signedMaxInit},
+            {"aug_loss", c.augLoss},
+            {"sf", c.sf},
+            {"alpha", c.alpha},
+            {"let_lr", c.letLr},
+            {"lwc_lr", c.lwcLr},
+            {"wd", c.weightDecay},
+            {"epochs", c.epochs},
+            {"nsamples", c.nsamples},
+            {"seqlen", c.seqlen},
+            {"batch_size", c.batchSize},
+            {"seed", c.seed},
+            {"keep_dominant", c.keepDominant},
+            {"inverse_float64", c.inverseFloat64},
+            {"mixed_precision", c.mixedPrecision},
+            {"max_recoveries", c.maxRecoveries},
+            {"condition_limit", c.conditionLimit}};
+}
+
+/// Calibration windows: `nsamples` starts drawn uniformly from [0, n - seqlen - 1] with a seeded generator.
+torch::Tensor calibrationWindows(const std::vector<int32_t>& tokens, const QuantConfig& q)
+{
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    if (n < q.seqlen + 1)
+        badInput("the calibration text has " + std::to_string(n) + " tokens, fewer than one window of " +
+                 std::to_string(q.seqlen) + " (+1); use a longer text or a smaller --seqlen");
+    std::mt19937_64 rng(q.seed);
+    std::uniform_int_distribution<int64_t> dist(0, n - q.seqlen - 1);
+    auto ids = torch::empty({q.nsamples, q.seqlen}, torch::kInt64);
+    auto acc = ids.accessor<int64_t, 2>();
+    for (int64_t s = 0; s < q.nsamples; ++s) {
+        const int64_t start = dist(rng);
+        for (int64_t t = 0; t < q.seqlen; ++t)
+            acc[s][t] = tokens[static_cast<size_t>(start + t)];
+    }
+    return ids;
+}
+
+std::vector<float> toFloats(const torch::Tensor& t)
+{
+    auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+/// ||A||_1 * ||A^-1||_1, the largest over a batch of matrices.
+double conditionEstimate(const torch::Tensor& blocks, bool f64)
+{
+    auto a = blocks.detach().to(torch::kFloat64);
+    auto inv = torch::inverse(a);
+    auto n1 = [](const torch::Tensor& m) { return std::get<0>(m.abs().sum(-2).max(-1)); };
+    auto c = n1(a) * n1(inv);
+    const double r = c.max().item<double>();
+    return std::isfinite(r) ? r : std::numeric_limits<double>::infinity();
+}
+
+MatrixDiagnostics diagnose(const std::string& name, const torch::Tensor& blocks, int block, int epoch, int64_t band)
+{
+    torch::NoGradGuard ng;
+    auto a = blocks.detach().to(torch::kFloat32).abs();
+    auto diag = a.diagonal(0, -2, -1);
+    auto margins = (2 * diag - a.sum(-1)).reshape({-1});
+    MatrixDiagnostics d;
+    d.block = block;
+    d.epoch = epoch;
+    d.transform = name;
+    d.size = margins.size(0);
+    d.rowMargins = toFloats(margins);
+    d.minMargin = margins.min().item<float>();
+    d.medianMargin = margins.median().item<float>();
+    d.nonDominantRows = margins.le(0).sum().item<int64_t>();
+    d.conditionEstimate = conditionEstimate(blocks, true);
+    d.bandWidth = band;
+    return d;
+}
+
+MatrixSnapshot snapshot(const std::string& name, const torch::Tensor& blocks, const torch::Tensor& mask, int block,
+                        int epoch)
+{
+    torch::NoGradGuard ng;
+    auto dense = [](const torch::Tensor& b) {
+        std::vector<torch::Tensor> parts;
+        for (int64_t i = 0; i < b.size(0); ++i)
+            parts.push_back(b[i]);
+        return parts.size() == 1 ? parts[0] : torch::block_diag(parts);
+    };
+    auto values = dense(blocks.detach().to(torch::kCPU, torch::kFloat32));
+    auto m = dense(mask.detach().to(torch::kCPU, torch::kFloat32).expand_as(blocks.detach().cpu()).contiguous());
+    const int64_t n = values.size(0);
+    const int64_t maxSide = 128;
+    MatrixSnapshot s;
+    s.block = block;
+    s.epoch = epoch;
+    s.transform = name;
+    s.stride = (n + maxSide - 1) / maxSide;
+    if (s.stride > 1) {
+        const int64_t side = (n + s.stride - 1) / s.stride;
+        values = torch::adaptive_avg_pool2d(values.abs().unsqueeze(0), {side, side}).squeeze(0);
+        m = torch::adaptive_avg_pool2d(m.unsqueeze(0), {side, side}).squeeze(0);
+    }
+    s.rows = values.size(0);
+    s.cols = values.size(1);
+    s.values = toFloats(values);
+    s.mask = toFloats(m);
+    return s;
+}
+
+WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, const WeightQuantSpec& spec,
+                          const BlockTransforms& t, int block)
+{
+    torch::NoGradGuard ng;
+    auto wf = w.detach().to(torch::kCPU, torch::kFloat32);
+    WeightHistogram h;
+    h.block = block;
+    h.layer = layer;
+    const float lo = wf.min().item<float>(), hi = wf.max().item<float>();
+    const int bins = 64;
+    auto counts = torch::histc(wf.flatten(), bins, lo, hi);
+    for (int i = 0; i <= bins; ++i)
+        h.binEdges.push_back(lo + (hi - lo) * static_cast<float>(i) / bins);
+    for (float c : toFloats(counts))
+        h.counts.push_back(static_cast<int64_t>(c));
+    // Bounds and grid of the first row's first group.
+    const int64_t n = spec.groupSize > 0 && spec.groupSize < wf.size(1) ? spec.groupSize : wf.size(1);
+    auto row = wf.narrow(0, 0, 1).narrow(1, 0, n);
+    auto it = t.lwc.find(layer);
+    torch::Tensor u, l;
+    if (it != t.lwc.end()) {
+        u = it->second.first.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
+        l = it->second.second.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
+    }
+    h.clipHigh = (u.defined() ? torch::sigmoid(u).item<float>() : 1.0f) * row.max().item<float>();
+    h.clipLow = (l.defined() ? torch::sigmoid(l).item<float>() : 1.0f) * row.min().item<float>();
+    if (spec.bits < 16) {
+        const QuantParams p = weightQuantParams(row, spec, u, l);
+        const float scale = p.scale.item<float>(), zero = p.zero.item<float>();
+        const int levels = 1 << spec.bits;
+        for (int qv = 0; qv < levels && levels <= 256; ++qv)
+            h.grid.push_back((static_cast<float>(qv) - zero) * scale);
+    }
+    return h;
+}
+
+/// Runs a block over every sample of `x` in batches, without gradients.
+torch::Tensor forwardAll(const ModelConfig& m, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope,
+                         const BlockOptions& o, int64_t batch)
+{
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < x.size(0); i += batch)
+        out.push_back(runDecoderBlock(m, w, x.narrow(0, i, std::min(batch, x.size(0) - i)), rope, o));
+    return torch::cat(out, 0);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> namedBlockTensors(const ModelConfig& m, int64_t layer,
+                                                                     const BlockWeights& w)
+{
+    std::vector<std::pair<std::string, torch::Tensor>> r;
+    const std::string prefix = blockPrefix(m, layer);
+    for (const auto& [n, t] : w.tensors)
+        r.emplace_back(prefix + n, t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    return r;
+}
+
+void writeJsonAtomically(const fs::path& path, const nlohmann::json& j)
+{
+    const fs::path tmp = path.string() + ".partial";
+    {
+        std::ofstream out(tmp);
+        out << j.dump(1) << "\n";
+        if (!out)
+            badInput("cannot write '" + tmp.string() + "' (disk full or read-only?)");
+    }
+    fs::rename(tmp, path);
+}
+
+struct BlockOutcome {
+    BlockWeights merged;
+    nlohmann::json report;
+    int recoveries = 0;
+};
+
+/// Calibrates one block: FP targets, statistics, init, training with rollback, merge.
+BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int block, int numBlocks, const BlockWeights& orig,
+                            torch::Tensor& xFp, torch::Tensor& xQ, const RopeTables& rope, CalibrationObserver& obs,
+                            const std::atomic<bool>* cancel)
+{
+    const auto t0 = Clock::now();
+    const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(xFp.device());
+    const int64_t B = q.batchSize;
+    BlockOutcome r;
+    std::vector<std::string> fallback;
+    const auto specs = weightSpecs(m, q, orig, &fallback);
+
+    // Full-precision targets and activation statistics from the FP stream.
+    std::map<std::string, SiteStats> stats;
+    BlockOptions probeFp;
+    probeFp.probe = [&](const char* site, const torch::Tensor& x) { stats[site].add(x); };
+    obs.stage("full-precision targets", block, numBlocks);
+    torch::Tensor yFp = forwardAll(m, orig, xFp, rope, probeFp, B);
+    torch::Tensor yFp2;
+    if (q.augLoss)
+        yFp2 = forwardAll(m, orig, xQ, rope, {}, B);
+    checkCancel(cancel);
+
+    BlockTransforms t = initTransforms(m, q, orig, stats, specs, opts);
+    double sf = q.sf, letLr = q.letLr, lwcLr = q.lwcLr;
+    BlockOptions qOpts;
+    qOpts.activationBits = q.abits;
+
+    auto blockLoss = [&](const BlockWeights& w) {
+        torch::NoGradGuard ng;
+        auto out = forwardAll(m, w, xQ, rope, qOpts, B);
+        return (out - yFp).pow(2).mean().item<double>();
+    };
+    EpochMasks masks = makeEpochMasks(m, q, 0, sf, opts);
+    {
+        torch::NoGradGuard ng;
+        r.report["initial_loss"] = blockLoss(applyTransforms(m, q, orig, t, masks, specs, true));
+    }
+    nlohmann::json epochs = nlohmann::json::array();
+    nlohmann::json recoveries = nlohmann::json::array();
+    const auto letParams = t.letParameters();
+    const auto lwcParams = t.lwcParameters();
+    const bool train = q.epochs > 0 && (!letParams.empty() || !lwcParams.empty());
+
+    auto makeOptimizer = [&]() {
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        if (!letParams.empty())
+            groups.emplace_back(letParams, std::make_unique<torch::optim::AdamWOptions>(
+                                               torch::optim::AdamWOptions(letLr).weight_decay(q.weightDecay)));
+        if (!lwcParams.empty())
+            groups.emplace_back(lwcParams, std::make_unique<torch::optim::AdamWOptions>(
+                                               torch::optim::AdamWOptions(lwcLr).weight_decay(q.weightDecay)));
+        return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(letLr));
+    };
+    std::unique_ptr<torch::optim::AdamW> optimizer = train ? makeOptimizer() : nullptr;
+    const int64_t steps = q.nsamples / B;
+    auto lastReport = Clock::now() - std::chrono::seconds(1);
+
+    for (int e = 0; train && e < q.epochs; ++e) {
+        const auto te = Clock::now();
+        masks = makeEpochMasks(m, q, e, sf, opts);
+        const BlockTransforms start = t.clone();
+        std::string failure;
+        double sum = 0;
+        for (int64_t s = 0; s < steps && failure.empty(); ++s) {
+            checkCancel(cancel);
+            truncateScales(t);
+            auto w = applyTransforms(m, q, orig, t, masks, specs, true);
+            auto out = runDecoderBlock(m, w, xQ.narrow(0, s * B, B), rope, qOpts);
+            auto loss = (out - yFp.narrow(0, s * B, B)).pow(2).mean();
+            if (q.augLoss)
+                loss = loss + (out - yFp2.narrow(0, s * B, B)).pow(2).mean();
+            const double lv = loss.item<double>();
+            if (!std::isfinite(lv)) {
+                failure = "non-finite loss";
+                break;
+            }
+            optimizer->zero_grad();
+            loss.backward();
+            for (const auto& p : t.all())
+                if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) {
+                    failure = "non-finite gradient";
+                    break;
+                }
+            if (!failure.empty())
+                break;
+            optimizer->step();
+            if (q.keepDominant)
+                enforceDominance(t, masks);
+            sum += lv;
+            if (since(lastReport) > 0.05 || s + 1 == steps) {
+                obs.stepLoss({block, e, static_cast<int>(s), lv});
+                lastReport = Clock::now();
+            }
+        }
+        // Conditioning of every matrix at the end of the epoch.
+        std::vector<MatrixDiagnostics> diags;
+        if (failure.empty()) {
+            for (const auto& [name, blocks] : maskedMatrices(t, masks)) {
+                diags.push_back(diagnose(name, blocks, block, e, blocks.size(0) == 1 ? masks.bigBand : masks.headBand));
+                if (!(diags.back().conditionEstimate <= q.conditionLimit)) {
+                    std::ostringstream why;
+                    why << "condition estimate of " << name << " " << diags.back().conditionEstimate << " > "
+                        << q.conditionLimit;
+                    failure = why.str();
+                }
+            }
+        }
+        if (!failure.empty()) {
+            if (static_cast<int>(r.recoveries) >= q.maxRecoveries)
+                throw Error(ErrorCode::Numerical,
+                            "block " + std::to_string(block) + ", epoch " + std::to_string(e) + ": " + failure +
+                                " after " + std::to_string(r.recoveries) +
+                                " recoveries; lower --let-lr/--lwc-lr or --sf, or try --keep-dominant");
+            t.copyFrom(start);
+            std::ostringstream action;
+            action << "rolled back the epoch; let-lr " << letLr << " -> " << letLr * 0.5 << ", lwc-lr " << lwcLr << " -> "
+                   << lwcLr * 0.5 << ", sf " << sf << " -> " << sf * 0.5;
+            letLr *= 0.5;
+            lwcLr *= 0.5;
+            sf *= 0.5;
+            optimizer = makeOptimizer();
+            ++r.recoveries;
+            Recovery rec{block, e, failure, action.str()};
+            obs.recovery(rec);
+            obs.log("block " + std::to_string(block) + " epoch " + std::to_string(e) + ": " + failure + "; " + rec.action);
+            recoveries.push_back({{"epoch", e}, {"reason", failure}, {"action", rec.action}});
+            --e;
+            continue;
+        }
+        EpochSummary es{block, e, q.epochs, sum / static_cast<double>(steps), since(te), masks.bigBand};
+        nlohmann::json ej = {{"epoch", e}, {"mean_loss", es.meanLoss}, {"seconds", es.seconds},
+                             {"band", masks.bigBand}, {"head_band", masks.headBand}, {"sf", sf}};
+        for (const auto& d : diags) {
+            obs.matrixDiagnostics(d);
+            ej["matrices"][d.transform] = {{"min_margin", d.minMargin},
+                                           {"median_margin", d.medianMargin},
+                                           {"non_dominant_rows", d.nonDominantRows},
+                                           {"rows", d.size},
+                                           {"condition_estimate", d.conditionEstimate}};
+        }
+        for (const auto& [name, blocks] : maskedMatrices(t, masks)) {
+            auto mask = blocks.size(0) == 1 ? masks.big : masks.head;
+            obs.matrixSnapshot(snapshot(name, blocks, mask, block, e));
+        }
+        obs.epochFinished(es);
+        epochs.push_back(ej);
+    }
+
+    // Merge with the last epoch's masks (or the initial transforms when untrained), then quantize.
+    obs.stage("merging", block, numBlocks);
+    torch::NoGradGuard ng;
+    truncateScales(t);
+    if (!train)
+        masks = makeEpochMasks(m, q, std::max(q.epochs - 1, 0), sf, opts);
+    BlockWeights unquantized = applyTransforms(m, q, orig, t, masks, specs, false);
+    r.merged = applyTransforms(m, q, orig, t, masks, specs, true);
+    for (auto& [n, x] : r.merged.tensors)
+        x = x.detach();
+    for (const auto& name : blockLayout(m).linears())
+        obs.weightHistogram(histogram(name, unquantized.at(name + ".weight"), specs.at(name), t, block));
+
+    // Next block's quantized inputs, with the transformed activations' channel maxima for the outlier view.
+    std::map<std::string, SiteStats> after;
+    BlockOptions mergedOpts = qOpts;
+    mergedOpts.probe = [&](const char* site, const torch::Tensor& x) { after[site].add(x); };
+    xQ = forwardAll(m, r.merged, xQ, rope, mergedOpts, B);
+    const double finalLoss = (xQ - yFp).pow(2).mean().item<double>();
+    xFp = yFp;
+    for (const char* site : {"qkv", "out", "fc1"})
+        obs.activationProfile({block, site, toFloats(stats[site].absMax), toFloats(after[site].absMax)});
+
+    BlockSummary bs{block, numBlocks, r.report["initial_loss"].get<double>(), finalLoss, since(t0), fallback};
+    obs.blockFinished(bs);
+    r.report["block"] = block;
+    r.report["final_loss"] = finalLoss;
+    r.report["seconds"] = bs.seconds;
+    r.report["epochs"] = epochs;
+    r.report["recoveries"] = recoveries;
+    r.report["per_channel_fallback"] = fallback;
+    return r;
+}
+
+/// Weights of block i after RTN quantization (same bits and groups as the configuration).
+BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWeights& w)
+{
+    QuantConfig rq = q;
+    rq.method = Method::Rtn;
+    rq.lwc = rq.let = false;
+    const auto specs = weightSpecs(m, rq, w, nullptr);
+    EpochMasks none;
+    return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
+}
+
+}  // namespace
+}  // namespace detail
+
+CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObserver* observer,
+                                 const std::atomic<bool>* cancel)
+{
+    using namespace detail;
+    NullObserver nullObserver;
+    CalibrationObserver& obs = observer ? *observer : nullObserver;
+    const auto t0 = Clock::now();
+    const QuantConfig& q = req.config;
+    const torch::Device device = parseDevice(q.device);
+    Checkpoint ck(req.modelDir);
+    ck.validate();
+    const ModelConfig& m = ck.config();
+    validateConfig(q, m);
+    if (m.activationBits < 16 || m.weightBits < 16)
+        badInput("'" + req.modelDir + "' is already quantized (its config.json has an affinequant block); start from "
+                 "the original model");
+    if (req.runDir.empty())
+        badInput("no run directory given (--out)");
+    const fs::path runDir(req.runDir);
+    const fs::path progressPath = runDir / "progress.json";
+    const fs::path blocksDir = runDir / "blocks";
+
+    const std::string calibText = readTextForModel(req.calibTextPath);
+    auto tokenizer = loadTokenizer(req.modelDir);
+    const std::vector<int32_t> calibTokens = tokenizer->encodeForModel(calibText);
+    nlohmann::json qjson = configJson(q);
+    const std::string fingerprint = std::to_string(fnv1a(
+        detail::readTextFile(fs::path(req.modelDir) / "config.json", "model configuration") + "|" +
+        std::to_string(ck.weightBytes()) + "|" + calibText + "|" + qjson.dump()));
+
+    nlohmann::json progress;
+    int firstBlock = 0;
+    if (req.resume) {
+        if (!fs::exists(progressPath))
+            badInput("nothing to resume in '" + req.runDir + "' (no progress.json); start a new run without --resume");
+        progress = readJsonFile(progressPath, "run progress");
+        if (progress.value("fingerprint", "") != fingerprint)
+            badInput("cannot resume '" + req.runDir + "': the model, calibration text or configuration differ from "
+                     "the interrupted run; use the same options, or start a new run");
+        firstBlock = progress.value("completed_blocks", 0);
+    } else {
+        if (fs::exists(runDir) && !fs::is_directory(runDir))
+            badInput("'" + req.runDir + "' exists and is not a folder");
+        if (fs::exists(runDir) && !fs::is_empty(runDir)) {
+            if (!req.force)
+                badInput("run directory '" + req.runDir + "' is not empty; choose another, add --force to replace it, or "
+                         "--resume to continue an interrupted run");
+            fs::remove_all(runDir);
+        }
+        progress = {{"fingerprint", fingerprint}, {"completed_blocks", 0}, {"blocks", nlohmann::json::array()},
+                    {"recoveries", 0}};
+    }
+    std::error_code ec;
+    fs::create_directories(blocksDir, ec);
+    if (ec)
+        badInput("cannot create '" + blocksDir.string() + "': " + ec.message());
+    fs::remove_all(runDir / "model.partial", ec);
+
+    CalibrationResult result;
+    result.runDir = req.runDir;
+    const int numBlocks = static_cast<int>(m.numLayers);
+    try {
+        torch::Tensor ids = calibrationWindows(calibTokens, q);
+        obs.stage("loading", 0, numBlocks);
+        // Embeddings only: blocks are streamed from the memory-mapped checkpoint one at a time.
+        torch::Tensor xFp, xQ;
+        {
+            torch::NoGradGuard ng;
+            auto embedName = m.arch == Architecture::Opt ? "model.decoder.embed_tokens.weight" : "model.embed_tokens.weight";
+            auto emb = ck.load(embedName).to(device, torch::kFloat32);
+            xFp = torch::embedding(emb, ids.to(device));
+            if (m.arch == Architecture::Opt) {
+                auto pos = ck.load("model.decoder.embed_positions.weight").to(device, torch::kFloat32);
+                xFp = xFp + torch::embedding(pos, torch::arange(2, q.seqlen + 2, torch::TensorOptions().dtype(torch::kInt64).device(device))).unsqueeze(0);
+            }
+            xQ = xFp.clone();
+        }
+        const RopeTables rope = m.arch == Architecture::Llama ? makeRopeTables(m, q.seqlen, device, torch::kFloat32) : RopeTables{};
+        BlockOptions qOpts;
+        qOpts.activationBits = q.abits;
+        for (int i = 0; i < numBlocks; ++i) {
+            checkCancel(cancel);
+            BlockWeights orig = loadBlock(ck, i, device, torch::kFloat32);
+            const fs::path blockFile = blocksDir / ("block_" + std::to_string(i) + ".safetensors");
+            if (i < firstBlock) {
+                // Resume: replay the finished block on both streams (cheap and exact).
+                obs.stage("replaying finished block", i, numBlocks);
+                SafetensorsFile f(blockFile.string());
+                BlockWeights merged;
+                const std::string prefix = blockPrefix(m, i);
+                for (const auto& [name, e] : f.entries())
+                    merged.tensors[name.substr(prefix.size())] = f.load(name).to(device);
+                xFp = forwardAll(m, orig, xFp, rope, {}, q.batchSize);
+                xQ = forwardAll(m, merged, xQ, rope, qOpts, q.batchSize);
+                continue;
+            }
+            obs.stage("calibrating", i, numBlocks);
+            BlockOutcome out;
+            if (q.method == Method::Rtn) {
+                const auto tb = Clock::now();
+                out.merged = rtnBlock(m, q, orig);
+                xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, q.batchSize) : xQ;
+                out.report = {{"block", i}, {"seconds", since(tb)}};
+                obs.blockFinished({i, numBlocks, 0, 0, since(tb), {}});
+            } else {
+                out = calibrateBlock(m, q, i, numBlocks, orig, xFp, xQ, rope, obs, cancel);
+            }
+            writeSafetensors(blockFile.string(), namedBlockTensors(m, i, out.merged));
+            progress["completed_blocks"] = i + 1;
+            progress["blocks"].push_back(out.report);
+            progress["recoveries"] = progress["recoveries"].get<int>() + out.recoveries;
+            writeJsonAtomically(progressPath, progress);
+        }
+        checkCancel(cancel);
+
+        // The merged model: Hugging Face layout plus the documented extras (norm biases, post-norm matrices).
+        obs.stage("writing the model", numBlocks, numBlocks);
+        const fs::path partial = runDir / "model.partial";
+        fs::create_directories(partial);
+        std::vector<std::pair<std::string, torch::Tensor>> tensors;
+        for (const auto& name : ck.names())
+            if (name.find(".layers.") == std::string::npos)
+                tensors.emplace_back(name, ck.load(name).to(torch::kFloat32));
+        for (int i = 0; i < numBlocks; ++i) {
+            SafetensorsFile f((blocksDir / ("block_" + std::to_string(i) + ".safetensors")).string());
+            for (const auto& [name, e] : f.entries())
+                tensors.emplace_back(name, f.load(name));
+        }
+        writeSafetensors((partial / "model.safetensors").string(), tensors, {{"format", "pt"}});
+        nlohmann::json cfg = readJsonFile(fs::path(req.modelDir) / "config.json", "model configuration");
+        cfg["torch_dtype"] = "float32";
+        cfg["affinequant"] = {{"wbits", q.wbits},
+                              {"abits", q.abits},
+                              {"group_size", q.groupSize},
+                              {"symmetric", q.symmetric},
+                              {"method", methodName(q.method)},
+                              {"preset", q.preset},
+                              {"activation_quantization", q.abits < 16 ? "per-token dynamic asymmetric at every linear "
+                                                                         "input and on q, k, v" : "none"},
+                              {"weights", "fake-quantized (dequantized values)"},
+                              {"extra_tensors", "<norm>.bias and <norm>.post_matrix (x -> norm(x) @ post_matrix)"}};
+        std::ofstream(partial / "config.json") << cfg.dump(2) << "\n";
+        for (const auto& e : fs::directory_iterator(req.modelDir)) {
+            const std::string fn = e.path().filename().string();
+            if (fn.rfind("tokenizer", 0) == 0 || fn == "special_tokens_map.json" || fn == "vocab.json" ||
+                fn == "merges.txt" || fn == "generation_config.json")
+                fs::copy_file(e.path(), partial / fn, fs::copy_options::overwrite_existing);
+        }
+        fs::remove_all(runDir / "model");
+        fs::rename(partial, runDir / "model");
+        result.modelDir = (runDir / "model").string();
+
+        nlohmann::json run = {{"status", "complete"},
+                              {"model", req.modelDir},
+                              {"calibration_text", req.calibTextPath},
+                              {"configuration", qjson},
+                              {"device", device.str()},
+                              {"blocks", progress["blocks"]},
+                              {"recoveries", progress["recoveries"]},
+                              {"versions", {{"affinequant", "0.1.0"}, {"libtorch", torchVersion()}}}};
+        if (!req.evalTextPath.empty()) {
+            obs.stage("evaluating", numBlocks, numBlocks);
+            EvalOptions eo;
+            eo.seqlen = req.evalSeqlen > 0 ? req.evalSeqlen : q.seqlen;
+            eo.maxWindows = req.evalWindows;
+            eo.device = q.device;
+            const std::vector<int32_t> evalTokens = tokenizer->encodeForModel(readTextForModel(req.evalTextPath));
+            {
+                CausalLM fp(ck, device, torch::kFloat32);
+                result.fpPerplexity = perplexityOfTokens(fp, evalTokens, eo, {}, cancel).perplexity;
+                // RTN alongside: same weight bits and groups, same activation width, no clipping or transforms.
+                for (int64_t i = 0; i < fp.numBlocks(); ++i)
+                    fp.block(i) = rtnBlock(m, q, fp.block(i));
+                fp.setActivationBits(q.abits);
+                result.rtnPerplexity = perplexityOfTokens(fp, evalTokens, eo, {}, cancel).perplexity;
+            }
+            Checkpoint qck(result.modelDir);
+            CausalLM qm(qck, device, torch::kFloat32);
+            result.quantPerplexity = perplexityOfTokens(qm, evalTokens, eo, {}, cancel).perplexity;
+            run["eval"] = {{"text", req.evalTextPath},
+                           {"seqlen", eo.seqlen},
+                           {"windows", eo.maxWindows},
+                           {"fp_perplexity", result.fpPerplexity},
+                           {"rtn_perplexity", result.rtnPerplexity},
+                           {"quant_perplexity", result.quantPerplexity}};
+        }
+        result.seconds = since(t0);
+        result.recoveries = progress["recoveries"].get<int>();
+        run["seconds"] = result.seconds;
+        writeJsonAtomically(runDir / "run.json", run);
+        obs.stage("done", numBlocks, numBlocks);
+        return result;
+    } catch (...) {
+        fs::remove_all(runDir / "model.partial", ec);
+        rethrowAsAqError(std::current_exception(), kOomHint);
+    }
+}
+
+}  // namespace aq

@@ -1,0 +1,100 @@
+#include "maskscheduleview.h"
+
+#include "matrixmath.h"
+#include "plotstyle.h"
+#include "replotcoalescer.h"
+
+#include <QLabel>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace aq::widgets {
+
+MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
+{
+    m_plot = new QCustomPlot(this);
+    m_plot->xAxis->setLabel(tr("epoch"));
+    m_plot->yAxis->setLabel(tr("band width N_e"));
+    m_plot->yAxis2->setVisible(true);
+    m_plot->yAxis2->setLabel(tr("sf x off-diagonals per row"));
+    m_bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
+    m_bars->setName(tr("diagonals trained (N_e)"));
+    m_bars->setPen(Qt::NoPen);
+    m_bars->setBrush(plotstyle::seriesColor(0).lighter(140));
+    m_bars->setWidth(0.8);
+    m_share = new QCPGraph(m_plot->xAxis, m_plot->yAxis2);
+    m_share->setName(tr("off-diagonal share of a row"));
+    m_share->setPen(QPen(plotstyle::seriesColor(1), 2));
+    m_share->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 4));
+    auto* limit = new QCPItemStraightLine(m_plot);
+    limit->point1->setAxes(m_plot->xAxis, m_plot->yAxis2);
+    limit->point2->setAxes(m_plot->xAxis, m_plot->yAxis2);
+    limit->point1->setCoords(0, 1);
+    limit->point2->setCoords(1, 1);
+    limit->setPen(QPen(plotstyle::warningColor(), 1, Qt::DashLine));
+    m_plot->legend->setVisible(true);
+    QFont legendFont = font();
+    legendFont.setPointSizeF(legendFont.pointSizeF() * 0.85);
+    m_plot->legend->setFont(legendFont);
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    m_replot = new ReplotCoalescer(m_plot, {}, this);
+
+    m_summary = new QLabel(this);
+    m_summary->setWordWrap(true);
+    m_summary->setTextFormat(Qt::PlainText);
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_plot, 1);
+    layout->addWidget(m_summary);
+    setToolTip(tr("Epoch e trains the diagonals with |i - j| < N_e; off-diagonal entries are multiplied by the "
+                  "stability factor. The dashed line marks where the off-diagonal share of a row could exceed its "
+                  "diagonal (if the entries were of equal size): beyond it, diagonal dominance is no longer "
+                  "guaranteed by the mask alone."));
+    setSchedule(256, 20, 1e-2);
+}
+
+void MaskScheduleView::setSchedule(long long size, int epochs, double stabilityFactor, long long headSize)
+{
+    m_size = std::max(1LL, size);
+    m_epochs = epochs;
+    m_stabilityFactor = stabilityFactor;
+    m_headSize = headSize;
+    const int shown = std::max(1, epochs);
+    m_bandWidths.resize(shown);
+    m_offDiagonalShare.resize(shown);
+    QVector<double> x(shown);
+    std::iota(x.begin(), x.end(), 0.0);
+    for (int e = 0; e < shown; ++e) {
+        const long long n = matrixmath::bandWidth(m_size, epochs, e);
+        m_bandWidths[e] = double(n);
+        // A row in the middle of the band has up to N_e - 1 active entries on each side.
+        m_offDiagonalShare[e] = stabilityFactor * 2.0 * double(std::min(n - 1, m_size - 1));
+    }
+    m_bars->setData(x, m_bandWidths, true);
+    m_share->setData(x, m_offDiagonalShare, true);
+    m_plot->xAxis->setRange(-0.6, shown - 0.4);
+    m_plot->yAxis->setRange(0, double(m_size) * 1.05);
+    const double maxShare = *std::max_element(m_offDiagonalShare.begin(), m_offDiagonalShare.end());
+    m_plot->yAxis2->setRange(0, std::max(1.2, maxShare * 1.1));
+
+    QString text = epochs <= 0 ? tr("0 epochs: the initial transforms are merged untrained.")
+                               : tr("d = %1, %2 epoch(s), stability factor %3: N_e grows from 1 to %4.")
+                                     .arg(m_size)
+                                     .arg(epochs)
+                                     .arg(stabilityFactor)
+                                     .arg(qint64(m_bandWidths.last()));
+    if (headSize > 0 && epochs > 0) {
+        QStringList head;
+        for (int e = 0; e < std::min(epochs, 4); ++e)
+            head << QString::number(matrixmath::bandWidth(headSize, epochs, e));
+        text += QLatin1Char(' ') + tr("Per-head blocks (h = %1): N'_e = %2, …").arg(headSize).arg(head.join(", "));
+    }
+    m_summary->setText(text);
+    m_replot->request();
+}
+
+}  // namespace aq::widgets

@@ -1,0 +1,24 @@
+#pragma once
+// Colours and small helpers shared by the views, so that block 3 has the same colour in every plot.
+#include <QColor>
+#include <QVector>
+
+class QCPAxis;
+class QCPColorGradient;
+
+namespace aq::widgets::plotstyle {
+
+/// A distinct colour for series `index` (blocks, transforms); cycles through a fixed palette.
+QColor seriesColor(int index);
+/// Colour for values at or below zero (margins, non-dominant rows).
+QColor warningColor();
+/// Blue - white - red, for signed matrix entries with a symmetric range around zero.
+QCPColorGradient divergingGradient();
+/// White to dark blue, for magnitudes.
+QCPColorGradient magnitudeGradient();
+/// Switches an axis between linear and base-10 logarithmic scale, with a matching ticker.
+void setLogScale(QCPAxis* axis, bool logarithmic);
+/// Median of the values (0 for an empty vector).
+double median(QVector<double> values);
+
+}  // namespace aq::widgets::plotstyle
