@@ -1,0 +1,468 @@
+// Quantizers, gradual mask, transform exactness and the calibration engine.
+// LibTorch headers before Qt headers.
+#include "checkpoint.h"
+#include "model.h"
+#include "quantizer.h"
+#include "safetensors.h"
+#include "transforms.h"
+
+#include "aq/calibrate.h"
+#include "aq/error.h"
+#include "testutil.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace aq::detail;
+
+namespace {
+
+const std::string kDemo = aqtest::sourcePath("resources/demo-model");
+const std::string kDemoCalib = aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt");
+const std::string kDemoEval = aqtest::sourcePath("resources/demo-text/heldout.txt");
+
+/// Straightforward per-row asymmetric min/max quantization in double precision (independent of the library code).
+std::vector<double> referenceQuantRow(const std::vector<double>& row, int bits)
+{
+    double mx = row[0], mn = row[0];
+    for (double v : row) {
+        mx = std::max(mx, v);
+        mn = std::min(mn, v);
+    }
+    const double qmax = std::pow(2.0, bits) - 1;
+    const double delta = std::clamp((mx - mn) / qmax, 1e-5, 1e4);
+    const double zp = std::nearbyint(std::clamp(-mn / delta, -1e4, 1e4));
+    std::vector<double> out;
+    for (double v : row) {
+        const double q = std::clamp(std::nearbyint(v / delta) + zp, 0.0, qmax);
+        out.push_back((q - zp) * delta);
+    }
+    return out;
+}
+
+double relErr(const torch::Tensor& a, const torch::Tensor& b)
+{
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
+           b.to(torch::kFloat64).abs().max().item<double>();
+}
+
+aq::QuantConfig smallConfig(const std::string& preset, aq::Method method = aq::Method::AffineQuant)
+{
+    aq::QuantConfig c = aq::presetConfig(preset, method);
+    c.nsamples = 4;
+    c.seqlen = 64;
+    c.epochs = std::min(c.epochs, 2);
+    return c;
+}
+
+/// Random, strictly diagonally dominant (hence invertible) transforms for an exactness check, quantization off.
+BlockTransforms randomTransforms(const aq::ModelConfig& m, bool lnMatrix, bool qkMatrix)
+{
+    const int64_t d = m.hiddenSize, h = m.headDim, nkv = m.numKvHeads;
+    auto dominant = [](int64_t n, int64_t batch) {
+        auto a = torch::randn({batch, n, n}) * (0.3 / static_cast<double>(n));
+        return a + torch::diag_embed(torch::rand({batch, n}) + 0.75);
+    };
+    BlockTransforms t;
+    t.s1 = lnMatrix ? dominant(d, 1)[0] : torch::rand({d}) + 0.5;
+    t.s2 = lnMatrix ? dominant(d, 1)[0] : torch::rand({d}) + 0.5;
+    t.d1 = torch::randn({d}) * 0.1;
+    t.d2 = torch::randn({d}) * 0.1;
+    t.s3 = dominant(h, nkv);
+    t.d3 = torch::randn({nkv * h}) * 0.1;
+    t.s4 = qkMatrix ? dominant(h, nkv) : torch::rand({nkv * h}) + 0.5;
+    return t;
+}
+
+}  // namespace
+
+class TestQuantize : public QObject {
+    Q_OBJECT
+
+private slots:
+    void maskSchedule()
+    {
+        // Spec §5.1: N_e = floor(((d-1)/(E-1)) * e) + 1.
+        QCOMPARE(aq::maskBandWidth(4096, 20, 0), int64_t(1));
+        QCOMPARE(aq::maskBandWidth(4096, 20, 1), int64_t(216));
+        QCOMPARE(aq::maskBandWidth(4096, 20, 2), int64_t(432));
+        QCOMPARE(aq::maskBandWidth(4096, 20, 3), int64_t(647));
+        QCOMPARE(aq::maskBandWidth(4096, 20, 19), int64_t(4095));  // the corner case: (0, d-1) stays masked
+        QCOMPARE(aq::maskBandWidth(128, 20, 1), int64_t(7));
+        QCOMPARE(aq::maskBandWidth(128, 20, 2), int64_t(14));
+        QCOMPARE(aq::maskBandWidth(128, 20, 3), int64_t(21));
+        QCOMPARE(aq::maskBandWidth(128, 20, 19), int64_t(128));
+        QCOMPARE(aq::maskBandWidth(64, 1, 0), int64_t(1));   // one epoch: diagonal only
+        QCOMPARE(aq::maskBandWidth(64, 0, 0), int64_t(1));
+        QCOMPARE(aq::maskBandWidth(64, 2, 1), int64_t(64));
+        // The mask itself: 1 on the diagonal, sf inside the band, 0 outside.
+        auto m = bandMask(6, 3, 0.1, torch::TensorOptions().dtype(torch::kFloat32));
+        QCOMPARE(m[2][2].item<float>(), 1.0f);
+        QCOMPARE(m[2][4].item<float>(), 0.1f);
+        QCOMPARE(m[4][2].item<float>(), 0.1f);
+        QCOMPARE(m[1][4].item<float>(), 0.0f);
+        QCOMPARE(m.sum().item<float>(), 6.0f + 0.1f * 18);
+    }
+
+    void weightQuantizerMatchesReference_data()
+    {
+        QTest::addColumn<int>("bits");
+        QTest::addColumn<int>("groupSize");
+        QTest::newRow("w4 per-channel") << 4 << 0;
+        QTest::newRow("w3 g64 with a partial group (172 wide)") << 3 << 64;
+        QTest::newRow("w2 g128") << 2 << 128;
+    }
+    void weightQuantizerMatchesReference()
+    {
+        QFETCH(int, bits);
+        QFETCH(int, groupSize);
+        torch::manual_seed(5);
+        auto w = torch::randn({6, 172}, torch::kFloat64).to(torch::kFloat32);
+        WeightQuantSpec spec;
+        spec.bits = bits;
+        spec.groupSize = groupSize;
+        auto q = fakeQuantWeight(w, spec).to(torch::kFloat64);
+        const int64_t g = groupSize > 0 ? groupSize : 172;
+        for (int64_t r = 0; r < 6; ++r)
+            for (int64_t start = 0; start < 172; start += g) {
+                const int64_t n = std::min<int64_t>(g, 172 - start);
+                std::vector<double> row;
+                for (int64_t i = 0; i < n; ++i)
+                    row.push_back(w[r][start + i].item<float>());
+                const auto ref = referenceQuantRow(row, bits);
+                for (int64_t i = 0; i < n; ++i)
+                    QVERIFY(std::abs(q[r][start + i].item<double>() - ref[static_cast<size_t>(i)]) < 1e-5);
+            }
+        QCOMPARE(groupsPerRow(172, 64), int64_t(3));
+    }
+
+    void straightThroughGradients()
+    {
+        // In-range elements get gradient 1, clipped ones 0 (spec §2.1). The row's extremes also feed the step size,
+        // so the check looks at the elements in between.
+        auto x = torch::tensor({-1.0f, 0.05f, 0.9f, 1.0f}).view({1, 4}).requires_grad_(true);
+        auto up = torch::full({1, 1}, -2.0f);  // sigmoid(-2) ~ 0.12: the largest values get clipped
+        auto low = torch::full({1, 1}, 4.0f);
+        auto y = fakeQuantRows(x, 4, false, false, true, up, low);
+        y.sum().backward();
+        auto g = x.grad();
+        QCOMPARE(g[0][1].item<float>(), 1.0f);
+        QCOMPARE(g[0][2].item<float>(), 0.0f);
+        // Activation quantization at 16 bits is the identity.
+        QVERIFY(torch::equal(fakeQuantActivation(x, 16), x));
+    }
+
+    void transformsAreExact_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<bool>("lnMatrix");
+        QTest::addColumn<bool>("qkMatrix");
+        QTest::newRow("demo LLaMA GQA, matrices") << "demo" << true << false;
+        QTest::newRow("demo LLaMA GQA, vectors") << "demo" << false << false;
+        QTest::newRow("stories LLaMA GQA, matrices") << "models/stories260K-hf" << true << false;
+        QTest::newRow("stories LLaMA MHA, matrices") << "models/stories260K-mha-hf" << true << false;
+        QTest::newRow("OPT, all matrices incl. q/k") << "models/tiny-random-opt-hf" << true << true;
+        QTest::newRow("OPT, vectors") << "models/tiny-random-opt-hf" << false << false;
+    }
+    void transformsAreExact()
+    {
+        QFETCH(QString, model);
+        QFETCH(bool, lnMatrix);
+        QFETCH(bool, qkMatrix);
+        std::string dir = kDemo;
+        if (model != "demo") {
+            AQ_REQUIRE_FIXTURE(f, model.toStdString());
+            dir = f;
+        }
+        Checkpoint ck(dir);
+        const aq::ModelConfig& m = ck.config();
+        torch::manual_seed(11);
+        aq::QuantConfig q;
+        q.wbits = 16;
+        q.abits = 16;
+        q.lnMatrix = lnMatrix;
+        q.qkMatrix = qkMatrix;
+        const auto cpu = torch::Device(torch::kCPU);
+        auto w = loadBlock(ck, 0, cpu, torch::kFloat32);
+        BlockTransforms t = randomTransforms(m, lnMatrix, qkMatrix);
+        if (m.arch == aq::Architecture::Llama)
+            t.s4 = torch::Tensor();  // P4 acts before RoPE on LLaMA: not an identity by construction (spec §4.2)
+        EpochMasks masks;
+        masks.head = torch::ones({m.headDim, m.headDim});
+        masks.big = torch::ones({m.hiddenSize, m.hiddenSize});
+        const auto specs = weightSpecs(m, q, w, nullptr);
+        auto merged = applyTransforms(m, q, w, t, masks, specs, false);
+        const int64_t T = 24;
+        auto x = torch::randn({2, T, m.hiddenSize});
+        auto rope = m.arch == aq::Architecture::Llama ? makeRopeTables(m, T, cpu, torch::kFloat32) : RopeTables{};
+        torch::NoGradGuard ng;
+        auto ref = runDecoderBlock(m, w, x, rope);
+        auto out = runDecoderBlock(m, merged, x, rope);
+        const double err = relErr(out - x, ref - x);
+        qInfo("%s: relative change of the block's output %.3g", qPrintable(model), err);
+        QVERIFY(err < 1e-4);
+        // The merged form has the extra tensors the run output documents.
+        QVERIFY(merged.get(blockLayout(m).norm1 + ".bias").defined());
+        QCOMPARE(merged.get(blockLayout(m).norm1 + ".post_matrix").defined(), lnMatrix);
+    }
+
+    void rtnMatchesReference_data()
+    {
+        QTest::addColumn<int>("bits");
+        QTest::addColumn<double>("reference");
+        // transformers 5.17 figures (platform notes): per-channel asymmetric min/max on every decoder linear.
+        QTest::newRow("W4") << 4 << 134.6129;
+        QTest::newRow("W3") << 3 << 258.2464;
+        QTest::newRow("W2") << 2 << 1758.4727;
+    }
+    void rtnMatchesReference()
+    {
+        QFETCH(int, bits);
+        QFETCH(double, reference);
+        AQ_REQUIRE_FIXTURE(model, "models/stories260K-hf");
+        AQ_REQUIRE_FIXTURE(calib, "text/wikitext2_valid_tokens.txt");
+        AQ_REQUIRE_FIXTURE(text, "text/wikitext2_test_hf_joined.txt");
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r;
+        r.modelDir = model;
+        r.calibTextPath = calib;
+        r.runDir = tmp.path().toStdString() + "/run";
+        r.config.method = aq::Method::Rtn;
+        r.config.lwc = r.config.let = false;
+        r.config.epochs = 0;
+        r.config.wbits = bits;
+        r.config.nsamples = 2;
+        r.config.seqlen = 512;
+        r.evalTextPath = text;
+        r.evalWindows = 8;
+        const auto res = aq::runCalibration(r);
+        qInfo("RTN W%d: %.4f (reference %.4f)", bits, res.quantPerplexity, reference);
+        QVERIFY(std::abs(res.quantPerplexity - reference) / reference < 5e-3);
+        QCOMPARE(res.rtnPerplexity, res.quantPerplexity);
+        QVERIFY(std::abs(res.fpPerplexity - 130.3665) < 0.01);
+    }
+
+    void calibrationImprovesOnRtnAndReports()
+    {
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r;
+        r.modelDir = kDemo;
+        r.calibTextPath = kDemoCalib;
+        r.runDir = tmp.path().toStdString() + "/run";
+        r.config = smallConfig("w4a4");
+        r.config.nsamples = 8;
+        r.config.seqlen = 128;
+        r.evalTextPath = kDemoEval;
+        r.evalWindows = 4;
+        r.evalSeqlen = 256;
+        struct Spy : aq::CalibrationObserver {
+            int losses = 0, diags = 0, snaps = 0, blocks = 0, profiles = 0, hists = 0;
+            void stepLoss(const aq::StepLoss&) override { ++losses; }
+            void matrixDiagnostics(const aq::MatrixDiagnostics& d) override
+            {
+                ++diags;
+                QVERIFY(d.rowMargins.size() == static_cast<size_t>(d.size));
+            }
+            void matrixSnapshot(const aq::MatrixSnapshot& s) override
+            {
+                ++snaps;
+                QCOMPARE(s.values.size(), static_cast<size_t>(s.rows * s.cols));
+            }
+            void activationProfile(const aq::ActivationProfile&) override { ++profiles; }
+            void weightHistogram(const aq::WeightHistogram&) override { ++hists; }
+            void blockFinished(const aq::BlockSummary&) override { ++blocks; }
+        } spy;
+        const auto res = aq::runCalibration(r, &spy);
+        qInfo("demo w4a4 (8 x 128 tokens, 2 epochs): FP %.3f RTN %.3f affinequant %.3f", res.fpPerplexity,
+              res.rtnPerplexity, res.quantPerplexity);
+        QVERIFY(res.quantPerplexity < res.rtnPerplexity);
+        QCOMPARE(spy.blocks, 4);
+        QVERIFY(spy.losses > 0);
+        QCOMPARE(spy.diags, 4 * 2 * 2);  // blocks x epochs x (out, qkt)
+        QCOMPARE(spy.snaps, spy.diags);
+        QCOMPARE(spy.profiles, 4 * 3);
+        QCOMPARE(spy.hists, 4 * 7);
+        std::ifstream in(fs::path(r.runDir) / "run.json");
+        const auto run = nlohmann::json::parse(in);
+        QCOMPARE(run["status"].get<std::string>(), std::string("complete"));
+        QCOMPARE(run["blocks"].size(), size_t(4));
+        QVERIFY(run["blocks"][0]["epochs"][1]["matrices"].contains("out"));
+        QVERIFY(run["blocks"][0]["epochs"][1]["matrices"]["out"].contains("non_dominant_rows"));
+        // The run's model is evaluated with its activation quantization (abits 4 from config.json).
+        QCOMPARE(aq::loadModelConfig(r.runDir + "/model").activationBits, 4);
+    }
+
+    void epochsZeroAndOne()
+    {
+        for (int epochs : {0, 1}) {
+            QTemporaryDir tmp;
+            aq::CalibrationRequest r;
+            r.modelDir = kDemo;
+            r.calibTextPath = kDemoCalib;
+            r.runDir = tmp.path().toStdString() + "/run";
+            r.config = smallConfig("w4a16g128");
+            r.config.epochs = epochs;
+            const auto res = aq::runCalibration(r);
+            QVERIFY(fs::exists(fs::path(res.modelDir) / "model.safetensors"));
+        }
+    }
+
+    void resumeGivesIdenticalWeights()
+    {
+        QTemporaryDir tmp;
+        const std::string base = tmp.path().toStdString();
+        aq::CalibrationRequest r;
+        r.modelDir = kDemo;
+        r.calibTextPath = kDemoCalib;
+        r.config = smallConfig("w4a16g128");
+        r.runDir = base + "/straight";
+        aq::runCalibration(r);
+
+        r.runDir = base + "/interrupted";
+        std::atomic<bool> cancel{false};
+        struct StopAfter : aq::CalibrationObserver {
+            std::atomic<bool>* flag;
+            void blockFinished(const aq::BlockSummary& b) override
+            {
+                if (b.block == 1)
+                    *flag = true;
+            }
+        } stop;
+        stop.flag = &cancel;
+        bool cancelled = false;
+        try {
+            aq::runCalibration(r, &stop, &cancel);
+        } catch (const aq::Error& e) {
+            cancelled = e.code() == aq::ErrorCode::Cancelled;
+        }
+        QVERIFY(cancelled);
+        QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));  // nothing that looks complete
+        QVERIFY(!fs::exists(fs::path(r.runDir) / "run.json"));
+        r.resume = true;
+        aq::runCalibration(r);
+        SafetensorsFile a(base + "/straight/model/model.safetensors"), b(base + "/interrupted/model/model.safetensors");
+        QCOMPARE(a.entries().size(), b.entries().size());
+        for (const auto& [name, e] : a.entries())
+            QVERIFY2(torch::equal(a.load(name), b.load(name)), name.c_str());
+
+        // A different configuration refuses to resume.
+        r.config.wbits = 3;
+        bool refused = false;
+        try {
+            aq::runCalibration(r);
+        } catch (const aq::Error& e) {
+            refused = e.code() == aq::ErrorCode::BadInput && std::string(e.what()).find("differ") != std::string::npos;
+        }
+        QVERIFY(refused);
+    }
+
+    void guardedNumericsRollBackThenFail()
+    {
+        // A condition limit no matrix can meet: every epoch is rolled back, then the run fails clearly.
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r;
+        r.modelDir = kDemo;
+        r.calibTextPath = kDemoCalib;
+        r.runDir = tmp.path().toStdString() + "/run";
+        r.config = smallConfig("w4a4");
+        r.config.conditionLimit = 1.0;
+        r.config.maxRecoveries = 2;
+        struct Count : aq::CalibrationObserver {
+            int n = 0;
+            void recovery(const aq::Recovery& rec) override
+            {
+                ++n;
+                QVERIFY(rec.action.find("rolled back") != std::string::npos);
+            }
+        } count;
+        bool numerical = false;
+        try {
+            aq::runCalibration(r, &count);
+        } catch (const aq::Error& e) {
+            numerical = e.code() == aq::ErrorCode::Numerical;
+        }
+        QVERIFY(numerical);
+        QCOMPARE(count.n, 2);
+        QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));
+    }
+
+    void keepDominantKeepsRowsDominant()
+    {
+        torch::manual_seed(2);
+        BlockTransforms t;
+        t.s3 = torch::randn({2, 8, 8});
+        EpochMasks masks;
+        masks.head = torch::ones({8, 8});
+        enforceDominance(t, masks);
+        auto a = t.s3.abs();
+        auto margin = 2 * a.diagonal(0, -2, -1) - a.sum(-1);
+        QVERIFY(margin.gt(0).all().item<bool>());
+    }
+
+    void badInput_data()
+    {
+        QTest::addColumn<QString>("what");
+        QTest::addColumn<QString>("fragment");
+        QTest::newRow("bits too high") << "wbits17" << "outside 2..16";
+        QTest::newRow("bits too low") << "abits1" << "outside 2..16";
+        QTest::newRow("nsamples 0") << "nsamples0" << "--nsamples";
+        QTest::newRow("group not dividing, partial off") << "group" << "does not divide";
+        QTest::newRow("calibration text too short") << "short" << "fewer than one window";
+        QTest::newRow("non-empty run dir") << "nonempty" << "not empty";
+        QTest::newRow("resume with nothing") << "resume" << "nothing to resume";
+    }
+    void badInput()
+    {
+        QFETCH(QString, what);
+        QFETCH(QString, fragment);
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r;
+        r.modelDir = kDemo;
+        r.calibTextPath = kDemoCalib;
+        r.runDir = tmp.path().toStdString() + "/run";
+        r.config = smallConfig("w4a16g128");
+        if (what == "wbits17")
+            r.config.wbits = 17;
+        else if (what == "abits1")
+            r.config.abits = 1;
+        else if (what == "nsamples0")
+            r.config.nsamples = 0;
+        else if (what == "group") {
+            r.config.groupSize = 100;
+            r.config.partialGroups = false;
+        } else if (what == "short") {
+            std::ofstream(tmp.path().toStdString() + "/short.txt") << "A very short text.";
+            r.calibTextPath = tmp.path().toStdString() + "/short.txt";
+        } else if (what == "nonempty") {
+            fs::create_directories(r.runDir);
+            std::ofstream(r.runDir + "/keep.txt") << "user data";
+        } else if (what == "resume") {
+            r.resume = true;
+        }
+        bool thrown = false;
+        try {
+            aq::runCalibration(r);
+        } catch (const aq::Error& e) {
+            thrown = true;
+            QCOMPARE(e.code(), aq::ErrorCode::BadInput);
+            QVERIFY2(std::string(e.what()).find(fragment.toStdString()) != std::string::npos, e.what());
+        }
+        QVERIFY(thrown);
+        if (what == "nonempty")
+            QVERIFY(fs::exists(r.runDir + "/keep.txt"));  // never touched
+        bool unknown = false;
+        try {
+            aq::presetConfig("w5a5");
+        } catch (const aq::Error& e) {
+            unknown = std::string(e.what()).find("unknown preset") != std::string::npos;
+        }
+        QVERIFY(unknown);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestQuantize)
+#include "tst_quantize.moc"
