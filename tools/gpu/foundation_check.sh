@@ -1,29 +1,15 @@
 #!/usr/bin/env bash
-# Builds the core and command-line programs against the installed PyTorch's CUDA LibTorch on a GPU machine with no
-# package manager, then runs the foundation checks: CPU/CUDA perplexity agreement on stories260K, the demo-model
+# Builds the core and command-line programs against the installed PyTorch's CUDA LibTorch (build_cuda.sh), then
+# runs the foundation checks: CPU/CUDA perplexity agreement on stories260K, the demo-model
 # training (optional) and eval throughput on a synthetic LLaMA-7B-shaped model.
 #
 #   tools/gpu/foundation_check.sh DEBS_DIR FIXTURES_DIR OUT_DIR [--train-demo DEMO_DATA_DIR]
-#
-# DEBS_DIR holds Debian packages downloaded with `apt-get download nlohmann-json3-dev libpcre2-dev libpcre2-8-0
-# libsentencepiece-dev libsentencepiece0`; they are unpacked into a private folder, never into /.
 set -euo pipefail
 DEBS=$1 FIX=$2 OUT=$3; shift 3
 TRAIN_DEMO=""
 if [[ "${1:-}" == "--train-demo" ]]; then TRAIN_DEMO=$2; fi
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-DEPS=/tmp/aq-deps
-mkdir -p "$DEPS" "$OUT"
-for f in "$DEBS"/*.deb; do dpkg -x "$f" "$DEPS"; done
-export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
-TORCH_PREFIX=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-echo "== PyTorch $(python3 -c 'import torch;print(torch.__version__, torch.version.cuda)'), ABI flag $(python3 -c 'import torch;print(torch._C._GLIBCXX_USE_CXX11_ABI)')"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-
-B=/tmp/aq-build-cuda
-time cmake -S "$SRC" -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DAQ_BUILD_GUI=OFF -DAQ_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$DEPS/usr" -DCMAKE_CUDA_ARCHITECTURES=90 > $OUT/cmake.log 2>&1 || { tail -40 $OUT/cmake.log; exit 1; }
-time cmake --build $B -j16 > $OUT/build.log 2>&1 || { grep -E "error" -A5 $OUT/build.log | head -60; exit 1; }
+source "$(dirname "$0")/build_cuda.sh" "$DEBS" "$OUT"
+B=$AQ_BUILD
 AQ=$B/bin/affinequant
 $AQ version
 $AQ devices
