@@ -52,6 +52,16 @@ private slots:
         QTest::newRow("bad number") << QStringList{"eval", "--model", "m", "--text", "t", "--seqlen", "12x"} << 2
                                     << "whole number";
         QTest::newRow("help") << QStringList{"--help"} << 0 << "";
+        const QString demo = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model");
+        const QString calib = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/train/northangerabbey.txt");
+        const QStringList q{"quantize", "--model", demo, "--calib", calib, "--out", "/tmp/aq-cli-never-written"};
+        QTest::newRow("unknown preset") << (q + QStringList{"--preset", "w5a5"}) << 2 << "unknown preset 'w5a5'";
+        QTest::newRow("bits outside range") << (q + QStringList{"--wbits", "17"}) << 2 << "outside 2..16";
+        QTest::newRow("nsamples 0") << (q + QStringList{"--preset", "w4a4", "--nsamples", "0"}) << 2 << "--nsamples";
+        QTest::newRow("unknown method") << (q + QStringList{"--preset", "w4a4", "--method", "gptq"}) << 2
+                                        << "unknown method 'gptq'";
+        QTest::newRow("bad number") << (q + QStringList{"--preset", "w4a4", "--sf", "x1"}) << 2 << "needs a number";
+        QTest::newRow("cuda without cuda") << (q + QStringList{"--preset", "w4a4", "--device", "cuda:3"}) << 2 << "cuda:3";
     }
     void usageErrors()
     {
@@ -87,6 +97,30 @@ private slots:
         QCOMPARE(j["windows"].toInt(), 8);
         QCOMPARE(j["seqlen"].toInt(), 512);
         QVERIFY(j["tokens_per_second"].toDouble() > 0);
+    }
+
+    void quantizeRunsAndWritesRun()
+    {
+        QTemporaryDir tmp;
+        const QString out = tmp.path() + "/run";
+        const Run r = runCli({"quantize", "--model", QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model"), "--calib",
+                              QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/train/northangerabbey.txt"), "--out", out,
+                              "--preset", "w4a16g128", "--nsamples", "2", "--seqlen", "32", "--epochs", "1", "--json"});
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY(QFile::exists(out + "/run.json"));
+        QVERIFY(QFile::exists(out + "/model/model.safetensors"));
+        // A second run into the same folder is refused without --force, and the first run is untouched.
+        const Run again = runCli({"quantize", "--model", QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model"), "--calib",
+                                  QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/train/northangerabbey.txt"), "--out",
+                                  out, "--preset", "w4a16g128"});
+        QCOMPARE(again.exitCode, 2);
+        QVERIFY(again.err.contains("not empty"));
+        QVERIFY(QFile::exists(out + "/model/model.safetensors"));
+        // The run's model is evaluated by `eval` like any model folder.
+        const Run ev = runCli({"eval", "--model", out + "/model", "--text",
+                               QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/heldout.txt"), "--seqlen", "128",
+                               "--max-windows", "2"});
+        QCOMPARE(ev.exitCode, 0);
     }
 
     void evalBadInputExitsTwo_data()

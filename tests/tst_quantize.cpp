@@ -324,11 +324,12 @@ private slots:
 
         r.runDir = base + "/interrupted";
         std::atomic<bool> cancel{false};
-        struct StopAfter : aq::CalibrationObserver {
+        // Stop in the middle of block 2's training: blocks 0 and 1 are on disk, block 2 is lost and redone.
+        struct StopMidBlock : aq::CalibrationObserver {
             std::atomic<bool>* flag;
-            void blockFinished(const aq::BlockSummary& b) override
+            void stepLoss(const aq::StepLoss& s) override
             {
-                if (b.block == 1)
+                if (s.block == 2 && s.epoch == 1)
                     *flag = true;
             }
         } stop;
@@ -342,6 +343,8 @@ private slots:
         QVERIFY(cancelled);
         QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));  // nothing that looks complete
         QVERIFY(!fs::exists(fs::path(r.runDir) / "run.json"));
+        QVERIFY(fs::exists(fs::path(r.runDir) / "blocks" / "block_1.safetensors"));
+        QVERIFY(!fs::exists(fs::path(r.runDir) / "blocks" / "block_2.safetensors"));
         r.resume = true;
         aq::runCalibration(r);
         SafetensorsFile a(base + "/straight/model/model.safetensors"), b(base + "/interrupted/model/model.safetensors");

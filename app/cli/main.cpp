@@ -42,7 +42,7 @@ Commands:
             [--let-lr X] [--lwc-lr X] [--sf X] [--alpha X] [--wd X] [--seed S]
             [--aug-loss|--no-aug-loss] [--no-lwc] [--no-let] [--ln-matrix|--no-ln-matrix] [--qk-matrix|--no-qk-matrix]
             [--symmetric] [--zero-in-range] [--no-partial-groups] [--per-channel-fallback] [--reference-delta-clamp]
-            [--keep-dominant] [--inverse-fp64] [--max-recoveries K] [--condition-limit X]
+            [--keep-dominant] [--inverse-fp64] [--mixed-precision] [--max-recoveries K] [--condition-limit X]
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
             Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.
@@ -231,7 +231,7 @@ int cmdQuantize(const std::vector<std::string>& argv)
                       "condition-limit", "eval", "eval-windows", "eval-seqlen", "device"},
                      {"aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix",
                       "no-qk-matrix", "symmetric", "zero-in-range", "no-partial-groups", "per-channel-fallback",
-                      "reference-delta-clamp", "keep-dominant", "inverse-fp64", "resume", "force", "json"});
+                      "reference-delta-clamp", "keep-dominant", "inverse-fp64", "mixed-precision", "resume", "force", "json"});
     aq::CalibrationRequest req;
     req.modelDir = args.required("model");
     req.calibTextPath = args.required("calib");
@@ -297,6 +297,7 @@ int cmdQuantize(const std::vector<std::string>& argv)
     if (args.flag("reference-delta-clamp")) c.referenceDeltaClamp = true;
     if (args.flag("keep-dominant")) c.keepDominant = true;
     if (args.flag("inverse-fp64")) c.inverseFloat64 = true;
+    if (args.flag("mixed-precision")) c.mixedPrecision = true;
     c.device = args.str("device", "cpu");
     req.evalTextPath = args.str("eval");
     req.evalWindows = args.integer("eval-windows", 0);

@@ -16,6 +16,8 @@
 
 #include <torch/optim/adamw.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -246,6 +248,7 @@ void writeJsonAtomically(const fs::path& path, const nlohmann::json& j)
 
 struct BlockOutcome {
     BlockWeights merged;
+    std::map<std::string, torch::Tensor> quant;  ///< "<layer>.scales" / "<layer>.zeros" [out, groups]
     nlohmann::json report;
     int recoveries = 0;
 };
@@ -306,6 +309,10 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     };
     std::unique_ptr<torch::optim::AdamW> optimizer = train ? makeOptimizer() : nullptr;
     const int64_t steps = q.nsamples / B;
+    const bool mixed = q.mixedPrecision && xQ.is_cuda();
+    const RopeTables ropeBf16 = mixed && rope.cos.defined()
+                                    ? RopeTables{rope.cos.to(torch::kBFloat16), rope.sin.to(torch::kBFloat16)}
+                                    : RopeTables{};
     auto lastReport = Clock::now() - std::chrono::seconds(1);
 
     for (int e = 0; train && e < q.epochs; ++e) {
@@ -318,7 +325,15 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
             checkCancel(cancel);
             truncateScales(t);
             auto w = applyTransforms(m, q, orig, t, masks, specs, true);
-            auto out = runDecoderBlock(m, w, xQ.narrow(0, s * B, B), rope, qOpts);
+            torch::Tensor out;
+            if (mixed) {
+                // bfloat16 matrix products, float32 master parameters and loss: no loss scaling is needed.
+                for (auto& [n, x] : w.tensors)
+                    x = x.to(torch::kBFloat16);
+                out = runDecoderBlock(m, w, xQ.narrow(0, s * B, B).to(torch::kBFloat16), ropeBf16, qOpts).to(torch::kFloat32);
+            } else {
+                out = runDecoderBlock(m, w, xQ.narrow(0, s * B, B), rope, qOpts);
+            }
             auto loss = (out - yFp.narrow(0, s * B, B)).pow(2).mean();
             if (q.augLoss)
                 loss = loss + (out - yFp2.narrow(0, s * B, B)).pow(2).mean();
@@ -400,6 +415,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     }
 
     // Merge with the last epoch's masks (or the initial transforms when untrained), then quantize.
+    checkCancel(cancel);
     obs.stage("merging", block, numBlocks);
     torch::NoGradGuard ng;
     truncateScales(t);
@@ -409,8 +425,18 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     r.merged = applyTransforms(m, q, orig, t, masks, specs, true);
     for (auto& [n, x] : r.merged.tensors)
         x = x.detach();
-    for (const auto& name : blockLayout(m).linears())
+    for (const auto& name : blockLayout(m).linears()) {
         obs.weightHistogram(histogram(name, unquantized.at(name + ".weight"), specs.at(name), t, block));
+        if (q.wbits < 16) {
+            auto it = t.lwc.find(name);
+            const bool learn = it != t.lwc.end();
+            const QuantParams p = weightQuantParams(unquantized.at(name + ".weight"), specs.at(name),
+                                                    learn ? it->second.first : torch::Tensor(),
+                                                    learn ? it->second.second : torch::Tensor());
+            r.quant[name + ".scales"] = p.scale;
+            r.quant[name + ".zeros"] = p.zero;
+        }
+    }
 
     // Next block's quantized inputs, with the transformed activations' channel maxima for the outlier view.
     std::map<std::string, SiteStats> after;
@@ -427,10 +453,43 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     r.report["block"] = block;
     r.report["final_loss"] = finalLoss;
     r.report["seconds"] = bs.seconds;
+    r.report["peak_device_memory_bytes"] = peakDeviceBytes(xQ.device());
     r.report["epochs"] = epochs;
     r.report["recoveries"] = recoveries;
     r.report["per_channel_fallback"] = fallback;
     return r;
+}
+
+/// Group layout of every linear (the report says where a partial group or the per-channel fallback was used).
+nlohmann::json layoutJson(const ModelConfig& m, const QuantConfig& q, const Checkpoint& ck)
+{
+    nlohmann::json j = nlohmann::json::object();
+    if (q.wbits >= 16)
+        return j;
+    BlockWeights shapes;
+    const std::string prefix = blockPrefix(m, 0);
+    for (const auto& name : blockLayout(m).linears())
+        shapes.tensors[name + ".weight"] = torch::empty(ck.shape(prefix + name + ".weight"));
+    const auto specs = weightSpecs(m, q, shapes, nullptr);
+    for (const auto& [name, spec] : specs) {
+        const int64_t in = shapes.at(name + ".weight").size(1);
+        const int64_t groups = groupsPerRow(in, spec.groupSize);
+        std::string text = groups == 1 ? "per output channel"
+                                       : "groups of " + std::to_string(spec.groupSize);
+        if (groups > 1 && in % spec.groupSize != 0)
+            text += " + a partial last group of " + std::to_string(in % spec.groupSize);
+        if (q.groupSize > 0 && groups == 1 && q.groupSize < in)
+            text += " (fallback: " + std::to_string(in) + " is not a multiple of " + std::to_string(q.groupSize) + ")";
+        j[name] = {{"in_features", in}, {"groups_per_row", groups}, {"layout", text}};
+    }
+    return j;
+}
+
+int64_t peakHostBytes()
+{
+    struct rusage u {};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<int64_t>(u.ru_maxrss) * 1024;
 }
 
 /// Weights of block i after RTN quantization (same bits and groups as the configuration).
@@ -507,6 +566,7 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
 
     CalibrationResult result;
     result.runDir = req.runDir;
+    resetPeakDeviceBytes(device);
     const int numBlocks = static_cast<int>(m.numLayers);
     try {
         torch::Tensor ids = calibrationWindows(calibTokens, q);
@@ -531,6 +591,7 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             checkCancel(cancel);
             BlockWeights orig = loadBlock(ck, i, device, torch::kFloat32);
             const fs::path blockFile = blocksDir / ("block_" + std::to_string(i) + ".safetensors");
+            auto quantFile = [&](int k) { return blocksDir / ("block_" + std::to_string(k) + ".quant.safetensors"); };
             if (i < firstBlock) {
                 // Resume: replay the finished block on both streams (cheap and exact).
                 obs.stage("replaying finished block", i, numBlocks);
@@ -548,6 +609,14 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             if (q.method == Method::Rtn) {
                 const auto tb = Clock::now();
                 out.merged = rtnBlock(m, q, orig);
+                if (q.wbits < 16) {
+                    const auto specs = weightSpecs(m, q, orig, nullptr);
+                    for (const auto& name : blockLayout(m).linears()) {
+                        const QuantParams p = weightQuantParams(orig.at(name + ".weight"), specs.at(name));
+                        out.quant[name + ".scales"] = p.scale;
+                        out.quant[name + ".zeros"] = p.zero;
+                    }
+                }
                 xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, q.batchSize) : xQ;
                 out.report = {{"block", i}, {"seconds", since(tb)}};
                 obs.blockFinished({i, numBlocks, 0, 0, since(tb), {}});
@@ -555,6 +624,11 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 out = calibrateBlock(m, q, i, numBlocks, orig, xFp, xQ, rope, obs, cancel);
             }
             writeSafetensors(blockFile.string(), namedBlockTensors(m, i, out.merged));
+            {
+                BlockWeights qp;
+                qp.tensors = out.quant;
+                writeSafetensors(quantFile(i).string(), namedBlockTensors(m, i, qp));
+            }
             progress["completed_blocks"] = i + 1;
             progress["blocks"].push_back(out.report);
             progress["recoveries"] = progress["recoveries"].get<int>() + out.recoveries;
@@ -595,6 +669,16 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 fn == "merges.txt" || fn == "generation_config.json")
                 fs::copy_file(e.path(), partial / fn, fs::copy_options::overwrite_existing);
         }
+        if (q.wbits < 16) {
+            // Scales and zero points of every quantized linear: what packed integer exports are built from.
+            std::vector<std::pair<std::string, torch::Tensor>> qp;
+            for (int i = 0; i < numBlocks; ++i) {
+                SafetensorsFile f((blocksDir / ("block_" + std::to_string(i) + ".quant.safetensors")).string());
+                for (const auto& [name, e] : f.entries())
+                    qp.emplace_back(name, f.load(name));
+            }
+            writeSafetensors((partial / "quantization.safetensors").string(), qp, {{"format", "affinequant"}});
+        }
         fs::remove_all(runDir / "model");
         fs::rename(partial, runDir / "model");
         result.modelDir = (runDir / "model").string();
@@ -605,6 +689,9 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                               {"configuration", qjson},
                               {"device", device.str()},
                               {"blocks", progress["blocks"]},
+                              {"quantization_layout", layoutJson(m, q, ck)},
+                              {"peak_host_memory_bytes", peakHostBytes()},
+                              {"peak_device_memory_bytes", peakDeviceBytes(device)},
                               {"recoveries", progress["recoveries"]},
                               {"versions", {{"affinequant", "0.1.0"}, {"libtorch", torchVersion()}}}};
         if (!req.evalTextPath.empty()) {

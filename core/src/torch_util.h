@@ -16,6 +16,10 @@ torch::Device parseDevice(const std::string& spec);
 torch::ScalarType parseDtype(const std::string& spec, const torch::Device& device);
 std::string dtypeName(torch::ScalarType t);
 
+/// Peak bytes allocated on a CUDA device since the last reset (0 for the CPU or a build without CUDA).
+int64_t peakDeviceBytes(const torch::Device& device);
+void resetPeakDeviceBytes(const torch::Device& device);
+
 /// Converts a torch/std exception escaping a core operation into aq::Error. Out-of-memory conditions become
 /// ErrorCode::OutOfMemory with `oomHint` (which setting to lower); anything else becomes Internal.
 [[noreturn]] void rethrowAsAqError(std::exception_ptr e, const std::string& oomHint);

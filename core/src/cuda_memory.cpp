@@ -1,0 +1,32 @@
+// Peak GPU memory from LibTorch's caching allocator. Compiled with the CUDA API only when LibTorch has CUDA
+// (AQ_WITH_CUDA, set by CMake); otherwise there is no device memory to report.
+#include "torch_util.h"
+
+#ifdef AQ_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace aq::detail {
+
+int64_t peakDeviceBytes(const torch::Device& device)
+{
+#ifdef AQ_WITH_CUDA
+    if (device.is_cuda()) {
+        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+        return static_cast<int64_t>(stats.allocated_bytes[0].peak);  // index 0: the aggregate over pools
+    }
+#endif
+    (void)device;
+    return 0;
+}
+
+void resetPeakDeviceBytes(const torch::Device& device)
+{
+#ifdef AQ_WITH_CUDA
+    if (device.is_cuda())
+        c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#endif
+    (void)device;
+}
+
+}  // namespace aq::detail
