@@ -5,6 +5,7 @@
 #include "aq/error.h"
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
+#include "calibration.h"
 #include "checkpoint.h"
 #include "jsonutil.h"
 #include "model.h"
@@ -246,12 +247,50 @@ void writeJsonAtomically(const fs::path& path, const nlohmann::json& j)
     fs::rename(tmp, path);
 }
 
-struct BlockOutcome {
-    BlockWeights merged;
-    std::map<std::string, torch::Tensor> quant;  ///< "<layer>.scales" / "<layer>.zeros" [out, groups]
-    nlohmann::json report;
-    int recoveries = 0;
-};
+/// Group layout of every linear (the report says where a partial group or the per-channel fallback was used).
+nlohmann::json layoutJson(const ModelConfig& m, const QuantConfig& q, const Checkpoint& ck)
+{
+    nlohmann::json j = nlohmann::json::object();
+    if (q.wbits >= 16)
+        return j;
+    BlockWeights shapes;
+    const std::string prefix = blockPrefix(m, 0);
+    for (const auto& name : blockLayout(m).linears())
+        shapes.tensors[name + ".weight"] = torch::empty(ck.shape(prefix + name + ".weight"));
+    const auto specs = weightSpecs(m, q, shapes, nullptr);
+    for (const auto& [name, spec] : specs) {
+        const int64_t in = shapes.at(name + ".weight").size(1);
+        const int64_t groups = groupsPerRow(in, spec.groupSize);
+        std::string text = groups == 1 ? "per output channel"
+                                       : "groups of " + std::to_string(spec.groupSize);
+        if (groups > 1 && in % spec.groupSize != 0)
+            text += " + a partial last group of " + std::to_string(in % spec.groupSize);
+        if (q.groupSize > 0 && groups == 1 && q.groupSize < in)
+            text += " (fallback: " + std::to_string(in) + " is not a multiple of " + std::to_string(q.groupSize) + ")";
+        j[name] = {{"in_features", in}, {"groups_per_row", groups}, {"layout", text}};
+    }
+    return j;
+}
+
+int64_t peakHostBytes()
+{
+    struct rusage u {};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+/// Weights of block i after RTN quantization (same bits and groups as the configuration).
+BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWeights& w)
+{
+    QuantConfig rq = q;
+    rq.method = Method::Rtn;
+    rq.lwc = rq.let = false;
+    const auto specs = weightSpecs(m, rq, w, nullptr);
+    EpochMasks none;
+    return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
+}
+
+}  // namespace
 
 /// Calibrates one block: FP targets, statistics, init, training with rollback, merge.
 BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int block, int numBlocks, const BlockWeights& orig,
@@ -460,50 +499,6 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     return r;
 }
 
-/// Group layout of every linear (the report says where a partial group or the per-channel fallback was used).
-nlohmann::json layoutJson(const ModelConfig& m, const QuantConfig& q, const Checkpoint& ck)
-{
-    nlohmann::json j = nlohmann::json::object();
-    if (q.wbits >= 16)
-        return j;
-    BlockWeights shapes;
-    const std::string prefix = blockPrefix(m, 0);
-    for (const auto& name : blockLayout(m).linears())
-        shapes.tensors[name + ".weight"] = torch::empty(ck.shape(prefix + name + ".weight"));
-    const auto specs = weightSpecs(m, q, shapes, nullptr);
-    for (const auto& [name, spec] : specs) {
-        const int64_t in = shapes.at(name + ".weight").size(1);
-        const int64_t groups = groupsPerRow(in, spec.groupSize);
-        std::string text = groups == 1 ? "per output channel"
-                                       : "groups of " + std::to_string(spec.groupSize);
-        if (groups > 1 && in % spec.groupSize != 0)
-            text += " + a partial last group of " + std::to_string(in % spec.groupSize);
-        if (q.groupSize > 0 && groups == 1 && q.groupSize < in)
-            text += " (fallback: " + std::to_string(in) + " is not a multiple of " + std::to_string(q.groupSize) + ")";
-        j[name] = {{"in_features", in}, {"groups_per_row", groups}, {"layout", text}};
-    }
-    return j;
-}
-
-int64_t peakHostBytes()
-{
-    struct rusage u {};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<int64_t>(u.ru_maxrss) * 1024;
-}
-
-/// Weights of block i after RTN quantization (same bits and groups as the configuration).
-BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWeights& w)
-{
-    QuantConfig rq = q;
-    rq.method = Method::Rtn;
-    rq.lwc = rq.let = false;
-    const auto specs = weightSpecs(m, rq, w, nullptr);
-    EpochMasks none;
-    return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
-}
-
-}  // namespace
 }  // namespace detail
 
 CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObserver* observer,
