@@ -12,6 +12,7 @@ int64_t peakDeviceBytes(const torch::Device& device)
 {
 #ifdef AQ_WITH_CUDA
     if (device.is_cuda()) {
+        torch::empty({1}, torch::TensorOptions().device(device));
         const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
         return static_cast<int64_t>(stats.allocated_bytes[0].peak);  // index 0: the aggregate over pools
     }
@@ -23,8 +24,11 @@ int64_t peakDeviceBytes(const torch::Device& device)
 void resetPeakDeviceBytes(const torch::Device& device)
 {
 #ifdef AQ_WITH_CUDA
-    if (device.is_cuda())
+    if (device.is_cuda()) {
+        // The caching allocator initializes lazily; its statistics calls reject a device it has not seen yet.
+        torch::empty({1}, torch::TensorOptions().device(device));
         c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+    }
 #endif
     (void)device;
 }
