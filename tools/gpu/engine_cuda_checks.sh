@@ -27,6 +27,7 @@ print(sys.argv[2] or 'float32', 'ppl %.4f' % run['eval']['quant_perplexity'], 's
 PY
 done
 
+[[ -n "${SKIP_BENCH:-}" ]] && exit 0
 echo "== benchmark: LLaMA-7B-shaped block, 128 x 2048 tokens"
 B=$AQ_BUILD/bin/aq-bench-calibrate
 timeout 250 $B --shape llama-7b --preset w4a4 --nsamples 128 --seqlen 2048 --epochs 2 --mixed-precision
