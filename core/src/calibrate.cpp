@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -519,6 +520,24 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                  "the original model");
     if (req.runDir.empty())
         badInput("no run directory given (--out)");
+    // Refuse early, with the setting to lower, when the activation buffers cannot fit.
+    {
+        const double buffers = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) *
+                               static_cast<double>(m.hiddenSize) * 4.0 * (q.augLoss ? 4 : 3);
+        const double blockBytes = 4.0 * 4 * static_cast<double>(m.hiddenSize) *
+                                  (2.0 * m.hiddenSize + 2.0 * m.numKvHeads * m.headDim + 3.0 * m.intermediateSize);
+        const int64_t available = freeMemoryBytes(device);
+        if (available > 0 && buffers + blockBytes > static_cast<double>(available)) {
+            char msg[512];
+            std::snprintf(msg, sizeof msg,
+                          "calibration needs about %.1f GB on %s (activation buffers of %lld samples x %lld tokens x %lld "
+                          "channels, plus one block) but only %.1f GB are free; lower --nsamples or --seqlen",
+                          (buffers + blockBytes) / 1e9, device.str().c_str(), static_cast<long long>(q.nsamples),
+                          static_cast<long long>(q.seqlen), static_cast<long long>(m.hiddenSize),
+                          static_cast<double>(available) / 1e9);
+            throw Error(ErrorCode::OutOfMemory, msg);
+        }
+    }
     const fs::path runDir(req.runDir);
     const fs::path progressPath = runDir / "progress.json";
     const fs::path blocksDir = runDir / "blocks";

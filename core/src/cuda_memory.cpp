@@ -4,7 +4,11 @@
 
 #ifdef AQ_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 #endif
+
+#include <unistd.h>
 
 namespace aq::detail {
 
@@ -31,6 +35,24 @@ void resetPeakDeviceBytes(const torch::Device& device)
     }
 #endif
     (void)device;
+}
+
+int64_t freeMemoryBytes(const torch::Device& device)
+{
+#ifdef AQ_WITH_CUDA
+    if (device.is_cuda()) {
+        c10::cuda::CUDAGuard guard(device.index() < 0 ? 0 : device.index());
+        size_t freeBytes = 0, totalBytes = 0;
+        if (cudaMemGetInfo(&freeBytes, &totalBytes) != cudaSuccess)
+            return -1;
+        return static_cast<int64_t>(freeBytes);
+    }
+#endif
+    if (device.is_cpu()) {
+        const long pages = sysconf(_SC_AVPHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+        return pages > 0 && pageSize > 0 ? static_cast<int64_t>(pages) * pageSize : -1;
+    }
+    return -1;
 }
 
 }  // namespace aq::detail

@@ -19,6 +19,8 @@ std::string dtypeName(torch::ScalarType t);
 /// Peak bytes allocated on a CUDA device since the last reset (0 for the CPU or a build without CUDA).
 int64_t peakDeviceBytes(const torch::Device& device);
 void resetPeakDeviceBytes(const torch::Device& device);
+/// Memory that can still be allocated on the device (host: available physical memory); -1 when unknown.
+int64_t freeMemoryBytes(const torch::Device& device);
 
 /// Converts a torch/std exception escaping a core operation into aq::Error. Out-of-memory conditions become
 /// ErrorCode::OutOfMemory with `oomHint` (which setting to lower); anything else becomes Internal.
