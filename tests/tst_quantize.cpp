@@ -393,6 +393,26 @@ private slots:
         QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));
     }
 
+    void activationBuffersThatCannotFitAreRefused()
+    {
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r;
+        r.modelDir = kDemo;
+        r.calibTextPath = kDemoCalib;
+        r.runDir = tmp.path().toStdString() + "/run";
+        r.config = smallConfig("w4a4");
+        r.config.nsamples = 4000000;  // ~ 3 TB of activation buffers
+        r.config.seqlen = 512;
+        bool oom = false;
+        try {
+            aq::runCalibration(r);
+        } catch (const aq::Error& e) {
+            oom = e.code() == aq::ErrorCode::OutOfMemory && std::string(e.what()).find("--nsamples") != std::string::npos;
+        }
+        QVERIFY(oom);
+        QVERIFY(!fs::exists(r.runDir));  // refused before anything was written
+    }
+
     void keepDominantKeepsRowsDominant()
     {
         torch::manual_seed(2);
