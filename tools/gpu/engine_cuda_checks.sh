@@ -2,7 +2,7 @@
 # CUDA-specific engine checks on the GPU machine: out-of-memory message, bf16 mixed precision against float32 on the
 # demo model, and the one-block calibration benchmark at LLaMA-7B shape.
 #
-#   tools/gpu/engine_cuda_checks.sh DEBS_DIR OUT_DIR
+#   tools/gpu/engine_cuda_checks.sh DEBS_DIR OUT_DIR        (SKIP_BENCH=1 skips the benchmark)
 set -uo pipefail
 DEBS=$1 OUT=$2
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,13 +15,15 @@ $AQ quantize --model $DEMO --calib $CAL --out /tmp/oom --preset w4a4 --nsamples 
 echo "exit status $?"
 
 echo "== demo w4a4, float32 vs bf16 mixed precision (32 x 512 tokens, 20 epochs)"
-for mp in "" "--mixed-precision"; do
-  $AQ quantize --model $DEMO --calib $CAL --out /tmp/mp$mp --preset w4a4 --nsamples 32 --seqlen 512 --device cuda \
-    --eval $EV --eval-seqlen 512 --force --json $mp > /tmp/mp$mp.json 2>/dev/null
-  python3 - /tmp/mp$mp "$mp" <<'PY'
+for mp in fp32 bf16; do
+  flag=""; [[ $mp == bf16 ]] && flag=--mixed-precision
+  $AQ quantize --model $DEMO --calib $CAL --out /tmp/mp-$mp --preset w4a4 --nsamples 32 --seqlen 512 --device cuda \
+    --eval $EV --eval-seqlen 512 --force $flag > /tmp/mp-$mp.log 2>&1
+  echo "exit status $?"; tail -2 /tmp/mp-$mp.log
+  python3 - /tmp/mp-$mp $mp <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1] + '/run.json'))
-print(sys.argv[2] or 'float32', 'ppl %.4f' % run['eval']['quant_perplexity'], 'seconds %.1f' % run['seconds'],
+print(sys.argv[2], 'ppl %.4f' % run['eval']['quant_perplexity'], 'seconds %.1f' % run['seconds'],
       'final block losses', ['%.5g' % b['final_loss'] for b in run['blocks']],
       'peak GPU %.2f GB' % (run['peak_device_memory_bytes'] / 1e9))
 PY
