@@ -227,6 +227,10 @@ private slots:
         view.show();
         QVERIFY(QTest::qWaitForWindowExposed(&view));
         view.addFrame(frame(1, QStringLiteral("out"), 1, 8));
+        view.setLogMagnitude(false);
+        QCOMPARE(view.colorScale()->dataScaleType(), QCPAxis::stLinear);
+        QCOMPARE(view.colorMap()->data()->cell(0, 1), double(0.01f));  // signed: a[1][0] = +0.01
+        QCOMPARE(view.colorMap()->data()->cell(1, 0), double(-0.01f));
         view.setLogMagnitude(true);
         QCOMPARE(view.colorScale()->dataScaleType(), QCPAxis::stLogarithmic);
         QVERIFY(std::abs(view.colorMap()->data()->cell(0, 1) - 0.01) < 1e-6);  // |a[1][0]| = 0.01

@@ -10,6 +10,7 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace aq::widgets {
 
@@ -56,6 +57,9 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
     m_rowReplot = new ReplotCoalescer(m_rowPlot, {}, this);
     m_timelineReplot = new ReplotCoalescer(m_timelinePlot, [this] {
         m_timelinePlot->rescaleAxes();
+        // Blocks occupy [b, b + 1): show whole blocks, so the newest points are not glued to the border.
+        const QCPRange x = m_timelinePlot->xAxis->range();
+        m_timelinePlot->xAxis->setRange(std::floor(x.lower) - 0.05, std::floor(x.upper) + 1.05);
         QCPRange y = m_timelinePlot->yAxis->range();
         // Keep zero in view: whether the margin crosses it is the point of the plot.
         y.expand(0.0);

@@ -21,6 +21,7 @@ MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
     m_plot->yAxis->setLabel(tr("band width N_e"));
     m_plot->yAxis2->setVisible(true);
     m_plot->yAxis2->setLabel(tr("sf x off-diagonals per row"));
+    m_plot->yAxis2->setTickLabels(true);
     m_bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
     m_bars->setName(tr("diagonals trained (N_e)"));
     m_bars->setPen(Qt::NoPen);
@@ -36,11 +37,9 @@ MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
     limit->point1->setCoords(0, 1);
     limit->point2->setCoords(1, 1);
     limit->setPen(QPen(plotstyle::warningColor(), 1, Qt::DashLine));
-    m_plot->legend->setVisible(true);
-    QFont legendFont = font();
-    legendFont.setPointSizeF(legendFont.pointSizeF() * 0.85);
-    m_plot->legend->setFont(legendFont);
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    // No legend (it would cover the bars in a plot this small): each axis label takes the colour of its series.
+    m_plot->yAxis->setLabelColor(plotstyle::seriesColor(0));
+    m_plot->yAxis2->setLabelColor(plotstyle::seriesColor(1));
     m_replot = new ReplotCoalescer(m_plot, {}, this);
 
     m_summary = new QLabel(this);

@@ -86,6 +86,9 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     m_maskBox->setToolTip(tr("Grey out the entries outside the gradual mask's band: they are held at zero this "
                              "epoch."));
     m_logBox = new QCheckBox(tr("&Log |a|"), this);
+    // On by default: learned off-diagonal entries are damped by the stability factor to a hundredth of the diagonal
+    // or less, and a linear scale shows nothing but the diagonal.
+    m_logBox->setChecked(true);
     m_logBox->setToolTip(tr("Colour by the magnitude on a logarithmic scale, so that small off-diagonal entries "
                             "become visible next to the diagonal."));
     m_infoLabel = new QLabel(this);
@@ -355,8 +358,13 @@ void MatrixHeatmapView::render()
         cols * f->stride);
     if (f->stride > 1)
         info += tr(" (shown as %1 x %2 tiles of %3 x %3)").arg(rows).arg(cols).arg(f->stride);
-    if (haveMask)
-        info += tr("; mask band: %n diagonal(s) on each side of the main one", nullptr, band - 1);
+    if (haveMask) {
+        // Counted in cells; a downsampled cell spans `stride` diagonals.
+        const int sideDiagonals = std::max(0, band - 1) * f->stride;
+        info += f->stride > 1 ? tr("; mask band: about %n diagonal(s) on each side of the main one", nullptr,
+                                   sideDiagonals)
+                              : tr("; mask band: %n diagonal(s) on each side of the main one", nullptr, sideDiagonals);
+    }
     m_infoLabel->setText(info);
     if (!m_userZoomed)
         fitView();

@@ -51,8 +51,8 @@ void setLogScale(QCPAxis* axis, bool logarithmic)
     if (logarithmic) {
         axis->setScaleType(QCPAxis::stLogarithmic);
         axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-        axis->setNumberFormat(QStringLiteral("gb"));
-        axis->setNumberPrecision(0);
+        axis->setNumberFormat(QStringLiteral("g"));
+        axis->setNumberPrecision(3);
     } else {
         axis->setScaleType(QCPAxis::stLinear);
         axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));

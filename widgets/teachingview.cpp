@@ -58,6 +58,7 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     m_seedBox->setRange(0, 1 << 30);
     m_seedBox->setValue(int(kDefaultSeed));
     m_seedBox->setToolTip(tr("Seed of the random matrix S."));
+    m_seedBox->setMaximumWidth(m_seedBox->sizeHint().width());
 
     auto* controls = new QGridLayout;
     controls->addWidget(new QLabel(tr("Epochs E:"), this), 0, 0);

@@ -66,7 +66,7 @@ private:
     int m_n = 0;
     int m_epochs = kDefaultSize;
     int m_epoch = kDefaultSize - 1;
-    double m_stabilityFactor = 0.2;
+    double m_stabilityFactor = 0.5;  ///< at the full band, some rows dominant and some not
     QVector<double> m_s, m_mask, m_a, m_margins, m_inverse;
     bool m_invertible = false;
     double m_determinant = 0;

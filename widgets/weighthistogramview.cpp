@@ -177,8 +177,9 @@ void WeightHistogramView::render()
         if (centres[i] < h.clipLow || centres[i] > h.clipHigh)
             clipped += h.counts[i];
     }
-    m_summary->setText(tr("Clipping bounds of the first row/group: [%1, %2] (dashed). %3 grid levels (ticks). "
-                          "About %4% of the weights fall outside the bounds and are clipped.")
+    m_summary->setText(tr("Clipping bounds of the first row/group: [%1, %2] (dashed), with its %3 grid levels "
+                          "(ticks). %4% of all weights of the layer lie outside these bounds (other rows/groups have "
+                          "bounds of their own).")
                            .arg(h.clipLow, 0, 'g', 4)
                            .arg(h.clipHigh, 0, 'g', 4)
                            .arg(h.gridLevels.size())

@@ -1,5 +1,6 @@
 // affinequant: the headless command-line program. Thin: parses options, calls aq_core, prints results.
 #include "args.h"
+#include "cmd_export.h"
 #include "progress.h"
 
 #include "aq/calibrate.h"
@@ -46,6 +47,14 @@ Commands:
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
             Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.
+  export    --run RUNDIR --format hf|awq|gptq|compressed-tensors --out DIR [--dtype float16|bfloat16] [--force]
+            [--allow-extension] [--gptq-v1] [--json]
+            Writes a finished run for other runtimes (docs/export.md): hf = stock LlamaForCausalLM/OPTForCausalLM with
+            fake-quantized weights; awq, gptq, compressed-tensors = packed integer weights (weight-only runs).
+  verify    --export DIR --run RUNDIR [--text FILE] [--seqlen N] [--max-windows K] [--device D] [--json]
+            Decodes an export independently and compares it with the run: weights, logits, KL, top-1, perplexity.
+  preflight --model DIR (--preset NAME | --wbits N --abits N [--group-size G]) [quantize options] [--json]
+            Before calibrating: which transforms fold, which formats and runtimes can load the result exactly.
   devices   [--json]   Compute devices this build can use.
   version   Program and LibTorch versions.
 
@@ -332,11 +341,12 @@ int cmdDevices(const std::vector<std::string>& argv)
     if (args.flag("json")) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& d : devices)
-            j.push_back({{"id", d.id}, {"label", d.label}});
+            j.push_back({{"id", d.id}, {"label", d.label}, {"total_bytes", d.totalBytes}, {"free_bytes", d.freeBytes}});
         std::cout << j.dump(2) << "\n";
     } else {
         for (const auto& d : devices)
-            std::printf("%-8s %s\n", d.id.c_str(), d.label.c_str());
+            std::printf("%-8s %s, %.1f GB free of %.1f GB\n", d.id.c_str(), d.label.c_str(), d.freeBytes / 1e9,
+                        d.totalBytes / 1e9);
         if (!aq::cudaAvailable())
             std::printf("(this build has no usable CUDA device)\n");
     }
@@ -369,6 +379,12 @@ int main(int argc, char** argv)
             return cmdQuantize(rest);
         if (cmd == "devices")
             return cmdDevices(rest);
+        if (cmd == "export")
+            return aqcli::cmdExport(rest, g_cancel);
+        if (cmd == "verify")
+            return aqcli::cmdVerify(rest, g_cancel);
+        if (cmd == "preflight")
+            return aqcli::cmdPreflight(rest);
         if (cmd == "version" || cmd == "--version") {
             std::printf("affinequant %s (LibTorch %s)\n", AQ_VERSION, aq::torchVersion().c_str());
             return 0;

@@ -396,7 +396,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                 enforceDominance(t, masks);
             sum += lv;
             if (since(lastReport) > 0.05 || s + 1 == steps) {
-                obs.stepLoss({block, e, static_cast<int>(s), lv});
+                obs.stepLoss({block, e, static_cast<int>(s), lv, static_cast<int>(steps)});
                 lastReport = Clock::now();
             }
         }
@@ -698,8 +698,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         result.modelDir = (runDir / "model").string();
 
         nlohmann::json run = {{"status", "complete"},
-                              {"model", req.modelDir},
-                              {"calibration_text", req.calibTextPath},
+                              {"model", fs::absolute(req.modelDir).lexically_normal().string()},
+                              {"calibration_text", fs::absolute(req.calibTextPath).lexically_normal().string()},
                               {"configuration", qjson},
                               {"device", device.str()},
                               {"blocks", progress["blocks"]},

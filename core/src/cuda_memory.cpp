@@ -37,6 +37,30 @@ void resetPeakDeviceBytes(const torch::Device& device)
     (void)device;
 }
 
+void memoryInfo(const torch::Device& device, int64_t& totalBytes, int64_t& freeBytes)
+{
+    totalBytes = freeBytes = -1;
+#ifdef AQ_WITH_CUDA
+    if (device.is_cuda()) {
+        c10::cuda::CUDAGuard guard(device.index() < 0 ? 0 : device.index());
+        size_t f = 0, t = 0;
+        if (cudaMemGetInfo(&f, &t) == cudaSuccess) {
+            totalBytes = static_cast<int64_t>(t);
+            freeBytes = static_cast<int64_t>(f);
+        }
+        return;
+    }
+#endif
+    if (device.is_cpu()) {
+        const long pageSize = sysconf(_SC_PAGESIZE);
+        const long total = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES);
+        if (pageSize > 0 && total > 0)
+            totalBytes = static_cast<int64_t>(total) * pageSize;
+        if (pageSize > 0 && avail > 0)
+            freeBytes = static_cast<int64_t>(avail) * pageSize;
+    }
+}
+
 int64_t freeMemoryBytes(const torch::Device& device)
 {
 #ifdef AQ_WITH_CUDA

@@ -2,10 +2,12 @@
 
 #include "torch_util.h"
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <cctype>
+#include <thread>
 #include <new>
 
 namespace aq {
@@ -20,11 +22,23 @@ std::string torchVersion()
 
 std::vector<DeviceInfo> listDevices()
 {
-    std::vector<DeviceInfo> r{{"cpu", "CPU"}};
+    std::vector<DeviceInfo> r;
+    DeviceInfo cpu{"cpu", "CPU (" + std::to_string(std::thread::hardware_concurrency()) + " threads)"};
+    detail::memoryInfo(torch::Device(torch::kCPU), cpu.totalBytes, cpu.freeBytes);
+    r.push_back(cpu);
     if (torch::cuda::is_available())
-        for (size_t i = 0; i < torch::cuda::device_count(); ++i)
-            r.push_back({"cuda:" + std::to_string(i), "CUDA device " + std::to_string(i)});
+        for (size_t i = 0; i < torch::cuda::device_count(); ++i) {
+            DeviceInfo d{"cuda:" + std::to_string(i), "CUDA device " + std::to_string(i)};
+            detail::memoryInfo(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)), d.totalBytes, d.freeBytes);
+            r.push_back(d);
+        }
     return r;
+}
+
+void setComputeThreads(int threads)
+{
+    const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    at::set_num_threads(n);
 }
 
 namespace detail {

@@ -21,6 +21,8 @@ int64_t peakDeviceBytes(const torch::Device& device);
 void resetPeakDeviceBytes(const torch::Device& device);
 /// Memory that can still be allocated on the device (host: available physical memory); -1 when unknown.
 int64_t freeMemoryBytes(const torch::Device& device);
+/// Total and free memory of a device (host: physical and available memory); -1 where unknown.
+void memoryInfo(const torch::Device& device, int64_t& totalBytes, int64_t& freeBytes);
 
 /// Converts a torch/std exception escaping a core operation into aq::Error. Out-of-memory conditions become
 /// ErrorCode::OutOfMemory with `oomHint` (which setting to lower); anything else becomes Internal.

@@ -82,6 +82,7 @@ struct StepLoss {
     int epoch = 0;
     int step = 0;          ///< step inside the epoch
     double loss = 0;
+    int stepsPerEpoch = 0;
 };
 
 /// Per-row diagonal-dominance margins of one transform matrix: |a_ii| - sum_{j != i} |a_ij|.

@@ -90,6 +90,7 @@ struct TensorDifference {
     double maxAbsRef = 0;
     double tolerance = 0;           ///< what storage rounding explains
     bool ok = true;
+    bool quantizedLinear = false;   ///< a quantized linear's weight (packed in the packed formats)
 };
 
 struct VerifyResult {

@@ -1,0 +1,142 @@
+#include "calibrationworker.h"
+
+#include "coreconvert.h"
+
+#include <QCoreApplication>
+#include <QMetaObject>
+#include <QThread>
+
+#include <exception>
+
+#ifdef Q_OS_LINUX
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace aq::gui {
+
+CalibrationWorker::CalibrationWorker(QObject* parent) : QObject(parent)
+{
+    // Queued connections copy the arguments through the meta-type system.
+    qRegisterMetaType<aq::gui::StepLossPoint>();
+    qRegisterMetaType<QVector<aq::gui::StepLossPoint>>();
+    qRegisterMetaType<aq::gui::EpochInfo>();
+    qRegisterMetaType<aq::gui::MatrixDiagnosticsInfo>();
+    qRegisterMetaType<aq::gui::RecoveryInfo>();
+    qRegisterMetaType<aq::gui::BlockInfo>();
+    qRegisterMetaType<aq::gui::RunOutcome>();
+    qRegisterMetaType<aq::ErrorCode>();
+    qRegisterMetaType<aq::widgets::MatrixFrame>();
+    qRegisterMetaType<aq::widgets::ActivationProfileData>();
+    qRegisterMetaType<aq::widgets::WeightHistogramData>();
+}
+
+void CalibrationWorker::start(const aq::CalibrationRequest& request)
+{
+    // Reset here, not in runNow(): a Cancel pressed between queuing and starting must still count.
+    m_cancel.store(false);
+    m_busy.store(true);
+    QMetaObject::invokeMethod(this, [this, request] { runNow(request); }, Qt::QueuedConnection);
+}
+
+void CalibrationWorker::lowerThreadPriority()
+{
+#ifdef Q_OS_LINUX
+    // On Linux the nice value is per thread and inherited by threads created later, so this also covers the
+    // compute threads LibTorch starts from here. With fewer cores than busy threads, the window's thread then wins
+    // the scheduler and stays responsive; with idle cores it changes nothing. (QThread priorities have no effect
+    // under the default SCHED_OTHER policy.)
+    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    ::setpriority(PRIO_PROCESS, tid, kWorkerNiceness);
+#endif
+}
+
+void CalibrationWorker::runNow(const aq::CalibrationRequest& request)
+{
+    if (!m_priorityLowered && QThread::currentThread() != QCoreApplication::instance()->thread()) {
+        lowerThreadPriority();
+        m_priorityLowered = true;
+    }
+    m_busy.store(true);
+    m_pendingLosses.clear();
+    m_sinceFlush.start();
+    emit started();
+    // Exactly one terminal signal. Cancelled is an outcome of its own: the engine reports it as Error(Cancelled).
+    try {
+        const aq::CalibrationResult result = aq::runCalibration(request, this, &m_cancel);
+        flushLosses();
+        m_busy.store(false);
+        emit finished(toRunOutcome(result));
+    } catch (const aq::Error& e) {
+        flushLosses();
+        m_busy.store(false);
+        if (e.code() == aq::ErrorCode::Cancelled)
+            emit cancelled();
+        else
+            emit failed(e.code(), QString::fromStdString(e.what()));
+    } catch (const std::exception& e) {
+        flushLosses();
+        m_busy.store(false);
+        emit failed(aq::ErrorCode::Internal, QString::fromStdString(e.what()));
+    } catch (...) {
+        flushLosses();
+        m_busy.store(false);
+        emit failed(aq::ErrorCode::Internal, QStringLiteral("unknown exception"));
+    }
+}
+
+void CalibrationWorker::flushLosses()
+{
+    if (m_pendingLosses.isEmpty())
+        return;
+    emit lossesReady(m_pendingLosses);
+    m_pendingLosses.clear();
+    m_sinceFlush.restart();
+}
+
+void CalibrationWorker::stage(const std::string& what, int block, int numBlocks)
+{
+    flushLosses();
+    emit stageChanged(QString::fromStdString(what), block, numBlocks);
+}
+
+void CalibrationWorker::stepLoss(const aq::StepLoss& s)
+{
+    m_pendingLosses.push_back(toStepLoss(s));
+    if (m_sinceFlush.elapsed() >= kLossBatchIntervalMs)
+        flushLosses();
+}
+
+void CalibrationWorker::epochFinished(const aq::EpochSummary& e)
+{
+    flushLosses();  // the epoch's last losses belong before its summary
+    emit epochEnded(toEpochInfo(e));
+}
+
+void CalibrationWorker::matrixDiagnostics(const aq::MatrixDiagnostics& d) { emit matrixDiagnosticsReady(toDiagnostics(d)); }
+
+void CalibrationWorker::matrixSnapshot(const aq::MatrixSnapshot& m) { emit matrixSnapshotReady(toMatrixFrame(m)); }
+
+void CalibrationWorker::activationProfile(const aq::ActivationProfile& a)
+{
+    emit activationProfileReady(toActivationProfile(a));
+}
+
+void CalibrationWorker::weightHistogram(const aq::WeightHistogram& h) { emit weightHistogramReady(toWeightHistogram(h)); }
+
+void CalibrationWorker::recovery(const aq::Recovery& r)
+{
+    flushLosses();
+    emit recoveryHappened(toRecovery(r));
+}
+
+void CalibrationWorker::blockFinished(const aq::BlockSummary& b)
+{
+    flushLosses();
+    emit blockEnded(toBlockInfo(b));
+}
+
+void CalibrationWorker::log(const std::string& line) { emit logLine(QString::fromStdString(line)); }
+
+}  // namespace aq::gui

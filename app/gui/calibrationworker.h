@@ -1,0 +1,78 @@
+#pragma once
+// Runs a calibration on the thread it lives on (one dedicated QThread) and turns every observer call of the engine
+// into a queued signal carrying Qt value types. Cancel is an atomic flag set directly from the GUI thread and polled
+// by the engine between steps; a cancelled run ends with cancelled(), never with failed().
+#include "runevents.h"
+
+#include "aq/calibrate.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+
+#include <atomic>
+
+namespace aq::gui {
+
+class CalibrationWorker : public QObject, public aq::CalibrationObserver {
+    Q_OBJECT
+public:
+    explicit CalibrationWorker(QObject* parent = nullptr);
+
+    /// Step losses are gathered and sent at most this often (the engine already throttles, but a fast CPU run can
+    /// still report hundreds of points a second and every queued signal is an allocation and an event).
+    static constexpr int kLossBatchIntervalMs = 50;
+    /// Nice value of the worker thread (and of the compute threads it starts), so the GUI thread is scheduled first.
+    static constexpr int kWorkerNiceness = 10;
+
+    /// Queues a run on the worker's thread. Callable from any thread; clears an earlier cancel request first.
+    void start(const aq::CalibrationRequest& request);
+    /// Asks the running calibration to stop at its next check. Callable from any thread, never blocks.
+    void cancel() { m_cancel.store(true); }
+    bool cancelRequested() const { return m_cancel.load(); }
+    /// True from the moment start() queues a run until its last signal was emitted.
+    bool isBusy() const { return m_busy.load(); }
+
+    /// Runs synchronously on the calling thread (what start() queues). Emits exactly one of finished, failed or
+    /// cancelled.
+    void runNow(const aq::CalibrationRequest& request);
+
+signals:
+    void started();
+    void stageChanged(const QString& what, int block, int numBlocks);
+    void lossesReady(const QVector<aq::gui::StepLossPoint>& points);
+    void epochEnded(const aq::gui::EpochInfo& epoch);
+    void matrixDiagnosticsReady(const aq::gui::MatrixDiagnosticsInfo& diagnostics);
+    void matrixSnapshotReady(const aq::widgets::MatrixFrame& frame);
+    void activationProfileReady(const aq::widgets::ActivationProfileData& profile);
+    void weightHistogramReady(const aq::widgets::WeightHistogramData& histogram);
+    void recoveryHappened(const aq::gui::RecoveryInfo& recovery);
+    void blockEnded(const aq::gui::BlockInfo& block);
+    void logLine(const QString& line);
+    void finished(const aq::gui::RunOutcome& outcome);
+    void failed(aq::ErrorCode code, const QString& detail);
+    void cancelled();
+
+private:
+    // aq::CalibrationObserver, called by the engine on this worker's thread.
+    void stage(const std::string& what, int block, int numBlocks) override;
+    void stepLoss(const aq::StepLoss& s) override;
+    void epochFinished(const aq::EpochSummary& e) override;
+    void matrixDiagnostics(const aq::MatrixDiagnostics& d) override;
+    void matrixSnapshot(const aq::MatrixSnapshot& m) override;
+    void activationProfile(const aq::ActivationProfile& a) override;
+    void weightHistogram(const aq::WeightHistogram& h) override;
+    void recovery(const aq::Recovery& r) override;
+    void blockFinished(const aq::BlockSummary& b) override;
+    void log(const std::string& line) override;
+
+    void flushLosses();
+    static void lowerThreadPriority();
+
+    std::atomic<bool> m_cancel{false};
+    std::atomic<bool> m_busy{false};
+    bool m_priorityLowered = false;  ///< only touched on the worker thread
+    QVector<StepLossPoint> m_pendingLosses;
+    QElapsedTimer m_sinceFlush;
+};
+
+}  // namespace aq::gui

@@ -1,0 +1,427 @@
+#include "configpanel.h"
+
+#include "scientificspinbox.h"
+
+#include "aq/error.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QLabel>
+#include <QSpinBox>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <limits>
+
+namespace aq::gui {
+
+namespace {
+
+QSpinBox* spin(QWidget* parent, int lo, int hi, const QString& tip)
+{
+    auto* s = new QSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setToolTip(tip);
+    s->setKeyboardTracking(false);
+    return s;
+}
+
+QCheckBox* check(QWidget* parent, const QString& text, const QString& tip)
+{
+    auto* c = new QCheckBox(text, parent);
+    c->setToolTip(tip);
+    return c;
+}
+
+ScientificSpinBox* sci(QWidget* parent, double lo, double hi, const QString& tip)
+{
+    auto* s = new ScientificSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setToolTip(tip);
+    return s;
+}
+
+/// A form row whose label carries the field's tooltip too, so hovering either explains it.
+void addRow(QFormLayout* form, const QString& label, QWidget* field)
+{
+    auto* l = new QLabel(label, field->parentWidget());
+    l->setBuddy(field);
+    l->setToolTip(field->toolTip());
+    form->addRow(l, field);
+}
+
+}  // namespace
+
+ConfigPanel::ConfigPanel(QWidget* parent) : QWidget(parent)
+{
+    build();
+    const std::vector<std::string> names = aq::presetNames();
+    {
+        const QSignalBlocker blocker(m_preset);
+        for (const std::string& n : names)
+            m_preset->addItem(QString::fromStdString(n));
+    }
+    applyPreset(m_preset->findText(QStringLiteral("w4a4")) >= 0 ? QStringLiteral("w4a4") : m_preset->itemText(0));
+}
+
+void ConfigPanel::build()
+{
+    m_preset = new QComboBox(this);
+    m_preset->setToolTip(tr("Recipe of the AffineQuant paper's scripts (weight bits, activation bits, group size). "
+                            "Choosing one fills every field below for the selected method; any field can then be "
+                            "changed."));
+    m_method = new QComboBox(this);
+    m_method->addItem(tr("AffineQuant"), int(aq::Method::AffineQuant));
+    m_method->addItem(tr("OmniQuant"), int(aq::Method::OmniQuant));
+    m_method->addItem(tr("RTN (round to nearest)"), int(aq::Method::Rtn));
+    m_method->setToolTip(tr("AffineQuant learns full affine transforms (matrices) with a gradual mask; OmniQuant "
+                            "learns diagonal scales and clipping only; RTN quantizes the weights directly without "
+                            "any training, the baseline. Changing the method refills the fields from the preset."));
+    m_modifiedLabel = new QLabel(tr("(edited)"), this);
+    m_modifiedLabel->setToolTip(tr("Some fields differ from the preset."));
+    m_modifiedLabel->setVisible(false);
+
+    auto* top = new QFormLayout;
+    auto* presetRow = new QHBoxLayout;
+    presetRow->addWidget(m_preset, 1);
+    presetRow->addWidget(m_modifiedLabel);
+    auto* presetLabel = new QLabel(tr("&Preset:"), this);
+    presetLabel->setBuddy(m_preset);
+    top->addRow(presetLabel, presetRow);
+    addRow(top, tr("&Method:"), m_method);
+
+    // ---- Quantization ----
+    auto* quantBox = new QGroupBox(tr("Quantization"), this);
+    auto* quant = new QFormLayout(quantBox);
+    m_wbits = spin(quantBox, 2, 16, tr("Bits per weight, 2 to 16. 16 leaves the weights unquantized."));
+    m_abits = spin(quantBox, 2, 16,
+                   tr("Bits per activation (per-token dynamic quantization at the inputs of every linear layer), 2 "
+                      "to 16. 16 leaves activations unquantized (weight-only quantization)."));
+    m_groupSize = spin(quantBox, 0, 1 << 20,
+                       tr("Weights share one scale and zero point per group of this many input channels. 0 means "
+                          "one per output channel. Smaller groups are more accurate and cost more storage."));
+    m_groupSize->setSpecialValueText(tr("per channel"));
+    m_partialGroups = check(quantBox, tr("Allow a partial last group"),
+                            tr("When a layer's input size is not a multiple of the group size, quantize the "
+                               "remainder as a smaller last group."));
+    m_perChannelFallback = check(quantBox, tr("Per-channel fallback"),
+                                 tr("Without partial groups: quantize layers whose input size is not a multiple of "
+                                    "the group size per output channel instead (the run report lists them). With "
+                                    "both off, such a configuration is refused."));
+    m_symmetric = check(quantBox, tr("Symmetric weights"),
+                        tr("Symmetric weight grid with the zero point at 2^(bits-1), as GPTQ-style integer kernels "
+                           "expect. Off (default): asymmetric min/max grid."));
+    m_zeroInRange = check(quantBox, tr("Keep 0 inside the grid range"),
+                          tr("Force zero into [min, max] of every group, which packed integer exports need."));
+    m_referenceDeltaClamp = check(quantBox, tr("Reference step-size behaviour"),
+                                  tr("Reproduce the reference code's missing clamp of the quantization step size "
+                                     "(spec §2.1), for bit-exact comparisons. Off: the step is clamped, which is "
+                                     "safer."));
+    addRow(quant, tr("&Weight bits:"), m_wbits);
+    addRow(quant, tr("&Activation bits:"), m_abits);
+    addRow(quant, tr("&Group size:"), m_groupSize);
+    quant->addRow(m_partialGroups);
+    quant->addRow(m_perChannelFallback);
+    quant->addRow(m_symmetric);
+    quant->addRow(m_zeroInRange);
+    quant->addRow(m_referenceDeltaClamp);
+
+    // ---- Calibration data ----
+    auto* dataBox = new QGroupBox(tr("Calibration data"), this);
+    auto* data = new QFormLayout(dataBox);
+    m_nsamples = spin(dataBox, 1, 1 << 20,
+                      tr("Number of calibration windows drawn (seeded) from the calibration text. The paper uses "
+                         "128."));
+    m_seqlen = spin(dataBox, 8, 1 << 20,
+                    tr("Tokens per calibration window. Capped at the model's maximum sequence length. Memory grows "
+                       "with samples x length."));
+    m_seed = spin(dataBox, 0, std::numeric_limits<int>::max(),
+                  tr("Seed for drawing the calibration windows and any random initialization: the same seed, data "
+                     "and configuration give the same result on the CPU."));
+    addRow(data, tr("&Samples:"), m_nsamples);
+    addRow(data, tr("Se&quence length:"), m_seqlen);
+    addRow(data, tr("S&eed:"), m_seed);
+
+    // ---- Transforms ----
+    m_transformBox = new QGroupBox(tr("Transforms"), this);
+    auto* tf = new QFormLayout(m_transformBox);
+    m_lwc = check(m_transformBox, tr("Learnable weight clipping (LWC)"),
+                  tr("Learn per-group clipping factors of the weight range instead of using plain min/max."));
+    m_let = check(m_transformBox, tr("Learnable equivalent transforms (LET)"),
+                  tr("Learn the affine transforms and shifts that move quantization difficulty between "
+                     "activations and weights; they are merged into the weights afterwards, so the model "
+                     "computes the same function."));
+    m_lnMatrix = check(m_transformBox, tr("Full matrices after the norms"),
+                       tr("Learn the transforms before the q/k/v projections and before the MLP as full d x d "
+                          "matrices (AffineQuant) instead of diagonal scales (OmniQuant). Used by the weight-only "
+                          "presets."));
+    m_qkMatrix = check(m_transformBox, tr("Matrix between queries and keys"),
+                       tr("Learn the query/key transform as per-head block matrices instead of a vector. Used by "
+                          "the W4A4 presets."));
+    m_trainShifts = check(m_transformBox, tr("Train shifts"),
+                          tr("Learn the channel shifts (bias-like offsets) of the transforms. OmniQuant keeps them "
+                             "at zero for LLaMA."));
+    m_signedMaxInit = check(m_transformBox, tr("Initialize from the signed weight maximum"),
+                            tr("SmoothQuant-style initial scales from the signed maximum of the weights "
+                               "(AffineQuant); off: from the absolute maximum (OmniQuant)."));
+    m_sf = sci(m_transformBox, 1e-12, 1,
+               tr("Stability factor: the off-diagonal entries inside the gradual mask's band are multiplied by it. "
+                  "Smaller values keep the matrices closer to diagonally dominant, hence safely invertible; larger "
+                  "values let them move further from diagonal. The preview below shows the schedule."));
+    m_alpha = new QDoubleSpinBox(m_transformBox);
+    m_alpha->setRange(0, 1);
+    m_alpha->setSingleStep(0.05);
+    m_alpha->setDecimals(3);
+    m_alpha->setKeyboardTracking(false);
+    m_alpha->setToolTip(tr("SmoothQuant migration strength for the initial scales: 0 leaves the difficulty in the "
+                           "activations, 1 moves it all into the weights."));
+    m_keepDominant = check(m_transformBox, tr("Keep matrices strictly diagonally dominant"),
+                           tr("After each step, project every matrix row back to strict diagonal dominance, which "
+                              "guarantees invertibility. A deviation from the method (off in the paper)."));
+    m_inverseFloat64 = check(m_transformBox, tr("Invert in float64"),
+                             tr("Compute the transforms' inverses in double precision: smaller merge error, more "
+                                "time and memory."));
+    tf->addRow(m_lwc);
+    tf->addRow(m_let);
+    tf->addRow(m_lnMatrix);
+    tf->addRow(m_qkMatrix);
+    tf->addRow(m_trainShifts);
+    tf->addRow(m_signedMaxInit);
+    addRow(tf, tr("&Stability factor:"), m_sf);
+    addRow(tf, tr("Migration &alpha:"), m_alpha);
+    tf->addRow(m_keepDominant);
+    tf->addRow(m_inverseFloat64);
+
+    // ---- Training ----
+    m_trainingBox = new QGroupBox(tr("Training"), this);
+    auto* training = new QFormLayout(m_trainingBox);
+    m_epochs = spin(m_trainingBox, 0, 10000,
+                    tr("Passes over the calibration samples per block. The mask band widens from the diagonal "
+                       "(first epoch) to the full matrix (last epoch). 0 merges the initial transforms untrained."));
+    m_batchSize = spin(m_trainingBox, 1, 4096,
+                       tr("Calibration windows per optimisation step. Must divide the number of samples."));
+    m_letLr = sci(m_trainingBox, 1e-12, 1, tr("AdamW learning rate of the transforms and shifts."));
+    m_lwcLr = sci(m_trainingBox, 1e-12, 1, tr("AdamW learning rate of the clipping factors."));
+    m_weightDecay = sci(m_trainingBox, 0, 1, tr("AdamW weight decay (0 in every preset)."));
+    m_weightDecay->setSmallestStep(1e-5);
+    m_augLoss = check(m_trainingBox, tr("Augmented loss"),
+                      tr("Also match the block's output on the full-precision input stream, not only on the "
+                         "quantized one. Used by the 2-bit and W4A4 presets."));
+    m_mixedPrecision = check(m_trainingBox, tr("Mixed precision (CUDA)"),
+                             tr("Half-precision matrix products with float32 master parameters, like the "
+                                "reference. Only on CUDA devices."));
+    m_maxRecoveries = spin(m_trainingBox, 0, 100,
+                           tr("How many times a block may roll back an epoch (non-finite loss or gradient, or an "
+                              "ill-conditioned transform), with a lower learning rate or stability factor, before "
+                              "the run fails."));
+    m_conditionLimit = sci(m_trainingBox, 1, 1e15,
+                           tr("Condition estimate ||A||1 ||A^-1||1 of a transform above which the epoch is rolled "
+                              "back."));
+    m_conditionLimit->setStepFactor(10);
+    addRow(training, tr("&Epochs:"), m_epochs);
+    addRow(training, tr("&Batch size:"), m_batchSize);
+    addRow(training, tr("&Transform learning rate:"), m_letLr);
+    addRow(training, tr("C&lipping learning rate:"), m_lwcLr);
+    addRow(training, tr("&Weight decay:"), m_weightDecay);
+    training->addRow(m_augLoss);
+    training->addRow(m_mixedPrecision);
+    addRow(training, tr("Max. &recoveries:"), m_maxRecoveries);
+    addRow(training, tr("&Condition limit:"), m_conditionLimit);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(top);
+    layout->addWidget(quantBox);
+    layout->addWidget(dataBox);
+    layout->addWidget(m_transformBox);
+    layout->addWidget(m_trainingBox);
+
+    connect(m_preset, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
+    connect(m_method, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
+    for (QSpinBox* s : {m_wbits, m_abits, m_groupSize, m_nsamples, m_seqlen, m_seed, m_epochs, m_batchSize,
+                        m_maxRecoveries})
+        connect(s, &QSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
+    for (QDoubleSpinBox* s : std::initializer_list<QDoubleSpinBox*>{m_sf, m_alpha, m_letLr, m_lwcLr, m_weightDecay,
+                                                                    m_conditionLimit})
+        connect(s, &QDoubleSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
+    for (QCheckBox* c : {m_partialGroups, m_perChannelFallback, m_symmetric, m_zeroInRange, m_referenceDeltaClamp, m_lwc, m_let, m_lnMatrix,
+                         m_qkMatrix, m_trainShifts, m_signedMaxInit, m_keepDominant, m_inverseFloat64, m_augLoss,
+                         m_mixedPrecision})
+        connect(c, &QCheckBox::toggled, this, &ConfigPanel::onFieldEdited);
+}
+
+void ConfigPanel::setModel(const aq::ModelConfig& model)
+{
+    m_model = model;
+    const qint64 maxSeq = model.maxPositionEmbeddings;
+    // Lowering the maximum may clamp the value: that is not a user edit.
+    m_filling = true;
+    m_seqlen->setMaximum(maxSeq > 0 ? int(std::min<qint64>(maxSeq, 1 << 20)) : 1 << 20);
+    m_filling = false;
+    // The preset depends on the model (OPT's stability factor by width); refill unless the user has edited fields.
+    if (!m_modified)
+        applyPreset(presetName());
+}
+
+void ConfigPanel::setDevice(const QString& device)
+{
+    m_device = device.toStdString();
+    updateEnabled();
+}
+
+QString ConfigPanel::presetName() const { return m_preset->currentText(); }
+
+aq::Method ConfigPanel::method() const { return aq::Method(m_method->currentData().toInt()); }
+
+void ConfigPanel::setMethod(aq::Method method)
+{
+    const int i = m_method->findData(int(method));
+    if (i >= 0)
+        m_method->setCurrentIndex(i);  // refills from the preset through reapplyPreset()
+}
+
+void ConfigPanel::reapplyPreset() { applyPreset(presetName()); }
+
+bool ConfigPanel::applyPreset(const QString& name)
+{
+    aq::QuantConfig c;
+    try {
+        c = m_model ? aq::presetConfigFor(name.toStdString(), method(), *m_model)
+                    : aq::presetConfig(name.toStdString(), method());
+    } catch (const aq::Error&) {
+        return false;
+    }
+    c.device = m_device;
+    if (m_model && m_model->maxPositionEmbeddings > 0 && c.seqlen > m_model->maxPositionEmbeddings)
+        c.seqlen = m_model->maxPositionEmbeddings;
+    setConfig(c);
+    m_modified = false;
+    m_modifiedLabel->setVisible(false);
+    return true;
+}
+
+void ConfigPanel::setConfig(const aq::QuantConfig& c)
+{
+    m_filling = true;
+    {
+        const QSignalBlocker b1(m_preset);
+        const QSignalBlocker b2(m_method);
+        const QString preset = QString::fromStdString(c.preset);
+        if (m_preset->findText(preset) < 0)
+            m_preset->addItem(preset);
+        m_preset->setCurrentIndex(m_preset->findText(preset));
+        const int mi = m_method->findData(int(c.method));
+        if (mi >= 0)
+            m_method->setCurrentIndex(mi);
+    }
+    m_wbits->setValue(c.wbits);
+    m_abits->setValue(c.abits);
+    m_groupSize->setValue(int(c.groupSize));
+    m_partialGroups->setChecked(c.partialGroups);
+    m_perChannelFallback->setChecked(c.perChannelFallback);
+    m_symmetric->setChecked(c.symmetric);
+    m_zeroInRange->setChecked(c.zeroInRange);
+    m_referenceDeltaClamp->setChecked(c.referenceDeltaClamp);
+    m_lwc->setChecked(c.lwc);
+    m_let->setChecked(c.let);
+    m_lnMatrix->setChecked(c.lnMatrix);
+    m_qkMatrix->setChecked(c.qkMatrix);
+    m_trainShifts->setChecked(c.trainShifts);
+    m_signedMaxInit->setChecked(c.signedMaxInit);
+    m_augLoss->setChecked(c.augLoss);
+    m_sf->setValue(c.sf);
+    m_alpha->setValue(c.alpha);
+    m_letLr->setValue(c.letLr);
+    m_lwcLr->setValue(c.lwcLr);
+    m_weightDecay->setValue(c.weightDecay);
+    m_epochs->setValue(c.epochs);
+    m_nsamples->setValue(int(std::min<int64_t>(c.nsamples, m_nsamples->maximum())));
+    m_seqlen->setValue(int(std::min<int64_t>(c.seqlen, m_seqlen->maximum())));
+    m_batchSize->setValue(int(c.batchSize));
+    m_seed->setValue(int(std::min<uint64_t>(c.seed, uint64_t(m_seed->maximum()))));
+    m_keepDominant->setChecked(c.keepDominant);
+    m_inverseFloat64->setChecked(c.inverseFloat64);
+    m_mixedPrecision->setChecked(c.mixedPrecision);
+    m_maxRecoveries->setValue(c.maxRecoveries);
+    m_conditionLimit->setValue(c.conditionLimit);
+    m_device = c.device;
+    m_filling = false;
+    updateEnabled();
+    emit configChanged();
+}
+
+void ConfigPanel::loadConfig(const aq::QuantConfig& config)
+{
+    setConfig(config);
+    m_modified = true;
+    m_modifiedLabel->setVisible(true);
+}
+
+aq::QuantConfig ConfigPanel::config() const
+{
+    aq::QuantConfig c;
+    c.preset = presetName().toStdString();
+    c.method = method();
+    c.wbits = m_wbits->value();
+    c.abits = m_abits->value();
+    c.groupSize = m_groupSize->value();
+    c.partialGroups = m_partialGroups->isChecked();
+    c.perChannelFallback = m_perChannelFallback->isChecked();
+    c.symmetric = m_symmetric->isChecked();
+    c.zeroInRange = m_zeroInRange->isChecked();
+    c.referenceDeltaClamp = m_referenceDeltaClamp->isChecked();
+    c.lwc = m_lwc->isChecked();
+    c.let = m_let->isChecked();
+    c.lnMatrix = m_lnMatrix->isChecked();
+    c.qkMatrix = m_qkMatrix->isChecked();
+    c.trainShifts = m_trainShifts->isChecked();
+    c.signedMaxInit = m_signedMaxInit->isChecked();
+    c.augLoss = m_augLoss->isChecked();
+    c.sf = m_sf->value();
+    c.alpha = m_alpha->value();
+    c.letLr = m_letLr->value();
+    c.lwcLr = m_lwcLr->value();
+    c.weightDecay = m_weightDecay->value();
+    c.epochs = m_epochs->value();
+    c.nsamples = m_nsamples->value();
+    c.seqlen = m_seqlen->value();
+    c.batchSize = m_batchSize->value();
+    c.seed = uint64_t(m_seed->value());
+    c.keepDominant = m_keepDominant->isChecked();
+    c.inverseFloat64 = m_inverseFloat64->isChecked();
+    c.mixedPrecision = m_mixedPrecision->isChecked();
+    c.maxRecoveries = m_maxRecoveries->value();
+    c.conditionLimit = m_conditionLimit->value();
+    c.device = m_device;
+    return c;
+}
+
+void ConfigPanel::onFieldEdited()
+{
+    if (m_filling)
+        return;
+    m_modified = true;
+    m_modifiedLabel->setVisible(true);
+    updateEnabled();
+    emit configChanged();
+}
+
+void ConfigPanel::updateEnabled()
+{
+    // Disable what the chosen options make irrelevant, so that the panel shows what will actually be used.
+    const bool trained = method() != aq::Method::Rtn;
+    m_transformBox->setEnabled(trained);
+    m_trainingBox->setEnabled(trained);
+    const bool let = m_let->isChecked();
+    for (QWidget* w : std::initializer_list<QWidget*>{m_lnMatrix, m_qkMatrix, m_trainShifts, m_signedMaxInit, m_sf,
+                                                      m_alpha, m_keepDominant, m_inverseFloat64, m_letLr})
+        w->setEnabled(let);
+    m_lwcLr->setEnabled(m_lwc->isChecked());
+    m_perChannelFallback->setEnabled(!m_partialGroups->isChecked() && m_groupSize->value() > 0);
+    m_mixedPrecision->setEnabled(m_device.rfind("cuda", 0) == 0);
+}
+
+}  // namespace aq::gui

@@ -1,0 +1,102 @@
+#pragma once
+// Editor of every field of aq::QuantConfig (except the device, chosen next to the Run button): a preset and a
+// method fill all fields, each field can then be overridden, and each has a tooltip saying what it does.
+#include "aq/calibrate.h"
+
+#include <QWidget>
+
+#include <optional>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QGroupBox;
+class QLabel;
+class QSpinBox;
+
+namespace aq::gui {
+
+class ScientificSpinBox;
+
+class ConfigPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ConfigPanel(QWidget* parent = nullptr);
+
+    /// The model the configuration is for: presets are refined for it (OPT's stability factor by width), and the
+    /// sequence length is capped at its maximum.
+    void setModel(const aq::ModelConfig& model);
+
+    /// Fills every field from a preset for the current method. Returns false (and changes nothing) for unknown
+    /// names.
+    bool applyPreset(const QString& name);
+    void setMethod(aq::Method method);
+    QString presetName() const;
+    aq::Method method() const;
+
+    aq::QuantConfig config() const;
+    /// Shows `config` field by field (its preset and method select the combo boxes).
+    void setConfig(const aq::QuantConfig& config);
+    /// Like setConfig(), but the result counts as edited: choosing another model keeps it instead of refilling the
+    /// fields from the preset (a reopened run's configuration).
+    void loadConfig(const aq::QuantConfig& config);
+    /// The device the run will use ("cpu", "cuda:0"): mixed precision is offered on CUDA only.
+    void setDevice(const QString& device);
+    /// True once a field was edited after the preset filled it.
+    bool isModified() const { return m_modified; }
+
+signals:
+    void configChanged();
+
+private:
+    void build();
+    void onFieldEdited();
+    void updateEnabled();
+    void reapplyPreset();
+
+    QComboBox* m_preset = nullptr;
+    QComboBox* m_method = nullptr;
+    QLabel* m_modifiedLabel = nullptr;
+    // Quantization
+    QSpinBox* m_wbits = nullptr;
+    QSpinBox* m_abits = nullptr;
+    QSpinBox* m_groupSize = nullptr;
+    QCheckBox* m_partialGroups = nullptr;
+    QCheckBox* m_perChannelFallback = nullptr;
+    QCheckBox* m_symmetric = nullptr;
+    QCheckBox* m_zeroInRange = nullptr;
+    QCheckBox* m_referenceDeltaClamp = nullptr;
+    // Transforms
+    QGroupBox* m_transformBox = nullptr;
+    QCheckBox* m_lwc = nullptr;
+    QCheckBox* m_let = nullptr;
+    QCheckBox* m_lnMatrix = nullptr;
+    QCheckBox* m_qkMatrix = nullptr;
+    QCheckBox* m_trainShifts = nullptr;
+    QCheckBox* m_signedMaxInit = nullptr;
+    ScientificSpinBox* m_sf = nullptr;
+    QDoubleSpinBox* m_alpha = nullptr;
+    QCheckBox* m_keepDominant = nullptr;
+    QCheckBox* m_inverseFloat64 = nullptr;
+    // Training
+    QGroupBox* m_trainingBox = nullptr;
+    QSpinBox* m_epochs = nullptr;
+    QSpinBox* m_nsamples = nullptr;
+    QSpinBox* m_seqlen = nullptr;
+    QSpinBox* m_batchSize = nullptr;
+    ScientificSpinBox* m_letLr = nullptr;
+    ScientificSpinBox* m_lwcLr = nullptr;
+    ScientificSpinBox* m_weightDecay = nullptr;
+    QCheckBox* m_augLoss = nullptr;
+    QSpinBox* m_seed = nullptr;
+    QCheckBox* m_mixedPrecision = nullptr;
+    QSpinBox* m_maxRecoveries = nullptr;
+    ScientificSpinBox* m_conditionLimit = nullptr;
+
+    std::optional<aq::ModelConfig> m_model;
+    bool m_filling = false;  ///< fields are being set programmatically: not a user edit
+    bool m_modified = false;
+    std::string m_device = "cpu";  ///< carried through setConfig()/config() unchanged
+};
+
+}  // namespace aq::gui

@@ -1,0 +1,1227 @@
+#include "mainwindow.h"
+
+#include "apppaths.h"
+#include "calibrationworker.h"
+#include "configpanel.h"
+#include "modelpanel.h"
+#include "runfile.h"
+
+#include "activationview.h"
+#include "losscurveview.h"
+#include "marginview.h"
+#include "maskscheduleview.h"
+#include "matrixheatmapview.h"
+#include "messagebar.h"
+#include "resultsview.h"
+#include "teachingview.h"
+#include "weighthistogramview.h"
+
+#include "aq/device.h"
+#include "aq/error.h"
+
+#include <QAction>
+#include <QActionGroup>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QCryptographicHash>
+#include <QDateTime>
+#include <QDir>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QSettings>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QThread>
+#include <QTime>
+#include <QToolBar>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace aq::gui {
+
+namespace {
+
+constexpr int kLogMaxLines = 20000;
+
+QString marginKey(int block, const QString& transform, int epoch)
+{
+    return QStringLiteral("%1/%2/%3").arg(block).arg(transform).arg(epoch);
+}
+
+QString formatDuration(double seconds)
+{
+    if (!(seconds >= 0) || !std::isfinite(seconds))
+        return QStringLiteral("–");
+    const qint64 s = qint64(std::llround(seconds));
+    if (s >= 3600)
+        return QStringLiteral("%1:%2:%3").arg(s / 3600).arg((s / 60) % 60, 2, 10, QLatin1Char('0')).arg(
+            s % 60, 2, 10, QLatin1Char('0'));
+    return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
+}
+
+/// A line edit with a Browse button that opens a file dialog.
+QWidget* fileRow(QWidget* parent, QLineEdit* edit, const QString& dialogTitle, const QString& filter, bool directory)
+{
+    auto* w = new QWidget(parent);
+    auto* browse = new QToolButton(w);
+    browse->setText(QObject::tr("Browse…"));
+    auto* row = new QHBoxLayout(w);
+    row->setContentsMargins(0, 0, 0, 0);
+    row->addWidget(edit, 1);
+    row->addWidget(browse);
+    QObject::connect(browse, &QToolButton::clicked, edit, [edit, dialogTitle, filter, directory] {
+        const QString start = edit->text().isEmpty() ? QDir::homePath() : QFileInfo(edit->text()).absolutePath();
+        const QString chosen = directory ? QFileDialog::getExistingDirectory(edit, dialogTitle, edit->text())
+                                         : QFileDialog::getOpenFileName(edit, dialogTitle, start, filter);
+        if (!chosen.isEmpty())
+            edit->setText(QDir::toNativeSeparators(chosen));
+    });
+    return w;
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
+{
+    setObjectName(QStringLiteral("MainWindow"));
+    setAcceptDrops(true);
+    createActions();
+    createCentral();
+    createDocks();
+    createMenus();
+    createStatusBar();
+
+    m_thread = new QThread(this);
+    m_thread->setObjectName(QStringLiteral("calibration"));
+    m_worker = new CalibrationWorker;
+    m_worker->moveToThread(m_thread);
+    connect(m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    connectWorker();
+    m_thread->start();
+
+    readSettings();
+    setRunning(false);
+    updateWindowTitle();
+}
+
+MainWindow::~MainWindow()
+{
+    // Normally nothing runs here (closeEvent waits for a running calibration to end). If something still runs, ask
+    // it to stop and wait: the worker must not outlive the thread object.
+    m_worker->cancel();
+    m_thread->quit();
+    m_thread->wait();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Construction
+
+void MainWindow::createActions()
+{
+    m_openAction = new QAction(QIcon::fromTheme(QStringLiteral("document-open")), tr("&Open Model…"), this);
+    m_openAction->setShortcut(QKeySequence::Open);
+    m_openAction->setStatusTip(tr("Choose a Hugging Face model folder"));
+
+    m_openRunAction = new QAction(QIcon::fromTheme(QStringLiteral("folder-open")), tr("Open &Run…"), this);
+    m_openRunAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    m_openRunAction->setStatusTip(tr("Reopen a finished run folder (run.json) to compare it or reuse its "
+                                     "configuration"));
+    connect(m_openRunAction, &QAction::triggered, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a run folder"), runsFolder());
+        if (!dir.isEmpty())
+            openRun(dir);
+    });
+
+    m_runAction = new QAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&Run Calibration"), this);
+    m_runAction->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_R)});
+    m_runAction->setStatusTip(tr("Quantize the model with the current configuration"));
+    connect(m_runAction, &QAction::triggered, this, &MainWindow::startRun);
+
+    m_cancelAction = new QAction(QIcon::fromTheme(QStringLiteral("process-stop")), tr("&Cancel Run"), this);
+    m_cancelAction->setShortcuts({QKeySequence(Qt::SHIFT | Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_Period)});
+    m_cancelAction->setStatusTip(tr("Stop the running calibration; nothing is left that looks complete"));
+    connect(m_cancelAction, &QAction::triggered, this, &MainWindow::cancelRun);
+
+    m_quitAction = new QAction(tr("&Quit"), this);
+    m_quitAction->setShortcut(QKeySequence::Quit);
+    m_quitAction->setMenuRole(QAction::QuitRole);
+    connect(m_quitAction, &QAction::triggered, this, &QWidget::close);
+
+    m_logScaleAction = new QAction(tr("&Logarithmic Loss Axis"), this);
+    m_logScaleAction->setCheckable(true);
+    m_logScaleAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L));
+}
+
+void MainWindow::createMenus()
+{
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_openAction);
+    file->addMenu(m_modelPanel->recentMenu());
+    file->addAction(m_openRunAction);
+    file->addSeparator();
+    QAction* calib = file->addAction(tr("Choose &Calibration Text…"));
+    connect(calib, &QAction::triggered, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Calibration text"), calibrationText(),
+                                                       tr("Text files (*.txt);;All files (*)"));
+        if (!f.isEmpty())
+            setCalibrationText(f);
+    });
+    QAction* eval = file->addAction(tr("Choose &Evaluation Text…"));
+    connect(eval, &QAction::triggered, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Evaluation text"), evaluationText(),
+                                                       tr("Text files (*.txt);;All files (*)"));
+        if (!f.isEmpty())
+            setEvaluationText(f);
+    });
+    QAction* demo = file->addAction(tr("Open &Demo Model"));
+    connect(demo, &QAction::triggered, this, [this] {
+        openModel(paths::demoModelDir());
+        setCalibrationText(paths::demoCalibrationText());
+        setEvaluationText(paths::demoEvaluationText());
+    });
+    file->addSeparator();
+    file->addAction(m_quitAction);
+
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(m_runAction);
+    run->addAction(m_cancelAction);
+
+    m_viewMenu = menuBar()->addMenu(tr("&View"));
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        QAction* a = m_viewMenu->addAction(m_tabs->tabText(i));
+        a->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
+        connect(a, &QAction::triggered, this, [this, i] { m_tabs->setCurrentIndex(i); });
+    }
+    m_viewMenu->addSeparator();
+    m_viewMenu->addAction(m_logScaleAction);
+    m_viewMenu->addSeparator();
+    for (QDockWidget* dock : findChildren<QDockWidget*>())
+        m_viewMenu->addAction(dock->toggleViewAction());
+
+    // Language: follows the system unless chosen here; applied at the next start (main() reads ui/language).
+    QMenu* language = m_viewMenu->addMenu(tr("&Language"));
+    auto* languages = new QActionGroup(language);
+    const QString current = QSettings().value(QStringLiteral("ui/language")).toString();
+    const QList<QPair<QString, QString>> choices = {{QString(), tr("System default")},
+                                                    {QStringLiteral("en"), QStringLiteral("English")},
+                                                    {QStringLiteral("zh_CN"), QStringLiteral("简体中文")}};
+    for (const auto& [code, label] : choices) {
+        QAction* a = language->addAction(label);
+        a->setCheckable(true);
+        a->setChecked(code == current);
+        languages->addAction(a);
+        connect(a, &QAction::triggered, this, [this, code = code] {
+            QSettings().setValue(QStringLiteral("ui/language"), code);
+            m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Language:"),
+                                      tr("the new language applies the next time AffineQuant Studio starts."));
+        });
+    }
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* about = help->addAction(tr("&About AffineQuant Studio"));
+    about->setShortcut(QKeySequence::HelpContents);
+    about->setMenuRole(QAction::AboutRole);
+    connect(about, &QAction::triggered, this, &MainWindow::about);
+    QAction* aboutQt = help->addAction(tr("About &Qt"));
+    aboutQt->setMenuRole(QAction::AboutQtRole);
+    connect(aboutQt, &QAction::triggered, qApp, &QApplication::aboutQt);
+
+    QToolBar* toolbar = addToolBar(tr("Main"));
+    toolbar->setObjectName(QStringLiteral("mainToolBar"));
+    toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    toolbar->addAction(m_openAction);
+    toolbar->addAction(m_runAction);
+    toolbar->addAction(m_cancelAction);
+    m_viewMenu->addAction(toolbar->toggleViewAction());
+}
+
+QWidget* MainWindow::createSetupPanel()
+{
+    auto* panel = new QWidget;
+    auto* layout = new QVBoxLayout(panel);
+
+    // Model
+    auto* modelBox = new QGroupBox(tr("Model"), panel);
+    auto* modelLayout = new QVBoxLayout(modelBox);
+    m_modelPanel = new ModelPanel(modelBox);
+    modelLayout->addWidget(m_modelPanel);
+    m_estimate = new QLabel(modelBox);
+    m_estimate->setWordWrap(true);
+    m_estimate->setToolTip(tr("Rough estimate: the model in float32, the full-precision and quantized calibration "
+                              "activations (samples x length x hidden size, twice), and one block's training "
+                              "state. Time depends too much on the machine to guess before the first block."));
+    modelLayout->addWidget(m_estimate);
+    connect(m_openAction, &QAction::triggered, m_modelPanel, &ModelPanel::browse);
+    connect(m_modelPanel, &ModelPanel::modelReady, this, &MainWindow::onModelReady);
+    connect(m_modelPanel, &ModelPanel::modelFailed, this, &MainWindow::onModelFailed);
+    connect(m_modelPanel, &ModelPanel::inspectionStarted, this, [this](const QString& dir) {
+        appendLog(tr("Reading model %1").arg(dir));
+        setRunning(m_running);  // Run waits for the summary
+    });
+
+    // Texts
+    auto* textBox = new QGroupBox(tr("Texts"), panel);
+    auto* textForm = new QFormLayout(textBox);
+    m_calibText = new QLineEdit(textBox);
+    m_calibText->setToolTip(tr("UTF-8 text from which the calibration windows are drawn. Keep it disjoint from the "
+                               "evaluation text, or the perplexity flatters the result."));
+    m_evalText = new QLineEdit(textBox);
+    m_evalText->setToolTip(tr("UTF-8 text on which the full-precision, round-to-nearest and quantized perplexities "
+                              "are measured after the run. Leave empty to skip the evaluation."));
+    m_evalWindows = new QSpinBox(textBox);
+    m_evalWindows->setRange(0, 1 << 20);
+    m_evalWindows->setSpecialValueText(tr("all"));
+    m_evalWindows->setToolTip(tr("Evaluate on at most this many windows of the evaluation text (0: all of them)."));
+    const QString textFilter = tr("Text files (*.txt);;All files (*)");
+    textForm->addRow(tr("Ca&libration:"), fileRow(textBox, m_calibText, tr("Calibration text"), textFilter, false));
+    textForm->addRow(tr("E&valuation:"), fileRow(textBox, m_evalText, tr("Evaluation text"), textFilter, false));
+    textForm->addRow(tr("Evaluation &windows:"), m_evalWindows);
+
+    // Configuration
+    auto* configBox = new QGroupBox(tr("Configuration"), panel);
+    auto* configLayout = new QVBoxLayout(configBox);
+    m_configPanel = new ConfigPanel(configBox);
+    configLayout->addWidget(m_configPanel);
+    connect(m_configPanel, &ConfigPanel::configChanged, this, [this] {
+        updateMaskPreview();
+        updateEstimate();
+    });
+
+    auto* maskBox = new QGroupBox(tr("Mask schedule"), panel);
+    auto* maskLayout = new QVBoxLayout(maskBox);
+    m_maskView = new widgets::MaskScheduleView(maskBox);
+    m_maskView->setMinimumHeight(220);
+    maskLayout->addWidget(m_maskView);
+
+    // Run
+    auto* runBox = new QGroupBox(tr("Run"), panel);
+    auto* runForm = new QFormLayout(runBox);
+    m_device = new QComboBox(runBox);
+    m_device->setToolTip(tr("Where the calibration runs. CUDA devices appear when this build's LibTorch supports "
+                            "CUDA and a device is visible."));
+    try {
+        for (const aq::DeviceInfo& d : aq::listDevices())
+            m_device->addItem(QStringLiteral("%1 (%2)").arg(QString::fromStdString(d.label),
+                                                            QString::fromStdString(d.id)),
+                              QString::fromStdString(d.id));
+    } catch (const std::exception& e) {
+        appendLog(tr("Could not list devices: %1").arg(QString::fromStdString(e.what())));
+    }
+    if (m_device->count() == 0)
+        m_device->addItem(tr("CPU (cpu)"), QStringLiteral("cpu"));
+    connect(m_device, &QComboBox::currentIndexChanged, this, [this] {
+        m_configPanel->setDevice(m_device->currentData().toString());
+        updateEstimate();
+    });
+    m_runsFolder = new QLineEdit(runBox);
+    m_runsFolder->setToolTip(tr("Each run writes a new folder here: run.json (configuration, metrics, "
+                                "perplexities) and model/ (the quantized model in Hugging Face layout)."));
+    runForm->addRow(tr("&Device:"), m_device);
+    runForm->addRow(tr("Runs &folder:"), fileRow(runBox, m_runsFolder, tr("Runs folder"), QString(), true));
+    m_runButton = new QPushButton(tr("&Run"), runBox);
+    m_runButton->setToolTip(m_runAction->toolTip() + QStringLiteral(" (F5)"));
+    m_cancelButton = new QPushButton(tr("Ca&ncel"), runBox);
+    m_cancelButton->setToolTip(tr("Stop the running calibration (Shift+F5)"));
+    connect(m_runButton, &QPushButton::clicked, m_runAction, &QAction::trigger);
+    connect(m_cancelButton, &QPushButton::clicked, m_cancelAction, &QAction::trigger);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(m_runButton, 1);
+    buttons->addWidget(m_cancelButton, 1);
+    runForm->addRow(buttons);
+
+    layout->addWidget(modelBox);
+    layout->addWidget(textBox);
+    layout->addWidget(runBox);
+    layout->addWidget(configBox);
+    layout->addWidget(maskBox);
+    layout->addStretch(1);
+    return panel;
+}
+
+void MainWindow::createCentral()
+{
+    auto* central = new QWidget(this);
+    auto* layout = new QVBoxLayout(central);
+    layout->setContentsMargins(4, 4, 4, 4);
+    m_messageBar = new widgets::MessageBar(central);
+    m_tabs = new QTabWidget(central);
+    m_tabs->setDocumentMode(true);
+    layout->addWidget(m_messageBar);
+    layout->addWidget(m_tabs, 1);
+    setCentralWidget(central);
+
+    m_lossView = new widgets::LossCurveView;
+    m_heatmapView = new widgets::MatrixHeatmapView;
+    m_marginView = new widgets::MarginView;
+    m_activationView = new widgets::ActivationView;
+    m_histogramView = new widgets::WeightHistogramView;
+    m_resultsView = new widgets::ResultsView;
+    m_teachingView = new widgets::TeachingView;
+    m_tabs->insertTab(TabLoss, m_lossView, tr("&Loss"));
+    m_tabs->insertTab(TabMatrices, m_heatmapView, tr("&Matrices"));
+    m_tabs->insertTab(TabMargins, m_marginView, tr("Mar&gins"));
+    m_tabs->insertTab(TabActivations, m_activationView, tr("&Activations"));
+    m_tabs->insertTab(TabWeights, m_histogramView, tr("&Weights"));
+    m_tabs->insertTab(TabResults, m_resultsView, tr("Res&ults"));
+    m_tabs->insertTab(TabTeaching, m_teachingView, tr("&Teaching"));
+    m_tabs->setTabToolTip(TabLoss, tr("Block output loss per optimisation step, one curve per block"));
+    m_tabs->setTabToolTip(TabMatrices, tr("The learned affine matrices, epoch by epoch, with the gradual mask"));
+    m_tabs->setTabToolTip(TabMargins, tr("Diagonal-dominance margins of the learned matrices"));
+    m_tabs->setTabToolTip(TabActivations, tr("Per-channel activation ranges before and after each transform"));
+    m_tabs->setTabToolTip(TabWeights, tr("Weight histograms with clipping bounds and the quantization grid"));
+    m_tabs->setTabToolTip(TabResults, tr("Perplexities of the runs of this model"));
+    m_tabs->setTabToolTip(TabTeaching, tr("An 8 x 8 matrix to explore masks, dominance and invertibility"));
+
+    connect(m_logScaleAction, &QAction::toggled, m_lossView, &widgets::LossCurveView::setLogScale);
+    connect(m_lossView, &widgets::LossCurveView::logScaleChanged, m_logScaleAction, &QAction::setChecked);
+    connect(m_heatmapView, &widgets::MatrixHeatmapView::frameShown, this, &MainWindow::showMarginsFor);
+    connect(m_resultsView, &widgets::ResultsView::compareRequested, this, &MainWindow::compareWith);
+    connect(m_resultsView, &widgets::ResultsView::clearComparisonRequested, m_lossView,
+            &widgets::LossCurveView::clearComparison);
+    connect(m_resultsView, &widgets::ResultsView::removeRequested, this, &MainWindow::forgetRun);
+}
+
+void MainWindow::createDocks()
+{
+    // The log first: building the setup panel may already have something to report.
+    // The setup panel runs the full height of the window; the log sits under the views only.
+    setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
+    auto* logDock = new QDockWidget(tr("Log"), this);
+    logDock->setObjectName(QStringLiteral("logDock"));
+    m_log = new QPlainTextEdit(logDock);
+    m_log->setReadOnly(true);
+    m_log->setMaximumBlockCount(kLogMaxLines);
+    m_log->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_log->setMinimumHeight(80);
+    logDock->setWidget(m_log);
+    logDock->toggleViewAction()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    addDockWidget(Qt::BottomDockWidgetArea, logDock);
+
+    auto* setupDock = new QDockWidget(tr("Setup"), this);
+    setupDock->setObjectName(QStringLiteral("setupDock"));
+    setupDock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetClosable |
+                           QDockWidget::DockWidgetFloatable);
+    auto* scroll = new QScrollArea(setupDock);
+    scroll->setWidgetResizable(true);
+    scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    scroll->setWidget(createSetupPanel());
+    scroll->setMinimumWidth(420);
+    setupDock->setWidget(scroll);
+    setupDock->toggleViewAction()->setShortcut(QKeySequence(Qt::Key_F9));
+    addDockWidget(Qt::LeftDockWidgetArea, setupDock);
+
+    resizeDocks({logDock}, {130}, Qt::Vertical);
+}
+
+void MainWindow::createStatusBar()
+{
+    m_stateLabel = new QLabel(tr("Ready"), this);
+    m_blockLabel = new QLabel(this);
+    m_epochLabel = new QLabel(this);
+    m_lossLabel = new QLabel(this);
+    m_etaLabel = new QLabel(this);
+    m_progress = new QProgressBar(this);
+    m_progress->setRange(0, 1000);
+    m_progress->setMaximumWidth(180);
+    m_progress->setTextVisible(false);
+    statusBar()->addWidget(m_stateLabel, 1);
+    for (QLabel* l : {m_blockLabel, m_epochLabel, m_lossLabel, m_etaLabel})
+        statusBar()->addPermanentWidget(l);
+    statusBar()->addPermanentWidget(m_progress);
+}
+
+void MainWindow::connectWorker()
+{
+    connect(m_worker, &CalibrationWorker::stageChanged, this, &MainWindow::onStage);
+    connect(m_worker, &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
+    connect(m_worker, &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
+    connect(m_worker, &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);
+    connect(m_worker, &CalibrationWorker::matrixSnapshotReady, m_heatmapView, &widgets::MatrixHeatmapView::addFrame);
+    connect(m_worker, &CalibrationWorker::activationProfileReady, m_activationView,
+            &widgets::ActivationView::addProfile);
+    connect(m_worker, &CalibrationWorker::weightHistogramReady, m_histogramView,
+            &widgets::WeightHistogramView::addHistogram);
+    connect(m_worker, &CalibrationWorker::recoveryHappened, this, &MainWindow::onRecovery);
+    connect(m_worker, &CalibrationWorker::blockEnded, this, &MainWindow::onBlock);
+    connect(m_worker, &CalibrationWorker::logLine, this, &MainWindow::appendLog);
+    connect(m_worker, &CalibrationWorker::finished, this, &MainWindow::onFinished);
+    connect(m_worker, &CalibrationWorker::failed, this, &MainWindow::onFailed);
+    connect(m_worker, &CalibrationWorker::cancelled, this, &MainWindow::onCancelled);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Settings
+
+void MainWindow::readSettings()
+{
+    QSettings s;
+    restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
+    if (!restoreState(s.value(QStringLiteral("window/state")).toByteArray()))
+        resize(1440, 920);
+
+    m_modelPanel->setRecentModels(s.value(QStringLiteral("model/recent")).toStringList());
+    auto existingOr = [](const QString& saved, const QString& fallback) {
+        return !saved.isEmpty() && QFileInfo::exists(saved) ? saved : fallback;
+    };
+    setCalibrationText(existingOr(s.value(QStringLiteral("texts/calibration")).toString(),
+                                  paths::demoCalibrationText()));
+    setEvaluationText(s.contains(QStringLiteral("texts/evaluation"))
+                          ? s.value(QStringLiteral("texts/evaluation")).toString()
+                          : paths::demoEvaluationText());
+    m_evalWindows->setValue(s.value(QStringLiteral("texts/evalWindows"), 0).toInt());
+    setRunsFolder(s.value(QStringLiteral("runs/folder"),
+                          QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
+                              .filePath(QStringLiteral("runs")))
+                      .toString());
+    const int device = m_device->findData(s.value(QStringLiteral("run/device"), QStringLiteral("cpu")));
+    m_device->setCurrentIndex(std::max(0, device));
+    m_configPanel->setDevice(m_device->currentData().toString());
+    const QString method = s.value(QStringLiteral("config/method")).toString();
+    if (!method.isEmpty()) {
+        try {
+            m_configPanel->setMethod(aq::parseMethod(method.toStdString()));
+        } catch (const aq::Error&) {
+        }
+    }
+    const QString preset = s.value(QStringLiteral("config/preset")).toString();
+    if (!preset.isEmpty())
+        m_configPanel->applyPreset(preset);
+    m_lossView->setLogScale(s.value(QStringLiteral("view/logLoss"), false).toBool());
+
+    // A fresh installation opens on the bundled demo model, so that Run works at once.
+    const QString model = existingOr(s.value(QStringLiteral("model/dir")).toString(), paths::demoModelDir());
+    if (model.isEmpty())
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Warning, tr("No model:"),
+                                  tr("the bundled demo model was not found. Open a model folder with File > Open "
+                                     "Model."));
+    else
+        openModel(model);
+}
+
+void MainWindow::writeSettings() const
+{
+    QSettings s;
+    s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    s.setValue(QStringLiteral("window/state"), saveState());
+    s.setValue(QStringLiteral("model/dir"), m_modelPanel->modelDir());
+    s.setValue(QStringLiteral("model/recent"), m_modelPanel->recentModels());
+    s.setValue(QStringLiteral("texts/calibration"), calibrationText());
+    s.setValue(QStringLiteral("texts/evaluation"), evaluationText());
+    s.setValue(QStringLiteral("texts/evalWindows"), m_evalWindows->value());
+    s.setValue(QStringLiteral("runs/folder"), runsFolder());
+    s.setValue(QStringLiteral("run/device"), m_device->currentData());
+    s.setValue(QStringLiteral("config/preset"), m_configPanel->presetName());
+    s.setValue(QStringLiteral("config/method"), QString::fromLatin1(aq::methodName(m_configPanel->method())));
+    s.setValue(QStringLiteral("view/logLoss"), m_lossView->logScale());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inputs
+
+void MainWindow::openModel(const QString& dir)
+{
+    if (!dir.isEmpty())
+        m_modelPanel->setModelDir(dir);
+}
+
+void MainWindow::setCalibrationText(const QString& path) { m_calibText->setText(QDir::toNativeSeparators(path)); }
+void MainWindow::setEvaluationText(const QString& path) { m_evalText->setText(QDir::toNativeSeparators(path)); }
+QString MainWindow::calibrationText() const { return QDir::fromNativeSeparators(m_calibText->text().trimmed()); }
+QString MainWindow::evaluationText() const { return QDir::fromNativeSeparators(m_evalText->text().trimmed()); }
+void MainWindow::setRunsFolder(const QString& dir) { m_runsFolder->setText(QDir::toNativeSeparators(dir)); }
+QString MainWindow::runsFolder() const { return QDir::fromNativeSeparators(m_runsFolder->text().trimmed()); }
+
+void MainWindow::onModelReady(const QString& dir)
+{
+    const auto& summary = m_modelPanel->summary();
+    if (!summary)
+        return;
+    if (m_messageBar->kind() == widgets::MessageBar::Kind::Error && !m_running)
+        m_messageBar->dismiss();  // the previous folder's problem no longer applies
+    m_configPanel->setModel(summary->config);
+    m_heatmapView->setBlockCount(int(summary->config.numLayers));
+    appendLog(tr("Model %1: %2 blocks, %3 parameters").arg(dir).arg(summary->config.numLayers).arg(
+        summary->parameterCount));
+    updateMaskPreview();
+    updateEstimate();
+    refreshResults();
+    updateWindowTitle();
+    setRunning(m_running);
+}
+
+void MainWindow::onModelFailed(const QString& dir, const QString& detail)
+{
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot open the model in %1:").arg(dir), detail);
+    appendLog(tr("Cannot open the model in %1: %2").arg(dir, detail));
+    updateEstimate();
+    refreshResults();
+    updateWindowTitle();
+    setRunning(m_running);
+}
+
+void MainWindow::updateMaskPreview()
+{
+    const aq::QuantConfig c = m_configPanel->config();
+    const auto& summary = m_modelPanel->summary();
+    const qint64 d = summary ? summary->config.hiddenSize : 256;
+    const qint64 head = summary ? summary->config.headDim : 0;
+    m_maskView->setSchedule(d, c.method == aq::Method::Rtn ? 0 : c.epochs, c.sf, head);
+}
+
+void MainWindow::updateEstimate()
+{
+    const auto& summary = m_modelPanel->summary();
+    if (!summary) {
+        m_estimate->clear();
+        return;
+    }
+    const aq::QuantConfig c = m_configPanel->config();
+    const aq::ModelConfig& m = summary->config;
+    const double f32 = 4.0;
+    const double weights = double(summary->parameterCount) * f32;
+    // Inputs of the current block for the full-precision and the quantized stream.
+    const double streams = 2.0 * double(c.nsamples) * double(c.seqlen) * double(m.hiddenSize) * f32;
+    // One block in training: activations kept for the backward pass (about hidden x 8 + MLP width x 3 per token),
+    // attention scores, and AdamW state of the transforms (three copies of every learned matrix).
+    const double perToken = double(m.hiddenSize) * 8 + double(m.intermediateSize) * 3;
+    const double attention = double(m.numHeads) * double(c.seqlen) * double(c.seqlen) * 3;
+    const double training = double(c.batchSize) * (double(c.seqlen) * perToken + attention) * f32 * 2;
+    const double matrices = (c.lnMatrix ? 2.0 * double(m.hiddenSize) * double(m.hiddenSize) : 0.0) * f32 * 4;
+    const double total = weights + streams + training + matrices;
+    m_estimate->setText(tr("Estimated memory for this configuration: about %1 (%2 of it the calibration "
+                           "activations).")
+                            .arg(formatBytes(total), formatBytes(streams)));
+}
+
+QString MainWindow::modelDropTarget(const QMimeData* mime) const
+{
+    if (!mime || !mime->hasUrls() || mime->urls().size() != 1 || !mime->urls().first().isLocalFile())
+        return {};
+    const QFileInfo info(mime->urls().first().toLocalFile());
+    if (info.isDir())
+        return info.absoluteFilePath();
+    // Dropping config.json or a weight file means its folder.
+    if (info.isFile() && (info.fileName() == QLatin1String("config.json") || info.suffix() == QLatin1String("safetensors")))
+        return info.absolutePath();
+    return {};
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event)
+{
+    if (!modelDropTarget(event->mimeData()).isEmpty())
+        event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event)
+{
+    const QString dir = modelDropTarget(event->mimeData());
+    if (dir.isEmpty())
+        return;
+    event->acceptProposedAction();
+    // A run folder reopens the run; anything else is taken for a model folder (and says so if it is not one).
+    if (QFileInfo::exists(QDir(dir).filePath(QStringLiteral("run.json"))))
+        openRun(dir);
+    else
+        openModel(dir);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running
+
+QString MainWindow::newRunDir() const
+{
+    const QString model = QFileInfo(m_modelPanel->modelDir()).fileName();
+    const aq::QuantConfig c = m_configPanel->config();
+    const QString base = QStringLiteral("%1-%2-%3-%4")
+                             .arg(model, m_configPanel->presetName(), QString::fromLatin1(aq::methodName(c.method)),
+                                  QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")));
+    QDir root(runsFolder());
+    QString name = base;
+    for (int i = 2; root.exists(name); ++i)
+        name = QStringLiteral("%1-%2").arg(base).arg(i);
+    return root.filePath(name);
+}
+
+bool MainWindow::startRun()
+{
+    if (m_running)
+        return false;
+    auto refuse = [this](const QString& title, const QString& detail) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, detail);
+        appendLog(title + QLatin1Char(' ') + detail);
+        return false;
+    };
+    const auto& summary = m_modelPanel->summary();
+    if (m_modelPanel->isInspecting())
+        return refuse(tr("Not ready:"), tr("the model is still being read."));
+    if (!summary)
+        return refuse(tr("No model:"), tr("open a model folder first (File > Open Model)."));
+    if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile())
+        return refuse(tr("No calibration text:"),
+                      tr("the file '%1' does not exist. Choose a UTF-8 text file.").arg(calibrationText()));
+    if (!evaluationText().isEmpty() && !QFileInfo(evaluationText()).isFile())
+        return refuse(tr("No evaluation text:"),
+                      tr("the file '%1' does not exist. Choose a text file, or clear the field to skip the "
+                         "evaluation.")
+                          .arg(evaluationText()));
+    if (runsFolder().isEmpty() || !QDir().mkpath(runsFolder()))
+        return refuse(tr("No runs folder:"), tr("cannot create '%1'. Choose a writable folder.").arg(runsFolder()));
+
+    aq::QuantConfig config = m_configPanel->config();
+    config.device = m_device->currentData().toString().toStdString();
+    try {
+        aq::validateConfig(config, summary->config);
+    } catch (const aq::Error& e) {
+        return refuse(tr("Unsupported configuration:"), QString::fromStdString(e.what()));
+    }
+
+    m_request = aq::CalibrationRequest{};
+    m_request.modelDir = m_modelPanel->modelDir().toStdString();
+    m_request.calibTextPath = calibrationText().toStdString();
+    m_request.runDir = newRunDir().toStdString();
+    m_request.config = config;
+    m_request.evalTextPath = evaluationText().toStdString();
+    m_request.evalWindows = m_evalWindows->value();
+
+    m_messageBar->dismiss();
+    m_lossView->clear();
+    m_heatmapView->clear();
+    m_heatmapView->setBlockCount(int(summary->config.numLayers));
+    m_marginView->clear();
+    m_activationView->clear();
+    m_histogramView->clear();
+    m_rowMargins.clear();
+    m_numBlocks = int(summary->config.numLayers);
+    m_epochsPerBlock = config.method == aq::Method::Rtn ? 0 : config.epochs;
+    m_epochsDone = 0;
+    m_currentBlock = -1;
+    m_recoveries = 0;
+    m_stepsPerEpoch = std::max<qint64>(1, (config.nsamples + config.batchSize - 1) / config.batchSize);
+    m_runClock.start();
+
+    appendLog(tr("Starting %1 %2 on %3 → %4")
+                  .arg(QString::fromLatin1(aq::methodName(config.method)), m_configPanel->presetName(),
+                       QString::fromStdString(config.device), QString::fromStdString(m_request.runDir)));
+    writeSettings();
+    setRunning(true);
+    m_worker->start(m_request);
+    return true;
+}
+
+void MainWindow::cancelRun()
+{
+    if (!m_running)
+        return;
+    m_worker->cancel();  // atomic store: the engine sees it at its next check
+    m_stateLabel->setText(tr("Cancelling…"));
+    m_cancelAction->setEnabled(false);
+    m_cancelButton->setEnabled(false);
+    appendLog(tr("Cancel requested"));
+}
+
+void MainWindow::setRunning(bool running)
+{
+    m_running = running;
+    const bool canRun = !running && m_modelPanel->summary().has_value() && !m_modelPanel->isInspecting();
+    m_runAction->setEnabled(canRun);
+    m_runButton->setEnabled(canRun);
+    m_cancelAction->setEnabled(running && !m_worker->cancelRequested());
+    m_cancelButton->setEnabled(m_cancelAction->isEnabled());
+    // Changing inputs mid-run would make the views disagree with what runs.
+    m_configPanel->setEnabled(!running);
+    m_modelPanel->setEnabled(!running);
+    m_openAction->setEnabled(!running);
+    m_openRunAction->setEnabled(!running);
+    m_calibText->setEnabled(!running);
+    m_evalText->setEnabled(!running);
+    m_device->setEnabled(!running);
+    m_runsFolder->setEnabled(!running);
+    setAcceptDrops(!running);
+    if (running) {
+        m_stateLabel->setText(tr("Running"));
+        m_progress->setValue(0);
+    } else {
+        m_etaLabel->clear();
+    }
+}
+
+void MainWindow::onStage(const QString& what, int block, int numBlocks)
+{
+    if (numBlocks > 0)
+        m_numBlocks = numBlocks;
+    if (block >= 0 && block < numBlocks) {  // stages after the last block report block == numBlocks
+        m_currentBlock = block;
+        m_blockLabel->setText(tr("Block %1/%2").arg(block + 1).arg(numBlocks));
+    }
+    m_stateLabel->setText(what);
+    appendLog(what);
+}
+
+void MainWindow::onLosses(const QVector<aq::gui::StepLossPoint>& points)
+{
+    for (const StepLossPoint& p : points)
+        m_lossView->appendPoint(p.block, double(p.epoch) * double(m_stepsPerEpoch) + p.step, p.loss);
+    if (!points.isEmpty()) {
+        const StepLossPoint& last = points.last();
+        m_lossLabel->setText(tr("Loss %1").arg(last.loss, 0, 'g', 4));
+        if (last.block != m_currentBlock) {
+            m_currentBlock = last.block;
+            m_blockLabel->setText(tr("Block %1/%2").arg(last.block + 1).arg(m_numBlocks));
+        }
+        m_epochLabel->setText(tr("Epoch %1/%2").arg(last.epoch + 1).arg(m_epochsPerBlock));
+    }
+}
+
+void MainWindow::onEpoch(const aq::gui::EpochInfo& e)
+{
+    if (e.epochs > 0)
+        m_epochsPerBlock = e.epochs;
+    ++m_epochsDone;
+    m_epochLabel->setText(tr("Epoch %1/%2").arg(e.epoch + 1).arg(e.epochs));
+    m_lossLabel->setText(tr("Loss %1").arg(e.meanLoss, 0, 'g', 4));
+    updateProgress();
+}
+
+void MainWindow::updateProgress()
+{
+    const double total = double(m_numBlocks) * std::max(1, m_epochsPerBlock);
+    if (total <= 0)
+        return;
+    const double done = std::min(1.0, m_epochsDone / total);
+    m_progress->setValue(int(done * 1000));
+    const double elapsed = m_runClock.elapsed() / 1000.0;
+    if (done > 0 && done < 1)
+        m_etaLabel->setText(tr("ETA %1").arg(formatDuration(elapsed * (1 - done) / done)));
+    else
+        m_etaLabel->setText(done >= 1 ? tr("evaluating…") : QString());
+}
+
+void MainWindow::onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d)
+{
+    m_rowMargins.insert(marginKey(d.block, d.transform, d.epoch), d.rowMargins);
+    m_marginView->addEpochMinimum(d.block, d.epoch, std::max(1, m_epochsPerBlock), d.transform, d.minMargin);
+    const widgets::MatrixFrame* shown = m_heatmapView->currentFrame();
+    if (shown && shown->block == d.block && shown->transform == d.transform && shown->epoch == d.epoch)
+        showMarginsFor(d.block, d.transform, d.epoch);
+    else if (!shown)
+        // No snapshot to follow (for example vector transforms): show the newest matrix's margins.
+        showMarginsFor(d.block, d.transform, d.epoch);
+    if (d.nonDominantRows > 0)
+        appendLog(tr("Block %1, %2, epoch %3: %4 of %5 rows not strictly dominant (min margin %6, condition %7)")
+                      .arg(d.block)
+                      .arg(d.transform)
+                      .arg(d.epoch)
+                      .arg(d.nonDominantRows)
+                      .arg(d.rowMargins.size())
+                      .arg(d.minMargin, 0, 'g', 3)
+                      .arg(d.conditionEstimate, 0, 'g', 3));
+}
+
+void MainWindow::showMarginsFor(int block, const QString& transform, int epoch)
+{
+    const auto it = m_rowMargins.constFind(marginKey(block, transform, epoch));
+    if (it == m_rowMargins.constEnd())
+        return;
+    m_marginView->setRowMargins(tr("block %1, %2, epoch %3").arg(block).arg(transform).arg(epoch),
+                                QVector<double>(it->begin(), it->end()));
+}
+
+void MainWindow::onRecovery(const aq::gui::RecoveryInfo& r)
+{
+    ++m_recoveries;
+    appendLog(tr("Recovery in block %1, epoch %2: %3; %4").arg(r.block).arg(r.epoch).arg(r.reason, r.action));
+    m_stateLabel->setText(tr("Recovered from %1").arg(r.reason));
+}
+
+void MainWindow::onBlock(const aq::gui::BlockInfo& b)
+{
+    m_epochsDone = (b.block + 1) * std::max(1, m_epochsPerBlock);  // exact even if an epoch report was missed
+    updateProgress();
+    QString line = tr("Block %1/%2 done in %3 s: loss %4 → %5")
+                       .arg(b.block + 1)
+                       .arg(b.numBlocks)
+                       .arg(b.seconds, 0, 'f', 1)
+                       .arg(b.initialLoss, 0, 'g', 4)
+                       .arg(b.finalLoss, 0, 'g', 4);
+    if (!b.perChannelFallback.isEmpty())
+        line += tr(" (per-channel fallback: %1)").arg(b.perChannelFallback.join(QStringLiteral(", ")));
+    appendLog(line);
+}
+
+void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
+{
+    const aq::QuantConfig& c = m_request.config;
+    widgets::RunRecord record;
+    record.id = outcome.runDir;
+    record.name = QFileInfo(outcome.runDir).fileName();
+    record.method = QString::fromLatin1(aq::methodName(c.method));
+    record.preset = QString::fromStdString(c.preset);
+    record.fpPerplexity = outcome.fpPerplexity;
+    record.rtnPerplexity = outcome.rtnPerplexity;
+    record.quantPerplexity = outcome.quantPerplexity;
+    QVector<SavedRun> runs = loadSavedRuns();
+    runs.erase(std::remove_if(runs.begin(), runs.end(), [&](const SavedRun& r) { return r.record.id == record.id; }),
+               runs.end());
+    runs.push_back({record, QString::fromStdString(m_request.modelDir)});
+    saveSavedRuns(runs);
+    saveCurves(record.id, m_lossView->series());
+    refreshResults();
+    m_resultsView->selectRun(record.id);
+
+    const QString summary =
+        outcome.quantPerplexity > 0
+            ? tr("quantized perplexity %1 (full precision %2, round-to-nearest %3), %4, saved in %5")
+                  .arg(outcome.quantPerplexity, 0, 'f', 3)
+                  .arg(outcome.fpPerplexity, 0, 'f', 3)
+                  .arg(outcome.rtnPerplexity, 0, 'f', 3)
+                  .arg(formatDuration(outcome.seconds), outcome.runDir)
+            : tr("%1, saved in %2").arg(formatDuration(outcome.seconds), outcome.runDir);
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run finished:"), summary);
+    appendLog(tr("Run finished: %1").arg(summary));
+    if (outcome.recoveries > 0)
+        appendLog(tr("%n recovery(ies) acted during the run; see run.json.", nullptr, outcome.recoveries));
+    m_stateLabel->setText(tr("Finished"));
+    m_progress->setValue(m_progress->maximum());
+    afterRun();
+}
+
+void MainWindow::showRunError(aq::ErrorCode code, const QString& detail)
+{
+    QString title;
+    switch (code) {
+    case aq::ErrorCode::BadInput:
+        title = tr("The run stopped on bad input:");
+        break;
+    case aq::ErrorCode::OutOfMemory:
+        title = tr("Out of memory:");
+        break;
+    case aq::ErrorCode::Numerical:
+        title = tr("Numerical failure:");
+        break;
+    default:
+        title = tr("Internal error:");
+        break;
+    }
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, detail);
+    appendLog(title + QLatin1Char(' ') + detail);
+}
+
+void MainWindow::onFailed(aq::ErrorCode code, const QString& detail)
+{
+    showRunError(code, detail);
+    m_stateLabel->setText(tr("Failed"));
+    afterRun();
+}
+
+void MainWindow::onCancelled()
+{
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run cancelled:"),
+                              tr("no model was written as complete in %1.")
+                                  .arg(QString::fromStdString(m_request.runDir)));
+    appendLog(tr("Run cancelled"));
+    m_stateLabel->setText(tr("Cancelled"));
+    afterRun();
+}
+
+void MainWindow::afterRun()
+{
+    setRunning(false);
+    emit runEnded();
+    if (m_closeAfterRun)
+        close();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event)
+{
+    if (m_running) {
+        if (!m_closeAfterRun) {
+            const auto answer = QMessageBox::question(
+                this, tr("Calibration running"),
+                tr("A calibration is running. Cancel it and quit? Nothing of it will be kept as complete."));
+            if (answer != QMessageBox::Yes) {
+                event->ignore();
+                return;
+            }
+            m_closeAfterRun = true;
+            cancelRun();
+        }
+        // Quit once the worker has stopped (afterRun closes again); the window stays responsive meanwhile.
+        event->ignore();
+        return;
+    }
+    writeSettings();
+    event->accept();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Results
+
+QVector<MainWindow::SavedRun> MainWindow::loadSavedRuns() const
+{
+    QSettings s;
+    QVector<SavedRun> runs;
+    const int n = s.beginReadArray(QStringLiteral("results"));
+    for (int i = 0; i < n; ++i) {
+        s.setArrayIndex(i);
+        SavedRun r;
+        r.record.id = s.value(QStringLiteral("id")).toString();
+        r.record.name = s.value(QStringLiteral("name")).toString();
+        r.record.method = s.value(QStringLiteral("method")).toString();
+        r.record.preset = s.value(QStringLiteral("preset")).toString();
+        r.record.fpPerplexity = s.value(QStringLiteral("fp")).toDouble();
+        r.record.rtnPerplexity = s.value(QStringLiteral("rtn")).toDouble();
+        r.record.quantPerplexity = s.value(QStringLiteral("quant")).toDouble();
+        r.modelDir = s.value(QStringLiteral("model")).toString();
+        if (!r.record.id.isEmpty())
+            runs.push_back(r);
+    }
+    s.endArray();
+    return runs;
+}
+
+void MainWindow::saveSavedRuns(const QVector<SavedRun>& runs) const
+{
+    QSettings s;
+    s.remove(QStringLiteral("results"));
+    s.beginWriteArray(QStringLiteral("results"), int(runs.size()));
+    for (int i = 0; i < runs.size(); ++i) {
+        s.setArrayIndex(i);
+        const SavedRun& r = runs[i];
+        s.setValue(QStringLiteral("id"), r.record.id);
+        s.setValue(QStringLiteral("name"), r.record.name);
+        s.setValue(QStringLiteral("method"), r.record.method);
+        s.setValue(QStringLiteral("preset"), r.record.preset);
+        s.setValue(QStringLiteral("fp"), r.record.fpPerplexity);
+        s.setValue(QStringLiteral("rtn"), r.record.rtnPerplexity);
+        s.setValue(QStringLiteral("quant"), r.record.quantPerplexity);
+        s.setValue(QStringLiteral("model"), r.modelDir);
+    }
+    s.endArray();
+}
+
+void MainWindow::refreshResults()
+{
+    // The table compares runs of the model that is open.
+    const QString model = QDir::cleanPath(m_modelPanel->modelDir());
+    QVector<widgets::RunRecord> rows;
+    for (const SavedRun& r : loadSavedRuns())
+        if (QDir::cleanPath(r.modelDir) == model)
+            rows.push_back(r.record);
+    m_resultsView->setRuns(rows);
+}
+
+QString MainWindow::curvesFile(const QString& runId) const
+{
+    const QByteArray hash = QCryptographicHash::hash(runId.toUtf8(), QCryptographicHash::Sha1).toHex();
+    return QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
+        .filePath(QStringLiteral("loss-curves/%1.json").arg(QString::fromLatin1(hash)));
+}
+
+void MainWindow::saveCurves(const QString& runId, const QVector<widgets::LossSeries>& curves) const
+{
+    QJsonArray blocks;
+    for (const widgets::LossSeries& s : curves) {
+        QJsonArray steps, losses;
+        for (double x : s.steps)
+            steps.append(x);
+        for (double y : s.losses)
+            losses.append(y);
+        blocks.append(QJsonObject{{QStringLiteral("block"), s.block},
+                                  {QStringLiteral("steps"), steps},
+                                  {QStringLiteral("losses"), losses}});
+    }
+    const QString path = curvesFile(runId);
+    QDir().mkpath(QFileInfo(path).absolutePath());
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly))
+        return;
+    f.write(QJsonDocument(QJsonObject{{QStringLiteral("run"), runId}, {QStringLiteral("curves"), blocks}})
+                .toJson(QJsonDocument::Compact));
+    f.commit();
+}
+
+QVector<widgets::LossSeries> MainWindow::loadCurves(const QString& runId) const
+{
+    QFile f(curvesFile(runId));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    QVector<widgets::LossSeries> curves;
+    const QJsonArray blocks = QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("curves")).toArray();
+    for (const QJsonValue& v : blocks) {
+        const QJsonObject o = v.toObject();
+        widgets::LossSeries s;
+        s.block = o.value(QStringLiteral("block")).toInt();
+        for (const QJsonValue& x : o.value(QStringLiteral("steps")).toArray())
+            s.steps.push_back(x.toDouble());
+        for (const QJsonValue& y : o.value(QStringLiteral("losses")).toArray())
+            s.losses.push_back(y.toDouble());
+        if (s.steps.size() == s.losses.size())
+            curves.push_back(s);
+    }
+    return curves;
+}
+
+bool MainWindow::openRun(const QString& runDir)
+{
+    if (m_running)
+        return false;
+    RunFile run;
+    try {
+        run = readRunFile(runDir);
+    } catch (const aq::Error& e) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot open the run:"),
+                                  QString::fromStdString(e.what()));
+        return false;
+    }
+    // run.json records the model folder as it was given, possibly relative to where the run was started.
+    const QFileInfo modelInfo(run.modelDir);
+    const bool modelFound = QFileInfo::exists(QDir(run.modelDir).filePath(QStringLiteral("config.json")));
+    const QString modelDir = modelFound ? modelInfo.canonicalFilePath() : run.modelDir;
+
+    QVector<SavedRun> runs = loadSavedRuns();
+    runs.erase(std::remove_if(runs.begin(), runs.end(),
+                              [&](const SavedRun& r) { return r.record.id == run.record.id; }),
+               runs.end());
+    runs.push_back({run.record, modelDir});
+    saveSavedRuns(runs);
+
+    // What run.json keeps: losses per epoch (or the live curves, if this window saw the run) and margins per epoch.
+    QVector<widgets::LossSeries> curves = loadCurves(run.record.id);
+    if (curves.isEmpty())
+        curves = run.epochLosses;
+    m_lossView->setSeries(curves);
+    m_heatmapView->clear();
+    m_activationView->clear();
+    m_histogramView->clear();
+    m_marginView->clear();
+    m_rowMargins.clear();
+    for (const RunFile::EpochMinimum& m : std::as_const(run.minima))
+        m_marginView->addEpochMinimum(m.block, m.epoch, std::max(1, m.epochs), m.transform, m.minMargin);
+
+    m_configPanel->loadConfig(run.config);
+    const int device = m_device->findData(QString::fromStdString(run.config.device));
+    if (device >= 0)
+        m_device->setCurrentIndex(device);
+    m_configPanel->setDevice(m_device->currentData().toString());
+    if (QFileInfo(run.calibrationText).isFile())
+        setCalibrationText(QFileInfo(run.calibrationText).absoluteFilePath());
+
+    if (modelFound && QDir(modelDir) != QDir(m_modelPanel->modelDir()))
+        openModel(modelDir);  // the results table follows when the model is read
+    else
+        refreshResults();
+    m_resultsView->selectRun(run.record.id);
+    m_messageBar->showMessage(
+        widgets::MessageBar::Kind::Information, tr("Run opened:"),
+        tr("%1. Its configuration is loaded; losses and margins are shown per epoch. Matrices, activations and "
+           "histograms are only reported while a run is live.")
+            .arg(run.record.name));
+    appendLog(tr("Opened run %1").arg(run.runDir));
+    return true;
+}
+
+void MainWindow::compareWith(const QString& runId)
+{
+    QVector<widgets::LossSeries> curves = loadCurves(runId);
+    if (curves.isEmpty()) {
+        try {
+            curves = readRunFile(runId).epochLosses;  // per-epoch means: coarser, but comparable
+        } catch (const aq::Error&) {
+        }
+    }
+    if (curves.isEmpty()) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Warning, tr("Nothing to compare:"),
+                                  tr("no loss curves were kept for this run."));
+        return;
+    }
+    QString name = QFileInfo(runId).fileName();
+    for (const widgets::RunRecord& r : m_resultsView->runs())
+        if (r.id == runId)
+            name = QStringLiteral("%1 %2").arg(r.method, r.preset);
+    m_lossView->setComparison(name, curves);
+    m_tabs->setCurrentIndex(TabLoss);
+}
+
+void MainWindow::forgetRun(const QString& runId)
+{
+    QVector<SavedRun> runs = loadSavedRuns();
+    runs.erase(std::remove_if(runs.begin(), runs.end(), [&](const SavedRun& r) { return r.record.id == runId; }),
+               runs.end());
+    saveSavedRuns(runs);
+    QFile::remove(curvesFile(runId));
+    refreshResults();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Misc
+
+void MainWindow::appendLog(const QString& line)
+{
+    m_log->appendPlainText(QStringLiteral("[%1] %2").arg(QTime::currentTime().toString(QStringLiteral("HH:mm:ss")),
+                                                         line));
+}
+
+void MainWindow::updateWindowTitle()
+{
+    const QString model = QFileInfo(m_modelPanel->modelDir()).fileName();
+    setWindowTitle(model.isEmpty() ? tr("AffineQuant Studio") : tr("%1 — AffineQuant Studio").arg(model));
+}
+
+void MainWindow::about()
+{
+    QString cuda;
+    try {
+        int count = 0;
+        for (const aq::DeviceInfo& d : aq::listDevices())
+            count += d.id.rfind("cuda", 0) == 0;
+        cuda = aq::cudaAvailable() ? tr("available, %n device(s)", nullptr, count)
+                                   : tr("not available in this build");
+    } catch (const std::exception&) {
+        cuda = tr("unknown");
+    }
+    QMessageBox::about(
+        this, tr("About AffineQuant Studio"),
+        tr("<h3>AffineQuant Studio %1</h3>"
+           "<p>Post-training quantization of large language models with AffineQuant: learned affine transforms, "
+           "a gradual mask and weight clipping, calibrated block by block.</p>"
+           "<table>"
+           "<tr><td>Qt</td><td>%2 (built with %3)</td></tr>"
+           "<tr><td>LibTorch</td><td>%4</td></tr>"
+           "<tr><td>CUDA</td><td>%5</td></tr>"
+           "<tr><td>QCustomPlot</td><td>%6</td></tr>"
+           "</table>")
+            .arg(QCoreApplication::applicationVersion(), QString::fromLatin1(qVersion()),
+                 QStringLiteral(QT_VERSION_STR), QString::fromStdString(aq::torchVersion()), cuda,
+                 QStringLiteral(QCUSTOMPLOT_VERSION_STR)));
+}
+
+}  // namespace aq::gui

@@ -1,0 +1,204 @@
+#pragma once
+// The main window: model, texts and configuration on the left, live views in tabs, a log dock and a status bar.
+// The calibration runs in a CalibrationWorker on one dedicated thread; this window only reacts to its signals.
+#include "runevents.h"
+#include "viewdata.h"
+
+#include "aq/calibrate.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QMainWindow>
+#include <QPointer>
+
+class QAction;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QMenu;
+class QMimeData;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTabWidget;
+class QThread;
+
+namespace aq::widgets {
+class ActivationView;
+class LossCurveView;
+class MarginView;
+class MaskScheduleView;
+class MatrixHeatmapView;
+class MessageBar;
+class ResultsView;
+class TeachingView;
+class WeightHistogramView;
+}  // namespace aq::widgets
+
+namespace aq::gui {
+
+class CalibrationWorker;
+class ConfigPanel;
+class ModelPanel;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    enum Tab { TabLoss = 0, TabMatrices, TabMargins, TabActivations, TabWeights, TabResults, TabTeaching, TabCount };
+
+    /// Opens a model folder (what the folder dialog, the recent list and drag and drop do).
+    void openModel(const QString& dir);
+    void setCalibrationText(const QString& path);
+    void setEvaluationText(const QString& path);
+    QString calibrationText() const;
+    QString evaluationText() const;
+    void setRunsFolder(const QString& dir);
+    QString runsFolder() const;
+
+    /// Reopens a finished run: its result joins the table, its configuration fills the panel, and its per-epoch
+    /// losses and margins (what run.json keeps) fill those views. Problems are shown in the message bar.
+    bool openRun(const QString& runDir);
+    /// Validates the inputs and starts a calibration on the worker thread. Problems are shown in the message bar.
+    bool startRun();
+    /// Asks the running calibration to stop; returns at once.
+    void cancelRun();
+    bool isRunning() const { return m_running; }
+    /// The output folder of the running (or last) run.
+    QString currentRunDir() const { return QString::fromStdString(m_request.runDir); }
+
+    ModelPanel* modelPanel() const { return m_modelPanel; }
+    ConfigPanel* configPanel() const { return m_configPanel; }
+    CalibrationWorker* worker() const { return m_worker; }
+    widgets::MessageBar* messageBar() const { return m_messageBar; }
+    QTabWidget* tabs() const { return m_tabs; }
+    widgets::LossCurveView* lossView() const { return m_lossView; }
+    widgets::MatrixHeatmapView* heatmapView() const { return m_heatmapView; }
+    widgets::MarginView* marginView() const { return m_marginView; }
+    widgets::ResultsView* resultsView() const { return m_resultsView; }
+    QPlainTextEdit* logView() const { return m_log; }
+
+signals:
+    /// A run ended, whichever way (finished, failed or cancelled); the window is ready for the next one.
+    void runEnded();
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void createActions();
+    void createMenus();
+    QWidget* createSetupPanel();
+    void createCentral();
+    void createDocks();
+    void createStatusBar();
+    void connectWorker();
+    void readSettings();
+    void writeSettings() const;
+
+    void appendLog(const QString& line);
+    void showRunError(aq::ErrorCode code, const QString& detail);
+    void setRunning(bool running);
+    void updateMaskPreview();
+    void updateEstimate();
+    void updateProgress();
+    void updateWindowTitle();
+    void refreshResults();
+    void about();
+    QString modelDropTarget(const QMimeData* mime) const;
+    QString newRunDir() const;
+
+    void onModelReady(const QString& dir);
+    void onModelFailed(const QString& dir, const QString& detail);
+    void onStage(const QString& what, int block, int numBlocks);
+    void onLosses(const QVector<aq::gui::StepLossPoint>& points);
+    void onEpoch(const aq::gui::EpochInfo& epoch);
+    void onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d);
+    void onRecovery(const aq::gui::RecoveryInfo& r);
+    void onBlock(const aq::gui::BlockInfo& b);
+    void onFinished(const aq::gui::RunOutcome& outcome);
+    void onFailed(aq::ErrorCode code, const QString& detail);
+    void onCancelled();
+    void afterRun();
+    void showMarginsFor(int block, const QString& transform, int epoch);
+    void compareWith(const QString& runId);
+    void forgetRun(const QString& runId);
+
+    // Saved runs (the results table), kept in QSettings, and their loss curves, kept as small JSON files in the
+    // application's data folder (never inside the engine's run folder).
+    struct SavedRun {
+        widgets::RunRecord record;
+        QString modelDir;
+    };
+    QVector<SavedRun> loadSavedRuns() const;
+    void saveSavedRuns(const QVector<SavedRun>& runs) const;
+    QString curvesFile(const QString& runId) const;
+    void saveCurves(const QString& runId, const QVector<widgets::LossSeries>& curves) const;
+    QVector<widgets::LossSeries> loadCurves(const QString& runId) const;
+
+    // Worker
+    QThread* m_thread = nullptr;
+    CalibrationWorker* m_worker = nullptr;
+
+    // Setup
+    ModelPanel* m_modelPanel = nullptr;
+    ConfigPanel* m_configPanel = nullptr;
+    QLineEdit* m_calibText = nullptr;
+    QLineEdit* m_evalText = nullptr;
+    QSpinBox* m_evalWindows = nullptr;
+    QComboBox* m_device = nullptr;
+    QLineEdit* m_runsFolder = nullptr;
+    QLabel* m_estimate = nullptr;
+    QPushButton* m_runButton = nullptr;
+    QPushButton* m_cancelButton = nullptr;
+    widgets::MaskScheduleView* m_maskView = nullptr;
+
+    // Views
+    widgets::MessageBar* m_messageBar = nullptr;
+    QTabWidget* m_tabs = nullptr;
+    widgets::LossCurveView* m_lossView = nullptr;
+    widgets::MatrixHeatmapView* m_heatmapView = nullptr;
+    widgets::MarginView* m_marginView = nullptr;
+    widgets::ActivationView* m_activationView = nullptr;
+    widgets::WeightHistogramView* m_histogramView = nullptr;
+    widgets::ResultsView* m_resultsView = nullptr;
+    widgets::TeachingView* m_teachingView = nullptr;
+    QPlainTextEdit* m_log = nullptr;
+
+    // Status bar
+    QLabel* m_stateLabel = nullptr;
+    QLabel* m_blockLabel = nullptr;
+    QLabel* m_epochLabel = nullptr;
+    QLabel* m_lossLabel = nullptr;
+    QLabel* m_etaLabel = nullptr;
+    QProgressBar* m_progress = nullptr;
+
+    // Actions
+    QAction* m_openAction = nullptr;
+    QAction* m_openRunAction = nullptr;
+    QAction* m_runAction = nullptr;
+    QAction* m_cancelAction = nullptr;
+    QAction* m_quitAction = nullptr;
+    QAction* m_logScaleAction = nullptr;
+    QMenu* m_viewMenu = nullptr;
+
+    // The run in progress
+    bool m_running = false;
+    bool m_closeAfterRun = false;
+    aq::CalibrationRequest m_request;
+    QElapsedTimer m_runClock;
+    int m_numBlocks = 0;
+    int m_epochsPerBlock = 0;
+    int m_epochsDone = 0;
+    int m_currentBlock = -1;
+    qint64 m_stepsPerEpoch = 1;
+    int m_recoveries = 0;
+    QHash<QString, QVector<float>> m_rowMargins;  ///< "block/transform/epoch" -> margins of that matrix
+};
+
+}  // namespace aq::gui

@@ -1,0 +1,131 @@
+#include "runfile.h"
+
+#include "aq/error.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include <algorithm>
+
+namespace aq::gui {
+
+namespace {
+
+aq::QuantConfig configFromJson(const QJsonObject& j)
+{
+    aq::QuantConfig c;  // defaults for anything missing
+    auto str = [&](const char* k, std::string& v) {
+        if (j.contains(QLatin1String(k)))
+            v = j.value(QLatin1String(k)).toString().toStdString();
+    };
+    auto boolean = [&](const char* k, bool& v) { v = j.value(QLatin1String(k)).toBool(v); };
+    auto real = [&](const char* k, double& v) { v = j.value(QLatin1String(k)).toDouble(v); };
+    auto integer = [&](const char* k, auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if (j.contains(QLatin1String(k)))
+            v = static_cast<T>(j.value(QLatin1String(k)).toInteger(qint64(v)));
+    };
+    str("preset", c.preset);
+    if (j.contains(QLatin1String("method"))) {
+        try {
+            c.method = aq::parseMethod(j.value(QLatin1String("method")).toString().toStdString());
+        } catch (const aq::Error&) {
+            c.method = aq::Method::AffineQuant;
+        }
+    }
+    integer("wbits", c.wbits);
+    integer("abits", c.abits);
+    integer("group_size", c.groupSize);
+    boolean("partial_groups", c.partialGroups);
+    boolean("per_channel_fallback", c.perChannelFallback);
+    boolean("symmetric", c.symmetric);
+    boolean("zero_in_range", c.zeroInRange);
+    boolean("reference_delta_clamp", c.referenceDeltaClamp);
+    boolean("lwc", c.lwc);
+    boolean("let", c.let);
+    boolean("ln_matrix", c.lnMatrix);
+    boolean("qk_matrix", c.qkMatrix);
+    boolean("train_shifts", c.trainShifts);
+    boolean("signed_max_init", c.signedMaxInit);
+    boolean("aug_loss", c.augLoss);
+    real("sf", c.sf);
+    real("alpha", c.alpha);
+    real("let_lr", c.letLr);
+    real("lwc_lr", c.lwcLr);
+    real("wd", c.weightDecay);
+    integer("epochs", c.epochs);
+    integer("nsamples", c.nsamples);
+    integer("seqlen", c.seqlen);
+    integer("batch_size", c.batchSize);
+    integer("seed", c.seed);
+    boolean("keep_dominant", c.keepDominant);
+    boolean("inverse_float64", c.inverseFloat64);
+    boolean("mixed_precision", c.mixedPrecision);
+    integer("max_recoveries", c.maxRecoveries);
+    real("condition_limit", c.conditionLimit);
+    return c;
+}
+
+}  // namespace
+
+RunFile readRunFile(const QString& runDir)
+{
+    const QString path = QDir(runDir).filePath(QStringLiteral("run.json"));
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        aq::badInput("'" + runDir.toStdString() + "' is not a run folder: it has no readable run.json");
+    QJsonParseError err;
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    if (err.error != QJsonParseError::NoError || !doc.isObject())
+        aq::badInput(path.toStdString() + " is not valid JSON: " + err.errorString().toStdString());
+    const QJsonObject j = doc.object();
+    if (j.value(QLatin1String("status")).toString() != QLatin1String("complete"))
+        aq::badInput("the run in '" + runDir.toStdString() + "' did not complete; only completed runs can be opened");
+
+    RunFile r;
+    r.runDir = QFileInfo(runDir).absoluteFilePath();
+    r.modelDir = j.value(QLatin1String("model")).toString();
+    r.calibrationText = j.value(QLatin1String("calibration_text")).toString();
+    r.config = configFromJson(j.value(QLatin1String("configuration")).toObject());
+    r.config.device = j.value(QLatin1String("device")).toString(QStringLiteral("cpu")).toStdString();
+    r.recoveries = j.value(QLatin1String("recoveries")).toArray().size();
+
+    r.record.id = r.runDir;
+    r.record.name = QFileInfo(r.runDir).fileName();
+    r.record.method = QString::fromLatin1(aq::methodName(r.config.method));
+    r.record.preset = QString::fromStdString(r.config.preset);
+    const QJsonObject eval = j.value(QLatin1String("eval")).toObject();
+    r.record.fpPerplexity = eval.value(QLatin1String("fp_perplexity")).toDouble();
+    r.record.rtnPerplexity = eval.value(QLatin1String("rtn_perplexity")).toDouble();
+    r.record.quantPerplexity = eval.value(QLatin1String("quant_perplexity")).toDouble();
+
+    const double stepsPerEpoch =
+        double(std::max<int64_t>(1, r.config.nsamples / std::max<int64_t>(1, r.config.batchSize)));
+    for (const QJsonValue& bv : j.value(QLatin1String("blocks")).toArray()) {
+        const QJsonObject b = bv.toObject();
+        widgets::LossSeries series;
+        series.block = b.value(QLatin1String("block")).toInt();
+        const QJsonArray epochs = b.value(QLatin1String("epochs")).toArray();
+        for (const QJsonValue& ev : epochs) {
+            const QJsonObject e = ev.toObject();
+            const int epoch = e.value(QLatin1String("epoch")).toInt();
+            if (e.contains(QLatin1String("mean_loss"))) {
+                series.steps.push_back((epoch + 1) * stepsPerEpoch - 1);
+                series.losses.push_back(e.value(QLatin1String("mean_loss")).toDouble());
+            }
+            const QJsonObject matrices = e.value(QLatin1String("matrices")).toObject();
+            for (auto it = matrices.begin(); it != matrices.end(); ++it)
+                r.minima.push_back({series.block, epoch, r.config.epochs, it.key(),
+                                    it.value().toObject().value(QLatin1String("min_margin")).toDouble()});
+        }
+        if (!series.steps.isEmpty())
+            r.epochLosses.push_back(series);
+    }
+    return r;
+}
+
+}  // namespace aq::gui

@@ -1,0 +1,37 @@
+#pragma once
+// Reads a finished run's run.json (written by the engine) back into what the window shows: the configuration, the
+// perplexities, the per-epoch losses and the per-epoch minimum margins. Tolerant of missing keys, so runs written by
+// older or newer versions still open.
+#include "viewdata.h"
+
+#include "aq/calibrate.h"
+
+#include <QString>
+#include <QVector>
+
+namespace aq::gui {
+
+struct RunFile {
+    struct EpochMinimum {
+        int block = 0;
+        int epoch = 0;
+        int epochs = 0;
+        QString transform;
+        double minMargin = 0;
+    };
+
+    QString runDir;
+    QString modelDir;       ///< as recorded; may be relative to where the run was started
+    QString calibrationText;
+    aq::QuantConfig config;
+    widgets::RunRecord record;
+    /// Mean loss of each epoch per block, at the step index where the epoch ends (the live curves' x scale).
+    QVector<widgets::LossSeries> epochLosses;
+    QVector<EpochMinimum> minima;
+    int recoveries = 0;
+};
+
+/// Parses `runDir`/run.json. Throws aq::Error(BadInput) when it is missing, unreadable or not a completed run.
+RunFile readRunFile(const QString& runDir);
+
+}  // namespace aq::gui

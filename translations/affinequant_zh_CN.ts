@@ -1,0 +1,1432 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>QObject</name>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::ConfigPanel</name>
+    <message>
+        <source>Recipe of the AffineQuant paper&apos;s scripts (weight bits, activation bits, group size). Choosing one fills every field below for the selected method; any field can then be changed.</source>
+        <translation>AffineQuant 论文脚本中的配方（权重位数、激活位数、分组大小）。选择后会按所选方法填写下面的所有字段，之后每个字段都可以再修改。</translation>
+    </message>
+    <message>
+        <source>AffineQuant</source>
+        <translation>AffineQuant</translation>
+    </message>
+    <message>
+        <source>OmniQuant</source>
+        <translation>OmniQuant</translation>
+    </message>
+    <message>
+        <source>RTN (round to nearest)</source>
+        <translation>RTN（就近取整）</translation>
+    </message>
+    <message>
+        <source>AffineQuant learns full affine transforms (matrices) with a gradual mask; OmniQuant learns diagonal scales and clipping only; RTN quantizes the weights directly without any training, the baseline. Changing the method refills the fields from the preset.</source>
+        <translation>AffineQuant 借助渐进掩码学习完整的仿射变换（矩阵）；OmniQuant 只学习对角缩放和截断；RTN 不经任何训练直接量化权重，作为基线。更换方法会按预设重新填写各字段。</translation>
+    </message>
+    <message>
+        <source>(edited)</source>
+        <translation>（已修改）</translation>
+    </message>
+    <message>
+        <source>Some fields differ from the preset.</source>
+        <translation>部分字段与预设不同。</translation>
+    </message>
+    <message>
+        <source>&amp;Preset:</source>
+        <translation>预设(&amp;P)：</translation>
+    </message>
+    <message>
+        <source>&amp;Method:</source>
+        <translation>方法(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>Quantization</source>
+        <translation>量化</translation>
+    </message>
+    <message>
+        <source>Bits per weight, 2 to 16. 16 leaves the weights unquantized.</source>
+        <translation>每个权重的位数，2 到 16。16 表示不量化权重。</translation>
+    </message>
+    <message>
+        <source>Bits per activation (per-token dynamic quantization at the inputs of every linear layer), 2 to 16. 16 leaves activations unquantized (weight-only quantization).</source>
+        <translation>每个激活值的位数（在每个线性层的输入处按 token 动态量化），2 到 16。16 表示不量化激活（仅量化权重）。</translation>
+    </message>
+    <message>
+        <source>Weights share one scale and zero point per group of this many input channels. 0 means one per output channel. Smaller groups are more accurate and cost more storage.</source>
+        <translation>每组这么多个输入通道的权重共享一个缩放因子和零点。0 表示每个输出通道一组。组越小越精确，但存储开销越大。</translation>
+    </message>
+    <message>
+        <source>per channel</source>
+        <translation>按通道</translation>
+    </message>
+    <message>
+        <source>Allow a partial last group</source>
+        <translation>允许最后一组不完整</translation>
+    </message>
+    <message>
+        <source>When a layer&apos;s input size is not a multiple of the group size, quantize the remainder as a smaller last group.</source>
+        <translation>当某层的输入维度不是分组大小的整数倍时，把余下的部分作为较小的最后一组来量化。</translation>
+    </message>
+    <message>
+        <source>Per-channel fallback</source>
+        <translation>退回按通道量化</translation>
+    </message>
+    <message>
+        <source>Without partial groups: quantize layers whose input size is not a multiple of the group size per output channel instead (the run report lists them). With both off, such a configuration is refused.</source>
+        <translation>不允许不完整分组时：输入维度不是分组大小整数倍的层改为按输出通道量化（运行报告会列出这些层）。两项都关闭时，这样的配置会被拒绝。</translation>
+    </message>
+    <message>
+        <source>Symmetric weights</source>
+        <translation>对称权重</translation>
+    </message>
+    <message>
+        <source>Symmetric weight grid with the zero point at 2^(bits-1), as GPTQ-style integer kernels expect. Off (default): asymmetric min/max grid.</source>
+        <translation>对称的权重网格，零点为 2^(bits-1)，符合 GPTQ 类整数内核的要求。关闭（默认）：非对称的最小/最大值网格。</translation>
+    </message>
+    <message>
+        <source>Keep 0 inside the grid range</source>
+        <translation>让 0 保持在网格范围内</translation>
+    </message>
+    <message>
+        <source>Force zero into [min, max] of every group, which packed integer exports need.</source>
+        <translation>强制每组的 [min, max] 包含零，打包的整数导出格式需要这一点。</translation>
+    </message>
+    <message>
+        <source>Reference step-size behaviour</source>
+        <translation>参考实现的步长行为</translation>
+    </message>
+    <message>
+        <source>Reproduce the reference code&apos;s missing clamp of the quantization step size (spec §2.1), for bit-exact comparisons. Off: the step is clamped, which is safer.</source>
+        <translation>复现参考代码中缺失的量化步长下限钳制（规范 §2.1），用于逐位一致的对比。关闭：对步长进行钳制，更安全。</translation>
+    </message>
+    <message>
+        <source>&amp;Weight bits:</source>
+        <translation>权重位数(&amp;W)：</translation>
+    </message>
+    <message>
+        <source>&amp;Activation bits:</source>
+        <translation>激活位数(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>&amp;Group size:</source>
+        <translation>分组大小(&amp;G)：</translation>
+    </message>
+    <message>
+        <source>Calibration data</source>
+        <translation>校准数据</translation>
+    </message>
+    <message>
+        <source>Number of calibration windows drawn (seeded) from the calibration text. The paper uses 128.</source>
+        <translation>从校准文本中（按随机种子）抽取的校准窗口数。论文使用 128。</translation>
+    </message>
+    <message>
+        <source>Tokens per calibration window. Capped at the model&apos;s maximum sequence length. Memory grows with samples x length.</source>
+        <translation>每个校准窗口的 token 数，不超过模型的最大序列长度。内存随 样本数 × 长度 增长。</translation>
+    </message>
+    <message>
+        <source>Seed for drawing the calibration windows and any random initialization: the same seed, data and configuration give the same result on the CPU.</source>
+        <translation>用于抽取校准窗口和随机初始化的种子：在 CPU 上，相同的种子、数据和配置得到相同的结果。</translation>
+    </message>
+    <message>
+        <source>&amp;Samples:</source>
+        <translation>样本数(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>Se&amp;quence length:</source>
+        <translation>序列长度(&amp;Q)：</translation>
+    </message>
+    <message>
+        <source>S&amp;eed:</source>
+        <translation>种子(&amp;E)：</translation>
+    </message>
+    <message>
+        <source>Transforms</source>
+        <translation>变换</translation>
+    </message>
+    <message>
+        <source>Learnable weight clipping (LWC)</source>
+        <translation>可学习的权重截断（LWC）</translation>
+    </message>
+    <message>
+        <source>Learn per-group clipping factors of the weight range instead of using plain min/max.</source>
+        <translation>为权重范围学习每组的截断系数，而不是直接使用最小/最大值。</translation>
+    </message>
+    <message>
+        <source>Learnable equivalent transforms (LET)</source>
+        <translation>可学习的等价变换（LET）</translation>
+    </message>
+    <message>
+        <source>Learn the affine transforms and shifts that move quantization difficulty between activations and weights; they are merged into the weights afterwards, so the model computes the same function.</source>
+        <translation>学习在激活与权重之间转移量化难度的仿射变换和平移；之后它们会合并进权重，因此模型计算的函数不变。</translation>
+    </message>
+    <message>
+        <source>Full matrices after the norms</source>
+        <translation>归一化层之后使用完整矩阵</translation>
+    </message>
+    <message>
+        <source>Learn the transforms before the q/k/v projections and before the MLP as full d x d matrices (AffineQuant) instead of diagonal scales (OmniQuant). Used by the weight-only presets.</source>
+        <translation>把 q/k/v 投影之前和 MLP 之前的变换学习为完整的 d × d 矩阵（AffineQuant），而不是对角缩放（OmniQuant）。仅权重量化的预设使用此项。</translation>
+    </message>
+    <message>
+        <source>Matrix between queries and keys</source>
+        <translation>查询与键之间使用矩阵</translation>
+    </message>
+    <message>
+        <source>Learn the query/key transform as per-head block matrices instead of a vector. Used by the W4A4 presets.</source>
+        <translation>把查询/键变换学习为按注意力头分块的矩阵，而不是向量。W4A4 预设使用此项。</translation>
+    </message>
+    <message>
+        <source>Train shifts</source>
+        <translation>训练平移</translation>
+    </message>
+    <message>
+        <source>Learn the channel shifts (bias-like offsets) of the transforms. OmniQuant keeps them at zero for LLaMA.</source>
+        <translation>学习变换中的通道平移（类似偏置的偏移量）。OmniQuant 对 LLaMA 将其固定为零。</translation>
+    </message>
+    <message>
+        <source>Initialize from the signed weight maximum</source>
+        <translation>用带符号的权重最大值初始化</translation>
+    </message>
+    <message>
+        <source>SmoothQuant-style initial scales from the signed maximum of the weights (AffineQuant); off: from the absolute maximum (OmniQuant).</source>
+        <translation>按 SmoothQuant 方式，用权重的带符号最大值计算初始缩放（AffineQuant）；关闭：使用绝对值最大值（OmniQuant）。</translation>
+    </message>
+    <message>
+        <source>Stability factor: the off-diagonal entries inside the gradual mask&apos;s band are multiplied by it. Smaller values keep the matrices closer to diagonally dominant, hence safely invertible; larger values let them move further from diagonal. The preview below shows the schedule.</source>
+        <translation>稳定因子：渐进掩码带内的非对角元素会乘以它。取值越小，矩阵越接近对角占优，因而可以安全求逆；取值越大，矩阵可以离对角形式越远。下方的预览展示了掩码进度。</translation>
+    </message>
+    <message>
+        <source>SmoothQuant migration strength for the initial scales: 0 leaves the difficulty in the activations, 1 moves it all into the weights.</source>
+        <translation>初始缩放的 SmoothQuant 迁移强度：0 表示难度留在激活中，1 表示全部转移到权重中。</translation>
+    </message>
+    <message>
+        <source>Keep matrices strictly diagonally dominant</source>
+        <translation>保持矩阵严格对角占优</translation>
+    </message>
+    <message>
+        <source>After each step, project every matrix row back to strict diagonal dominance, which guarantees invertibility. A deviation from the method (off in the paper).</source>
+        <translation>每一步之后把矩阵的每一行投影回严格对角占优，从而保证可逆。这偏离了原方法（论文中关闭）。</translation>
+    </message>
+    <message>
+        <source>Invert in float64</source>
+        <translation>以 float64 求逆</translation>
+    </message>
+    <message>
+        <source>Compute the transforms&apos; inverses in double precision: smaller merge error, more time and memory.</source>
+        <translation>以双精度计算变换的逆：合并误差更小，但需要更多时间和内存。</translation>
+    </message>
+    <message>
+        <source>&amp;Stability factor:</source>
+        <translation>稳定因子(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>Migration &amp;alpha:</source>
+        <translation>迁移强度 &amp;alpha：</translation>
+    </message>
+    <message>
+        <source>Training</source>
+        <translation>训练</translation>
+    </message>
+    <message>
+        <source>Passes over the calibration samples per block. The mask band widens from the diagonal (first epoch) to the full matrix (last epoch). 0 merges the initial transforms untrained.</source>
+        <translation>每个块在校准样本上训练的轮数。掩码带从对角线（第一轮）逐步扩展到整个矩阵（最后一轮）。0 表示不训练，直接合并初始变换。</translation>
+    </message>
+    <message>
+        <source>Calibration windows per optimisation step. Must divide the number of samples.</source>
+        <translation>每个优化步使用的校准窗口数，必须能整除样本数。</translation>
+    </message>
+    <message>
+        <source>AdamW learning rate of the transforms and shifts.</source>
+        <translation>变换和平移的 AdamW 学习率。</translation>
+    </message>
+    <message>
+        <source>AdamW learning rate of the clipping factors.</source>
+        <translation>截断系数的 AdamW 学习率。</translation>
+    </message>
+    <message>
+        <source>AdamW weight decay (0 in every preset).</source>
+        <translation>AdamW 权重衰减（所有预设均为 0）。</translation>
+    </message>
+    <message>
+        <source>Augmented loss</source>
+        <translation>增强损失</translation>
+    </message>
+    <message>
+        <source>Also match the block&apos;s output on the full-precision input stream, not only on the quantized one. Used by the 2-bit and W4A4 presets.</source>
+        <translation>除量化输入流外，还在全精度输入流上匹配块的输出。2 位和 W4A4 预设使用此项。</translation>
+    </message>
+    <message>
+        <source>Mixed precision (CUDA)</source>
+        <translation>混合精度（CUDA）</translation>
+    </message>
+    <message>
+        <source>Half-precision matrix products with float32 master parameters, like the reference. Only on CUDA devices.</source>
+        <translation>与参考实现相同，矩阵乘法使用半精度，主参数保持 float32。仅适用于 CUDA 设备。</translation>
+    </message>
+    <message>
+        <source>How many times a block may roll back an epoch (non-finite loss or gradient, or an ill-conditioned transform), with a lower learning rate or stability factor, before the run fails.</source>
+        <translation>在运行失败之前，一个块最多可以回滚多少次训练轮（遇到非有限的损失或梯度，或病态的变换时），每次回滚都会降低学习率或稳定因子。</translation>
+    </message>
+    <message>
+        <source>Condition estimate ||A||1 ||A^-1||1 of a transform above which the epoch is rolled back.</source>
+        <translation>变换的条件数估计 ||A||1 ||A^-1||1 超过此值时，回滚该训练轮。</translation>
+    </message>
+    <message>
+        <source>&amp;Epochs:</source>
+        <translation>训练轮数(&amp;E)：</translation>
+    </message>
+    <message>
+        <source>&amp;Batch size:</source>
+        <translation>批大小(&amp;B)：</translation>
+    </message>
+    <message>
+        <source>&amp;Transform learning rate:</source>
+        <translation>变换学习率(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>C&amp;lipping learning rate:</source>
+        <translation>截断学习率(&amp;L)：</translation>
+    </message>
+    <message>
+        <source>&amp;Weight decay:</source>
+        <translation>权重衰减(&amp;W)：</translation>
+    </message>
+    <message>
+        <source>Max. &amp;recoveries:</source>
+        <translation>最大恢复次数(&amp;R)：</translation>
+    </message>
+    <message>
+        <source>&amp;Condition limit:</source>
+        <translation>条件数上限(&amp;C)：</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::MainWindow</name>
+    <message>
+        <source>&amp;Open Model…</source>
+        <translation>打开模型(&amp;O)…</translation>
+    </message>
+    <message>
+        <source>Choose a Hugging Face model folder</source>
+        <translation>选择一个 Hugging Face 模型文件夹</translation>
+    </message>
+    <message>
+        <source>Open &amp;Run…</source>
+        <translation>打开运行(&amp;R)…</translation>
+    </message>
+    <message>
+        <source>Reopen a finished run folder (run.json) to compare it or reuse its configuration</source>
+        <translation>重新打开已完成的运行文件夹（run.json），以便对比或复用其配置</translation>
+    </message>
+    <message>
+        <source>Open a run folder</source>
+        <translation>打开运行文件夹</translation>
+    </message>
+    <message>
+        <source>&amp;Run Calibration</source>
+        <translation>运行校准(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Quantize the model with the current configuration</source>
+        <translation>按当前配置量化模型</translation>
+    </message>
+    <message>
+        <source>&amp;Cancel Run</source>
+        <translation>取消运行(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Stop the running calibration; nothing is left that looks complete</source>
+        <translation>停止正在运行的校准；不会留下看似完整的输出</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Logarithmic Loss Axis</source>
+        <translation>损失使用对数坐标(&amp;L)</translation>
+    </message>
+    <message>
+        <source>&amp;File</source>
+        <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Choose &amp;Calibration Text…</source>
+        <translation>选择校准文本(&amp;C)…</translation>
+    </message>
+    <message>
+        <source>Calibration text</source>
+        <translation>校准文本</translation>
+    </message>
+    <message>
+        <source>Text files (*.txt);;All files (*)</source>
+        <translation>文本文件 (*.txt);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Choose &amp;Evaluation Text…</source>
+        <translation>选择评估文本(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>Evaluation text</source>
+        <translation>评估文本</translation>
+    </message>
+    <message>
+        <source>Open &amp;Demo Model</source>
+        <translation>打开演示模型(&amp;D)</translation>
+    </message>
+    <message>
+        <source>&amp;Run</source>
+        <translation>运行(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;View</source>
+        <translation>视图(&amp;V)</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+        <source>&amp;About AffineQuant Studio</source>
+        <translation>关于 AffineQuant Studio(&amp;A)</translation>
+    </message>
+    <message>
+        <source>About &amp;Qt</source>
+        <translation>关于 &amp;Qt</translation>
+    </message>
+    <message>
+        <source>Main</source>
+        <translation>主工具栏</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Rough estimate: the model in float32, the full-precision and quantized calibration activations (samples x length x hidden size, twice), and one block&apos;s training state. Time depends too much on the machine to guess before the first block.</source>
+        <translation>粗略估计：float32 的模型、全精度与量化两份校准激活（样本数 × 长度 × 隐藏维度，各一份），以及一个块的训练状态。耗时与机器关系太大，在第一个块完成前无法预估。</translation>
+    </message>
+    <message>
+        <source>Reading model %1</source>
+        <translation>正在读取模型 %1</translation>
+    </message>
+    <message>
+        <source>Texts</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>UTF-8 text from which the calibration windows are drawn. Keep it disjoint from the evaluation text, or the perplexity flatters the result.</source>
+        <translation>从中抽取校准窗口的 UTF-8 文本。它应与评估文本不重叠，否则困惑度会偏乐观。</translation>
+    </message>
+    <message>
+        <source>UTF-8 text on which the full-precision, round-to-nearest and quantized perplexities are measured after the run. Leave empty to skip the evaluation.</source>
+        <translation>运行结束后在其上测量全精度、就近取整和量化后困惑度的 UTF-8 文本。留空则跳过评估。</translation>
+    </message>
+    <message>
+        <source>all</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Evaluate on at most this many windows of the evaluation text (0: all of them).</source>
+        <translation>最多在评估文本的这么多个窗口上评估（0：全部窗口）。</translation>
+    </message>
+    <message>
+        <source>Ca&amp;libration:</source>
+        <translation>校准(&amp;L)：</translation>
+    </message>
+    <message>
+        <source>E&amp;valuation:</source>
+        <translation>评估(&amp;V)：</translation>
+    </message>
+    <message>
+        <source>Evaluation &amp;windows:</source>
+        <translation>评估窗口数(&amp;W)：</translation>
+    </message>
+    <message>
+        <source>Configuration</source>
+        <translation>配置</translation>
+    </message>
+    <message>
+        <source>Mask schedule</source>
+        <translation>掩码进度</translation>
+    </message>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Where the calibration runs. CUDA devices appear when this build&apos;s LibTorch supports CUDA and a device is visible.</source>
+        <translation>校准运行的设备。当本构建的 LibTorch 支持 CUDA 且能看到设备时，会列出 CUDA 设备。</translation>
+    </message>
+    <message>
+        <source>Could not list devices: %1</source>
+        <translation>无法列出设备：%1</translation>
+    </message>
+    <message>
+        <source>CPU (cpu)</source>
+        <translation>CPU（cpu）</translation>
+    </message>
+    <message>
+        <source>Each run writes a new folder here: run.json (configuration, metrics, perplexities) and model/ (the quantized model in Hugging Face layout).</source>
+        <translation>每次运行都会在这里新建一个文件夹：run.json（配置、指标、困惑度）和 model/（Hugging Face 格式的量化模型）。</translation>
+    </message>
+    <message>
+        <source>&amp;Device:</source>
+        <translation>设备(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>Runs &amp;folder:</source>
+        <translation>运行文件夹(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>Runs folder</source>
+        <translation>运行文件夹</translation>
+    </message>
+    <message>
+        <source>Ca&amp;ncel</source>
+        <translation>取消(&amp;N)</translation>
+    </message>
+    <message>
+        <source>Stop the running calibration (Shift+F5)</source>
+        <translation>停止正在运行的校准（Shift+F5）</translation>
+    </message>
+    <message>
+        <source>&amp;Loss</source>
+        <translation>损失(&amp;L)</translation>
+    </message>
+    <message>
+        <source>&amp;Matrices</source>
+        <translation>矩阵(&amp;M)</translation>
+    </message>
+    <message>
+        <source>Mar&amp;gins</source>
+        <translation>裕度(&amp;G)</translation>
+    </message>
+    <message>
+        <source>&amp;Activations</source>
+        <translation>激活(&amp;A)</translation>
+    </message>
+    <message>
+        <source>&amp;Weights</source>
+        <translation>权重(&amp;W)</translation>
+    </message>
+    <message>
+        <source>Res&amp;ults</source>
+        <translation>结果(&amp;U)</translation>
+    </message>
+    <message>
+        <source>&amp;Teaching</source>
+        <translation>教学(&amp;T)</translation>
+    </message>
+    <message>
+        <source>Block output loss per optimisation step, one curve per block</source>
+        <translation>每个优化步的块输出损失，每个块一条曲线</translation>
+    </message>
+    <message>
+        <source>The learned affine matrices, epoch by epoch, with the gradual mask</source>
+        <translation>逐轮查看学到的仿射矩阵及渐进掩码</translation>
+    </message>
+    <message>
+        <source>Diagonal-dominance margins of the learned matrices</source>
+        <translation>学到的矩阵的对角占优裕度</translation>
+    </message>
+    <message>
+        <source>Per-channel activation ranges before and after each transform</source>
+        <translation>每个变换前后各通道的激活范围</translation>
+    </message>
+    <message>
+        <source>Weight histograms with clipping bounds and the quantization grid</source>
+        <translation>权重直方图，含截断边界和量化网格</translation>
+    </message>
+    <message>
+        <source>Perplexities of the runs of this model</source>
+        <translation>此模型各次运行的困惑度</translation>
+    </message>
+    <message>
+        <source>An 8 x 8 matrix to explore masks, dominance and invertibility</source>
+        <translation>用一个 8 × 8 矩阵探索掩码、对角占优与可逆性</translation>
+    </message>
+    <message>
+        <source>Log</source>
+        <translation>日志</translation>
+    </message>
+    <message>
+        <source>Setup</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Ready</source>
+        <translation>就绪</translation>
+    </message>
+    <message>
+        <source>No model:</source>
+        <translation>没有模型：</translation>
+    </message>
+    <message>
+        <source>the bundled demo model was not found. Open a model folder with File &gt; Open Model.</source>
+        <translation>未找到随附的演示模型。请通过“文件 &gt; 打开模型”打开一个模型文件夹。</translation>
+    </message>
+    <message>
+        <source>Model %1: %2 blocks, %3 parameters</source>
+        <translation>模型 %1：%2 个块，%3 个参数</translation>
+    </message>
+    <message>
+        <source>Cannot open the model in %1:</source>
+        <translation>无法打开 %1 中的模型：</translation>
+    </message>
+    <message>
+        <source>Cannot open the model in %1: %2</source>
+        <translation>无法打开 %1 中的模型：%2</translation>
+    </message>
+    <message>
+        <source>Estimated memory for this configuration: about %1 (%2 of it the calibration activations).</source>
+        <translation>此配置的内存估计：约 %1（其中 %2 为校准激活）。</translation>
+    </message>
+    <message>
+        <source>Not ready:</source>
+        <translation>尚未就绪：</translation>
+    </message>
+    <message>
+        <source>the model is still being read.</source>
+        <translation>模型仍在读取中。</translation>
+    </message>
+    <message>
+        <source>open a model folder first (File &gt; Open Model).</source>
+        <translation>请先打开一个模型文件夹（文件 &gt; 打开模型）。</translation>
+    </message>
+    <message>
+        <source>No calibration text:</source>
+        <translation>没有校准文本：</translation>
+    </message>
+    <message>
+        <source>the file &apos;%1&apos; does not exist. Choose a UTF-8 text file.</source>
+        <translation>文件“%1”不存在。请选择一个 UTF-8 文本文件。</translation>
+    </message>
+    <message>
+        <source>No evaluation text:</source>
+        <translation>没有评估文本：</translation>
+    </message>
+    <message>
+        <source>the file &apos;%1&apos; does not exist. Choose a text file, or clear the field to skip the evaluation.</source>
+        <translation>文件“%1”不存在。请选择一个文本文件，或清空该字段以跳过评估。</translation>
+    </message>
+    <message>
+        <source>No runs folder:</source>
+        <translation>没有运行文件夹：</translation>
+    </message>
+    <message>
+        <source>cannot create &apos;%1&apos;. Choose a writable folder.</source>
+        <translation>无法创建“%1”。请选择一个可写的文件夹。</translation>
+    </message>
+    <message>
+        <source>Unsupported configuration:</source>
+        <translation>不支持的配置：</translation>
+    </message>
+    <message>
+        <source>Starting %1 %2 on %3 → %4</source>
+        <translation>开始 %1 %2，设备 %3 → %4</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>Cancel requested</source>
+        <translation>已请求取消</translation>
+    </message>
+    <message>
+        <source>Running</source>
+        <translation>运行中</translation>
+    </message>
+    <message>
+        <source>Block %1/%2</source>
+        <translation>块 %1/%2</translation>
+    </message>
+    <message>
+        <source>Loss %1</source>
+        <translation>损失 %1</translation>
+    </message>
+    <message>
+        <source>Epoch %1/%2</source>
+        <translation>轮 %1/%2</translation>
+    </message>
+    <message>
+        <source>ETA %1</source>
+        <translation>剩余 %1</translation>
+    </message>
+    <message>
+        <source>evaluating…</source>
+        <translation>正在评估…</translation>
+    </message>
+    <message>
+        <source>Block %1, %2, epoch %3: %4 of %5 rows not strictly dominant (min margin %6, condition %7)</source>
+        <translation>块 %1，%2，第 %3 轮：%5 行中有 %4 行不是严格对角占优（最小裕度 %6，条件数 %7）</translation>
+    </message>
+    <message>
+        <source>block %1, %2, epoch %3</source>
+        <translation>块 %1，%2，第 %3 轮</translation>
+    </message>
+    <message>
+        <source>Recovery in block %1, epoch %2: %3; %4</source>
+        <translation>块 %1 第 %2 轮发生恢复：%3；%4</translation>
+    </message>
+    <message>
+        <source>Recovered from %1</source>
+        <translation>已从 %1 中恢复</translation>
+    </message>
+    <message>
+        <source>Block %1/%2 done in %3 s: loss %4 → %5</source>
+        <translation>块 %1/%2 完成，用时 %3 秒：损失 %4 → %5</translation>
+    </message>
+    <message>
+        <source> (per-channel fallback: %1)</source>
+        <translation>（退回按通道量化：%1）</translation>
+    </message>
+    <message>
+        <source>quantized perplexity %1 (full precision %2, round-to-nearest %3), %4, saved in %5</source>
+        <translation>量化后困惑度 %1（全精度 %2，就近取整 %3），用时 %4，保存在 %5</translation>
+    </message>
+    <message>
+        <source>%1, saved in %2</source>
+        <translation>用时 %1，保存在 %2</translation>
+    </message>
+    <message>
+        <source>Run finished:</source>
+        <translation>运行完成：</translation>
+    </message>
+    <message>
+        <source>Run finished: %1</source>
+        <translation>运行完成：%1</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n recovery(ies) acted during the run; see run.json.</source>
+        <translation>
+            <numerusform>运行中发生了 %n 次恢复；详见 run.json。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Finished</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>The run stopped on bad input:</source>
+        <translation>运行因输入错误而停止：</translation>
+    </message>
+    <message>
+        <source>Out of memory:</source>
+        <translation>内存不足：</translation>
+    </message>
+    <message>
+        <source>Numerical failure:</source>
+        <translation>数值失败：</translation>
+    </message>
+    <message>
+        <source>Internal error:</source>
+        <translation>内部错误：</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Run cancelled:</source>
+        <translation>运行已取消：</translation>
+    </message>
+    <message>
+        <source>no model was written as complete in %1.</source>
+        <translation>%1 中没有写入任何标记为完整的模型。</translation>
+    </message>
+    <message>
+        <source>Run cancelled</source>
+        <translation>运行已取消</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>Calibration running</source>
+        <translation>校准正在运行</translation>
+    </message>
+    <message>
+        <source>A calibration is running. Cancel it and quit? Nothing of it will be kept as complete.</source>
+        <translation>校准正在运行。要取消并退出吗？其结果都不会被保存为完整结果。</translation>
+    </message>
+    <message>
+        <source>Cannot open the run:</source>
+        <translation>无法打开该运行：</translation>
+    </message>
+    <message>
+        <source>Run opened:</source>
+        <translation>已打开运行：</translation>
+    </message>
+    <message>
+        <source>%1. Its configuration is loaded; losses and margins are shown per epoch. Matrices, activations and histograms are only reported while a run is live.</source>
+        <translation>%1。已载入其配置；损失和裕度按轮显示。矩阵、激活和直方图只在运行进行时提供。</translation>
+    </message>
+    <message>
+        <source>Opened run %1</source>
+        <translation>已打开运行 %1</translation>
+    </message>
+    <message>
+        <source>Nothing to compare:</source>
+        <translation>没有可对比的内容：</translation>
+    </message>
+    <message>
+        <source>no loss curves were kept for this run.</source>
+        <translation>此运行没有保存损失曲线。</translation>
+    </message>
+    <message>
+        <source>AffineQuant Studio</source>
+        <translation>AffineQuant Studio</translation>
+    </message>
+    <message>
+        <source>%1 — AffineQuant Studio</source>
+        <translation>%1 — AffineQuant Studio</translation>
+    </message>
+    <message numerus="yes">
+        <source>available, %n device(s)</source>
+        <translation>
+            <numerusform>可用，%n 个设备</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>not available in this build</source>
+        <translation>本构建不支持</translation>
+    </message>
+    <message>
+        <source>unknown</source>
+        <translation>未知</translation>
+    </message>
+    <message>
+        <source>About AffineQuant Studio</source>
+        <translation>关于 AffineQuant Studio</translation>
+    </message>
+    <message>
+        <source>&lt;h3&gt;AffineQuant Studio %1&lt;/h3&gt;&lt;p&gt;Post-training quantization of large language models with AffineQuant: learned affine transforms, a gradual mask and weight clipping, calibrated block by block.&lt;/p&gt;&lt;table&gt;&lt;tr&gt;&lt;td&gt;Qt&lt;/td&gt;&lt;td&gt;%2 (built with %3)&lt;/td&gt;&lt;/tr&gt;&lt;tr&gt;&lt;td&gt;LibTorch&lt;/td&gt;&lt;td&gt;%4&lt;/td&gt;&lt;/tr&gt;&lt;tr&gt;&lt;td&gt;CUDA&lt;/td&gt;&lt;td&gt;%5&lt;/td&gt;&lt;/tr&gt;&lt;tr&gt;&lt;td&gt;QCustomPlot&lt;/td&gt;&lt;td&gt;%6&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;</source>
+        <translation>&lt;h3&gt;AffineQuant Studio %1&lt;/h3&gt;&lt;p&gt;用 AffineQuant 对大语言模型做训练后量化：学习仿射变换、渐进掩码和权重截断，逐块校准。&lt;/p&gt;&lt;table&gt;&lt;tr&gt;&lt;td&gt;Qt&lt;/td&gt;&lt;td&gt;%2（构建时为 %3）&lt;/td&gt;&lt;/tr&gt;&lt;tr&gt;&lt;td&gt;LibTorch&lt;/td&gt;&lt;td&gt;%4&lt;/td&gt;&lt;/tr&gt;&lt;tr&gt;&lt;td&gt;CUDA&lt;/td&gt;&lt;td&gt;%5&lt;/td&gt;&lt;/tr&gt;&lt;tr&gt;&lt;td&gt;QCustomPlot&lt;/td&gt;&lt;td&gt;%6&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;</translation>
+    </message>
+    <message>
+        <source>&amp;Language</source>
+        <translation>语言(&amp;L)</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Language:</source>
+        <translation>语言：</translation>
+    </message>
+    <message>
+        <source>the new language applies the next time AffineQuant Studio starts.</source>
+        <translation>新的语言将在下次启动 AffineQuant Studio 时生效。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::ModelPanel</name>
+    <message>
+        <source>Hugging Face model folder (config.json + weights)</source>
+        <translation>Hugging Face 模型文件夹（config.json + 权重）</translation>
+    </message>
+    <message>
+        <source>Folder of a LLaMA, Mistral, Qwen2 or OPT checkpoint in Hugging Face layout. Type a path and press Enter, browse, pick a recent model, or drop a folder on the window.</source>
+        <translation>Hugging Face 格式的 LLaMA、Mistral、Qwen2 或 OPT 检查点文件夹。可以输入路径后按回车、浏览、选择最近的模型，或把文件夹拖放到窗口上。</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Choose a model folder</source>
+        <translation>选择模型文件夹</translation>
+    </message>
+    <message>
+        <source>Recent &amp;Models</source>
+        <translation>最近的模型(&amp;M)</translation>
+    </message>
+    <message>
+        <source>Recent</source>
+        <translation>最近</translation>
+    </message>
+    <message>
+        <source>&lt;i&gt;Reading %1…&lt;/i&gt;</source>
+        <translation>&lt;i&gt;正在读取 %1…&lt;/i&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;span style=&apos;color:#b2182b&apos;&gt;Not a usable model folder.&lt;/span&gt;</source>
+        <translation>&lt;span style=&apos;color:#b2182b&apos;&gt;不是可用的模型文件夹。&lt;/span&gt;</translation>
+    </message>
+    <message>
+        <source>yes, %1 query heads share %2 key/value heads</source>
+        <translation>是，%1 个查询头共享 %2 个键/值头</translation>
+    </message>
+    <message>
+        <source>no (%1 heads)</source>
+        <translation>否（%1 个头）</translation>
+    </message>
+    <message>
+        <source>Architecture</source>
+        <translation>架构</translation>
+    </message>
+    <message>
+        <source>Parameters</source>
+        <translation>参数量</translation>
+    </message>
+    <message>
+        <source>Blocks</source>
+        <translation>块</translation>
+    </message>
+    <message>
+        <source>%1, hidden size %2, MLP %3</source>
+        <translation>%1 个，隐藏维度 %2，MLP %3</translation>
+    </message>
+    <message>
+        <source>Grouped-query attention</source>
+        <translation>分组查询注意力</translation>
+    </message>
+    <message>
+        <source>Tied embeddings</source>
+        <translation>共享词嵌入</translation>
+    </message>
+    <message>
+        <source>yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>Weights</source>
+        <translation>权重</translation>
+    </message>
+    <message>
+        <source>%1, %2 on disk</source>
+        <translation>%1，磁盘占用 %2</translation>
+    </message>
+    <message>
+        <source>Dtypes</source>
+        <translation>数据类型</translation>
+    </message>
+    <message>
+        <source>Max. sequence</source>
+        <translation>最大序列长度</translation>
+    </message>
+    <message>
+        <source>Tokenizer</source>
+        <translation>分词器</translation>
+    </message>
+    <message>
+        <source>(none)</source>
+        <translation>（无）</translation>
+    </message>
+    <message>
+        <source>&amp;Clear list</source>
+        <translation>清空列表(&amp;C)</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::ActivationView</name>
+    <message>
+        <source>channel</source>
+        <translation>通道</translation>
+    </message>
+    <message>
+        <source>abs-max over calibration tokens</source>
+        <translation>校准 token 上的绝对值最大值</translation>
+    </message>
+    <message>
+        <source>before the transform</source>
+        <translation>变换前</translation>
+    </message>
+    <message>
+        <source>after the transform</source>
+        <translation>变换后</translation>
+    </message>
+    <message>
+        <source>outlier channel (before)</source>
+        <translation>离群通道（变换前）</translation>
+    </message>
+    <message>
+        <source>Transformer block.</source>
+        <translation>Transformer 块。</translation>
+    </message>
+    <message>
+        <source>Where the activations are measured: qkv is the input of the q/k/v projections, fc1 the input of the MLP, out the input of the output projection.</source>
+        <translation>测量激活的位置：qkv 是 q/k/v 投影的输入，fc1 是 MLP 的输入，out 是输出投影的输入。</translation>
+    </message>
+    <message>
+        <source>&amp;Logarithmic axis</source>
+        <translation>对数坐标(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Block:</source>
+        <translation>块：</translation>
+    </message>
+    <message>
+        <source>Site:</source>
+        <translation>位置：</translation>
+    </message>
+    <message>
+        <source>No activation profile yet: one arrives per block and site once the block is calibrated.</source>
+        <translation>还没有激活统计：每个块校准完成后，会为每个位置提供一份。</translation>
+    </message>
+    <message>
+        <source>No profile for this block and site.</source>
+        <translation>此块和位置没有激活统计。</translation>
+    </message>
+    <message>
+        <source>Outlier channels (abs-max above %1x the median): %2 before, %3 after. Largest / median: %4 before, %5 after.</source>
+        <translation>离群通道（绝对值最大值超过中位数的 %1 倍）：变换前 %2 个，变换后 %3 个。最大值 / 中位数：变换前 %4，变换后 %5。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::LossCurveView</name>
+    <message>
+        <source>step within block</source>
+        <translation>块内步数</translation>
+    </message>
+    <message>
+        <source>block output loss (MSE)</source>
+        <translation>块输出损失（MSE）</translation>
+    </message>
+    <message>
+        <source>&amp;Logarithmic loss axis</source>
+        <translation>损失使用对数坐标(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Show the loss on a base-10 logarithmic scale; losses of different blocks often differ by orders of magnitude.</source>
+        <translation>以 10 为底的对数坐标显示损失；不同块的损失常常相差几个数量级。</translation>
+    </message>
+    <message>
+        <source>&amp;Fit</source>
+        <translation>适应(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Rescale the axes to all data and follow new points again (double-click the plot does the same).</source>
+        <translation>将坐标轴缩放到全部数据并重新跟随新数据点（双击图表效果相同）。</translation>
+    </message>
+    <message>
+        <source>block %1</source>
+        <translation>块 %1</translation>
+    </message>
+    <message>
+        <source>block %1 (%2)</source>
+        <translation>块 %1（%2）</translation>
+    </message>
+    <message>
+        <source>dashed: %1</source>
+        <translation>虚线：%1</translation>
+    </message>
+    <message>
+        <source>block %1, step %2: loss %3</source>
+        <translation>块 %1，第 %2 步：损失 %3</translation>
+    </message>
+    <message>
+        <source>%4 — block %1, step %2: loss %3</source>
+        <translation>%4 — 块 %1，第 %2 步：损失 %3</translation>
+    </message>
+    <message>
+        <source>comparison</source>
+        <translation>对比</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::MarginView</name>
+    <message>
+        <source>row i</source>
+        <translation>行 i</translation>
+    </message>
+    <message>
+        <source>margin |a_ii| - sum |a_ij|</source>
+        <translation>裕度 |a_ii| - sum |a_ij|</translation>
+    </message>
+    <message>
+        <source>strictly dominant row</source>
+        <translation>严格对角占优的行</translation>
+    </message>
+    <message>
+        <source>row with margin &lt;= 0</source>
+        <translation>裕度 &lt;= 0 的行</translation>
+    </message>
+    <message>
+        <source>block + epoch / epochs</source>
+        <translation>块 + 轮 / 总轮数</translation>
+    </message>
+    <message>
+        <source>minimum row margin</source>
+        <translation>最小行裕度</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;A row&apos;s &lt;b&gt;margin&lt;/b&gt; is |a&lt;sub&gt;ii&lt;/sub&gt;| &amp;minus; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|. If every margin is positive the matrix is &lt;b&gt;strictly diagonally dominant&lt;/b&gt;, and by the Levy&amp;ndash;Desplanques theorem it is then invertible: for A x = 0, take the row i where |x&lt;sub&gt;i&lt;/sub&gt;| is largest; |a&lt;sub&gt;ii&lt;/sub&gt;| |x&lt;sub&gt;i&lt;/sub&gt;| &amp;le; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;| |x&lt;sub&gt;j&lt;/sub&gt;| &amp;le; (&amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|) |x&lt;sub&gt;i&lt;/sub&gt;| forces x&lt;sub&gt;i&lt;/sub&gt; = 0, so x = 0.&lt;/p&gt;&lt;p&gt;Dominance is &lt;b&gt;sufficient, not necessary&lt;/b&gt;: a matrix with red rows can still be perfectly invertible and well conditioned. The gradual mask and a small stability factor keep the learned transforms close to dominant, which is why AffineQuant can invert them safely.&lt;/p&gt;</source>
+        <translation>&lt;p&gt;一行的&lt;b&gt;裕度&lt;/b&gt;是 |a&lt;sub&gt;ii&lt;/sub&gt;| &amp;minus; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|。若每一行的裕度都为正，矩阵就是&lt;b&gt;严格对角占优&lt;/b&gt;的，根据 Levy&amp;ndash;Desplanques 定理它一定可逆：设 A x = 0，取 |x&lt;sub&gt;i&lt;/sub&gt;| 最大的那一行 i，则 |a&lt;sub&gt;ii&lt;/sub&gt;| |x&lt;sub&gt;i&lt;/sub&gt;| &amp;le; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;| |x&lt;sub&gt;j&lt;/sub&gt;| &amp;le; (&amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|) |x&lt;sub&gt;i&lt;/sub&gt;|，迫使 x&lt;sub&gt;i&lt;/sub&gt; = 0，从而 x = 0。&lt;/p&gt;&lt;p&gt;对角占优是&lt;b&gt;充分条件而非必要条件&lt;/b&gt;：含有红色行的矩阵仍可能完全可逆且条件良好。渐进掩码和较小的稳定因子让学到的变换保持接近对角占优，这正是 AffineQuant 能够安全求逆的原因。&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>%1 — %2 of %3 rows strictly dominant</source>
+        <translation>%1 — %3 行中有 %2 行严格对角占优</translation>
+    </message>
+    <message>
+        <source>No matrix selected: row margins appear with the first epoch of a run with matrix transforms.</source>
+        <translation>未选择矩阵：使用矩阵变换的运行在第一轮结束后会显示行裕度。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::MaskScheduleView</name>
+    <message>
+        <source>epoch</source>
+        <translation>轮</translation>
+    </message>
+    <message>
+        <source>band width N_e</source>
+        <translation>带宽 N_e</translation>
+    </message>
+    <message>
+        <source>sf x off-diagonals per row</source>
+        <translation>sf × 每行非对角元素数</translation>
+    </message>
+    <message>
+        <source>diagonals trained (N_e)</source>
+        <translation>训练的对角线数（N_e）</translation>
+    </message>
+    <message>
+        <source>off-diagonal share of a row</source>
+        <translation>一行中非对角部分的占比</translation>
+    </message>
+    <message>
+        <source>Epoch e trains the diagonals with |i - j| &lt; N_e; off-diagonal entries are multiplied by the stability factor. The dashed line marks where the off-diagonal share of a row could exceed its diagonal (if the entries were of equal size): beyond it, diagonal dominance is no longer guaranteed by the mask alone.</source>
+        <translation>第 e 轮训练满足 |i - j| &lt; N_e 的对角线；非对角元素乘以稳定因子。虚线标出一行的非对角部分可能超过其对角元素的位置（假设各元素大小相同）：超过后，仅靠掩码已无法保证对角占优。</translation>
+    </message>
+    <message>
+        <source>0 epochs: the initial transforms are merged untrained.</source>
+        <translation>0 轮：不训练，直接合并初始变换。</translation>
+    </message>
+    <message>
+        <source>d = %1, %2 epoch(s), stability factor %3: N_e grows from 1 to %4.</source>
+        <translation>d = %1，%2 轮，稳定因子 %3：N_e 从 1 增长到 %4。</translation>
+    </message>
+    <message>
+        <source>Per-head blocks (h = %1): N&apos;_e = %2, …</source>
+        <translation>按头分块（h = %1）：N&apos;_e = %2, …</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::MatrixHeatmapView</name>
+    <message>
+        <source>column</source>
+        <translation>列</translation>
+    </message>
+    <message>
+        <source>row</source>
+        <translation>行</translation>
+    </message>
+    <message>
+        <source>masked out</source>
+        <translation>被掩码屏蔽</translation>
+    </message>
+    <message>
+        <source>Transformer block whose matrix is shown.</source>
+        <translation>显示其矩阵的 Transformer 块。</translation>
+    </message>
+    <message>
+        <source>Which learned transform of the block: qkv (before q/k/v projections), fc1 (before the MLP), out (v to o projection, per head), qkt (between queries and keys).</source>
+        <translation>块中的哪个学到的变换：qkv（q/k/v 投影之前）、fc1（MLP 之前）、out（v 到 o 投影，按头）、qkt（查询与键之间）。</translation>
+    </message>
+    <message>
+        <source>Replay the matrix epoch by epoch. At the right end the view follows new epochs.</source>
+        <translation>逐轮回放矩阵。滑块位于最右端时，视图会跟随新的训练轮。</translation>
+    </message>
+    <message>
+        <source>Shade &amp;masked entries</source>
+        <translation>遮暗被屏蔽的元素(&amp;M)</translation>
+    </message>
+    <message>
+        <source>Grey out the entries outside the gradual mask&apos;s band: they are held at zero this epoch.</source>
+        <translation>将渐进掩码带外的元素显示为灰色：它们在本轮中保持为零。</translation>
+    </message>
+    <message>
+        <source>&amp;Log |a|</source>
+        <translation>对数 |a|(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Colour by the magnitude on a logarithmic scale, so that small off-diagonal entries become visible next to the diagonal.</source>
+        <translation>按数值大小的对数着色，使较小的非对角元素在对角线旁边也能看清。</translation>
+    </message>
+    <message>
+        <source>Block:</source>
+        <translation>块：</translation>
+    </message>
+    <message>
+        <source>Transform:</source>
+        <translation>变换：</translation>
+    </message>
+    <message>
+        <source>Epoch:</source>
+        <translation>轮：</translation>
+    </message>
+    <message>
+        <source>No matrix yet: snapshots arrive at the end of each epoch of a run with matrix transforms.</source>
+        <translation>还没有矩阵：使用矩阵变换的运行会在每轮结束时提供快照。</translation>
+    </message>
+    <message>
+        <source>No snapshot of this matrix yet.</source>
+        <translation>此矩阵还没有快照。</translation>
+    </message>
+    <message>
+        <source>|a|</source>
+        <translation>|a|</translation>
+    </message>
+    <message>
+        <source>mean |a| per tile</source>
+        <translation>每块的平均 |a|</translation>
+    </message>
+    <message>
+        <source>a</source>
+        <translation>a</translation>
+    </message>
+    <message>
+        <source>epoch %1 (%2 / %3)</source>
+        <translation>第 %1 轮（%2 / %3）</translation>
+    </message>
+    <message>
+        <source>block %1, %2: %3 x %4</source>
+        <translation>块 %1，%2：%3 × %4</translation>
+    </message>
+    <message>
+        <source> (shown as %1 x %2 tiles of %3 x %3)</source>
+        <translation>（显示为 %1 × %2 个 %3 × %3 的小块）</translation>
+    </message>
+    <message numerus="yes">
+        <source>; mask band: about %n diagonal(s) on each side of the main one</source>
+        <translation>
+            <numerusform>；掩码带：主对角线两侧各约 %n 条对角线</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>; mask band: %n diagonal(s) on each side of the main one</source>
+        <translation>
+            <numerusform>；掩码带：主对角线两侧各 %n 条对角线</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>rows %1-%2, columns %3-%4: mean |a| %5</source>
+        <translation>第 %1-%2 行，第 %3-%4 列：平均 |a| %5</translation>
+    </message>
+    <message>
+        <source>a[%1, %2] = %3</source>
+        <translation>a[%1, %2] = %3</translation>
+    </message>
+    <message>
+        <source>, mask %1</source>
+        <translation>，掩码 %1</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::MessageBar</name>
+    <message>
+        <source>Dismiss this message</source>
+        <translation>关闭此消息</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::ResultsView</name>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Method</source>
+        <translation>方法</translation>
+    </message>
+    <message>
+        <source>Preset</source>
+        <translation>预设</translation>
+    </message>
+    <message>
+        <source>FP perplexity</source>
+        <translation>全精度困惑度</translation>
+    </message>
+    <message>
+        <source>RTN perplexity</source>
+        <translation>RTN 困惑度</translation>
+    </message>
+    <message>
+        <source>Quantized perplexity</source>
+        <translation>量化后困惑度</translation>
+    </message>
+    <message>
+        <source>Perplexities on the evaluation text: FP is the unquantized model, RTN plain round-to-nearest quantization with the same bits, Quantized the calibrated model. Lower is better.</source>
+        <translation>评估文本上的困惑度：全精度是未量化的模型，RTN 是相同位数的直接就近取整量化，量化后是校准后的模型。越低越好。</translation>
+    </message>
+    <message>
+        <source>&amp;Compare loss curves</source>
+        <translation>对比损失曲线(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Draw the selected run&apos;s loss curves dashed under the current ones.</source>
+        <translation>把所选运行的损失曲线以虚线画在当前曲线之下。</translation>
+    </message>
+    <message>
+        <source>Clear comparison</source>
+        <translation>清除对比</translation>
+    </message>
+    <message>
+        <source>&amp;Forget run</source>
+        <translation>移除运行(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Remove the selected run from this table. Its files on disk are kept.</source>
+        <translation>从表中移除所选运行。磁盘上的文件会保留。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::TeachingView</name>
+    <message>
+        <source>Number of epochs E of the schedule: the band reaches the whole matrix at the last epoch.</source>
+        <translation>进度的总轮数 E：掩码带在最后一轮覆盖整个矩阵。</translation>
+    </message>
+    <message>
+        <source>Epoch e: the mask keeps the diagonals with |i - j| &lt; N_e.</source>
+        <translation>第 e 轮：掩码保留满足 |i - j| &lt; N_e 的对角线。</translation>
+    </message>
+    <message>
+        <source>Stability factor: off-diagonal mask entries inside the band are set to it.</source>
+        <translation>稳定因子：掩码带内的非对角掩码元素取此值。</translation>
+    </message>
+    <message>
+        <source>Seed of the random matrix S.</source>
+        <translation>随机矩阵 S 的种子。</translation>
+    </message>
+    <message>
+        <source>Epochs E:</source>
+        <translation>总轮数 E：</translation>
+    </message>
+    <message>
+        <source>Seed of S:</source>
+        <translation>S 的种子：</translation>
+    </message>
+    <message>
+        <source>Epoch:</source>
+        <translation>轮：</translation>
+    </message>
+    <message>
+        <source>Stability factor:</source>
+        <translation>稳定因子：</translation>
+    </message>
+    <message>
+        <source>Masked matrix A = S ⊙ M and row margins</source>
+        <translation>掩码后的矩阵 A = S ⊙ M 与行裕度</translation>
+    </message>
+    <message>
+        <source>Inverse A⁻¹</source>
+        <translation>逆矩阵 A⁻¹</translation>
+    </message>
+    <message>
+        <source>Grey cells are masked out, tinted cells are inside the band and scaled by the stability factor. A red margin means the row is not strictly diagonally dominant. Dominance guarantees invertibility (Levy–Desplanques), but a matrix can lose it and stay invertible: watch the determinant and the inverse as you widen the band.</source>
+        <translation>灰色单元格被掩码屏蔽，着色单元格位于掩码带内并乘以稳定因子。红色裕度表示该行不是严格对角占优。对角占优保证可逆（Levy–Desplanques），但矩阵失去对角占优后仍可能可逆：加宽掩码带时，请观察行列式和逆矩阵。</translation>
+    </message>
+    <message>
+        <source>%1 of %2</source>
+        <translation>%1 / %2</translation>
+    </message>
+    <message>
+        <source>Band width N_e = %1 of %2 (diagonals with |i - j| &lt; %1 are trained).</source>
+        <translation>带宽 N_e = %1 / %2（训练满足 |i - j| &lt; %1 的对角线）。</translation>
+    </message>
+    <message>
+        <source>Strictly diagonally dominant: yes (smallest margin %1).</source>
+        <translation>严格对角占优：是（最小裕度 %1）。</translation>
+    </message>
+    <message numerus="yes">
+        <source>Strictly diagonally dominant: no (%n row(s) with margin &lt;= 0).</source>
+        <translation>
+            <numerusform>严格对角占优：否（%n 行的裕度 &lt;= 0）。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Invertible: yes (determinant %1, condition estimate ||A||₁·||A⁻¹||₁ = %2).</source>
+        <translation>可逆：是（行列式 %1，条件数估计 ||A||₁·||A⁻¹||₁ = %2）。</translation>
+    </message>
+    <message>
+        <source>Invertible: no (a pivot vanished in Gaussian elimination: the matrix is singular).</source>
+        <translation>可逆：否（高斯消元中出现零主元：矩阵奇异）。</translation>
+    </message>
+    <message>
+        <source>margin</source>
+        <translation>裕度</translation>
+    </message>
+    <message>
+        <source>S[%1,%2] = %3, mask %4</source>
+        <translation>S[%1,%2] = %3，掩码 %4</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::WeightHistogramView</name>
+    <message>
+        <source>weight value</source>
+        <translation>权重值</translation>
+    </message>
+    <message>
+        <source>count</source>
+        <translation>数量</translation>
+    </message>
+    <message>
+        <source>weights</source>
+        <translation>权重</translation>
+    </message>
+    <message>
+        <source>quantization grid levels</source>
+        <translation>量化网格级别</translation>
+    </message>
+    <message>
+        <source>Transformer block.</source>
+        <translation>Transformer 块。</translation>
+    </message>
+    <message>
+        <source>Linear layer of the block whose (transformed) weight is shown.</source>
+        <translation>显示其（变换后）权重的块内线性层。</translation>
+    </message>
+    <message>
+        <source>Block:</source>
+        <translation>块：</translation>
+    </message>
+    <message>
+        <source>Layer:</source>
+        <translation>层：</translation>
+    </message>
+    <message>
+        <source>No weight histogram yet: one arrives per layer once its block is calibrated.</source>
+        <translation>还没有权重直方图：每个块校准完成后，会为每一层提供一份。</translation>
+    </message>
+    <message>
+        <source>No histogram for this block and layer.</source>
+        <translation>此块和层没有直方图。</translation>
+    </message>
+    <message>
+        <source>Clipping bounds of the first row/group: [%1, %2] (dashed), with its %3 grid levels (ticks). %4% of all weights of the layer lie outside these bounds (other rows/groups have bounds of their own).</source>
+        <translation>第一行/组的截断边界：[%1, %2]（虚线），及其 %3 个网格级别（刻度）。该层全部权重中有 %4% 位于这些边界之外（其他行/组有各自的边界）。</translation>
+    </message>
+</context>
+<context>
+    <name>main</name>
+    <message>
+        <source>Quantize large language models with AffineQuant and watch the calibration live.</source>
+        <translation>用 AffineQuant 量化大语言模型，并实时观察校准过程。</translation>
+    </message>
+    <message>
+        <source>Model folder to open (default: the last one, or the bundled demo model).</source>
+        <translation>要打开的模型文件夹（默认：上次的模型，或随附的演示模型）。</translation>
+    </message>
+    <message>
+        <source>Language for this session, e.g. zh_CN or en.</source>
+        <translation>本次会话使用的语言，例如 zh_CN 或 en。</translation>
+    </message>
+</context>
+</TS>
