@@ -18,6 +18,7 @@
 
 #include <QAction>
 #include <QDir>
+#include <QLabel>
 #include <QPlainTextEdit>
 #include <QScrollArea>
 #include <QSettings>
@@ -96,6 +97,72 @@ private slots:
         QCOMPARE(w.configPanel()->config().seqlen, int64_t(512));
         QVERIFY(!w.configPanel()->isModified());
         QVERIFY(!w.isRunning());
+    }
+
+    void deployabilityShowsVerdicts()
+    {
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        const QString text = w.configPanel()->deployabilityLabel()->text();
+        // Every format is judged, and the packed weight-only formats refuse activation quantization.
+        for (const char* format : {"hf", "awq", "gptq", "compressed-tensors"})
+            QVERIFY2(text.contains(QLatin1String(format)), format);
+        QVERIFY(text.contains(QStringLiteral("activations are quantized (W4A4)")));
+        QVERIFY(text.contains(QStringLiteral("weights only")));  // hf loads, without the activation quantization
+
+        // An edit refreshes the section: a weight-only configuration no longer meets the activation objection.
+        aq::QuantConfig c = w.configPanel()->config();
+        c.abits = 16;
+        c.lnMatrix = false;
+        c.symmetric = true;
+        c.groupSize = 64;
+        w.configPanel()->setConfig(c);
+        QVERIFY(!w.configPanel()->deployabilityLabel()->text().contains(QStringLiteral("activations are quantized")));
+    }
+
+    void exportsFinishedRun()
+    {
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        // Round to nearest: a finished run in seconds, without training.
+        aq::QuantConfig c = quickConfig(w.configPanel(), 0, 2);
+        c.method = aq::Method::Rtn;
+        c.abits = 16;
+        w.configPanel()->setConfig(c);
+        w.setEvaluationText(QString());
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY(w.startRun());
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 120000);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        QCOMPARE(w.exportableRunDir(), w.currentRunDir());
+        QVERIFY(w.exportAction()->isEnabled());
+
+        QSignalSpy exported(&w, &MainWindow::exportEnded);
+        aq::ExportOptions o;
+        o.runDir = w.currentRunDir().toStdString();
+        o.outDir = m_home.filePath(QStringLiteral("export-hf")).toStdString();
+        o.format = aq::ExportFormat::HuggingFace;
+        QVERIFY(w.startExport(o));
+        QVERIFY(!w.exportAction()->isEnabled());
+        QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 1, 60000);
+        QCOMPARE(exported.first().first().toBool(), true);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        QVERIFY(w.messageBar()->text().contains(
+            QDir::toNativeSeparators(m_home.filePath(QStringLiteral("export-hf")))));
+        QVERIFY(QFileInfo::exists(m_home.filePath(QStringLiteral("export-hf/config.json"))));
+        QVERIFY(w.exportAction()->isEnabled());
+
+        // The same destination again, without replacing it: the engine's refusal is shown, nothing else changes.
+        QVERIFY(w.startExport(o));
+        QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 2, 60000);
+        QCOMPARE(exported.last().first().toBool(), false);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
+
+        // Saved runs outlive init(); later tests count the runs of their own.
+        QSettings().remove(QStringLiteral("results"));
     }
 
     void badInputShowsMessage_data()

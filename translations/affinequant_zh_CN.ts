@@ -306,6 +306,58 @@
         <source>&amp;Condition limit:</source>
         <translation>条件数上限(&amp;C)：</translation>
     </message>
+    <message>
+        <source>Deployability</source>
+        <translation>可部署性</translation>
+    </message>
+    <message>
+        <source>What the export of a run with this configuration can look like: which transforms fold into standard weights, and which export formats and runtimes compute what the run measured. Checked without reading any file.</source>
+        <translation>以此配置运行后的导出会是什么样：哪些变换可以折叠进标准权重，哪些导出格式和运行时能精确计算出运行时所测量的结果。检查时不读取任何文件。</translation>
+    </message>
+    <message>
+        <source>exact</source>
+        <translation>精确</translation>
+    </message>
+    <message>
+        <source>exact if the export&apos;s checks pass</source>
+        <translation>导出检查通过时精确</translation>
+    </message>
+    <message>
+        <source>only with an extension</source>
+        <translation>仅借助扩展</translation>
+    </message>
+    <message>
+        <source>weights only</source>
+        <translation>仅权重</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>unknown</source>
+        <translation>未知</translation>
+    </message>
+    <message>
+        <source>Open a model to see which export formats can hold this configuration.</source>
+        <translation>打开一个模型，即可查看哪些导出格式能容纳此配置。</translation>
+    </message>
+    <message>
+        <source>Cannot check this configuration: %1</source>
+        <translation>无法检查此配置：%1</translation>
+    </message>
+    <message>
+        <source>Formats and runtimes</source>
+        <translation>格式与运行时</translation>
+    </message>
+    <message>
+        <source>Transforms that do not fold into standard weights</source>
+        <translation>无法折叠进标准权重的变换</translation>
+    </message>
+    <message>
+        <source>To make it deployable</source>
+        <translation>使其可部署的方法</translation>
+    </message>
 </context>
 <context>
     <name>aq::gui::MainWindow</name>
@@ -828,6 +880,120 @@
     <message>
         <source>the new language applies the next time AffineQuant Studio starts.</source>
         <translation>新的语言将在下次启动 AffineQuant Studio 时生效。</translation>
+    </message>
+    <message>
+        <source>Export Run</source>
+        <translation>导出运行结果</translation>
+    </message>
+    <message>
+        <source>hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, gptq, compressed-tensors: integer codes packed for those runtimes; they hold weight-only configurations only. The Deployability section of the configuration says which ones fit.</source>
+        <translation>hf：标准 Hugging Face 模型，伪量化权重以 float16/bfloat16 存储。awq、gptq、compressed-tensors：为相应运行时打包的整数编码，仅能容纳纯权重量化配置。配置中的“可部署性”一节说明哪些格式适用。</translation>
+    </message>
+    <message>
+        <source>Storage type of the unquantized tensors (and of the scales in compressed-tensors).</source>
+        <translation>未量化张量（以及 compressed-tensors 中缩放因子）的存储类型。</translation>
+    </message>
+    <message>
+        <source>A new folder for the export. It is written under a temporary name and renamed at the end, so a failed export leaves nothing that looks complete.</source>
+        <translation>用于导出的新文件夹。先以临时名称写入，最后再重命名，因此失败的导出不会留下看似完整的内容。</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Replace an existing folder</source>
+        <translation>替换已存在的文件夹</translation>
+    </message>
+    <message>
+        <source>Run:</source>
+        <translation>运行：</translation>
+    </message>
+    <message>
+        <source>&amp;Format:</source>
+        <translation>格式(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>&amp;Data type:</source>
+        <translation>数据类型(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>&amp;Output folder:</source>
+        <translation>输出文件夹(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>&amp;Export</source>
+        <translation>导出(&amp;E)</translation>
+    </message>
+    <message>
+        <source>Folder to write the export into</source>
+        <translation>导出写入的文件夹</translation>
+    </message>
+    <message>
+        <source>&amp;Export…</source>
+        <translation>导出(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ or compressed-tensors</source>
+        <translation>为其他运行时写出所选的已完成运行（或最近一次运行）：Hugging Face、AWQ、GPTQ 或 compressed-tensors</translation>
+    </message>
+    <message>
+        <source>Cannot export:</source>
+        <translation>无法导出：</translation>
+    </message>
+    <message>
+        <source>choose an output folder.</source>
+        <translation>请选择输出文件夹。</translation>
+    </message>
+    <message>
+        <source>Exporting %1 as %2 (%3) → %4</source>
+        <translation>正在将 %1 导出为 %2（%3）→ %4</translation>
+    </message>
+    <message>
+        <source>Exporting</source>
+        <translation>正在导出</translation>
+    </message>
+    <message>
+        <source>Exporting: %1</source>
+        <translation>正在导出：%1</translation>
+    </message>
+    <message>
+        <source>Export written:</source>
+        <translation>导出已写入：</translation>
+    </message>
+    <message numerus="yes">
+        <source>%1 (%2, %n file(s), %3)</source>
+        <translation>
+            <numerusform>%1（%2，%n 个文件，%3）</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Export written to %1 in %2 s</source>
+        <translation>导出已写入 %1，用时 %2 秒</translation>
+    </message>
+    <message>
+        <source>Export note: %1</source>
+        <translation>导出说明：%1</translation>
+    </message>
+    <message>
+        <source>Exported</source>
+        <translation>已导出</translation>
+    </message>
+    <message>
+        <source>Export cancelled:</source>
+        <translation>导出已取消：</translation>
+    </message>
+    <message>
+        <source>nothing was written as complete.</source>
+        <translation>没有任何内容被写成完整状态。</translation>
+    </message>
+    <message>
+        <source>Export cancelled</source>
+        <translation>导出已取消</translation>
+    </message>
+    <message>
+        <source>Cannot export: %1</source>
+        <translation>无法导出：%1</translation>
     </message>
 </context>
 <context>

@@ -1,5 +1,7 @@
 #include "cmd_export.h"
 
+#include "quant_options.h"
+
 #include "args.h"
 #include "progress.h"
 
@@ -154,41 +156,9 @@ int cmdPreflight(const std::vector<std::string>& argv)
 {
     // The quantize command's options are accepted so that a quantize command line can be checked as it is; only those
     // that change deployability are used.
-    Args args(argv,
-              {"model", "preset", "method", "wbits", "abits", "group-size", "calib", "out", "nsamples", "seqlen", "epochs",
-               "batch-size", "let-lr", "lwc-lr", "sf", "alpha", "wd", "seed", "max-recoveries", "condition-limit", "eval",
-               "eval-windows", "eval-seqlen", "device"},
-              {"aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix", "no-qk-matrix",
-               "symmetric", "zero-in-range", "no-partial-groups", "per-channel-fallback", "reference-delta-clamp",
-               "keep-dominant", "inverse-fp64", "mixed-precision", "resume", "force", "json"});
+    Args args(argv, kQuantizeValuedOptions, kQuantizeFlagOptions);
     const aq::ModelConfig model = aq::loadModelConfig(args.required("model"));
-    const aq::Method method = aq::parseMethod(args.str("method", "affinequant"));
-    aq::QuantConfig c;
-    if (args.has("preset")) {
-        c = aq::presetConfigFor(args.str("preset"), method, model);
-    } else {
-        if (!args.has("wbits"))
-            aq::badInput("give --preset NAME, or --wbits (and --abits, --group-size) for a custom configuration");
-        c.method = method;
-        c.preset = "custom";
-        if (method == aq::Method::Rtn) {
-            c.lwc = c.let = false;
-            c.epochs = 0;
-        }
-    }
-    c.wbits = static_cast<int>(args.integer("wbits", c.wbits));
-    c.abits = static_cast<int>(args.integer("abits", c.abits));
-    c.groupSize = args.integer("group-size", c.groupSize);
-    if (args.flag("no-lwc")) c.lwc = false;
-    if (args.flag("no-let")) c.let = false;
-    if (args.flag("ln-matrix")) c.lnMatrix = true;
-    if (args.flag("no-ln-matrix")) c.lnMatrix = false;
-    if (args.flag("qk-matrix")) c.qkMatrix = true;
-    if (args.flag("no-qk-matrix")) c.qkMatrix = false;
-    if (args.flag("symmetric")) c.symmetric = true;
-    if (args.flag("zero-in-range")) c.zeroInRange = true;
-    if (args.flag("no-partial-groups")) c.partialGroups = false;
-    if (args.flag("per-channel-fallback")) c.perChannelFallback = true;
+    const aq::QuantConfig c = quantConfigFromArgs(args, model);
     const aq::PreflightReport r = aq::preflight(model, c);
 
     if (args.flag("json")) {

@@ -3,6 +3,7 @@
 #include "scientificspinbox.h"
 
 #include "aq/error.h"
+#include "aq/export.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -231,6 +232,21 @@ void ConfigPanel::build()
     addRow(training, tr("Max. &recoveries:"), m_maxRecoveries);
     addRow(training, tr("&Condition limit:"), m_conditionLimit);
 
+    // ---- Deployability ----
+    // Shown next to the fields so that the consequence of an edit for exporting is visible before hours of
+    // calibration are spent on a configuration no runtime can load.
+    auto* deployBox = new QGroupBox(tr("Deployability"), this);
+    deployBox->setToolTip(tr("What the export of a run with this configuration can look like: which transforms "
+                             "fold into standard weights, and which export formats and runtimes compute what the "
+                             "run measured. Checked without reading any file."));
+    auto* deployLayout = new QVBoxLayout(deployBox);
+    m_deployability = new QLabel(deployBox);
+    m_deployability->setObjectName(QStringLiteral("deployability"));
+    m_deployability->setTextFormat(Qt::RichText);
+    m_deployability->setWordWrap(true);
+    m_deployability->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    deployLayout->addWidget(m_deployability);
+
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addLayout(top);
@@ -238,7 +254,9 @@ void ConfigPanel::build()
     layout->addWidget(dataBox);
     layout->addWidget(m_transformBox);
     layout->addWidget(m_trainingBox);
+    layout->addWidget(deployBox);
 
+    connect(this, &ConfigPanel::configChanged, this, &ConfigPanel::updateDeployability);
     connect(m_preset, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
     connect(m_method, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
     for (QSpinBox* s : {m_wbits, m_abits, m_groupSize, m_nsamples, m_seqlen, m_seed, m_epochs, m_batchSize,
@@ -264,6 +282,9 @@ void ConfigPanel::setModel(const aq::ModelConfig& model)
     // The preset depends on the model (OPT's stability factor by width); refill unless the user has edited fields.
     if (!m_modified)
         applyPreset(presetName());
+    // An edited configuration is kept as it is, so no configChanged() follows; the verdicts still depend on the
+    // model's shapes.
+    updateDeployability();
 }
 
 void ConfigPanel::setDevice(const QString& device)
@@ -422,6 +443,86 @@ void ConfigPanel::updateEnabled()
     m_lwcLr->setEnabled(m_lwc->isChecked());
     m_perChannelFallback->setEnabled(!m_partialGroups->isChecked() && m_groupSize->value() > 0);
     m_mixedPrecision->setEnabled(m_device.rfind("cuda", 0) == 0);
+}
+
+namespace {
+
+QString verdictText(aq::Deployability d)
+{
+    switch (d) {
+    case aq::Deployability::Exact:
+        return ConfigPanel::tr("exact");
+    case aq::Deployability::Conditional:
+        return ConfigPanel::tr("exact if the export's checks pass");
+    case aq::Deployability::Extension:
+        return ConfigPanel::tr("only with an extension");
+    case aq::Deployability::WeightsOnly:
+        return ConfigPanel::tr("weights only");
+    case aq::Deployability::No:
+        return ConfigPanel::tr("no");
+    case aq::Deployability::Invalid:
+        break;
+    }
+    return ConfigPanel::tr("unknown");
+}
+
+/// A mark that reads without colour, so the verdicts stay legible in dark themes and for colour-blind users.
+QString verdictMark(aq::Deployability d)
+{
+    switch (d) {
+    case aq::Deployability::Exact:
+        return QStringLiteral("✔");
+    case aq::Deployability::Conditional:
+    case aq::Deployability::Extension:
+    case aq::Deployability::WeightsOnly:
+        return QStringLiteral("⚠");
+    default:
+        return QStringLiteral("✘");
+    }
+}
+
+QString html(const std::string& s) { return QString::fromStdString(s).toHtmlEscaped(); }
+
+/// A heading and a list; a small indent, since the setup dock is narrow.
+QString section(const QString& title, const QString& items)
+{
+    return QStringLiteral("<p><b>%1</b></p><ul style=\"-qt-list-indent:1\">%2</ul>").arg(title, items);
+}
+
+}  // namespace
+
+void ConfigPanel::updateDeployability()
+{
+    if (!m_model) {
+        m_deployability->setText(tr("Open a model to see which export formats can hold this configuration."));
+        return;
+    }
+    aq::PreflightReport report;
+    try {
+        report = aq::preflight(*m_model, config());
+    } catch (const aq::Error& e) {
+        m_deployability->setText(tr("Cannot check this configuration: %1").arg(html(e.what())));
+        return;
+    }
+    // The reasons come from the engine in English; only the frame around them is translated.
+    QString formats;
+    for (const aq::FormatCheck& f : report.formats)
+        formats += QStringLiteral("<li>%1 <b>%2</b> (%3): %4<br/><small>%5</small></li>")
+                       .arg(verdictMark(f.verdict), QString::fromLatin1(aq::exportFormatName(f.format)),
+                            html(f.runtime), verdictText(f.verdict), html(f.reason));
+    QString text = section(tr("Formats and runtimes"), formats);
+    QString stays;
+    for (const aq::TransformFold& t : report.transforms)
+        if (t.active && !t.folds)
+            stays += QStringLiteral("<li>%1: <small>%2</small></li>").arg(html(t.transform), html(t.detail));
+    if (!stays.isEmpty())
+        text += section(tr("Transforms that do not fold into standard weights"), stays);
+    QString advice;
+    for (const std::string& a : report.advice)
+        advice += QStringLiteral("<li>%1</li>").arg(html(a));
+    if (!advice.isEmpty())
+        text += section(tr("To make it deployable"), advice);
+    m_deployability->setText(text);
 }
 
 }  // namespace aq::gui

@@ -44,6 +44,8 @@ public:
     void setDevice(const QString& device);
     /// True once a field was edited after the preset filled it.
     bool isModified() const { return m_modified; }
+    /// The deployability section: which transforms fold and which export formats can hold the configuration.
+    QLabel* deployabilityLabel() const { return m_deployability; }
 
 signals:
     void configChanged();
@@ -53,6 +55,7 @@ private:
     void onFieldEdited();
     void updateEnabled();
     void reapplyPreset();
+    void updateDeployability();
 
     QComboBox* m_preset = nullptr;
     QComboBox* m_method = nullptr;
@@ -92,6 +95,8 @@ private:
     QCheckBox* m_mixedPrecision = nullptr;
     QSpinBox* m_maxRecoveries = nullptr;
     ScientificSpinBox* m_conditionLimit = nullptr;
+    // Deployability (read-only)
+    QLabel* m_deployability = nullptr;
 
     std::optional<aq::ModelConfig> m_model;
     bool m_filling = false;  ///< fields are being set programmatically: not a user edit

@@ -22,10 +22,13 @@
 #include <QAction>
 #include <QActionGroup>
 #include <QApplication>
+#include <QCheckBox>
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QCryptographicHash>
 #include <QDateTime>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
@@ -37,6 +40,7 @@
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
+#include <QItemSelectionModel>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -55,11 +59,13 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTableView>
 #include <QThread>
 #include <QTime>
 #include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
 #include <qcustomplot.h>
 
@@ -108,6 +114,98 @@ QWidget* fileRow(QWidget* parent, QLineEdit* edit, const QString& dialogTitle, c
     return w;
 }
 
+/// Asks for the format, dtype and destination of an export of `runDir`. The destination must not exist yet (the
+/// engine creates it by a rename at the end), so it defaults to a new sibling of the run folder named after the
+/// format, and follows the format until the user edits it. Its strings use the window's translation context: a
+/// class in a .cpp file has no moc output of its own here.
+class ExportDialog : public QDialog {
+public:
+    ExportDialog(const QString& runDir, QWidget* parent) : QDialog(parent), m_runDir(runDir)
+    {
+        setWindowTitle(MainWindow::tr("Export Run"));
+        m_format = new QComboBox(this);
+        for (aq::ExportFormat f : {aq::ExportFormat::HuggingFace, aq::ExportFormat::Awq, aq::ExportFormat::Gptq,
+                                   aq::ExportFormat::CompressedTensors})
+            m_format->addItem(QString::fromLatin1(aq::exportFormatName(f)), int(f));
+        m_format->setToolTip(
+            MainWindow::tr("hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, "
+                           "gptq, compressed-tensors: integer codes packed for those runtimes; they hold weight-only "
+                           "configurations only. The Deployability section of the configuration says which ones "
+                           "fit."));
+        m_dtype = new QComboBox(this);
+        m_dtype->addItem(QStringLiteral("float16"));
+        m_dtype->addItem(QStringLiteral("bfloat16"));
+        m_dtype->setToolTip(
+            MainWindow::tr("Storage type of the unquantized tensors (and of the scales in compressed-tensors)."));
+        m_outDir = new QLineEdit(this);
+        m_outDir->setToolTip(MainWindow::tr("A new folder for the export. It is written under a temporary name and "
+                                            "renamed at the end, so a failed export leaves nothing that looks "
+                                            "complete."));
+        auto* browse = new QToolButton(this);
+        browse->setText(MainWindow::tr("Browse…"));
+        m_force = new QCheckBox(MainWindow::tr("Replace an existing folder"), this);
+        auto* outRow = new QHBoxLayout;
+        outRow->addWidget(m_outDir, 1);
+        outRow->addWidget(browse);
+
+        auto* form = new QFormLayout;
+        form->addRow(MainWindow::tr("Run:"), new QLabel(QDir::toNativeSeparators(runDir), this));
+        form->addRow(MainWindow::tr("&Format:"), m_format);
+        form->addRow(MainWindow::tr("&Data type:"), m_dtype);
+        form->addRow(MainWindow::tr("&Output folder:"), outRow);
+        form->addRow(m_force);
+        auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+        buttons->button(QDialogButtonBox::Ok)->setText(MainWindow::tr("&Export"));
+        auto* layout = new QVBoxLayout(this);
+        layout->addLayout(form);
+        layout->addWidget(buttons);
+
+        connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+        connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+        connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
+            if (!m_outEdited)
+                setDefaultOutDir();
+        });
+        connect(m_outDir, &QLineEdit::textEdited, this, [this] { m_outEdited = true; });
+        connect(browse, &QToolButton::clicked, this, [this] {
+            // Choose where the new folder goes; its name stays as it is.
+            const QFileInfo current(QDir::fromNativeSeparators(m_outDir->text().trimmed()));
+            const QString parentDir = QFileDialog::getExistingDirectory(
+                this, MainWindow::tr("Folder to write the export into"), current.absolutePath());
+            if (parentDir.isEmpty())
+                return;
+            m_outDir->setText(QDir::toNativeSeparators(QDir(parentDir).filePath(current.fileName())));
+            m_outEdited = true;
+        });
+        setDefaultOutDir();
+    }
+
+    aq::ExportOptions options() const
+    {
+        aq::ExportOptions o;
+        o.runDir = m_runDir.toStdString();
+        o.outDir = QDir::fromNativeSeparators(m_outDir->text().trimmed()).toStdString();
+        o.format = aq::ExportFormat(m_format->currentData().toInt());
+        o.dtype = m_dtype->currentText().toStdString();
+        o.force = m_force->isChecked();
+        return o;
+    }
+
+private:
+    void setDefaultOutDir()
+    {
+        m_outDir->setText(QDir::toNativeSeparators(
+            QStringLiteral("%1-%2").arg(QDir::cleanPath(m_runDir), m_format->currentText())));
+    }
+
+    QString m_runDir;
+    QComboBox* m_format = nullptr;
+    QComboBox* m_dtype = nullptr;
+    QLineEdit* m_outDir = nullptr;
+    QCheckBox* m_force = nullptr;
+    bool m_outEdited = false;
+};
+
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
@@ -127,6 +225,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
     connectWorker();
     m_thread->start();
+    connect(&m_exportWatcher, &QFutureWatcherBase::finished, this, &MainWindow::onExportDone);
 
     readSettings();
     setRunning(false);
@@ -140,6 +239,9 @@ MainWindow::~MainWindow()
     m_worker->cancel();
     m_thread->quit();
     m_thread->wait();
+    // The export's progress callback posts to this window: it must have returned before the window goes.
+    cancelExport();
+    m_exportWatcher.waitForFinished();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -160,6 +262,12 @@ void MainWindow::createActions()
         if (!dir.isEmpty())
             openRun(dir);
     });
+
+    m_exportAction = new QAction(QIcon::fromTheme(QStringLiteral("document-save-as")), tr("&Export…"), this);
+    m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    m_exportAction->setStatusTip(tr("Write the selected finished run (or the last one) for another runtime: "
+                                    "Hugging Face, AWQ, GPTQ or compressed-tensors"));
+    connect(m_exportAction, &QAction::triggered, this, &MainWindow::showExportDialog);
 
     m_runAction = new QAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&Run Calibration"), this);
     m_runAction->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_R)});
@@ -187,6 +295,7 @@ void MainWindow::createMenus()
     file->addAction(m_openAction);
     file->addMenu(m_modelPanel->recentMenu());
     file->addAction(m_openRunAction);
+    file->addAction(m_exportAction);
     file->addSeparator();
     QAction* calib = file->addAction(tr("Choose &Calibration Text…"));
     connect(calib, &QAction::triggered, this, [this] {
@@ -261,6 +370,7 @@ void MainWindow::createMenus()
     toolbar->addAction(m_openAction);
     toolbar->addAction(m_runAction);
     toolbar->addAction(m_cancelAction);
+    toolbar->addAction(m_exportAction);
     m_viewMenu->addAction(toolbar->toggleViewAction());
 }
 
@@ -408,6 +518,8 @@ void MainWindow::createCentral()
     connect(m_resultsView, &widgets::ResultsView::clearComparisonRequested, m_lossView,
             &widgets::LossCurveView::clearComparison);
     connect(m_resultsView, &widgets::ResultsView::removeRequested, this, &MainWindow::forgetRun);
+    connect(m_resultsView->table()->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &MainWindow::updateExportAction);
 }
 
 void MainWindow::createDocks()
@@ -739,6 +851,8 @@ bool MainWindow::startRun()
 
 void MainWindow::cancelRun()
 {
+    if (isExporting())
+        cancelExport();
     if (!m_running)
         return;
     m_worker->cancel();  // atomic store: the engine sees it at its next check
@@ -751,10 +865,12 @@ void MainWindow::cancelRun()
 void MainWindow::setRunning(bool running)
 {
     m_running = running;
-    const bool canRun = !running && m_modelPanel->summary().has_value() && !m_modelPanel->isInspecting();
+    // One heavy job at a time: an export competes with a calibration for memory and cores.
+    const bool canRun = !running && !isExporting() && m_modelPanel->summary().has_value() &&
+                        !m_modelPanel->isInspecting();
     m_runAction->setEnabled(canRun);
     m_runButton->setEnabled(canRun);
-    m_cancelAction->setEnabled(running && !m_worker->cancelRequested());
+    m_cancelAction->setEnabled((running && !m_worker->cancelRequested()) || (isExporting() && !m_exportCancel));
     m_cancelButton->setEnabled(m_cancelAction->isEnabled());
     // Changing inputs mid-run would make the views disagree with what runs.
     m_configPanel->setEnabled(!running);
@@ -766,6 +882,7 @@ void MainWindow::setRunning(bool running)
     m_device->setEnabled(!running);
     m_runsFolder->setEnabled(!running);
     setAcceptDrops(!running);
+    updateExportAction();
     if (running) {
         m_stateLabel->setText(tr("Running"));
         m_progress->setValue(0);
@@ -911,6 +1028,7 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
         appendLog(tr("%n recovery(ies) acted during the run; see run.json.", nullptr, outcome.recoveries));
     m_stateLabel->setText(tr("Finished"));
     m_progress->setValue(m_progress->maximum());
+    m_lastRunDir = outcome.runDir;
     afterRun();
 }
 
@@ -962,6 +1080,11 @@ void MainWindow::afterRun()
 
 void MainWindow::closeEvent(QCloseEvent* event)
 {
+    if (isExporting()) {
+        // Exports of the demo model take seconds and leave nothing behind when cancelled: no need to ask.
+        cancelExport();
+        m_exportWatcher.waitForFinished();
+    }
     if (m_running) {
         if (!m_closeAfterRun) {
             const auto answer = QMessageBox::question(
@@ -1146,6 +1269,8 @@ bool MainWindow::openRun(const QString& runDir)
            "histograms are only reported while a run is live.")
             .arg(run.record.name));
     appendLog(tr("Opened run %1").arg(run.runDir));
+    m_lastRunDir = runDir;
+    updateExportAction();
     return true;
 }
 
@@ -1179,6 +1304,127 @@ void MainWindow::forgetRun(const QString& runId)
     saveSavedRuns(runs);
     QFile::remove(curvesFile(runId));
     refreshResults();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Export
+
+QString MainWindow::exportableRunDir() const
+{
+    auto finished = [](const QString& dir) {
+        return !dir.isEmpty() && QFileInfo::exists(QDir(dir).filePath(QStringLiteral("run.json")));
+    };
+    const QString selected = m_resultsView->selectedRunId();
+    if (finished(selected))
+        return selected;
+    return finished(m_lastRunDir) ? m_lastRunDir : QString();
+}
+
+void MainWindow::updateExportAction()
+{
+    m_exportAction->setEnabled(!m_running && !isExporting() && !exportableRunDir().isEmpty());
+}
+
+void MainWindow::showExportDialog()
+{
+    const QString runDir = exportableRunDir();
+    if (runDir.isEmpty() || m_running || isExporting())
+        return;
+    ExportDialog dialog(runDir, this);
+    if (dialog.exec() == QDialog::Accepted)
+        startExport(dialog.options());
+}
+
+bool MainWindow::startExport(const aq::ExportOptions& options)
+{
+    if (m_running || isExporting())
+        return false;
+    if (options.outDir.empty()) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot export:"),
+                                  tr("choose an output folder."));
+        return false;
+    }
+    m_exportCancel = false;
+    // The engine reports progress on the pool thread; the window is updated from its own thread. The destructor
+    // waits for the export, so `this` outlives every posted call.
+    const aq::ExportProgressFn progress = [this](const aq::ExportProgress& p) {
+        QMetaObject::invokeMethod(
+            this, [this, done = qint64(p.done), total = qint64(p.total), stage = QString::fromStdString(p.stage)] {
+                onExportProgress(done, total, stage);
+            },
+            Qt::QueuedConnection);
+    };
+    m_exportWatcher.setFuture(QtConcurrent::run([options, progress, cancel = &m_exportCancel] {
+        ExportOutcome outcome;
+        try {
+            outcome.result = aq::exportRun(options, progress, cancel);
+            outcome.ok = true;
+        } catch (const aq::Error& e) {
+            outcome.code = e.code();
+            outcome.error = QString::fromStdString(e.what());
+        } catch (const std::exception& e) {
+            outcome.error = QString::fromStdString(e.what());
+        }
+        return outcome;
+    }));
+    const QString format = QString::fromLatin1(aq::exportFormatName(options.format));
+    appendLog(tr("Exporting %1 as %2 (%3) → %4")
+                  .arg(QString::fromStdString(options.runDir), format, QString::fromStdString(options.dtype),
+                       QString::fromStdString(options.outDir)));
+    m_messageBar->dismiss();
+    m_stateLabel->setText(tr("Exporting"));
+    m_progress->setValue(0);
+    setRunning(false);  // refreshes the actions for the export in progress
+    return true;
+}
+
+void MainWindow::cancelExport()
+{
+    if (!isExporting())
+        return;
+    m_exportCancel = true;  // seen by the engine at its next check
+    m_stateLabel->setText(tr("Cancelling…"));
+    m_cancelAction->setEnabled(false);
+    m_cancelButton->setEnabled(false);
+}
+
+void MainWindow::onExportProgress(qint64 done, qint64 total, const QString& stage)
+{
+    if (!isExporting())
+        return;  // a late report of an export that already ended
+    if (!stage.isEmpty())
+        m_stateLabel->setText(tr("Exporting: %1").arg(stage));
+    if (total > 0)
+        m_progress->setValue(int(std::min<qint64>(1000, done * 1000 / total)));
+}
+
+void MainWindow::onExportDone()
+{
+    const ExportOutcome outcome = m_exportWatcher.result();
+    if (outcome.ok) {
+        const aq::ExportResult& r = outcome.result;
+        const QString dir = QDir::toNativeSeparators(QString::fromStdString(r.outDir));
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Export written:"),
+                                  tr("%1 (%2, %n file(s), %3)", nullptr, int(r.files.size()))
+                                      .arg(dir, QString::fromLatin1(aq::exportFormatName(r.format)),
+                                           formatBytes(double(r.numBytes))));
+        appendLog(tr("Export written to %1 in %2 s").arg(dir).arg(r.seconds, 0, 'f', 1));
+        for (const std::string& note : r.notes)
+            appendLog(tr("Export note: %1").arg(QString::fromStdString(note)));
+        m_stateLabel->setText(tr("Exported"));
+        m_progress->setValue(m_progress->maximum());
+    } else if (outcome.code == aq::ErrorCode::Cancelled) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Export cancelled:"),
+                                  tr("nothing was written as complete."));
+        appendLog(tr("Export cancelled"));
+        m_stateLabel->setText(tr("Cancelled"));
+    } else {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot export:"), outcome.error);
+        appendLog(tr("Cannot export: %1").arg(outcome.error));
+        m_stateLabel->setText(tr("Failed"));
+    }
+    setRunning(m_running);
+    emit exportEnded(outcome.ok);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -5,11 +5,15 @@
 #include "viewdata.h"
 
 #include "aq/calibrate.h"
+#include "aq/export.h"
 
 #include <QElapsedTimer>
+#include <QFutureWatcher>
 #include <QHash>
 #include <QMainWindow>
 #include <QPointer>
+
+#include <atomic>
 
 class QAction;
 class QComboBox;
@@ -70,6 +74,16 @@ public:
     /// The output folder of the running (or last) run.
     QString currentRunDir() const { return QString::fromStdString(m_request.runDir); }
 
+    /// The finished run that Export works on: the run selected in the results table when its folder holds a
+    /// run.json, otherwise the last run that finished or was reopened in this window. Empty when there is none.
+    QString exportableRunDir() const;
+    /// Starts exporting on a pool thread (options.runDir must be a finished run); exportEnded() follows. Problems
+    /// and the result are shown in the message bar. Returns false when nothing was started.
+    bool startExport(const aq::ExportOptions& options);
+    void cancelExport();
+    bool isExporting() const { return m_exportWatcher.isRunning(); }
+    QAction* exportAction() const { return m_exportAction; }
+
     ModelPanel* modelPanel() const { return m_modelPanel; }
     ConfigPanel* configPanel() const { return m_configPanel; }
     CalibrationWorker* worker() const { return m_worker; }
@@ -84,6 +98,8 @@ public:
 signals:
     /// A run ended, whichever way (finished, failed or cancelled); the window is ready for the next one.
     void runEnded();
+    /// An export ended; `ok` is false when it failed or was cancelled.
+    void exportEnded(bool ok);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -128,6 +144,10 @@ private:
     void showMarginsFor(int block, const QString& transform, int epoch);
     void compareWith(const QString& runId);
     void forgetRun(const QString& runId);
+    void showExportDialog();
+    void onExportProgress(qint64 done, qint64 total, const QString& stage);
+    void onExportDone();
+    void updateExportAction();
 
     // Saved runs (the results table), kept in QSettings, and their loss curves, kept as small JSON files in the
     // application's data folder (never inside the engine's run folder).
@@ -181,6 +201,7 @@ private:
     // Actions
     QAction* m_openAction = nullptr;
     QAction* m_openRunAction = nullptr;
+    QAction* m_exportAction = nullptr;
     QAction* m_runAction = nullptr;
     QAction* m_cancelAction = nullptr;
     QAction* m_quitAction = nullptr;
@@ -199,6 +220,17 @@ private:
     qint64 m_stepsPerEpoch = 1;
     int m_recoveries = 0;
     QHash<QString, QVector<float>> m_rowMargins;  ///< "block/transform/epoch" -> margins of that matrix
+
+    // Exports: a run that finished or was reopened, and the export in progress.
+    struct ExportOutcome {
+        bool ok = false;
+        aq::ExportResult result;
+        aq::ErrorCode code = aq::ErrorCode::Internal;
+        QString error;
+    };
+    QString m_lastRunDir;
+    QFutureWatcher<ExportOutcome> m_exportWatcher;
+    std::atomic<bool> m_exportCancel{false};
 };
 
 }  // namespace aq::gui
