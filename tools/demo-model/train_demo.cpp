@@ -39,21 +39,25 @@ struct DemoShape {
     int64_t vocab = 2048, hidden = 256, ffn = 768, layers = 4, heads = 4, kvHeads = 2, maxPositions = 512;
 };
 
+/// The demo model's config.json fields that define its architecture.
+nlohmann::json demoConfigJson(const DemoShape& s)
+{
+    return {{"model_type", "llama"},
+            {"vocab_size", s.vocab},
+            {"hidden_size", s.hidden},
+            {"intermediate_size", s.ffn},
+            {"num_hidden_layers", s.layers},
+            {"num_attention_heads", s.heads},
+            {"num_key_value_heads", s.kvHeads},
+            {"max_position_embeddings", s.maxPositions},
+            {"rms_norm_eps", 1e-5},
+            {"rope_theta", 10000.0},
+            {"tie_word_embeddings", true}};
+}
+
 aq::ModelConfig demoConfig(const DemoShape& s)
 {
-    const std::string json = nlohmann::json{{"model_type", "llama"},
-                                            {"vocab_size", s.vocab},
-                                            {"hidden_size", s.hidden},
-                                            {"intermediate_size", s.ffn},
-                                            {"num_hidden_layers", s.layers},
-                                            {"num_attention_heads", s.heads},
-                                            {"num_key_value_heads", s.kvHeads},
-                                            {"max_position_embeddings", s.maxPositions},
-                                            {"rms_norm_eps", 1e-5},
-                                            {"rope_theta", 10000.0},
-                                            {"tie_word_embeddings", true}}
-                                 .dump();
-    return aq::parseModelConfig(json, "demo configuration");
+    return aq::parseModelConfig(demoConfigJson(s).dump(), "demo configuration");
 }
 
 std::vector<uint16_t> readTokens(const std::string& path)
@@ -170,26 +174,16 @@ void writeModel(const Model& m, const DemoShape& s, const std::string& spm, cons
             tensors.emplace_back("model.layers." + std::to_string(i) + "." + n, half(t));
     tensors.emplace_back("model.norm.weight", half(m.norm));
     aq::detail::writeSafetensors((out / "model.safetensors").string(), tensors, {{"format", "pt"}});
-    nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}},
-                             {"model_type", "llama"},
-                             {"vocab_size", s.vocab},
-                             {"hidden_size", s.hidden},
-                             {"intermediate_size", s.ffn},
-                             {"num_hidden_layers", s.layers},
-                             {"num_attention_heads", s.heads},
-                             {"num_key_value_heads", s.kvHeads},
-                             {"max_position_embeddings", s.maxPositions},
-                             {"rms_norm_eps", 1e-5},
-                             {"rope_theta", 10000.0},
-                             {"rope_scaling", nullptr},
-                             {"hidden_act", "silu"},
-                             {"attention_bias", false},
-                             {"mlp_bias", false},
-                             {"tie_word_embeddings", true},
-                             {"bos_token_id", 1},
-                             {"eos_token_id", 2},
-                             {"torch_dtype", "float16"},
-                             {"affinequant_demo", info}};
+    nlohmann::json config = demoConfigJson(s);
+    config.update({{"architectures", {"LlamaForCausalLM"}},
+                   {"rope_scaling", nullptr},
+                   {"hidden_act", "silu"},
+                   {"attention_bias", false},
+                   {"mlp_bias", false},
+                   {"bos_token_id", 1},
+                   {"eos_token_id", 2},
+                   {"torch_dtype", "float16"},
+                   {"affinequant_demo", info}});
     std::ofstream(out / "config.json") << config.dump(2) << "\n";
     std::ofstream(out / "generation_config.json") << nlohmann::json{{"bos_token_id", 1}, {"eos_token_id", 2}}.dump(2) << "\n";
     std::ofstream(out / "tokenizer_config.json")
@@ -276,6 +270,8 @@ int train(const std::map<std::string, std::string>& opt)
             }
         }
     }
+    if (bestParams.empty())
+        aq::badInput("--steps must be at least 1");
     {
         torch::NoGradGuard ng;
         auto params = m.parameters();
