@@ -59,6 +59,17 @@ aq::QuantConfig smallConfig(const std::string& preset, aq::Method method = aq::M
     return c;
 }
 
+/// A small calibration of the bundled demo model into `tmp`/run.
+aq::CalibrationRequest demoRequest(const QTemporaryDir& tmp, const std::string& preset)
+{
+    aq::CalibrationRequest r;
+    r.modelDir = kDemo;
+    r.calibTextPath = kDemoCalib;
+    r.runDir = tmp.path().toStdString() + "/run";
+    r.config = smallConfig(preset);
+    return r;
+}
+
 /// Random, strictly diagonally dominant (hence invertible) transforms for an exactness check, quantization off.
 BlockTransforms randomTransforms(const aq::ModelConfig& m, bool lnMatrix, bool qkMatrix)
 {
@@ -249,11 +260,7 @@ private slots:
     void calibrationImprovesOnRtnAndReports()
     {
         QTemporaryDir tmp;
-        aq::CalibrationRequest r;
-        r.modelDir = kDemo;
-        r.calibTextPath = kDemoCalib;
-        r.runDir = tmp.path().toStdString() + "/run";
-        r.config = smallConfig("w4a4");
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a4");
         r.config.nsamples = 8;
         r.config.seqlen = 128;
         r.evalTextPath = kDemoEval;
@@ -367,11 +374,7 @@ private slots:
     {
         // A condition limit no matrix can meet: every epoch is rolled back, then the run fails clearly.
         QTemporaryDir tmp;
-        aq::CalibrationRequest r;
-        r.modelDir = kDemo;
-        r.calibTextPath = kDemoCalib;
-        r.runDir = tmp.path().toStdString() + "/run";
-        r.config = smallConfig("w4a4");
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a4");
         r.config.conditionLimit = 1.0;
         r.config.maxRecoveries = 2;
         struct Count : aq::CalibrationObserver {
@@ -396,11 +399,7 @@ private slots:
     void activationBuffersThatCannotFitAreRefused()
     {
         QTemporaryDir tmp;
-        aq::CalibrationRequest r;
-        r.modelDir = kDemo;
-        r.calibTextPath = kDemoCalib;
-        r.runDir = tmp.path().toStdString() + "/run";
-        r.config = smallConfig("w4a4");
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a4");
         r.config.nsamples = 4000000;  // ~ 3 TB of activation buffers
         r.config.seqlen = 512;
         bool oom = false;
@@ -443,11 +442,7 @@ private slots:
         QFETCH(QString, what);
         QFETCH(QString, fragment);
         QTemporaryDir tmp;
-        aq::CalibrationRequest r;
-        r.modelDir = kDemo;
-        r.calibTextPath = kDemoCalib;
-        r.runDir = tmp.path().toStdString() + "/run";
-        r.config = smallConfig("w4a16g128");
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a16g128");
         if (what == "wbits17")
             r.config.wbits = 17;
         else if (what == "abits1")

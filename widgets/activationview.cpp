@@ -30,16 +30,6 @@ QVector<int> outliers(const QVector<double>& values, double factor)
     return r;
 }
 
-void addSortedItem(QComboBox* box, const QString& text, const QVariant& data)
-{
-    if (box->findData(data) >= 0)
-        return;
-    int pos = 0;
-    while (pos < box->count() && box->itemData(pos).toInt() < data.toInt())
-        ++pos;
-    box->insertItem(pos, text, data);
-}
-
 }  // namespace
 
 ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
@@ -103,7 +93,7 @@ void ActivationView::addProfile(const ActivationProfileData& profile)
     {
         const QSignalBlocker b1(m_blockBox);
         const QSignalBlocker b2(m_siteBox);
-        addSortedItem(m_blockBox, QString::number(profile.block), profile.block);
+        plotstyle::addSortedItem(m_blockBox, QString::number(profile.block), profile.block);
         if (m_siteBox->findText(profile.site) < 0)
             m_siteBox->addItem(profile.site);
     }

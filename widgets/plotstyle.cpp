@@ -1,5 +1,7 @@
 #include "plotstyle.h"
 
+#include <QComboBox>
+
 #include <qcustomplot.h>
 
 #include <algorithm>
@@ -72,6 +74,16 @@ double median(QVector<double> values)
     const double upper = *mid;
     const double lower = *std::max_element(values.begin(), mid);
     return 0.5 * (lower + upper);
+}
+
+void addSortedItem(QComboBox* box, const QString& text, const QVariant& data)
+{
+    if (box->findData(data) >= 0)
+        return;
+    int pos = 0;
+    while (pos < box->count() && box->itemData(pos).toInt() < data.toInt())
+        ++pos;
+    box->insertItem(pos, text, data);
 }
 
 }  // namespace aq::widgets::plotstyle

@@ -5,6 +5,9 @@
 
 class QCPAxis;
 class QCPColorGradient;
+class QComboBox;
+class QString;
+class QVariant;
 
 namespace aq::widgets::plotstyle {
 
@@ -20,5 +23,7 @@ QCPColorGradient magnitudeGradient();
 void setLogScale(QCPAxis* axis, bool logarithmic);
 /// Median of the values (0 for an empty vector).
 double median(QVector<double> values);
+/// Adds an item whose data is an integer (a block index) unless present, keeping the items sorted by that integer.
+void addSortedItem(QComboBox* box, const QString& text, const QVariant& data);
 
 }  // namespace aq::widgets::plotstyle

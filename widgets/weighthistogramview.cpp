@@ -81,12 +81,7 @@ void WeightHistogramView::addHistogram(const WeightHistogramData& histogram)
     {
         const QSignalBlocker b1(m_blockBox);
         const QSignalBlocker b2(m_layerBox);
-        if (m_blockBox->findData(histogram.block) < 0) {
-            int pos = 0;
-            while (pos < m_blockBox->count() && m_blockBox->itemData(pos).toInt() < histogram.block)
-                ++pos;
-            m_blockBox->insertItem(pos, QString::number(histogram.block), histogram.block);
-        }
+        plotstyle::addSortedItem(m_blockBox, QString::number(histogram.block), histogram.block);
         if (m_layerBox->findText(histogram.layer) < 0)
             m_layerBox->addItem(histogram.layer);
     }
