@@ -3,9 +3,11 @@
 # that the paths compiled into the programs (the shim under CMAKE_INSTALL_FULL_LIBDIR/affinequant, the data under
 # CMAKE_INSTALL_FULL_DATADIR/affinequant) are those the package installs to:
 #
-#   cmake -S . -B /tmp/pkg-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-#         -DAQ_BUILD_TESTS=OFF -DAQ_BUILD_TOOLS=OFF
-#   cmake --build /tmp/pkg-build && (cd /tmp/pkg-build && cpack -G DEB)
+#   cmake -S . -B build-pkg -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+#         -DAQ_BUILD_GUI=ON -DAQ_BUILD_TESTS=OFF -DAQ_BUILD_TOOLS=OFF
+#   cmake --build build-pkg -j2 && (cd build-pkg && cpack -G DEB)
+#
+# tools/test-deb-install.sh installs the result on a fresh Debian 12 root and starts both programs (README, Packaging).
 if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   message(STATUS "Packaging: CMAKE_INSTALL_PREFIX is ${CMAKE_INSTALL_PREFIX}; a .deb should be built with /usr")
 endif()
@@ -28,13 +30,25 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "AffineQuant Studio maintainers")
 set(CPACK_DEBIAN_PACKAGE_SECTION "science")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-# The Debian 12 packages of the libraries the installed binaries load (their NEEDED entries, found with
-# `readelf -d` and `dpkg -S`), plus OpenBLAS: LibTorch's CPU matrix products go through libblas.so.3, and the
-# reference BLAS Debian would otherwise pick is about 25 times slower. libqt6printsupport6 is QCustomPlot's.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6, libgcc-s1, libstdc++6, libtorch1.13, libopenblas0-pthread, libqt6core6 (>= 6.4), libqt6gui6 (>= 6.4), \
-libqt6widgets6 (>= 6.4), libqt6printsupport6 (>= 6.4), libqcustomplot2.1-qt6, libsentencepiece0, libpcre2-8-0")
-# The zh_CN translation needs a CJK font to be readable.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "fonts-noto-cjk | fonts-wqy-microhei")
+# Dependencies. dpkg-shlibdeps (dpkg-dev) derives the library packages, with their minimum versions, from the NEEDED
+# entries of the installed binaries; on Debian 12 that gives libtorch1.13, libqt6core6/gui6/widgets6,
+# libqcustomplot2.1-qt6 (which brings libqt6printsupport6), libpcre2-8-0, libsentencepiece0 (the shim's) and the C and
+# C++ runtimes. Named by hand on top: OpenBLAS, because LibTorch's CPU matrix products go through libblas.so.3 and the
+# reference BLAS that libtorch1.13's "libblas3 | libblas.so.3" would otherwise install is about 25 times slower.
+# Without dpkg-shlibdeps the list below is used: what dpkg-shlibdeps gave on Debian 12 for version 0.1.0.
+find_program(AQ_DPKG_SHLIBDEPS dpkg-shlibdeps)
+if(AQ_DPKG_SHLIBDEPS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libopenblas0-pthread")
+else()
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS
+      "libopenblas0-pthread, libc6 (>= 2.35), libgcc-s1 (>= 3.0), libpcre2-8-0 (>= 10.22), \
+libqcustomplot2.1-qt6 (>= 2.1.0+dfsg1), libqt6core6 (>= 6.4.0), libqt6gui6 (>= 6.1.2), libqt6widgets6 (>= 6.3.0), \
+libsentencepiece0 (>= 0.1.97), libstdc++6 (>= 11), libtorch1.13 (>= 1.13.1+dfsg)")
+endif()
+# The zh_CN translation needs a CJK font to be readable. WenQuanYi Micro Hei first (a 1.6 MB download, 5 MB installed):
+# on a system with no CJK font, apt would otherwise fetch Noto CJK (57 MB, 91 MB installed); a system that has Noto CJK
+# already keeps it.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "fonts-wqy-microhei | fonts-noto-cjk")
 
 include(CPack)
