@@ -2,11 +2,11 @@
 add_library(aq_settings INTERFACE)
 target_compile_features(aq_settings INTERFACE cxx_std_20)
 target_compile_options(aq_settings INTERFACE
-  $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wno-unused-parameter>)
+  "$<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU,Clang>>:-Wall;-Wextra;-Wno-unused-parameter>")
 
 set(AQ_SANITIZE "" CACHE STRING "Sanitizers to enable, e.g. address,undefined")
 if(AQ_SANITIZE)
-  target_compile_options(aq_settings INTERFACE -fsanitize=${AQ_SANITIZE} -fno-omit-frame-pointer)
+  target_compile_options(aq_settings INTERFACE "$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${AQ_SANITIZE};-fno-omit-frame-pointer>")
   target_link_options(aq_settings INTERFACE -fsanitize=${AQ_SANITIZE})
 endif()
 

@@ -4,7 +4,13 @@
 //
 //   aq-bench-calibrate [--shape llama-7b|llama3-8b|llama2-70b] [--preset w4a4|w4a16g128|...] [--nsamples 128]
 //                      [--seqlen 2048] [--epochs 2] [--device cuda] [--mixed-precision] [--tf32] [--blocks 1]
+//                      [--buffers-on-host] [--no-fused] [--profile TRACE.json]
+//
+// --no-fused runs the reference sequence of tensor operations for fake quantization instead of the fused kernels;
+// --profile records one extra short calibration (8 samples, one epoch) with the LibTorch profiler and writes a
+// Chrome trace (CUDA builds of LibTorch 2.x).
 #include "calibration.h"
+#include "fused_quant.h"
 #include "torch_util.h"
 
 #include "aq/calibrate.h"
@@ -12,11 +18,17 @@
 
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
+#include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/autograd/profiler_kineto.h>
+#define AQ_BENCH_PROFILER 1
+#endif
 
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 
@@ -40,6 +52,12 @@ public:
         epochSeconds.push_back(e.seconds);
         losses.push_back(e.meanLoss);
         std::printf("  epoch %d: %.3f s, mean loss %.5g\n", e.epoch, e.seconds, e.meanLoss);
+        std::fflush(stdout);
+    }
+    void blockFinished(const aq::BlockSummary& b) override
+    {
+        std::printf("block %d: initial loss %.6g, final loss %.6g, %.1f s\n", b.block, b.initialLoss, b.finalLoss,
+                    b.seconds);
         std::fflush(stdout);
     }
 };
@@ -66,8 +84,8 @@ double matmulRate(const torch::Device& dev, torch::ScalarType dtype)
 int main(int argc, char** argv)
 {
     std::map<std::string, std::string> opt{{"shape", "llama-7b"}, {"preset", "w4a4"}, {"nsamples", "128"},
-                                           {"seqlen", "2048"}, {"epochs", "2"}, {"device", "cuda"}, {"blocks", "1"}};
-    std::map<std::string, bool> flags{{"mixed-precision", false}, {"tf32", false}};
+                                           {"seqlen", "2048"}, {"epochs", "2"}, {"device", "cuda"}, {"blocks", "1"}, {"profile", ""}};
+    std::map<std::string, bool> flags{{"mixed-precision", false}, {"tf32", false}, {"buffers-on-host", false}, {"no-fused", false}};
     for (int i = 1; i < argc; ++i) {
         std::string a = std::string(argv[i]).substr(2);
         if (flags.count(a))
@@ -75,6 +93,8 @@ int main(int argc, char** argv)
         else if (i + 1 < argc)
             opt[a] = argv[++i];
     }
+    if (flags["no-fused"])
+        setenv("AQ_FUSED_QUANT", "0", 1);
     try {
         const Shape s = kShapes.at(opt["shape"]);
         const torch::Device dev = aq::detail::parseDevice(opt["device"]);
@@ -89,6 +109,7 @@ int main(int argc, char** argv)
         q.epochs = std::stoi(opt["epochs"]);
         q.device = opt["device"];
         q.mixedPrecision = flags["mixed-precision"];
+        q.buffersOnHost = flags["buffers-on-host"];
         if (flags["tf32"] && dev.is_cuda())
             at::globalContext().setAllowTF32CuBLAS(true);
         torch::manual_seed(0);
@@ -109,13 +130,26 @@ int main(int argc, char** argv)
                      {"mlp.gate_proj.weight", rnd({s.ffn, s.hidden})},
                      {"mlp.up_proj.weight", rnd({s.ffn, s.hidden})},
                      {"mlp.down_proj.weight", rnd({s.hidden, s.ffn})}};
-        auto xFp = torch::randn({q.nsamples, q.seqlen, s.hidden}, o) * gain;
-        auto xQ = xFp.clone();
+        // Activation buffers as the engine keeps them: bf16 with mixed precision, optionally in pinned host memory.
+        const auto bufferType = q.mixedPrecision && dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+        auto makeBuffers = [&](int64_t n, torch::Tensor& xFp, torch::Tensor& xQ) {
+            xFp = (torch::randn({n, q.seqlen, s.hidden}, o) * gain).to(bufferType);
+            xQ = xFp.clone();
+            if (q.buffersOnHost && dev.is_cuda()) {
+                xFp = xFp.cpu().pin_memory();
+                xQ = xQ.cpu().pin_memory();
+            }
+        };
+        torch::Tensor xFp, xQ;
+        makeBuffers(q.nsamples, xFp, xQ);
         const auto rope = aq::detail::makeRopeTables(m, q.seqlen, dev, torch::kFloat32);
         const int blocks = std::stoi(opt["blocks"]);
         std::printf("%s block, preset %s, %lld x %lld tokens, %d epochs, %s%s\n", opt["shape"].c_str(), q.preset.c_str(),
                     static_cast<long long>(q.nsamples), static_cast<long long>(q.seqlen), q.epochs, dev.str().c_str(),
                     q.mixedPrecision ? ", bf16 mixed precision" : (flags["tf32"] ? ", tf32" : ", fp32"));
+        std::printf("fake quantization: %s; activation buffers: %s in %s memory\n",
+                    flags["no-fused"] || !aq::detail::fusedQuantCudaKernels() ? "tensor operations" : "fused kernels",
+                    bufferType == torch::kBFloat16 ? "bf16" : "fp32", q.buffersOnHost ? "pinned host" : "device");
         aq::detail::resetPeakDeviceBytes(dev);
         EpochTimer timer;
         for (int b = 0; b < blocks; ++b)
@@ -151,6 +185,28 @@ int main(int argc, char** argv)
             std::printf("measured %s matmul rate %.1f TFLOP/s -> floor %.3f s per epoch, measured/floor %.1f\n",
                         q.mixedPrecision ? "bf16" : (flags["tf32"] ? "tf32" : "fp32"), rate / 1e12, flops / rate,
                         perEpoch / (flops / rate));
+        }
+        if (!opt["profile"].empty()) {
+#ifdef AQ_BENCH_PROFILER
+            namespace tpi = torch::profiler::impl;
+            aq::QuantConfig pq = q;
+            pq.nsamples = 8;
+            pq.epochs = 1;
+            torch::Tensor pFp, pQ;
+            makeBuffers(pq.nsamples, pFp, pQ);
+            const tpi::ProfilerConfig cfg(tpi::ProfilerState::KINETO);
+            const std::set<tpi::ActivityType> acts{tpi::ActivityType::CPU, tpi::ActivityType::CUDA};
+            torch::autograd::profiler::prepareProfiler(cfg, acts);
+            torch::autograd::profiler::enableProfiler(cfg, acts);
+            aq::CalibrationObserver quiet;
+            aq::detail::calibrateBlock(m, pq, 0, 1, w, pFp, pQ, rope, quiet, nullptr);
+            torch::cuda::synchronize();
+            auto result = torch::autograd::profiler::disableProfiler();
+            result->save(opt["profile"]);
+            std::printf("profile of 8 samples x 1 epoch written to %s\n", opt["profile"].c_str());
+#else
+            std::fprintf(stderr, "--profile needs LibTorch 2.x\n");
+#endif
         }
         return 0;
     } catch (const aq::Error& e) {

@@ -44,7 +44,7 @@ Commands:
             [--let-lr X] [--lwc-lr X] [--sf X] [--alpha X] [--wd X] [--seed S]
             [--aug-loss|--no-aug-loss] [--no-lwc] [--no-let] [--ln-matrix|--no-ln-matrix] [--qk-matrix|--no-qk-matrix]
             [--symmetric] [--zero-in-range] [--no-partial-groups] [--per-channel-fallback] [--reference-delta-clamp]
-            [--keep-dominant] [--inverse-fp64] [--mixed-precision] [--max-recoveries K] [--condition-limit X]
+            [--keep-dominant] [--inverse-fp64] [--mixed-precision] [--buffers-on-host] [--max-recoveries K] [--condition-limit X]
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
             Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.

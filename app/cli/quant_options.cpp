@@ -15,7 +15,7 @@ const std::set<std::string> kQuantizeValuedOptions = {
 const std::set<std::string> kQuantizeFlagOptions = {
     "aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix", "no-qk-matrix",
     "symmetric", "zero-in-range", "no-partial-groups", "per-channel-fallback", "reference-delta-clamp",
-    "keep-dominant", "inverse-fp64", "mixed-precision", "resume", "force", "json"};
+    "keep-dominant", "inverse-fp64", "mixed-precision", "buffers-on-host", "resume", "force", "json"};
 
 aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& model)
 {
@@ -79,6 +79,7 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
     if (args.flag("keep-dominant")) c.keepDominant = true;
     if (args.flag("inverse-fp64")) c.inverseFloat64 = true;
     if (args.flag("mixed-precision")) c.mixedPrecision = true;
+    if (args.flag("buffers-on-host")) c.buffersOnHost = true;
     c.device = args.str("device", "cpu");
     return c;
 }

@@ -15,7 +15,9 @@
 #include "torch_util.h"
 #include "transforms.h"
 
+#include <ATen/record_function.h>
 #include <torch/optim/adamw.h>
+#include <torch/version.h>
 
 #include <sys/resource.h>
 
@@ -88,6 +90,7 @@ nlohmann::json configJson(const QuantConfig& c)
             {"keep_dominant", c.keepDominant},
             {"inverse_float64", c.inverseFloat64},
             {"mixed_precision", c.mixedPrecision},
+            {"buffers_on_host", c.buffersOnHost},
             {"max_recoveries", c.maxRecoveries},
             {"condition_limit", c.conditionLimit}};
 }
@@ -183,7 +186,7 @@ WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, cons
                           const BlockTransforms& t, int block)
 {
     torch::NoGradGuard ng;
-    auto wf = w.detach().to(torch::kCPU, torch::kFloat32);
+    auto wf = w.detach().to(torch::kFloat32);  // counted on the weight's device: only the counts travel
     WeightHistogram h;
     h.block = block;
     h.layer = layer;
@@ -196,7 +199,7 @@ WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, cons
         h.counts.push_back(static_cast<int64_t>(c));
     // Bounds and grid of the first row's first group.
     const int64_t n = spec.groupSize > 0 && spec.groupSize < wf.size(1) ? spec.groupSize : wf.size(1);
-    auto row = wf.narrow(0, 0, 1).narrow(1, 0, n);
+    auto row = wf.narrow(0, 0, 1).narrow(1, 0, n).cpu();
     auto it = t.lwc.find(layer);
     torch::Tensor u, l;
     if (it != t.lwc.end()) {
@@ -215,16 +218,48 @@ WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, cons
     return h;
 }
 
-/// Runs a block over every sample of `x` in batches, without gradients.
-torch::Tensor forwardAll(const ModelConfig& m, const BlockWeights& w, const torch::Tensor& x, const RopeTables& rope,
-                         const BlockOptions& o, int64_t batch)
+/// Where a block runs and where its activation buffers live (spec §3.4's fp_inps / quant_inps / fp_outs).
+struct Placement {
+    torch::Device device = torch::kCPU;        ///< where the block computes
+    torch::ScalarType bufferType = torch::kFloat32;
+    bool onHost = false;                       ///< buffers in pinned host memory
+};
+
+torch::Tensor batchOf(const torch::Tensor& buffer, int64_t start, int64_t n, const torch::Device& dev,
+                      torch::ScalarType type)
+{
+    return buffer.narrow(0, start, n).to(dev, type, /*non_blocking=*/true);
+}
+
+/// Runs a block over every sample of `x` in batches, without gradients, in float32 on the compute device. The result
+/// has x's dtype and device; `inPlace` overwrites x batch by batch (each batch is read before it is written).
+torch::Tensor forwardAll(const ModelConfig& m, const BlockWeights& w, torch::Tensor x, const RopeTables& rope,
+                         const BlockOptions& o, int64_t batch, const torch::Device& dev, bool inPlace = false)
 {
     torch::NoGradGuard ng;
-    std::vector<torch::Tensor> out;
-    for (int64_t i = 0; i < x.size(0); i += batch)
-        out.push_back(runDecoderBlock(m, w, x.narrow(0, i, std::min(batch, x.size(0) - i)), rope, o));
-    return torch::cat(out, 0);
+    torch::Tensor out = inPlace ? x : torch::empty(x.sizes(), x.options().pinned_memory(x.is_cpu() && x.is_pinned()));
+    for (int64_t i = 0; i < x.size(0); i += batch) {
+        const int64_t n = std::min(batch, x.size(0) - i);
+        auto y = runDecoderBlock(m, w, batchOf(x, i, n, dev, torch::kFloat32), rope, o);
+        out.narrow(0, i, n).copy_(y, /*non_blocking=*/out.is_cpu() && out.is_pinned());
+    }
+    return out;
 }
+
+/// Sets cuBLAS's TF32 mode for float32 products and restores it on scope exit.
+class Tf32Scope {
+public:
+    explicit Tf32Scope(bool on) : m_prev(at::globalContext().allowTF32CuBLAS())
+    {
+        at::globalContext().setAllowTF32CuBLAS(on || m_prev);
+    }
+    ~Tf32Scope() { at::globalContext().setAllowTF32CuBLAS(m_prev); }
+    Tf32Scope(const Tf32Scope&) = delete;
+    Tf32Scope& operator=(const Tf32Scope&) = delete;
+
+private:
+    bool m_prev;
+};
 
 std::vector<std::pair<std::string, torch::Tensor>> namedBlockTensors(const ModelConfig& m, int64_t layer,
                                                                      const BlockWeights& w)
@@ -291,6 +326,111 @@ BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWei
     return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
 }
 
+/// AdamW over the two parameter groups of a block (transforms and clipping, each with its learning rate). On CUDA
+/// with LibTorch 2.x, one fused multi-tensor kernel per group and one fused finiteness check of every gradient replace
+/// a dozen small operations per parameter, which dominate the host time of a step; elsewhere torch::optim::AdamW.
+class BlockOptimizer {
+public:
+    BlockOptimizer(const std::vector<torch::Tensor>& let, double letLr, const std::vector<torch::Tensor>& lwc,
+                   double lwcLr, double weightDecay, bool fused)
+        : m_weightDecay(weightDecay)
+    {
+#if TORCH_VERSION_MAJOR >= 2
+        m_fused = fused;
+#else
+        (void)fused;
+#endif
+        if (m_fused) {
+            for (const auto& [params, lr] : {std::pair{let, letLr}, std::pair{lwc, lwcLr}}) {
+                if (params.empty())
+                    continue;
+                Group g;
+                g.lr = lr;
+                for (const auto& p : params) {
+                    g.params.push_back(p);
+                    g.expAvg.push_back(torch::zeros_like(p));
+                    g.expAvgSq.push_back(torch::zeros_like(p));
+                    g.steps.push_back(torch::zeros({}, p.options().dtype(torch::kFloat32)));
+                }
+                m_groups.push_back(std::move(g));
+            }
+            return;
+        }
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        if (!let.empty())
+            groups.emplace_back(let, std::make_unique<torch::optim::AdamWOptions>(
+                                         torch::optim::AdamWOptions(letLr).weight_decay(weightDecay)));
+        if (!lwc.empty())
+            groups.emplace_back(lwc, std::make_unique<torch::optim::AdamWOptions>(
+                                         torch::optim::AdamWOptions(lwcLr).weight_decay(weightDecay)));
+        m_adamw = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(letLr));
+    }
+
+    void zeroGrad()
+    {
+        if (m_adamw) {
+            m_adamw->zero_grad();
+            return;
+        }
+        for (auto& g : m_groups)
+            for (auto& p : g.params)
+                p.mutable_grad() = torch::Tensor();
+    }
+
+    /// ANDs "every gradient is finite" into `flag` (a device bool scalar), without a host synchronisation.
+    void accumulateFinite(torch::Tensor& flag, const std::vector<torch::Tensor>& all)
+    {
+        torch::NoGradGuard ng;
+#if TORCH_VERSION_MAJOR >= 2
+        if (m_fused) {
+            std::vector<torch::Tensor> grads;
+            for (const auto& p : all)
+                if (p.grad().defined())
+                    grads.push_back(p.grad());
+            if (grads.empty())
+                return;
+            auto foundInf = torch::zeros({1}, grads[0].options().dtype(torch::kFloat32));
+            auto one = torch::ones({1}, grads[0].options().dtype(torch::kFloat32));
+            at::_amp_foreach_non_finite_check_and_unscale_(grads, foundInf, one);
+            flag.logical_and_(foundInf.eq(0).squeeze(0));
+            return;
+        }
+#endif
+        for (const auto& p : all)
+            if (p.grad().defined())
+                flag.logical_and_(torch::isfinite(p.grad()).all());
+    }
+
+    void step()
+    {
+        if (m_adamw) {
+            m_adamw->step();
+            return;
+        }
+#if TORCH_VERSION_MAJOR >= 2
+        torch::NoGradGuard ng;
+        for (auto& g : m_groups) {
+            std::vector<torch::Tensor> grads;
+            for (auto& p : g.params)
+                grads.push_back(p.grad().defined() ? p.grad() : torch::zeros_like(p));
+            at::_foreach_add_(g.steps, 1);
+            at::_fused_adamw_(g.params, grads, g.expAvg, g.expAvgSq, {}, g.steps, g.lr, 0.9, 0.999, m_weightDecay, 1e-8,
+                              /*amsgrad=*/false, /*maximize=*/false, std::nullopt, std::nullopt);
+        }
+#endif
+    }
+
+private:
+    struct Group {
+        std::vector<torch::Tensor> params, expAvg, expAvgSq, steps;
+        double lr = 0;
+    };
+    bool m_fused = false;
+    double m_weightDecay = 0;
+    std::vector<Group> m_groups;
+    std::unique_ptr<torch::optim::AdamW> m_adamw;
+};
+
 }  // namespace
 
 /// Calibrates one block: FP targets, statistics, init, training with rollback, merge.
@@ -299,21 +439,26 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                             const std::atomic<bool>* cancel)
 {
     const auto t0 = Clock::now();
-    const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(xFp.device());
+    const torch::Device dev = parseDevice(q.device);
+    const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
     const int64_t B = q.batchSize;
     BlockOutcome r;
     std::vector<std::string> fallback;
     const auto specs = weightSpecs(m, q, orig, &fallback);
+    const bool mixed = q.mixedPrecision && dev.is_cuda();
+    // TF32 for the float32 products that build the transformed weights (the bf16 path's own products are bf16).
+    const Tf32Scope tf32(mixed);
 
-    // Full-precision targets and activation statistics from the FP stream.
+    // Full-precision targets and activation statistics from the FP stream. The targets replace the inputs in place:
+    // this block never reads its FP inputs again.
     std::map<std::string, SiteStats> stats;
     BlockOptions probeFp;
     probeFp.probe = [&](const char* site, const torch::Tensor& x) { stats[site].add(x); };
     obs.stage("full-precision targets", block, numBlocks);
-    torch::Tensor yFp = forwardAll(m, orig, xFp, rope, probeFp, B);
     torch::Tensor yFp2;
     if (q.augLoss)
-        yFp2 = forwardAll(m, orig, xQ, rope, {}, B);
+        yFp2 = forwardAll(m, orig, xQ, rope, {}, B, dev);
+    torch::Tensor yFp = forwardAll(m, orig, xFp, rope, probeFp, B, dev, /*inPlace=*/true);
     checkCancel(cancel);
 
     BlockTransforms t = initTransforms(m, q, orig, stats, specs, opts);
@@ -323,8 +468,13 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
 
     auto blockLoss = [&](const BlockWeights& w) {
         torch::NoGradGuard ng;
-        auto out = forwardAll(m, w, xQ, rope, qOpts, B);
-        return (out - yFp).pow(2).mean().item<double>();
+        double sum = 0;
+        for (int64_t i = 0; i < xQ.size(0); i += B) {
+            const int64_t n = std::min(B, xQ.size(0) - i);
+            auto out = runDecoderBlock(m, w, batchOf(xQ, i, n, dev, torch::kFloat32), rope, qOpts);
+            sum += (out - batchOf(yFp, i, n, dev, torch::kFloat32)).pow(2).sum().item<double>();
+        }
+        return sum / static_cast<double>(yFp.numel());
     };
     EpochMasks masks = makeEpochMasks(m, q, 0, sf, opts);
     {
@@ -336,70 +486,101 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     const auto letParams = t.letParameters();
     const auto lwcParams = t.lwcParameters();
     const bool train = q.epochs > 0 && (!letParams.empty() || !lwcParams.empty());
+    const auto allParams = t.all();
 
     auto makeOptimizer = [&]() {
-        std::vector<torch::optim::OptimizerParamGroup> groups;
-        if (!letParams.empty())
-            groups.emplace_back(letParams, std::make_unique<torch::optim::AdamWOptions>(
-                                               torch::optim::AdamWOptions(letLr).weight_decay(q.weightDecay)));
-        if (!lwcParams.empty())
-            groups.emplace_back(lwcParams, std::make_unique<torch::optim::AdamWOptions>(
-                                               torch::optim::AdamWOptions(lwcLr).weight_decay(q.weightDecay)));
-        return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(letLr));
+        return std::make_unique<BlockOptimizer>(letParams, letLr, lwcParams, lwcLr, q.weightDecay, mixed);
     };
-    std::unique_ptr<torch::optim::AdamW> optimizer = train ? makeOptimizer() : nullptr;
+    std::unique_ptr<BlockOptimizer> optimizer = train ? makeOptimizer() : nullptr;
     const int64_t steps = q.nsamples / B;
-    const bool mixed = q.mixedPrecision && xQ.is_cuda();
-    const RopeTables ropeBf16 = mixed && rope.cos.defined()
-                                    ? RopeTables{rope.cos.to(torch::kBFloat16), rope.sin.to(torch::kBFloat16)}
-                                    : RopeTables{};
+    const torch::ScalarType computeType = mixed ? torch::kBFloat16 : torch::kFloat32;
+    const RopeTables ropeCompute = mixed && rope.cos.defined()
+                                       ? RopeTables{rope.cos.to(torch::kBFloat16), rope.sin.to(torch::kBFloat16)}
+                                       : rope;
+    // Fast path (mixed precision on CUDA): bf16 weights straight from the fused quantizer, bf16 products for the full
+    // post-norm matrices, and their inverses refined from one step to the next (exact LU at every epoch start and
+    // whenever the refinement's residual exceeds 1e-2).
+    InverseCache inverses;
+    TransformOptions stepOptions;
+    if (mixed) {
+        stepOptions.quantOut = torch::kBFloat16;
+        stepOptions.halfProducts = true;
+        if (q.lnMatrix)
+            stepOptions.cache = &inverses;
+    }
+    constexpr double kRefineLimit = 1e-2;
+    double worstResidual = 0;
+    int inverseFallbacks = 0;
+    auto checkInverses = [&]() {
+        if (!inverses.residual.defined())
+            return;
+        const double res = inverses.residual.item<double>();
+        inverses.residual = torch::Tensor();
+        worstResidual = std::isfinite(res) ? std::max(worstResidual, res) : std::numeric_limits<double>::infinity();
+        if (!(res <= kRefineLimit)) {
+            inverses.clear();
+            ++inverseFallbacks;
+        }
+    };
+    // The host reads the loss only when it reports (a device synchronisation); the finiteness of the loss and of
+    // every gradient is accumulated on the device and checked at those points and at the end of the epoch.
+    const double reportInterval = dev.is_cuda() ? 0.25 : 0.05;
     auto lastReport = Clock::now() - std::chrono::seconds(1);
 
     for (int e = 0; train && e < q.epochs; ++e) {
         const auto te = Clock::now();
         masks = makeEpochMasks(m, q, e, sf, opts);
         const BlockTransforms start = t.clone();
+        inverses.clear();
+        worstResidual = 0;
         std::string failure;
-        double sum = 0;
+        torch::Tensor lossSum = torch::zeros({}, opts);
+        torch::Tensor finite = torch::ones({}, opts.dtype(torch::kBool));
+        torch::Tensor gradFinite = torch::ones({}, opts.dtype(torch::kBool));
+        auto checkFinite = [&]() {
+            if (!finite.item<bool>())
+                failure = "non-finite loss";
+            else if (!gradFinite.item<bool>())
+                failure = "non-finite gradient";
+        };
         for (int64_t s = 0; s < steps && failure.empty(); ++s) {
             checkCancel(cancel);
             truncateScales(t);
-            auto w = applyTransforms(m, q, orig, t, masks, specs, true);
-            torch::Tensor out;
-            if (mixed) {
-                // bfloat16 matrix products, float32 master parameters and loss: no loss scaling is needed.
+            RECORD_USER_SCOPE("aq::train_step");
+            auto w = applyTransforms(m, q, orig, t, masks, specs, true, stepOptions);
+            if (mixed)
                 for (auto& [n, x] : w.tensors)
-                    x = x.to(torch::kBFloat16);
-                out = runDecoderBlock(m, w, xQ.narrow(0, s * B, B).to(torch::kBFloat16), ropeBf16, qOpts).to(torch::kFloat32);
-            } else {
-                out = runDecoderBlock(m, w, xQ.narrow(0, s * B, B), rope, qOpts);
-            }
-            auto loss = (out - yFp.narrow(0, s * B, B)).pow(2).mean();
+                    x = x.to(torch::kBFloat16);  // norms, biases, post-norm matrices (the weights already are)
+            // bfloat16 matrix products, float32 master parameters and loss: no loss scaling is needed.
+            auto out = runDecoderBlock(m, w, batchOf(xQ, s * B, B, dev, computeType), ropeCompute, qOpts)
+                           .to(torch::kFloat32);
+            auto loss = (out - batchOf(yFp, s * B, B, dev, torch::kFloat32)).pow(2).mean();
             if (q.augLoss)
-                loss = loss + (out - yFp2.narrow(0, s * B, B)).pow(2).mean();
-            const double lv = loss.item<double>();
-            if (!std::isfinite(lv)) {
-                failure = "non-finite loss";
-                break;
-            }
-            optimizer->zero_grad();
+                loss = loss + (out - batchOf(yFp2, s * B, B, dev, torch::kFloat32)).pow(2).mean();
+            optimizer->zeroGrad();
             loss.backward();
-            for (const auto& p : t.all())
-                if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) {
-                    failure = "non-finite gradient";
-                    break;
-                }
-            if (!failure.empty())
-                break;
+            {
+                torch::NoGradGuard ng;
+                auto lv = loss.detach();
+                finite.logical_and_(torch::isfinite(lv));
+                lossSum.add_(lv);
+                optimizer->accumulateFinite(gradFinite, allParams);
+            }
             optimizer->step();
             if (q.keepDominant)
                 enforceDominance(t, masks);
-            sum += lv;
-            if (since(lastReport) > 0.05 || s + 1 == steps) {
-                obs.stepLoss({block, e, static_cast<int>(s), lv, static_cast<int>(steps)});
+            if (since(lastReport) > reportInterval || s + 1 == steps) {
+                checkFinite();
+                checkInverses();
+                if (!failure.empty())
+                    break;
+                obs.stepLoss({block, e, static_cast<int>(s), loss.item<double>(), static_cast<int>(steps)});
                 lastReport = Clock::now();
             }
         }
+        if (failure.empty())
+            checkFinite();
+        const double sum = failure.empty() ? lossSum.item<double>() : 0.0;
         // Conditioning of every matrix at the end of the epoch.
         std::vector<MatrixDiagnostics> diags;
         if (failure.empty()) {
@@ -438,6 +619,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         EpochSummary es{block, e, q.epochs, sum / static_cast<double>(steps), since(te), masks.bigBand};
         nlohmann::json ej = {{"epoch", e}, {"mean_loss", es.meanLoss}, {"seconds", es.seconds},
                              {"band", masks.bigBand}, {"head_band", masks.headBand}, {"sf", sf}};
+        if (stepOptions.cache)
+            ej["inverse_refinement"] = {{"max_residual", worstResidual}, {"fallbacks_to_lu", inverseFallbacks}};
         for (const auto& d : diags) {
             obs.matrixDiagnostics(d);
             ej["matrices"][d.transform] = {{"min_margin", d.minMargin},
@@ -482,8 +665,13 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     std::map<std::string, SiteStats> after;
     BlockOptions mergedOpts = qOpts;
     mergedOpts.probe = [&](const char* site, const torch::Tensor& x) { after[site].add(x); };
-    xQ = forwardAll(m, r.merged, xQ, rope, mergedOpts, B);
-    const double finalLoss = (xQ - yFp).pow(2).mean().item<double>();
+    xQ = forwardAll(m, r.merged, xQ, rope, mergedOpts, B, dev, /*inPlace=*/true);
+    double finalLoss = 0;
+    for (int64_t i = 0; i < xQ.size(0); i += B) {
+        const int64_t n = std::min(B, xQ.size(0) - i);
+        finalLoss += (batchOf(xQ, i, n, dev, torch::kFloat32) - batchOf(yFp, i, n, dev, torch::kFloat32)).pow(2).sum().item<double>();
+    }
+    finalLoss /= static_cast<double>(yFp.numel());
     xFp = yFp;
     for (const char* site : {"qkv", "out", "fc1"})
         obs.activationProfile({block, site, toFloats(stats[site].absMax), toFloats(after[site].absMax)});
@@ -493,7 +681,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     r.report["block"] = block;
     r.report["final_loss"] = finalLoss;
     r.report["seconds"] = bs.seconds;
-    r.report["peak_device_memory_bytes"] = peakDeviceBytes(xQ.device());
+    r.report["peak_device_memory_bytes"] = peakDeviceBytes(dev);
     r.report["epochs"] = epochs;
     r.report["recoveries"] = recoveries;
     r.report["per_channel_fallback"] = fallback;
@@ -521,20 +709,33 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     if (req.runDir.empty())
         badInput("no run directory given (--out)");
     // Refuse early, with the setting to lower, when the activation buffers cannot fit.
+    const bool mixed = q.mixedPrecision && device.is_cuda();
+    const bool onHost = q.buffersOnHost && device.is_cuda();
+    const torch::ScalarType bufferType = mixed ? torch::kBFloat16 : torch::kFloat32;
     {
-        const double buffers = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) *
-                               static_cast<double>(m.hiddenSize) * 4.0 * (q.augLoss ? 4 : 3);
-        const double blockBytes = 4.0 * 4 * static_cast<double>(m.hiddenSize) *
-                                  (2.0 * m.hiddenSize + 2.0 * m.numKvHeads * m.headDim + 3.0 * m.intermediateSize);
+        const double d = static_cast<double>(m.hiddenSize), ffn = static_cast<double>(m.intermediateSize);
+        const double tokens = static_cast<double>(q.batchSize) * static_cast<double>(q.seqlen);
+        // Inputs of both streams (the FP targets overwrite the FP inputs), plus the second target with aug-loss.
+        const double buffers = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) * d *
+                               (mixed ? 2.0 : 4.0) * (q.augLoss ? 3 : 2);
+        const double blockBytes = 4.0 * 4 * d * (2.0 * d + 2.0 * m.numKvHeads * m.headDim + 3.0 * ffn);
+        // One training step's saved activations: about two dozen hidden-size and eight FFN-size tensors per token,
+        // and the attention scores.
+        const double stepBytes = tokens * (24 * d + 8 * ffn) * 4 +
+                                 3.0 * static_cast<double>(q.batchSize) * m.numHeads * static_cast<double>(q.seqlen) *
+                                     static_cast<double>(q.seqlen) * 4;
+        const double onDevice = (onHost ? 0.0 : buffers) + blockBytes + stepBytes;
         const int64_t available = freeMemoryBytes(device);
-        if (available > 0 && buffers + blockBytes > static_cast<double>(available)) {
-            char msg[512];
+        if (available > 0 && onDevice > static_cast<double>(available)) {
+            char msg[640];
             std::snprintf(msg, sizeof msg,
                           "calibration needs about %.1f GB on %s (activation buffers of %lld samples x %lld tokens x %lld "
-                          "channels, plus one block) but only %.1f GB are free; lower --nsamples or --seqlen",
-                          (buffers + blockBytes) / 1e9, device.str().c_str(), static_cast<long long>(q.nsamples),
+                          "channels%s, one block, one step's activations) but only %.1f GB are free; lower --nsamples or "
+                          "--seqlen%s",
+                          onDevice / 1e9, device.str().c_str(), static_cast<long long>(q.nsamples),
                           static_cast<long long>(q.seqlen), static_cast<long long>(m.hiddenSize),
-                          static_cast<double>(available) / 1e9);
+                          onHost ? " kept in host memory" : "", static_cast<double>(available) / 1e9,
+                          onHost || !device.is_cuda() ? "" : ", or add --buffers-on-host");
             throw Error(ErrorCode::OutOfMemory, msg);
         }
     }
@@ -585,18 +786,25 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     try {
         torch::Tensor ids = calibrationWindows(calibTokens, q);
         obs.stage("loading", 0, numBlocks);
-        // Embeddings only: blocks are streamed from the memory-mapped checkpoint one at a time.
+        // Embeddings only: blocks are streamed from the memory-mapped checkpoint one at a time. The activation
+        // buffers are bf16 with mixed precision, and live in pinned host memory with --buffers-on-host.
         torch::Tensor xFp, xQ;
         {
             torch::NoGradGuard ng;
+            const torch::Device bufferDevice = onHost ? torch::Device(torch::kCPU) : device;
             auto embedName = m.arch == Architecture::Opt ? "model.decoder.embed_tokens.weight" : "model.embed_tokens.weight";
-            auto emb = ck.load(embedName).to(device, torch::kFloat32);
-            xFp = torch::embedding(emb, ids.to(device));
+            auto emb = ck.load(embedName).to(bufferDevice, torch::kFloat32);
+            xFp = torch::embedding(emb, ids.to(bufferDevice));
             if (m.arch == Architecture::Opt) {
-                auto pos = ck.load("model.decoder.embed_positions.weight").to(device, torch::kFloat32);
-                xFp = xFp + torch::embedding(pos, torch::arange(2, q.seqlen + 2, torch::TensorOptions().dtype(torch::kInt64).device(device))).unsqueeze(0);
+                auto pos = ck.load("model.decoder.embed_positions.weight").to(bufferDevice, torch::kFloat32);
+                xFp = xFp + torch::embedding(pos, torch::arange(2, q.seqlen + 2, torch::TensorOptions().dtype(torch::kInt64).device(bufferDevice))).unsqueeze(0);
             }
+            xFp = xFp.to(bufferType);
             xQ = xFp.clone();
+            if (onHost) {
+                xFp = xFp.pin_memory();
+                xQ = xQ.pin_memory();
+            }
         }
         const RopeTables rope = m.arch == Architecture::Llama ? makeRopeTables(m, q.seqlen, device, torch::kFloat32) : RopeTables{};
         BlockOptions qOpts;
@@ -614,8 +822,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 const std::string prefix = blockPrefix(m, i);
                 for (const auto& [name, e] : f.entries())
                     merged.tensors[name.substr(prefix.size())] = f.load(name).to(device);
-                xFp = forwardAll(m, orig, xFp, rope, {}, q.batchSize);
-                xQ = forwardAll(m, merged, xQ, rope, qOpts, q.batchSize);
+                xFp = forwardAll(m, orig, xFp, rope, {}, q.batchSize, device, true);
+                xQ = forwardAll(m, merged, xQ, rope, qOpts, q.batchSize, device, true);
                 continue;
             }
             obs.stage("calibrating", i, numBlocks);
@@ -631,7 +839,7 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                         out.quant[name + ".zeros"] = p.zero;
                     }
                 }
-                xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, q.batchSize) : xQ;
+                xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, q.batchSize, device, true) : xQ;
                 out.report = {{"block", i}, {"seconds", since(tb)}};
                 obs.blockFinished({i, numBlocks, 0, 0, since(tb), {}});
             } else {
@@ -654,16 +862,19 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         obs.stage("writing the model", numBlocks, numBlocks);
         const fs::path partial = runDir / "model.partial";
         fs::create_directories(partial);
-        std::vector<std::pair<std::string, torch::Tensor>> tensors;
+        // Streamed: one tensor in memory at a time, whatever the size of the model.
+        std::vector<TensorSource> sources;
         for (const auto& name : ck.names())
             if (name.find(".layers.") == std::string::npos)
-                tensors.emplace_back(name, ck.load(name).to(torch::kFloat32));
+                sources.push_back({name, torch::kFloat32, ck.shape(name), [&ck, name] { return ck.load(name).to(torch::kFloat32); }});
+        std::vector<std::shared_ptr<SafetensorsFile>> blockFiles;
         for (int i = 0; i < numBlocks; ++i) {
-            SafetensorsFile f((blocksDir / ("block_" + std::to_string(i) + ".safetensors")).string());
-            for (const auto& [name, e] : f.entries())
-                tensors.emplace_back(name, f.load(name));
+            auto f = std::make_shared<SafetensorsFile>((blocksDir / ("block_" + std::to_string(i) + ".safetensors")).string());
+            for (const auto& [name, e] : f->entries())
+                sources.push_back({name, scalarTypeFromSafetensors(e.dtype, f->path()), e.shape, [f, name] { return f->load(name); }});
+            blockFiles.push_back(f);
         }
-        writeSafetensors((partial / "model.safetensors").string(), tensors, {{"format", "pt"}});
+        writeSafetensorsStreamed((partial / "model.safetensors").string(), sources, {{"format", "pt"}});
         nlohmann::json cfg = readJsonFile(fs::path(req.modelDir) / "config.json", "model configuration");
         cfg["torch_dtype"] = "float32";
         cfg["affinequant"] = {{"wbits", q.wbits},

@@ -1,5 +1,7 @@
 #include "quantizer.h"
 
+#include "fused_quant.h"
+
 #include <cmath>
 
 namespace aq::detail {
@@ -57,20 +59,26 @@ torch::Tensor fakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bo
 {
     if (bits >= 16)
         return x;
+    if (x.is_cuda() && fusedQuantEnabled(x))
+        return fusedFakeQuantRows(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
     const RowParams p = rowParams(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
     auto q = torch::clamp(roundSte(x / p.delta) + p.zero, 0.0, p.qmax);
     return (q - p.zero) * p.delta;
 }
 
 torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper,
-                              const torch::Tensor& lower)
+                              const torch::Tensor& lower, std::optional<torch::ScalarType> outType)
 {
     if (spec.bits >= 16)
-        return w;
+        return outType ? w.to(*outType) : w;
+    const bool fused = w.is_cuda() && fusedQuantEnabled(w);
     const int64_t out = w.size(0), in = w.size(1);
     const int64_t groups = groupsPerRow(in, spec.groupSize);
     auto quant = [&](const torch::Tensor& rows, const torch::Tensor& u, const torch::Tensor& l) {
-        return fakeQuantRows(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l);
+        if (fused)
+            return fusedFakeQuantRows(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l, outType);
+        auto r = fakeQuantRows(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l);
+        return outType ? r.to(*outType) : r;
     };
     auto col = [](const torch::Tensor& t, int64_t start, int64_t n) {
         return t.defined() ? t.narrow(1, start, n).reshape({-1, 1}) : torch::Tensor();

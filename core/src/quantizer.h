@@ -2,6 +2,8 @@
 // Uniform fake quantization (spec §2) with straight-through rounding (internal: exposes torch).
 #include <torch/types.h>
 
+#include <optional>
+
 namespace aq::detail {
 
 /// How one weight tensor [out, in] is quantized.
@@ -19,15 +21,17 @@ int64_t groupsPerRow(int64_t in, int64_t groupSize);
 /// round(x) in the forward pass, identity gradient.
 torch::Tensor roundSte(const torch::Tensor& x);
 
-/// Fake-quantizes each row of x [R, n] (min/max over the row). `upper`/`lower` are the raw LWC parameters [R, 1]
+/// Fake-quantizes each row of x [R, n] (min/max over the row). CUDA tensors take the fused kernels (fused_quant.h)
+/// when the build has them; CPU tensors the reference sequence of tensor operations. `upper`/`lower` are the raw LWC parameters [R, 1]
 /// (sigmoid-scaled extremes) or undefined tensors for plain min/max. Differentiable as spec §2.1 describes.
 torch::Tensor fakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bool zeroInRange, bool clampDelta,
                             const torch::Tensor& upper = {}, const torch::Tensor& lower = {});
 
 /// Fake-quantizes a weight [out, in] per channel or per group. A partial last group (in % g != 0) is quantized on its
 /// own. `upper`/`lower`: LWC raw parameters [out, groupsPerRow(in, g)], or undefined. bits >= 16 returns w.
+/// `outType`: dtype of the result (default: w's); on CUDA the fused kernels write it directly.
 torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper = {},
-                              const torch::Tensor& lower = {});
+                              const torch::Tensor& lower = {}, std::optional<torch::ScalarType> outType = std::nullopt);
 
 /// Per-token dynamic asymmetric activation quantization over the last dimension. bits >= 16 returns x unchanged.
 torch::Tensor fakeQuantActivation(const torch::Tensor& x, int bits);

@@ -177,25 +177,32 @@ torch::Tensor SafetensorsFile::load(const std::string& name) const
     const auto* src = static_cast<const char*>(m_file->data) + m_dataOffset + e.begin;
     // Element data are little-endian, as on every platform this builds for; offsets need not be aligned.
     std::memcpy(result.data_ptr(), src, e.end - e.begin);
+    // The copy is what the caller keeps: drop the mapped pages so that reading a large checkpoint block by block does
+    // not leave the whole file resident in this process (they are read again from the page cache if needed).
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t first = reinterpret_cast<uintptr_t>(src) & ~(page - 1);
+    const uintptr_t last = reinterpret_cast<uintptr_t>(src) + (e.end - e.begin);
+    if (last > first)
+        madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
     return result;
 }
 
-void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata)
+void writeSafetensorsStreamed(const std::string& path, const std::vector<TensorSource>& tensors,
+                              const std::map<std::string, std::string>& metadata)
 {
     nlohmann::json header = nlohmann::json::object();
     if (!metadata.empty())
         header["__metadata__"] = metadata;
-    std::vector<torch::Tensor> cpu;
     uint64_t offset = 0;
-    for (const auto& [name, t] : tensors) {
-        torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
-        const uint64_t nbytes = static_cast<uint64_t>(c.numel()) * c.element_size();
-        header[name] = {{"dtype", safetensorsDtypeName(c.scalar_type())},
-                        {"shape", c.sizes().vec()},
-                        {"data_offsets", {offset, offset + nbytes}}};
+    std::vector<uint64_t> sizes;
+    for (const auto& t : tensors) {
+        uint64_t numel = 1;
+        for (int64_t d : t.shape)
+            numel *= static_cast<uint64_t>(d);
+        const uint64_t nbytes = numel * static_cast<uint64_t>(c10::elementSize(t.type));
+        header[t.name] = {{"dtype", safetensorsDtypeName(t.type)}, {"shape", t.shape}, {"data_offsets", {offset, offset + nbytes}}};
         offset += nbytes;
-        cpu.push_back(c);
+        sizes.push_back(nbytes);
     }
     std::string h = header.dump();
     while ((8 + h.size()) % 8 != 0)
@@ -205,20 +212,35 @@ void writeSafetensors(const std::string& path, const std::vector<std::pair<std::
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         if (!out)
             badInput("cannot write '" + tmp + "': " + std::strerror(errno));
+        auto fail = [&](const std::string& why) {
+            out.close();
+            std::remove(tmp.c_str());
+            badInput(why);
+        };
         uint64_t n = h.size();
         unsigned char len[8];
         for (int i = 0; i < 8; ++i)
             len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
         out.write(reinterpret_cast<const char*>(len), 8);
         out.write(h.data(), static_cast<std::streamsize>(h.size()));
-        for (const auto& c : cpu)
-            out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::remove(tmp.c_str());
-            badInput("writing '" + tmp + "' failed (disk full or read-only?)");
+        for (size_t i = 0; i < tensors.size(); ++i) {
+            torch::Tensor c;
+            try {
+                c = tensors[i].load().detach().to(torch::kCPU).contiguous();
+            } catch (...) {
+                out.close();
+                std::remove(tmp.c_str());
+                throw;
+            }
+            if (c.scalar_type() != tensors[i].type || c.sizes().vec() != tensors[i].shape)
+                fail("internal error writing '" + path + "': tensor '" + tensors[i].name + "' changed dtype or shape");
+            out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(sizes[i]));
+            if (!out)
+                fail("writing '" + tmp + "' failed (disk full or read-only?)");
         }
+        out.flush();
+        if (!out)
+            fail("writing '" + tmp + "' failed (disk full or read-only?)");
     }
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
@@ -226,6 +248,15 @@ void writeSafetensors(const std::string& path, const std::vector<std::pair<std::
         std::remove(tmp.c_str());
         badInput("cannot move '" + tmp + "' to '" + path + "': " + ec.message());
     }
+}
+
+void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata)
+{
+    std::vector<TensorSource> sources;
+    for (const auto& [name, t] : tensors)
+        sources.push_back({name, t.scalar_type(), t.sizes().vec(), [t] { return t; }});
+    writeSafetensorsStreamed(path, sources, metadata);
 }
 
 }  // namespace aq::detail

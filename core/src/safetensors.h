@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,19 @@ private:
 torch::ScalarType scalarTypeFromSafetensors(const std::string& dtype, const std::string& origin);
 std::string safetensorsDtypeName(torch::ScalarType type);
 size_t safetensorsElementSize(const std::string& dtype);
+
+/// One tensor of a streamed write: its header entry, and a function that produces the data when its turn comes.
+struct TensorSource {
+    std::string name;
+    torch::ScalarType type;
+    std::vector<int64_t> shape;
+    std::function<torch::Tensor()> load;
+};
+
+/// Writes tensors one at a time (at most one is in memory), through a temporary file and a rename. Each loaded
+/// tensor must match its declared dtype and shape.
+void writeSafetensorsStreamed(const std::string& path, const std::vector<TensorSource>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
 
 /// Writes tensors (contiguous CPU copies are made as needed) to `path` through a temporary file and a rename,
 /// so a failure never leaves a partial file under the final name.

@@ -226,7 +226,8 @@ BlockTransforms initTransforms(const ModelConfig& m, const QuantConfig& q, const
 }
 
 BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const BlockWeights& orig, const BlockTransforms& t,
-                             const EpochMasks& masks, const std::map<std::string, WeightQuantSpec>& specs, bool quantize)
+                             const EpochMasks& masks, const std::map<std::string, WeightQuantSpec>& specs, bool quantize,
+                             const TransformOptions& opt)
 {
     const BlockLayout L = blockLayout(m);
     const int64_t d = m.hiddenSize, h = m.headDim, nh = m.numHeads, nkv = m.numKvHeads;
@@ -246,7 +247,29 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         if (matrix) {
             A = s * masks.big;
             w.tensors[norm + ".bias"] = betaMinusDelta;
-            w.tensors[norm + ".post_matrix"] = inverseOf(A, q.inverseFloat64);
+            torch::Tensor inv;
+            torch::Tensor x0;
+            if (opt.cache) {
+                auto it = opt.cache->inverse.find(norm);
+                if (it != opt.cache->inverse.end())
+                    x0 = it->second;
+            }
+            if (x0.defined()) {
+                // X1 = X0 + X0 (I - A X0): quadratic convergence from the previous step's inverse X0 (A moves little
+                // per step). The residual is tracked on the device; the caller falls back to LU when it grows.
+                auto e = torch::eye(A.size(0), A.options()) - torch::matmul(A, x0);
+                inv = x0 + torch::matmul(x0, e);
+                auto r = e.detach().abs().max();
+                opt.cache->residual = opt.cache->residual.defined() ? torch::maximum(opt.cache->residual, r) : r;
+                ++opt.cache->refined;
+            } else {
+                inv = inverseOf(A, q.inverseFloat64);
+                if (opt.cache)
+                    ++opt.cache->exact;
+            }
+            if (opt.cache)
+                opt.cache->inverse[norm] = inv.detach();
+            w.tensors[norm + ".post_matrix"] = inv;
         } else {
             w.tensors[norm + ".weight"] = w.at(norm + ".weight") / s;
             w.tensors[norm + ".bias"] = betaMinusDelta / s;
@@ -254,7 +277,10 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         for (const auto& c : consumers) {
             const torch::Tensor w0 = W(c);
             w.tensors[c + ".bias"] = orZeros(bias(c), w0.size(0), w0) + torch::matmul(w0, delta);
-            W(c) = matrix ? torch::matmul(w0, A.t()) : w0 * s;
+            if (matrix && opt.halfProducts)
+                W(c) = torch::matmul(w0.to(torch::kBFloat16), A.to(torch::kBFloat16).t());
+            else
+                W(c) = matrix ? torch::matmul(w0, A.t()) : w0 * s;
         }
     };
     normPair(L.norm1, L.qkv, t.s1, t.d1, q.lnMatrix);
@@ -271,12 +297,12 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         if (t.s3.dim() == 3) {
             auto A = t.s3 * masks.head;
             auto Ainv = inverseOf(A, q.inverseFloat64);
-            W(vn) = torch::bmm(Ainv.transpose(1, 2), wv.view({nkv, h, -1})).reshape({kvDim, -1});
+            W(vn) = torch::bmm(Ainv.transpose(1, 2).to(wv.scalar_type()), wv.view({nkv, h, -1})).reshape({kvDim, -1});
             w.tensors[vn + ".bias"] = torch::bmm((bv - t.d3).view({nkv, 1, h}), Ainv).reshape({kvDim});
             auto Aq = expandToQueryHeads(A, m);
             W(L.out) = torch::bmm(wo.view({d, nh, h}).transpose(0, 1), Aq.transpose(1, 2)).transpose(0, 1).reshape({d, qDim});
         } else {
-            W(vn) = wv / t.s3.unsqueeze(1);
+            W(vn) = wv / t.s3.unsqueeze(1).to(wv.scalar_type());
             w.tensors[vn + ".bias"] = (bv - t.d3) / t.s3;
             W(L.out) = wo * expandToQueryHeads(t.s3.view({nkv, h}), m).reshape({qDim});
         }
@@ -287,18 +313,18 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         if (t.s4.dim() == 3) {
             auto A = t.s4 * masks.head;
             auto AinvQ = expandToQueryHeads(inverseOf(A, q.inverseFloat64), m);
-            W(qn) = torch::bmm(AinvQ.transpose(1, 2), wq.view({nh, h, -1})).reshape({qDim, -1});
+            W(qn) = torch::bmm(AinvQ.transpose(1, 2).to(wq.scalar_type()), wq.view({nh, h, -1})).reshape({qDim, -1});
             if (bq.defined())
                 w.tensors[qn + ".bias"] = torch::bmm(bq.view({nh, 1, h}), AinvQ).reshape({qDim});
-            W(kn) = torch::bmm(A, wk.view({nkv, h, -1})).reshape({kvDim, -1});
+            W(kn) = torch::bmm(A.to(wk.scalar_type()), wk.view({nkv, h, -1})).reshape({kvDim, -1});
             if (bk.defined())
                 w.tensors[kn + ".bias"] = torch::bmm(bk.view({nkv, 1, h}), A.transpose(1, 2)).reshape({kvDim});
         } else {
             auto sq = expandToQueryHeads(t.s4.view({nkv, h}), m).reshape({qDim});
-            W(qn) = wq / sq.unsqueeze(1);
+            W(qn) = wq / sq.unsqueeze(1).to(wq.scalar_type());
             if (bq.defined())
                 w.tensors[qn + ".bias"] = bq / sq;
-            W(kn) = wk * t.s4.unsqueeze(1);
+            W(kn) = wk * t.s4.unsqueeze(1).to(wk.scalar_type());
             if (bk.defined())
                 w.tensors[kn + ".bias"] = bk * t.s4;
         }
@@ -308,7 +334,7 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
             auto it = t.lwc.find(name);
             const bool learn = it != t.lwc.end();
             W(name) = fakeQuantWeight(W(name), specs.at(name), learn ? it->second.first : torch::Tensor(),
-                                      learn ? it->second.second : torch::Tensor());
+                                      learn ? it->second.second : torch::Tensor(), opt.quantOut);
         }
     return w;
 }

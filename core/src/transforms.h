@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,9 +69,27 @@ BlockTransforms initTransforms(const ModelConfig& model, const QuantConfig& q, c
 
 /// Builds the block's weights with the transforms folded in (spec §4.2 order: P1, P2, P3 on v's P1 result, P4 on
 /// q/k's P1 results), then fake-quantizes every linear when `quantize` is set. Differentiable in the transforms.
+/// Inverses of the full post-norm matrices carried from one training step to the next (fast path only).
+struct InverseCache {
+    std::map<std::string, torch::Tensor> inverse;  ///< norm name -> last inverse (detached)
+    torch::Tensor residual;                         ///< running max |I - A X| of the refinements (device scalar)
+    int exact = 0;                                  ///< exact inverses computed
+    int refined = 0;                                ///< Newton-Schulz refinements
+    void clear() { inverse.clear(); }
+};
+
+/// How applyTransforms computes (the defaults are the reference path).
+struct TransformOptions {
+    std::optional<torch::ScalarType> quantOut;  ///< dtype of the fake-quantized weights (fused kernels write it)
+    bool halfProducts = false;                  ///< W A^T of the full post-norm matrices in bf16 (fp32 accumulate)
+    InverseCache* cache = nullptr;              ///< refine the last inverse with one Newton-Schulz step instead of
+                                                ///< a new LU inverse (the gradient is that of the refined inverse)
+};
+
 BlockWeights applyTransforms(const ModelConfig& model, const QuantConfig& q, const BlockWeights& original,
                              const BlockTransforms& t, const EpochMasks& masks,
-                             const std::map<std::string, WeightQuantSpec>& specs, bool quantize);
+                             const std::map<std::string, WeightQuantSpec>& specs, bool quantize,
+                             const TransformOptions& options = {});
 
 /// In-place, no-grad: entries with 0 < |a| < 0.01 become sign(a) * 0.01 (spec §3.4 step 6.1).
 void truncateScales(BlockTransforms& t);

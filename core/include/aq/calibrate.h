@@ -54,7 +54,11 @@ struct QuantConfig {
     uint64_t seed = 2;
     bool keepDominant = false;      ///< opt-in: project every matrix row back to strict diagonal dominance
     bool inverseFloat64 = false;    ///< invert transforms in float64
-    bool mixedPrecision = false;    ///< CUDA only: half-precision matrix products, fp32 master parameters
+    bool mixedPrecision = false;    ///< CUDA only: bf16 matrix products and activation buffers, TF32 for the
+                                    ///< float32 products that build the transformed weights, fp32 master
+                                    ///< parameters and loss
+    bool buffersOnHost = false;     ///< keep the calibration activations in (pinned) host memory, one batch on the
+                                    ///< device at a time: less device memory for a little transfer time
     int maxRecoveries = 3;          ///< rollbacks per block before failing
     double conditionLimit = 1e6;    ///< conditioning estimate above which an epoch is rolled back
     std::string device = "cpu";
