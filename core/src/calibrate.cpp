@@ -690,6 +690,23 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
 
 }  // namespace detail
 
+MemoryEstimate estimateCalibrationMemory(const ModelConfig& m, const QuantConfig& q, bool cuda)
+{
+    const bool mixed = q.mixedPrecision && cuda;
+    const double d = static_cast<double>(m.hiddenSize), ffn = static_cast<double>(m.intermediateSize);
+    const double tokens = static_cast<double>(q.batchSize) * static_cast<double>(q.seqlen);
+    MemoryEstimate e;
+    e.buffersOnHost = q.buffersOnHost && cuda;
+    // Inputs of both streams (the FP targets overwrite the FP inputs), plus the second target with aug-loss.
+    e.bufferBytes = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) * d * (mixed ? 2.0 : 4.0) *
+                    (q.augLoss ? 3 : 2);
+    e.blockBytes = 4.0 * 4 * d * (2.0 * d + 2.0 * m.numKvHeads * m.headDim + 3.0 * ffn);
+    // About two dozen hidden-size and eight FFN-size float32 tensors per token, and the attention scores.
+    e.stepBytes = tokens * (24 * d + 8 * ffn) * 4 + 3.0 * static_cast<double>(q.batchSize) * m.numHeads *
+                                                        static_cast<double>(q.seqlen) * static_cast<double>(q.seqlen) * 4;
+    return e;
+}
+
 CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObserver* observer,
                                  const std::atomic<bool>* cancel)
 {
@@ -713,18 +730,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     const bool onHost = q.buffersOnHost && device.is_cuda();
     const torch::ScalarType bufferType = mixed ? torch::kBFloat16 : torch::kFloat32;
     {
-        const double d = static_cast<double>(m.hiddenSize), ffn = static_cast<double>(m.intermediateSize);
-        const double tokens = static_cast<double>(q.batchSize) * static_cast<double>(q.seqlen);
-        // Inputs of both streams (the FP targets overwrite the FP inputs), plus the second target with aug-loss.
-        const double buffers = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) * d *
-                               (mixed ? 2.0 : 4.0) * (q.augLoss ? 3 : 2);
-        const double blockBytes = 4.0 * 4 * d * (2.0 * d + 2.0 * m.numKvHeads * m.headDim + 3.0 * ffn);
-        // One training step's saved activations: about two dozen hidden-size and eight FFN-size tensors per token,
-        // and the attention scores.
-        const double stepBytes = tokens * (24 * d + 8 * ffn) * 4 +
-                                 3.0 * static_cast<double>(q.batchSize) * m.numHeads * static_cast<double>(q.seqlen) *
-                                     static_cast<double>(q.seqlen) * 4;
-        const double onDevice = (onHost ? 0.0 : buffers) + blockBytes + stepBytes;
+        const MemoryEstimate est = estimateCalibrationMemory(m, q, device.is_cuda());
+        const double onDevice = est.deviceBytes();
         const int64_t available = freeMemoryBytes(device);
         if (available > 0 && onDevice > static_cast<double>(available)) {
             char msg[640];

@@ -75,6 +75,18 @@ QuantConfig presetConfigFor(const std::string& name, Method method, const ModelC
 /// Checks ranges and combinations against a model; throws BadInput naming the offending option.
 void validateConfig(const QuantConfig& config, const ModelConfig& model);
 
+/// What a calibration needs in memory (the engine refuses to start when the device has less free).
+struct MemoryEstimate {
+    double bufferBytes = 0;   ///< activation buffers: inputs of both streams (+ the second target with aug-loss)
+    double blockBytes = 0;    ///< one block's weights, transformed copies and gradients (float32)
+    double stepBytes = 0;     ///< one training step's saved activations and attention scores
+    bool buffersOnHost = false;
+    double deviceBytes() const { return (buffersOnHost ? 0.0 : bufferBytes) + blockBytes + stepBytes; }
+    double hostBytes() const { return buffersOnHost ? bufferBytes : 0.0; }  ///< beyond the program itself
+};
+/// `cuda`: whether the chosen device is a CUDA device (mixed precision and host buffers apply only there).
+MemoryEstimate estimateCalibrationMemory(const ModelConfig& model, const QuantConfig& config, bool cuda);
+
 /// Gradual-mask band (spec §5.1): the number of included diagonals N_e = floor(((d-1)/(E-1))*e) + 1 for 0-based
 /// epoch e of E; E <= 1 gives 1 (diagonal only).
 int64_t maskBandWidth(int64_t d, int epochs, int epoch);
