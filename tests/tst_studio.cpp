@@ -1,6 +1,10 @@
 // The main window offscreen: it opens on the demo model, reports bad input in the window and keeps running, runs a
 // short calibration that fills every view, and cancels mid-run. With AQ_SCREENSHOT_DIR set, it also saves a
-// screenshot of the window with each view after the run (for the documentation and for checking the layout).
+// screenshot of the window with each view after the run, and main-window.png with the device selector in view (for
+// the documentation and for checking the layout).
+//
+// The window's device selector starts on AQ_TEST_DEVICE (cpu, cuda or cuda:N; cpu when unset), so every run of
+// these tests calibrates there: AQ_TEST_DEVICE=cuda build/bin/tst_studio
 #include "testutil.h"
 
 #include "calibrationworker.h"
@@ -16,8 +20,13 @@
 #include "messagebar.h"
 #include "resultsview.h"
 
+#include "aq/device.h"
+
 #include <QAction>
+#include <QComboBox>
 #include <QDir>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QScrollArea>
@@ -51,6 +60,33 @@ private:
         return c;
     }
 
+    /// The device the window runs on: AQ_TEST_DEVICE as the device selector names it ("cuda" is "cuda:0").
+    static QString testDevice()
+    {
+        const QString d = QString::fromLocal8Bit(qgetenv("AQ_TEST_DEVICE")).trimmed();
+        if (d.isEmpty())
+            return QStringLiteral("cpu");
+        return d == QLatin1String("cuda") ? QStringLiteral("cuda:0") : d;
+    }
+
+    /// The device a finished run computed on, as its run.json records it.
+    static QString runDevice(const QString& runDir)
+    {
+        QFile f(QDir(runDir).filePath(QStringLiteral("run.json")));
+        if (!f.open(QIODevice::ReadOnly))
+            return QString();
+        return QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("device")).toString();
+    }
+
+    /// The window's device selector (the combo box that offers "cpu").
+    static QComboBox* deviceSelector(const MainWindow& w)
+    {
+        for (QComboBox* c : w.findChildren<QComboBox*>())
+            if (c->findData(QStringLiteral("cpu")) >= 0)
+                return c;
+        return nullptr;
+    }
+
     static QString tabFile(int index)
     {
         static const char* names[] = {"loss", "matrices", "margins", "activations", "weights", "results", "teaching"};
@@ -66,6 +102,16 @@ private slots:
         qputenv("XDG_DATA_HOME", m_home.filePath(QStringLiteral("data")).toUtf8());
         QCoreApplication::setOrganizationName(QStringLiteral("AffineQuantTest"));
         QCoreApplication::setApplicationName(QStringLiteral("tst_studio"));
+
+        // A device that this build cannot use would silently fall back to the CPU in the window: refuse instead.
+        QStringList devices;
+        for (const aq::DeviceInfo& d : aq::listDevices())
+            devices << QString::fromStdString(d.id);
+        qInfo("calibrating on %s (AQ_TEST_DEVICE); devices: %s", qPrintable(testDevice()),
+              qPrintable(devices.join(QStringLiteral(", "))));
+        QVERIFY2(devices.contains(testDevice()),
+                 qPrintable(QStringLiteral("AQ_TEST_DEVICE=%1 is not among this build's devices (%2)")
+                                .arg(testDevice(), devices.join(QStringLiteral(", ")))));
     }
 
     void init()
@@ -80,6 +126,7 @@ private slots:
                 s.remove(group);
         s.setValue(QStringLiteral("runs/folder"), m_home.filePath(QStringLiteral("runs")));
         s.setValue(QStringLiteral("texts/evalWindows"), 4);  // keeps the evaluation after each run short
+        s.setValue(QStringLiteral("run/device"), testDevice());  // the window's device selector starts there
     }
 
     void opensOnDemoModel()
@@ -232,6 +279,10 @@ private slots:
         QCOMPARE(w.resultsView()->runCount(), 1);
         QVERIFY(w.resultsView()->runs().first().quantPerplexity > 1);
         QVERIFY(w.logView()->toPlainText().contains(QStringLiteral("Run finished")));
+        QComboBox* device = deviceSelector(w);
+        QVERIFY(device);
+        QCOMPARE(device->currentData().toString(), testDevice());
+        QVERIFY2(runDevice(w.currentRunDir()).startsWith(testDevice()), qPrintable(runDevice(w.currentRunDir())));
 
         // A second run of the same model can be compared with the first.
         const QString first = w.resultsView()->runs().first().id;
@@ -252,6 +303,11 @@ private slots:
             auto* scroll = w.findChild<QScrollArea*>();
             QVERIFY(scroll && scroll->widget());
             QVERIFY(scroll->widget()->grab().save(QDir(QString::fromLocal8Bit(shots)).filePath(QStringLiteral("setup.png"))));
+            // The window after the run, on the loss curves, with the device selector scrolled into view.
+            w.tabs()->setCurrentIndex(MainWindow::TabLoss);
+            scroll->ensureWidgetVisible(device);
+            QTest::qWait(120);
+            QVERIFY(w.grab().save(QDir(QString::fromLocal8Bit(shots)).filePath(QStringLiteral("main-window.png"))));
         }
     }
 

@@ -1,31 +1,66 @@
 // The calibration worker on its own thread, driving the real engine on the bundled demo model: the signals arrive
 // on the GUI thread in order, a cancel from the GUI thread ends the run as cancelled (not failed) and leaves no
-// complete model, and bad input ends it as failed with the engine's code.
+// complete model, and bad input ends it as failed with the engine's code. With the shared fixtures present, the same
+// on stories260K (five blocks, grouped-query attention).
+//
+// Every calibration runs on the device named by AQ_TEST_DEVICE (cpu, cuda or cuda:N; cpu when unset), so the same
+// tests prove the worker on a GPU: AQ_TEST_DEVICE=cuda build/bin/tst_worker
 #include "testutil.h"
 
 #include "calibrationworker.h"
 
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSet>
 #include <QTemporaryDir>
 #include <QThread>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 using namespace aq::gui;
 
 namespace {
 
-aq::CalibrationRequest demoRequest(const QString& runDir, int epochs, int64_t nsamples)
+/// The device of every calibration in this test: AQ_TEST_DEVICE, or cpu.
+std::string testDevice()
+{
+    const QByteArray d = qgetenv("AQ_TEST_DEVICE").trimmed();
+    return d.isEmpty() ? std::string("cpu") : d.toStdString();
+}
+
+aq::CalibrationRequest request(const std::string& modelDir, const std::string& calibText, const QString& runDir,
+                               int epochs, int64_t nsamples)
 {
     aq::CalibrationRequest r;
-    r.modelDir = aqtest::sourcePath("resources/demo-model");
-    r.calibTextPath = aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt");
+    r.modelDir = modelDir;
+    r.calibTextPath = calibText;
     r.runDir = runDir.toStdString();
     r.config = aq::presetConfig("w4a16", aq::Method::AffineQuant);
     r.config.lnMatrix = true;  // matrices, so that snapshots and margins are reported
     r.config.epochs = epochs;
     r.config.nsamples = nsamples;
     r.config.seqlen = 64;
+    r.config.device = testDevice();
     return r;
+}
+
+aq::CalibrationRequest demoRequest(const QString& runDir, int epochs, int64_t nsamples)
+{
+    return request(aqtest::sourcePath("resources/demo-model"),
+                   aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt"), runDir, epochs, nsamples);
+}
+
+/// The device a finished run computed on, as its run.json records it ("cpu", "cuda:0").
+QString runDevice(const QString& runDir)
+{
+    QFile f(QDir(runDir).filePath(QStringLiteral("run.json")));
+    if (!f.open(QIODevice::ReadOnly))
+        return QString();
+    return QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("device")).toString();
 }
 
 }  // namespace
@@ -42,6 +77,7 @@ private slots:
     void initTestCase()
     {
         QVERIFY(m_tmp.isValid());
+        qInfo("calibrating on %s (AQ_TEST_DEVICE)", testDevice().c_str());
         m_worker = new CalibrationWorker;
         m_worker->moveToThread(&m_thread);
         connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
@@ -115,6 +151,7 @@ private slots:
         QVERIFY(outcome.rtnPerplexity > 1);
         QVERIFY(outcome.quantPerplexity > 1);
         QVERIFY(std::filesystem::exists(std::filesystem::path(runDir.toStdString()) / "run.json"));
+        QVERIFY2(runDevice(runDir).startsWith(QString::fromStdString(testDevice())), qPrintable(runDevice(runDir)));
     }
 
     void cancelMidRun()
@@ -158,6 +195,92 @@ private slots:
         m_worker->cancel();
         QTRY_COMPARE_WITH_TIMEOUT(cancelled.count(), 1, 60000);
         QCOMPARE(finished.count(), 0);
+    }
+
+    // stories260K through the worker and its observer: five blocks of width 64, 2 epochs of 4 samples of 64 tokens.
+    // A few seconds on a CPU, so it runs on every device whenever the fixture is present.
+    void storiesFullRun()
+    {
+        AQ_REQUIRE_FIXTURE(model, "models/stories260K-hf");
+        AQ_REQUIRE_FIXTURE(text, "text/wikitext2_valid_tokens.txt");
+        const QString runDir = m_tmp.filePath(QStringLiteral("stories"));
+        QSignalSpy losses(m_worker, &CalibrationWorker::lossesReady);
+        QSignalSpy epochs(m_worker, &CalibrationWorker::epochEnded);
+        QSignalSpy diagnostics(m_worker, &CalibrationWorker::matrixDiagnosticsReady);
+        QSignalSpy snapshots(m_worker, &CalibrationWorker::matrixSnapshotReady);
+        QSignalSpy blocks(m_worker, &CalibrationWorker::blockEnded);
+        QSignalSpy finished(m_worker, &CalibrationWorker::finished);
+        QSignalSpy failed(m_worker, &CalibrationWorker::failed);
+        QSignalSpy cancelled(m_worker, &CalibrationWorker::cancelled);
+
+        m_worker->start(request(model, text, runDir, 2, 4));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count() + failed.count() + cancelled.count(), 1, 300000);
+        if (!failed.isEmpty())
+            QFAIL(qPrintable(failed.first().at(1).toString()));
+        QCOMPARE(finished.count(), 1);
+
+        const int numBlocks = 5;
+        QCOMPARE(blocks.count(), numBlocks);
+        QCOMPARE(epochs.count(), numBlocks * 2);
+        for (const QList<QVariant>& args : blocks) {
+            const auto b = args.at(0).value<BlockInfo>();
+            QVERIFY(std::isfinite(b.initialLoss) && std::isfinite(b.finalLoss) && b.finalLoss >= 0);
+        }
+        // Loss samples: at least the last step of every epoch, all finite, every block present.
+        QSet<int> lossBlocks;
+        int points = 0;
+        for (const QList<QVariant>& args : losses)
+            for (const StepLossPoint& p : args.at(0).value<QVector<StepLossPoint>>()) {
+                QVERIFY2(std::isfinite(p.loss) && p.loss >= 0, qPrintable(QString::number(p.loss)));
+                lossBlocks.insert(p.block);
+                ++points;
+            }
+        QVERIFY(points >= numBlocks * 2);
+        QCOMPARE(lossBlocks.size(), numBlocks);
+        // Matrices: a frame per transform and epoch, every entry finite.
+        QVERIFY(snapshots.count() >= numBlocks * 2);
+        for (const QList<QVariant>& args : snapshots) {
+            const auto frame = args.at(0).value<aq::widgets::MatrixFrame>();
+            QVERIFY(frame.rows > 0 && frame.cols > 0);
+            QCOMPARE(frame.values.size(), qsizetype(frame.rows) * frame.cols);
+            for (float v : frame.values)
+                QVERIFY(std::isfinite(v));
+        }
+        // Margins: one per row of every matrix, finite, the minimum among them.
+        QVERIFY(diagnostics.count() >= numBlocks * 2);
+        for (const QList<QVariant>& args : diagnostics) {
+            const auto d = args.at(0).value<MatrixDiagnosticsInfo>();
+            QVERIFY(d.size > 0);
+            QCOMPARE(d.rowMargins.size(), qsizetype(d.size));
+            float lowest = d.rowMargins.first();
+            for (float m : d.rowMargins) {
+                QVERIFY(std::isfinite(m));
+                lowest = std::min(lowest, m);
+            }
+            QVERIFY(std::abs(d.minMargin - lowest) <= 1e-5 * (1 + std::abs(lowest)));
+        }
+        QVERIFY2(runDevice(runDir).startsWith(QString::fromStdString(testDevice())), qPrintable(runDevice(runDir)));
+    }
+
+    void storiesCancelMidRun()
+    {
+        AQ_REQUIRE_FIXTURE(model, "models/stories260K-hf");
+        AQ_REQUIRE_FIXTURE(text, "text/wikitext2_valid_tokens.txt");
+        const QString runDir = m_tmp.filePath(QStringLiteral("stories-cancelled"));
+        QSignalSpy losses(m_worker, &CalibrationWorker::lossesReady);
+        QSignalSpy finished(m_worker, &CalibrationWorker::finished);
+        QSignalSpy failed(m_worker, &CalibrationWorker::failed);
+        QSignalSpy cancelled(m_worker, &CalibrationWorker::cancelled);
+        m_worker->start(request(model, text, runDir, 500, 16));  // minutes of work even on a GPU
+        QTRY_VERIFY_WITH_TIMEOUT(losses.count() >= 1, 120000);
+        m_worker->cancel();
+        QTRY_COMPARE_WITH_TIMEOUT(cancelled.count(), 1, 60000);
+        QCOMPARE(failed.count(), 0);
+        QCOMPARE(finished.count(), 0);
+        QVERIFY(!m_worker->isBusy());
+        const std::filesystem::path dir(runDir.toStdString());
+        QVERIFY(!std::filesystem::exists(dir / "run.json"));
+        QVERIFY(!std::filesystem::exists(dir / "model" / "config.json"));
     }
 };
 
