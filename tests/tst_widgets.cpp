@@ -15,6 +15,7 @@
 #include "weighthistogramview.h"
 
 #include <QPushButton>
+#include <QTabWidget>
 #include <QStandardItemModel>
 #include <QTableView>
 
@@ -84,6 +85,53 @@ private slots:
         QCOMPARE(series.size(), 3);
         QCOMPARE(series[1].block, 1);
         QCOMPARE(series[1].losses.size(), 200);
+    }
+
+    void hiddenPlotIsDrawnWhenShown()
+    {
+        // A view behind another tab takes its data but is only drawn once it is shown.
+        QTabWidget tabs;
+        auto* front = new QWidget;
+        auto* view = new LossCurveView;
+        tabs.addTab(front, QStringLiteral("front"));
+        tabs.addTab(view, QStringLiteral("loss"));
+        tabs.resize(800, 500);
+        tabs.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&tabs));
+        QVERIFY(!view->isVisible());
+        const int replotsBefore = view->replotCoalescer()->replotCount();
+        for (int step = 0; step < 50; ++step)
+            view->appendPoint(0, step, 1.0 / (1 + step));
+        QTRY_COMPARE(view->plottedPointCount(0), 50);  // the data moved in...
+        QCOMPARE(view->replotCoalescer()->replotCount(), replotsBefore);  // ...but nothing was drawn
+        QVERIFY(view->replotCoalescer()->isStale());
+        tabs.setCurrentWidget(view);  // shown: drawn before its first paint
+        QVERIFY(!view->replotCoalescer()->isStale());
+        QVERIFY(view->replotCoalescer()->replotCount() > replotsBefore);
+    }
+
+    void replotIntervalFollowsCost()
+    {
+        // Replots of one plot take at most a quarter of the GUI thread: the interval is at least four times the
+        // last replot's duration, between the default and the maximum.
+        LossCurveView view;
+        view.resize(800, 500);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        ReplotCoalescer* replot = view.replotCoalescer();
+        for (int step = 0; step < 100; ++step)
+            view.appendPoint(0, step, 1.0 + 0.5 * ((step * 7919) % 13));
+        replot->flushNow();
+        QVERIFY(replot->intervalMs() >= ReplotCoalescer::kDefaultIntervalMs);
+        QVERIFY(replot->intervalMs() <= ReplotCoalescer::kMaxIntervalMs);
+        QVERIFY(replot->intervalMs() >= std::min(double(ReplotCoalescer::kMaxIntervalMs),
+                                                 replot->lastReplotMs() / ReplotCoalescer::kMaxBusyShare) -
+                                            1);
+        // A noisy curve of a thousand points stays cheap to draw (a wide pen made this take most of a second).
+        for (int step = 100; step < 1000; ++step)
+            view.appendPoint(0, step, 1.0 + 0.5 * ((step * 7919) % 13));
+        replot->flushNow();
+        QVERIFY2(replot->lastReplotMs() < 250, qPrintable(QString::number(replot->lastReplotMs())));
     }
 
     void lossLogScaleToggle()

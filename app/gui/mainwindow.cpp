@@ -94,6 +94,20 @@ QString formatDuration(double seconds)
     return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
 }
 
+/// Gives `label` a fixed size that fits each of `texts`. A fixed-size widget does not ask its parents for a new
+/// layout when its text changes.
+void fixFieldSize(QLabel* label, const QStringList& texts)
+{
+    int width = 0;
+    for (const QString& text : texts) {
+        label->setText(text);
+        width = std::max(width, label->sizeHint().width());
+    }
+    const int height = label->sizeHint().height();
+    label->clear();
+    label->setFixedSize(width, height);
+}
+
 /// A line edit with a Browse button that opens a file dialog.
 QWidget* fileRow(QWidget* parent, QLineEdit* edit, const QString& dialogTitle, const QString& filter, bool directory)
 {
@@ -565,6 +579,14 @@ void MainWindow::createStatusBar()
     m_progress->setRange(0, 1000);
     m_progress->setMaximumWidth(180);
     m_progress->setTextVisible(false);
+    // The fields that change during a run get a fixed size, wide enough for their longest text: a label whose size
+    // may change makes the whole window lay itself out again at every new text, and the loss field changes twenty
+    // times a second.
+    const QString wide = QStringLiteral("8888");
+    fixFieldSize(m_blockLabel, {tr("Block %1/%2").arg(wide, wide)});
+    fixFieldSize(m_epochLabel, {tr("Epoch %1/%2").arg(wide, wide)});
+    fixFieldSize(m_lossLabel, {tr("Loss %1").arg(-8.888e-88, 0, 'g', 4)});
+    fixFieldSize(m_etaLabel, {tr("ETA %1").arg(QStringLiteral("888:88:88")), tr("evaluating…")});
     statusBar()->addWidget(m_stateLabel, 1);
     for (QLabel* l : {m_blockLabel, m_epochLabel, m_lossLabel, m_etaLabel})
         statusBar()->addPermanentWidget(l);
