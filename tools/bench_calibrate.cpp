@@ -131,7 +131,7 @@ int main(int argc, char** argv)
                      {"mlp.up_proj.weight", rnd({s.ffn, s.hidden})},
                      {"mlp.down_proj.weight", rnd({s.hidden, s.ffn})}};
         // Activation buffers as the engine keeps them: bf16 with mixed precision, optionally in pinned host memory.
-        const auto bufferType = q.mixedPrecision && dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+        const auto bufferType = aq::detail::halfPrecisionBuffers(m, q, dev.is_cuda()) ? torch::kBFloat16 : torch::kFloat32;
         auto makeBuffers = [&](int64_t n, torch::Tensor& xFp, torch::Tensor& xQ) {
             xFp = (torch::randn({n, q.seqlen, s.hidden}, o) * gain).to(bufferType);
             xQ = xFp.clone();

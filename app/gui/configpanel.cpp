@@ -212,8 +212,14 @@ void ConfigPanel::build()
                       tr("Also match the block's output on the full-precision input stream, not only on the "
                          "quantized one. Used by the 2-bit and W4A4 presets."));
     m_mixedPrecision = check(m_trainingBox, tr("Mixed precision (CUDA)"),
-                             tr("Half-precision matrix products with float32 master parameters, like the "
-                                "reference. Only on CUDA devices."));
+                             tr("bfloat16 matrix products and activation buffers with float32 master parameters and "
+                                "loss, fused quantization kernels, refined inverses of the full matrices: several "
+                                "times faster, final block losses within 2% of the float32 path. Only on CUDA "
+                                "devices."));
+    m_buffersOnHost = check(m_trainingBox, tr("Activation buffers in host memory (CUDA)"),
+                            tr("Keep the calibration activations (samples x tokens x hidden size, two or three "
+                               "copies) in pinned host memory and move one batch at a time to the GPU: much less "
+                               "GPU memory for a few percent more time. Only on CUDA devices."));
     m_maxRecoveries = spin(m_trainingBox, 0, 100,
                            tr("How many times a block may roll back an epoch (non-finite loss or gradient, or an "
                               "ill-conditioned transform), with a lower learning rate or stability factor, before "
@@ -229,6 +235,7 @@ void ConfigPanel::build()
     addRow(training, tr("&Weight decay:"), m_weightDecay);
     training->addRow(m_augLoss);
     training->addRow(m_mixedPrecision);
+    training->addRow(m_buffersOnHost);
     addRow(training, tr("Max. &recoveries:"), m_maxRecoveries);
     addRow(training, tr("&Condition limit:"), m_conditionLimit);
 
@@ -267,7 +274,7 @@ void ConfigPanel::build()
         connect(s, &QDoubleSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
     for (QCheckBox* c : {m_partialGroups, m_perChannelFallback, m_symmetric, m_zeroInRange, m_referenceDeltaClamp, m_lwc, m_let, m_lnMatrix,
                          m_qkMatrix, m_trainShifts, m_signedMaxInit, m_keepDominant, m_inverseFloat64, m_augLoss,
-                         m_mixedPrecision})
+                         m_mixedPrecision, m_buffersOnHost})
         connect(c, &QCheckBox::toggled, this, &ConfigPanel::onFieldEdited);
 }
 
@@ -366,6 +373,7 @@ void ConfigPanel::setConfig(const aq::QuantConfig& c)
     m_keepDominant->setChecked(c.keepDominant);
     m_inverseFloat64->setChecked(c.inverseFloat64);
     m_mixedPrecision->setChecked(c.mixedPrecision);
+    m_buffersOnHost->setChecked(c.buffersOnHost);
     m_maxRecoveries->setValue(c.maxRecoveries);
     m_conditionLimit->setValue(c.conditionLimit);
     m_device = c.device;
@@ -414,6 +422,7 @@ aq::QuantConfig ConfigPanel::config() const
     c.keepDominant = m_keepDominant->isChecked();
     c.inverseFloat64 = m_inverseFloat64->isChecked();
     c.mixedPrecision = m_mixedPrecision->isChecked();
+    c.buffersOnHost = m_buffersOnHost->isChecked();
     c.maxRecoveries = m_maxRecoveries->value();
     c.conditionLimit = m_conditionLimit->value();
     c.device = m_device;
@@ -443,6 +452,7 @@ void ConfigPanel::updateEnabled()
     m_lwcLr->setEnabled(m_lwc->isChecked());
     m_perChannelFallback->setEnabled(!m_partialGroups->isChecked() && m_groupSize->value() > 0);
     m_mixedPrecision->setEnabled(m_device.rfind("cuda", 0) == 0);
+    m_buffersOnHost->setEnabled(m_device.rfind("cuda", 0) == 0);
 }
 
 namespace {

@@ -93,6 +93,7 @@ private:
     QCheckBox* m_augLoss = nullptr;
     QSpinBox* m_seed = nullptr;
     QCheckBox* m_mixedPrecision = nullptr;
+    QCheckBox* m_buffersOnHost = nullptr;
     QSpinBox* m_maxRecoveries = nullptr;
     ScientificSpinBox* m_conditionLimit = nullptr;
     // Deployability (read-only)

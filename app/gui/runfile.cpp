@@ -65,6 +65,7 @@ aq::QuantConfig configFromJson(const QJsonObject& j)
     boolean("keep_dominant", c.keepDominant);
     boolean("inverse_float64", c.inverseFloat64);
     boolean("mixed_precision", c.mixedPrecision);
+    boolean("buffers_on_host", c.buffersOnHost);
     integer("max_recoveries", c.maxRecoveries);
     real("condition_limit", c.conditionLimit);
     return c;

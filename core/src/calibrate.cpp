@@ -504,8 +504,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     TransformOptions stepOptions;
     if (mixed) {
         stepOptions.quantOut = torch::kBFloat16;
-        stepOptions.halfProducts = true;
-        if (q.lnMatrix)
+        stepOptions.halfProducts = fastMatrixPath(m, q, true);
+        if (q.lnMatrix && stepOptions.halfProducts)
             stepOptions.cache = &inverses;
     }
     constexpr double kRefineLimit = 1e-2;
@@ -690,15 +690,27 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
 
 }  // namespace detail
 
+bool detail::halfPrecisionBuffers(const ModelConfig& m, const QuantConfig& q, bool cuda)
+{
+    const double fp32Bytes = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) *
+                             static_cast<double>(m.hiddenSize) * 4.0 * (q.augLoss ? 3 : 2);
+    return q.mixedPrecision && cuda && fp32Bytes > static_cast<double>(1ll << 30);
+}
+
+bool detail::fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cuda)
+{
+    return q.mixedPrecision && cuda && m.hiddenSize >= 1024;
+}
+
 MemoryEstimate estimateCalibrationMemory(const ModelConfig& m, const QuantConfig& q, bool cuda)
 {
-    const bool mixed = q.mixedPrecision && cuda;
+    const bool halfBuffers = detail::halfPrecisionBuffers(m, q, cuda);
     const double d = static_cast<double>(m.hiddenSize), ffn = static_cast<double>(m.intermediateSize);
     const double tokens = static_cast<double>(q.batchSize) * static_cast<double>(q.seqlen);
     MemoryEstimate e;
     e.buffersOnHost = q.buffersOnHost && cuda;
     // Inputs of both streams (the FP targets overwrite the FP inputs), plus the second target with aug-loss.
-    e.bufferBytes = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) * d * (mixed ? 2.0 : 4.0) *
+    e.bufferBytes = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) * d * (halfBuffers ? 2.0 : 4.0) *
                     (q.augLoss ? 3 : 2);
     e.blockBytes = 4.0 * 4 * d * (2.0 * d + 2.0 * m.numKvHeads * m.headDim + 3.0 * ffn);
     // About two dozen hidden-size and eight FFN-size float32 tensors per token, and the attention scores.
@@ -726,9 +738,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     if (req.runDir.empty())
         badInput("no run directory given (--out)");
     // Refuse early, with the setting to lower, when the activation buffers cannot fit.
-    const bool mixed = q.mixedPrecision && device.is_cuda();
     const bool onHost = q.buffersOnHost && device.is_cuda();
-    const torch::ScalarType bufferType = mixed ? torch::kBFloat16 : torch::kFloat32;
+    const torch::ScalarType bufferType = halfPrecisionBuffers(m, q, device.is_cuda()) ? torch::kBFloat16 : torch::kFloat32;
     {
         const MemoryEstimate est = estimateCalibrationMemory(m, q, device.is_cuda());
         const double onDevice = est.deviceBytes();
@@ -794,7 +805,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         torch::Tensor ids = calibrationWindows(calibTokens, q);
         obs.stage("loading", 0, numBlocks);
         // Embeddings only: blocks are streamed from the memory-mapped checkpoint one at a time. The activation
-        // buffers are bf16 with mixed precision, and live in pinned host memory with --buffers-on-host.
+        // buffers are bf16 with mixed precision when they are large (halfPrecisionBuffers), and live in pinned host
+        // memory with --buffers-on-host.
         torch::Tensor xFp, xQ;
         {
             torch::NoGradGuard ng;

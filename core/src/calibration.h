@@ -19,6 +19,13 @@ struct BlockOutcome {
     int recoveries = 0;
 };
 
+/// Whether the activation buffers are kept in bf16: with mixed precision on CUDA, once they would take more than 1 GiB
+/// in float32 (below that the memory is not worth the rounding of the targets).
+bool halfPrecisionBuffers(const ModelConfig& m, const QuantConfig& q, bool cuda);
+/// Whether the full post-norm matrices take the bf16 products and refined inverses: with mixed precision on CUDA and
+/// a hidden size of at least 1024 (smaller matrices cost little either way).
+bool fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cuda);
+
 /// Calibrates block `block`: full-precision targets and activation statistics from `xFp`, initialization, training
 /// with rollback, merge and quantization. On return `xFp` and `xQ` hold the next block's inputs.
 BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int block, int numBlocks, const BlockWeights& orig,
