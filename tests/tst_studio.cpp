@@ -29,6 +29,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QProgressBar>
 #include <QScreen>
 #include <QScrollArea>
 #include <QSet>
@@ -296,11 +297,28 @@ private slots:
         w.configPanel()->setConfig(quickConfig(w.configPanel(), 3, 4));
         QSignalSpy ended(&w, &MainWindow::runEnded);
         QSignalSpy finished(w.worker(), &CalibrationWorker::finished);
+        // What the status bar shows while the engine evaluates (it reports no progress then). Connected after the
+        // window, so the window has handled each stage when this runs.
+        QString evaluatingState;
+        bool evaluatingBusy = false;
+        const QMetaObject::Connection stages = connect(w.worker(), &CalibrationWorker::stageChanged, this,
+                                                       [&](const QString& what, int, int) {
+            if (what == QLatin1String("evaluating")) {
+                evaluatingState = w.stateLabel()->text();
+                evaluatingBusy = w.progressBar()->minimum() == 0 && w.progressBar()->maximum() == 0;
+            }
+        });
         QVERIFY(w.startRun());
         QVERIFY(w.isRunning());
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 120000);
+        disconnect(stages);
         QVERIFY2(finished.count() == 1, qPrintable(w.messageBar()->text()));
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        // The evaluation showed a busy bar and said what it does; the finished run shows a full bar.
+        QVERIFY2(evaluatingState.startsWith(QStringLiteral("Evaluating")), qPrintable(evaluatingState));
+        QVERIFY(evaluatingBusy);
+        QCOMPARE(w.progressBar()->maximum(), 1000);
+        QCOMPARE(w.progressBar()->value(), 1000);
 
         QTRY_COMPARE(w.lossView()->curveCount(), 4);
         QVERIFY(w.heatmapView()->historySize() == 3);
@@ -474,6 +492,104 @@ private slots:
         removeTranslators();
         QVERIFY(!installTranslators(QLocale(QLocale::Swahili)));  // no translation: English stays
         removeTranslators();
+    }
+
+    void timeEstimateArithmetic()
+    {
+        // Measured timings scale with blocks, samples and epochs: setup + blocks x (samples x (targets + merge) +
+        // epochs x (steps per epoch x step + end of epoch)).
+        CalibrationTimings t;
+        t.valid = t.complete = t.trained = true;
+        t.setupSeconds = 2;
+        t.targetsSecondsPerSample = 0.01;
+        t.mergeSecondsPerSample = 0.02;
+        t.stepSeconds = 0.1;
+        t.epochEndSeconds = 0.05;
+        aq::QuantConfig c = aq::presetConfig("w4a4");
+        c.nsamples = 32;
+        c.batchSize = 2;
+        c.epochs = 10;
+        QCOMPARE(estimateCalibrationSeconds(t, c, 4), 2 + 4 * (32 * 0.03 + 10 * (16 * 0.1 + 0.05)));
+        // Round to nearest trains nothing: only the per-sample work remains.
+        c.method = aq::Method::Rtn;
+        QCOMPARE(estimateCalibrationSeconds(t, c, 4), 2 + 4 * 32 * 0.03);
+        t.valid = false;
+        QCOMPARE(estimateCalibrationSeconds(t, c, 4), 0.0);
+        // The key ignores what does not change the cost of a step, and follows what does.
+        aq::QuantConfig a = aq::presetConfig("w4a4");
+        aq::QuantConfig b = a;
+        b.epochs = 3;
+        b.nsamples = 7;
+        b.seed = 9;
+        b.letLr = 1;
+        QCOMPARE(timingKey(QStringLiteral("m"), a), timingKey(QStringLiteral("m"), b));
+        b.seqlen = a.seqlen / 2;
+        QVERIFY(timingKey(QStringLiteral("m"), a) != timingKey(QStringLiteral("m"), b));
+        b = a;
+        b.device = "cuda:0";
+        QVERIFY(timingKey(QStringLiteral("m"), a) != timingKey(QStringLiteral("m"), b));
+    }
+
+    void estimateShowsMemoryAndTime()
+    {
+        // The model panel's estimate: memory at once (the engine's own figure, the one its pre-check uses), time
+        // after a short measurement on the chosen device. Changing the samples or epochs rescales the time without
+        // measuring again; a setting that changes the cost of a step measures again.
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        const aq::ModelConfig& model = w.modelPanel()->summary()->config;
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        aq::QuantConfig c = w.configPanel()->config();
+        c.seqlen = 128;
+        c.nsamples = 16;
+        c.epochs = 4;
+        c.batchSize = 1;
+        w.configPanel()->setConfig(c);
+        c.device = testDevice().toStdString();
+        const bool cuda = c.device.rfind("cuda", 0) == 0;
+        QVERIFY2(w.estimateLabel()->text().contains(
+                     formatBytes(aq::estimateCalibrationMemory(model, c, cuda).deviceBytes())),
+                 qPrintable(w.estimateLabel()->text()));
+        QVERIFY(w.estimateLabel()->toolTip().contains(QStringLiteral("measurement")));
+
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
+        QVERIFY2(w.estimateLabel()->text().contains(QStringLiteral("per step")), qPrintable(w.estimateLabel()->text()));
+        const double fourEpochs = w.estimatedSeconds();
+        c.epochs = 8;
+        w.configPanel()->setConfig(c);
+        QVERIFY(!w.rateProbe()->isRunning());
+        QVERIFY2(w.estimatedSeconds() > 1.3 * fourEpochs,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(w.estimatedSeconds()).arg(fourEpochs)));
+        c.nsamples = 8;
+        w.configPanel()->setConfig(c);
+        QVERIFY(!w.rateProbe()->isRunning());
+        QVERIFY(w.estimateLabel()->text().contains(
+            formatBytes(aq::estimateCalibrationMemory(model, c, cuda).deviceBytes())));
+
+        // Honest: the run itself takes about as long as estimated (its blocks' own times, which is what the
+        // estimate covers; generous bounds for a loaded machine).
+        const double estimate = w.estimatedSeconds();
+        QSignalSpy blocks(w.worker(), &CalibrationWorker::blockEnded);
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        w.setEvaluationText(QString());
+        QVERIFY(w.startRun());
+        QVERIFY(!w.rateProbe()->isRunning() || w.rateProbe()->runningKey().isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
+        double seconds = 0;
+        for (const QList<QVariant>& b : blocks)
+            seconds += b.first().value<BlockInfo>().seconds;
+        qInfo("estimated %.1f s, the run's blocks took %.1f s", estimate, seconds);
+        QVERIFY2(seconds > estimate / 4 && seconds < estimate * 4,
+                 qPrintable(QStringLiteral("estimated %1 s, took %2 s").arg(estimate).arg(seconds)));
+
+        // Another sequence length costs differently per step: measured again, after a short pause for more edits.
+        c.seqlen = 64;
+        w.configPanel()->setConfig(c);
+        QCOMPARE(w.estimatedSeconds(), 0.0);
+        QTRY_VERIFY_WITH_TIMEOUT(w.rateProbe()->isRunning() || w.estimatedSeconds() > 0, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
+        QSettings().remove(QStringLiteral("results"));  // later tests count runs of their own
     }
 
     void settingsPersist()

@@ -1,18 +1,13 @@
 #include "calibrationworker.h"
 
 #include "coreconvert.h"
+#include "threadpriority.h"
 
 #include <QCoreApplication>
 #include <QMetaObject>
 #include <QThread>
 
 #include <exception>
-
-#ifdef Q_OS_LINUX
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace aq::gui {
 
@@ -40,22 +35,10 @@ void CalibrationWorker::start(const aq::CalibrationRequest& request)
     QMetaObject::invokeMethod(this, [this, request] { runNow(request); }, Qt::QueuedConnection);
 }
 
-void CalibrationWorker::lowerThreadPriority()
-{
-#ifdef Q_OS_LINUX
-    // On Linux the nice value is per thread and inherited by threads created later, so this also covers the
-    // compute threads LibTorch starts from here. With fewer cores than busy threads, the window's thread then wins
-    // the scheduler and stays responsive; with idle cores it changes nothing. (QThread priorities have no effect
-    // under the default SCHED_OTHER policy.)
-    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
-    ::setpriority(PRIO_PROCESS, tid, kWorkerNiceness);
-#endif
-}
-
 void CalibrationWorker::runNow(const aq::CalibrationRequest& request)
 {
     if (!m_priorityLowered && QThread::currentThread() != QCoreApplication::instance()->thread()) {
-        lowerThreadPriority();
+        lowerCurrentThreadPriority();
         m_priorityLowered = true;
     }
     m_busy.store(true);

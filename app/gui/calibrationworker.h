@@ -21,8 +21,6 @@ public:
     /// Step losses are gathered and sent at most this often (the engine already throttles, but a fast CPU run can
     /// still report hundreds of points a second and every queued signal is an allocation and an event).
     static constexpr int kLossBatchIntervalMs = 50;
-    /// Nice value of the worker thread (and of the compute threads it starts), so the GUI thread is scheduled first.
-    static constexpr int kWorkerNiceness = 10;
 
     /// Queues a run on the worker's thread. Callable from any thread; clears an earlier cancel request first.
     void start(const aq::CalibrationRequest& request);
@@ -66,7 +64,6 @@ private:
     void log(const std::string& line) override;
 
     void flushLosses();
-    static void lowerThreadPriority();
 
     std::atomic<bool> m_cancel{false};
     std::atomic<bool> m_busy{false};

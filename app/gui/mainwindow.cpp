@@ -94,6 +94,19 @@ QString formatDuration(double seconds)
     return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
 }
 
+/// A duration rounded for an estimate: "40 s", "12 min", "3 h 20 min".
+QString formatApproxDuration(double seconds)
+{
+    if (!(seconds >= 0) || !std::isfinite(seconds))
+        return QStringLiteral("–");
+    if (seconds < 90)
+        return MainWindow::tr("%1 s").arg(std::max<qint64>(1, std::llround(seconds)));
+    const qint64 minutes = std::llround(seconds / 60);
+    if (minutes < 90)
+        return MainWindow::tr("%1 min").arg(minutes);
+    return MainWindow::tr("%1 h %2 min").arg(minutes / 60).arg(minutes % 60);
+}
+
 /// Gives `label` a fixed size that fits each of `texts`. A fixed-size widget does not ask its parents for a new
 /// layout when its text changes.
 void fixFieldSize(QLabel* label, const QStringList& texts)
@@ -400,9 +413,16 @@ QWidget* MainWindow::createSetupPanel()
     modelLayout->addWidget(m_modelPanel);
     m_estimate = new QLabel(modelBox);
     m_estimate->setWordWrap(true);
-    m_estimate->setToolTip(tr("Rough estimate: the model in float32, the full-precision and quantized calibration "
-                              "activations (samples x length x hidden size, twice), and one block's training "
-                              "state. Time depends too much on the machine to guess before the first block."));
+    m_estimate->setTextFormat(Qt::RichText);
+    m_probe = new RateProbe(this);
+    connect(m_probe, &RateProbe::measured, this,
+            [this](const QString& key, const CalibrationTimings& timings) { m_timings.insert(key, timings); });
+    connect(m_probe, &RateProbe::stopped, this, &MainWindow::updateEstimate);
+    // A measurement runs the engine for a few seconds: wait until the configuration has stopped changing.
+    m_measureDelay = new QTimer(this);
+    m_measureDelay->setSingleShot(true);
+    m_measureDelay->setInterval(kMeasureDelayMs);
+    connect(m_measureDelay, &QTimer::timeout, this, &MainWindow::measureRateIfNeeded);
     modelLayout->addWidget(m_estimate);
     connect(m_openAction, &QAction::triggered, m_modelPanel, &ModelPanel::browse);
     connect(m_modelPanel, &ModelPanel::modelReady, this, &MainWindow::onModelReady);
@@ -416,6 +436,10 @@ QWidget* MainWindow::createSetupPanel()
     auto* textBox = new QGroupBox(tr("Texts"), panel);
     auto* textForm = new QFormLayout(textBox);
     m_calibText = new QLineEdit(textBox);
+    connect(m_calibText, &QLineEdit::textChanged, this, [this] {
+        if (m_device)  // not while the panel is being built
+            updateEstimate();
+    });
     m_calibText->setToolTip(tr("UTF-8 text from which the calibration windows are drawn. Keep it disjoint from the "
                                "evaluation text, or the perplexity flatters the result."));
     m_evalText = new QLineEdit(textBox);
@@ -586,7 +610,13 @@ void MainWindow::createStatusBar()
     fixFieldSize(m_blockLabel, {tr("Block %1/%2").arg(wide, wide)});
     fixFieldSize(m_epochLabel, {tr("Epoch %1/%2").arg(wide, wide)});
     fixFieldSize(m_lossLabel, {tr("Loss %1").arg(-8.888e-88, 0, 'g', 4)});
-    fixFieldSize(m_etaLabel, {tr("ETA %1").arg(QStringLiteral("888:88:88")), tr("evaluating…")});
+    fixFieldSize(m_etaLabel,
+                 {tr("ETA %1").arg(QStringLiteral("888:88:88")), tr("%1 elapsed").arg(QStringLiteral("888:88:88"))});
+    m_stageTimer = new QTimer(this);
+    m_stageTimer->setInterval(1000);
+    connect(m_stageTimer, &QTimer::timeout, this, [this] {
+        m_etaLabel->setText(tr("%1 elapsed").arg(formatDuration(m_stageClock.elapsed() / 1000.0)));
+    });
     statusBar()->addWidget(m_stateLabel, 1);
     for (QLabel* l : {m_blockLabel, m_epochLabel, m_lossLabel, m_etaLabel})
         statusBar()->addPermanentWidget(l);
@@ -734,26 +764,118 @@ void MainWindow::updateMaskPreview()
 void MainWindow::updateEstimate()
 {
     const auto& summary = m_modelPanel->summary();
+    m_estimatedSeconds = 0;
     if (!summary) {
         m_estimate->clear();
+        m_estimate->setToolTip(QString());
         return;
     }
-    const aq::QuantConfig c = m_configPanel->config();
+    aq::QuantConfig c = m_configPanel->config();
+    c.device = m_device->currentData().toString().toStdString();
+    const QString device = QString::fromStdString(c.device);
     const aq::ModelConfig& m = summary->config;
-    const double f32 = 4.0;
-    const double weights = double(summary->parameterCount) * f32;
-    // Inputs of the current block for the full-precision and the quantized stream.
-    const double streams = 2.0 * double(c.nsamples) * double(c.seqlen) * double(m.hiddenSize) * f32;
-    // One block in training: activations kept for the backward pass (about hidden x 8 + MLP width x 3 per token),
-    // attention scores, and AdamW state of the transforms (three copies of every learned matrix).
-    const double perToken = double(m.hiddenSize) * 8 + double(m.intermediateSize) * 3;
-    const double attention = double(m.numHeads) * double(c.seqlen) * double(c.seqlen) * 3;
-    const double training = double(c.batchSize) * (double(c.seqlen) * perToken + attention) * f32 * 2;
-    const double matrices = (c.lnMatrix ? 2.0 * double(m.hiddenSize) * double(m.hiddenSize) : 0.0) * f32 * 4;
-    const double total = weights + streams + training + matrices;
-    m_estimate->setText(tr("Estimated memory for this configuration: about %1 (%2 of it the calibration "
-                           "activations).")
-                            .arg(formatBytes(total), formatBytes(streams)));
+    const bool cuda = c.device.rfind("cuda", 0) == 0;
+
+    // Memory: the engine's own estimate, the figure it checks against the device's free memory before it starts.
+    const aq::MemoryEstimate mem = aq::estimateCalibrationMemory(m, c, cuda);
+    qint64 freeBytes = -1;
+    try {
+        for (const aq::DeviceInfo& d : aq::listDevices())
+            if (d.id == c.device || (c.device == "cuda" && d.id == "cuda:0"))
+                freeBytes = d.freeBytes;
+    } catch (const std::exception&) {
+    }
+    QString memory = tr("<b>Memory</b> on %1: about %2 (activation buffers %3, one block %4, one training step %5)")
+                         .arg(device.toHtmlEscaped(), formatBytes(mem.deviceBytes()),
+                              formatBytes(mem.buffersOnHost ? 0.0 : mem.bufferBytes), formatBytes(mem.blockBytes),
+                              formatBytes(mem.stepBytes));
+    if (mem.hostBytes() > 0)
+        memory += tr(", plus %1 of host memory for the activation buffers").arg(formatBytes(mem.hostBytes()));
+    if (freeBytes > 0 && mem.deviceBytes() > double(freeBytes))
+        memory += tr(". <span style='color:#b2182b'>Only %1 is free: the run would stop at once; lower the samples "
+                     "or the sequence length.</span>")
+                      .arg(formatBytes(double(freeBytes)));
+    else if (freeBytes > 0)
+        memory += tr("; %1 free.").arg(formatBytes(double(freeBytes)));
+    else
+        memory += QLatin1Char('.');
+
+    // Time: measured timings of this kind of configuration on this device, scaled to the configuration.
+    const int blocks = int(m.numLayers);
+    const QString key = timingKey(m_modelPanel->modelDir(), c);
+    QString time;
+    const auto it = m_timings.constFind(key);
+    if (it != m_timings.constEnd() && it->valid) {
+        m_estimatedSeconds = estimateCalibrationSeconds(*it, c, blocks);
+        const bool trains = it->trained && c.method != aq::Method::Rtn && c.epochs > 0;
+        time = trains ? tr("<b>Time</b>: about %1 for the calibration (measured on %2: %3 s per step)")
+                            .arg(formatApproxDuration(m_estimatedSeconds), device.toHtmlEscaped())
+                            .arg(it->stepSeconds, 0, 'g', 2)
+                      : tr("<b>Time</b>: about %1 for the calibration (measured on %2)")
+                            .arg(formatApproxDuration(m_estimatedSeconds), device.toHtmlEscaped());
+    } else if (it != m_timings.constEnd() && !it->complete) {
+        // The measurement's first block alone took longer than the time limit, and a run does at least as much
+        // per block as the measurement when it has at least as many samples.
+        const double perBlock = it->probeSeconds * std::min(1.0, double(c.nsamples) / double(std::max<int64_t>(1, it->probeSamples)));
+        time = tr("<b>Time</b>: more than %1 (the measurement's first block did not finish within %2 on %3)")
+                   .arg(formatApproxDuration(perBlock * blocks), formatApproxDuration(it->probeSeconds),
+                        device.toHtmlEscaped());
+    } else if (it != m_timings.constEnd()) {
+        time = tr("<b>Time</b>: not measured (%1)").arg(it->error.left(160).toHtmlEscaped());
+    } else if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile()) {
+        time = tr("<b>Time</b>: not measured yet; it needs a calibration text.");
+    } else if (m_probe->runningKey() == key) {
+        time = tr("<b>Time</b>: measuring on %1…").arg(device.toHtmlEscaped());
+    } else {
+        time = tr("<b>Time</b>: not measured yet.");
+        if (!m_running)
+            m_measureDelay->start();
+    }
+    m_estimate->setText(memory + QStringLiteral("<br>") + time);
+    m_estimate->setToolTip(
+        tr("<p><b>Memory</b> is what the engine checks against the device's free memory before it starts: the "
+           "activation buffers (samples x tokens x hidden size in float32, or bfloat16 with mixed precision on large "
+           "runs, for the quantized stream and the full-precision targets, a third copy with aug-loss), one block's "
+           "weights, transformed copies and gradients in float32, and one training step's saved activations and "
+           "attention scores. The evaluation after the run holds the model in float32 (%1) besides.</p>"
+           "<p><b>Time</b> comes from a measurement: a short real calibration of the first block on the chosen "
+           "device with %2 samples and %3 epochs, run in the background when the device or a setting that changes "
+           "the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample "
+           "(targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples. Writing the "
+           "model and the evaluation are not included.</p>")
+            .arg(formatBytes(double(summary->parameterCount) * 4.0))
+            .arg(std::min<int64_t>(c.nsamples, std::max<int64_t>(1, c.batchSize) * RateProbe::kProbeSteps))
+            .arg(std::min(c.epochs, RateProbe::kProbeEpochs))
+            .arg(blocks)
+            .arg(c.method == aq::Method::Rtn ? 0 : c.epochs)
+            .arg(c.nsamples));
+}
+
+void MainWindow::measureRateIfNeeded()
+{
+    const auto& summary = m_modelPanel->summary();
+    if (m_running || isExporting() || !summary || m_modelPanel->isInspecting())
+        return;
+    if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile())
+        return;
+    aq::QuantConfig c = m_configPanel->config();
+    c.device = m_device->currentData().toString().toStdString();
+    const QString key = timingKey(m_modelPanel->modelDir(), c);
+    if (m_timings.contains(key) || m_probe->runningKey() == key)
+        return;
+    if (m_probe->isRunning()) {
+        m_probe->cancel();  // measuring something no longer asked for; stopped() comes back here
+        return;
+    }
+    try {
+        aq::validateConfig(c, summary->config);
+    } catch (const aq::Error& e) {
+        m_timings.insert(key, CalibrationTimings{false, true, QString::fromStdString(e.what())});
+        updateEstimate();
+        return;
+    }
+    if (m_probe->start(m_modelPanel->modelDir(), calibrationText(), c))
+        updateEstimate();
 }
 
 QString MainWindow::modelDropTarget(const QMimeData* mime) const
@@ -866,6 +988,9 @@ bool MainWindow::startRun()
                   .arg(QString::fromLatin1(aq::methodName(config.method)), m_configPanel->presetName(),
                        QString::fromStdString(config.device), QString::fromStdString(m_request.runDir)));
     writeSettings();
+    // The run has the cores to itself: a measurement for the estimate waits until it has ended.
+    m_measureDelay->stop();
+    m_probe->cancel();
     setRunning(true);
     m_worker->start(m_request);
     return true;
@@ -921,8 +1046,47 @@ void MainWindow::onStage(const QString& what, int block, int numBlocks)
         m_currentBlock = block;
         m_blockLabel->setText(tr("Block %1/%2").arg(block + 1).arg(numBlocks));
     }
-    m_stateLabel->setText(what);
-    appendLog(what);
+    const QString text = stageText(what);
+    m_stateLabel->setText(text);
+    appendLog(text);
+    // After the last block the engine writes the model and evaluates it without reporting progress: the bar turns
+    // into a busy indicator and the clock shows how long the stage has been running, so it never looks frozen.
+    const bool open = what == QLatin1String("writing the model") || what == QLatin1String("evaluating");
+    setProgressBusy(open);
+    if (open) {
+        m_stageClock.start();
+        m_etaLabel->setText(tr("%1 elapsed").arg(formatDuration(0)));
+    }
+}
+
+QString MainWindow::stageText(const QString& what)
+{
+    // The engine names its stages in English; these are the ones it reports.
+    static const QHash<QString, const char*> kStages = {
+        {QStringLiteral("loading"), QT_TR_NOOP("Loading the model and the calibration text")},
+        {QStringLiteral("calibrating"), QT_TR_NOOP("Calibrating")},
+        {QStringLiteral("full-precision targets"), QT_TR_NOOP("Computing the full-precision targets")},
+        {QStringLiteral("merging"), QT_TR_NOOP("Merging the transforms into the weights")},
+        {QStringLiteral("replaying finished block"), QT_TR_NOOP("Replaying a finished block")},
+        {QStringLiteral("writing the model"), QT_TR_NOOP("Writing the quantized model")},
+        {QStringLiteral("evaluating"),
+         QT_TR_NOOP("Evaluating: perplexity of the full-precision, round-to-nearest and quantized models")},
+        {QStringLiteral("done"), QT_TR_NOOP("Done")}};
+    const auto it = kStages.constFind(what);
+    return it == kStages.constEnd() ? what : tr(it.value());
+}
+
+void MainWindow::setProgressBusy(bool busy)
+{
+    if (busy == (m_progress->maximum() == 0))
+        return;
+    if (busy) {
+        m_progress->setRange(0, 0);
+        m_stageTimer->start();
+    } else {
+        m_stageTimer->stop();
+        m_progress->setRange(0, 1000);
+    }
 }
 
 void MainWindow::onLosses(const QVector<aq::gui::StepLossPoint>& points)
@@ -961,7 +1125,7 @@ void MainWindow::updateProgress()
     if (done > 0 && done < 1)
         m_etaLabel->setText(tr("ETA %1").arg(formatDuration(elapsed * (1 - done) / done)));
     else
-        m_etaLabel->setText(done >= 1 ? tr("evaluating…") : QString());
+        m_etaLabel->clear();  // the stages after the last block show their own clock
 }
 
 void MainWindow::onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d)
@@ -1018,6 +1182,7 @@ void MainWindow::onBlock(const aq::gui::BlockInfo& b)
 
 void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
 {
+    setProgressBusy(false);
     const aq::QuantConfig& c = m_request.config;
     widgets::RunRecord record;
     record.id = outcome.runDir;
@@ -1077,6 +1242,7 @@ void MainWindow::showRunError(aq::ErrorCode code, const QString& detail)
 
 void MainWindow::onFailed(aq::ErrorCode code, const QString& detail)
 {
+    setProgressBusy(false);
     showRunError(code, detail);
     m_stateLabel->setText(tr("Failed"));
     afterRun();
@@ -1084,6 +1250,7 @@ void MainWindow::onFailed(aq::ErrorCode code, const QString& detail)
 
 void MainWindow::onCancelled()
 {
+    setProgressBusy(false);
     m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run cancelled:"),
                               tr("no model was written as complete in %1.")
                                   .arg(QString::fromStdString(m_request.runDir)));
@@ -1095,6 +1262,7 @@ void MainWindow::onCancelled()
 void MainWindow::afterRun()
 {
     setRunning(false);
+    updateEstimate();  // measures what the configuration needs, if it was not measured yet
     emit runEnded();
     if (m_closeAfterRun)
         close();
@@ -1446,6 +1614,7 @@ void MainWindow::onExportDone()
         m_stateLabel->setText(tr("Failed"));
     }
     setRunning(m_running);
+    updateEstimate();
     emit exportEnded(outcome.ok);
 }
 

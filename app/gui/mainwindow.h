@@ -1,6 +1,7 @@
 #pragma once
 // The main window: model, texts and configuration on the left, live views in tabs, a log dock and a status bar.
 // The calibration runs in a CalibrationWorker on one dedicated thread; this window only reacts to its signals.
+#include "rateprobe.h"
 #include "runevents.h"
 #include "viewdata.h"
 
@@ -27,6 +28,7 @@ class QPushButton;
 class QSpinBox;
 class QTabWidget;
 class QThread;
+class QTimer;
 
 namespace aq::widgets {
 class ActivationView;
@@ -94,6 +96,17 @@ public:
     widgets::MarginView* marginView() const { return m_marginView; }
     widgets::ResultsView* resultsView() const { return m_resultsView; }
     QPlainTextEdit* logView() const { return m_log; }
+    QProgressBar* progressBar() const { return m_progress; }
+    QLabel* stateLabel() const { return m_stateLabel; }
+
+    /// The memory and time estimate of the model panel for the current configuration and device.
+    QLabel* estimateLabel() const { return m_estimate; }
+    /// The time estimate in seconds (calibration only), or 0 while it is not known.
+    double estimatedSeconds() const { return m_estimatedSeconds; }
+    /// The measurement behind the time estimate (see RateProbe).
+    RateProbe* rateProbe() const { return m_probe; }
+    /// Milliseconds between the last change of the configuration and the measurement it needs.
+    static constexpr int kMeasureDelayMs = 800;
 
 signals:
     /// A run ended, whichever way (finished, failed or cancelled); the window is ready for the next one.
@@ -122,7 +135,12 @@ private:
     void setRunning(bool running);
     void updateMaskPreview();
     void updateEstimate();
+    void measureRateIfNeeded();
     void updateProgress();
+    /// The progress bar as a busy indicator (stages without progress reports) or as the run's progress.
+    void setProgressBusy(bool busy);
+    /// A stage name of the engine in the user's language.
+    static QString stageText(const QString& what);
     void updateWindowTitle();
     void refreshResults();
     void about();
@@ -174,6 +192,10 @@ private:
     QComboBox* m_device = nullptr;
     QLineEdit* m_runsFolder = nullptr;
     QLabel* m_estimate = nullptr;
+    RateProbe* m_probe = nullptr;
+    QTimer* m_measureDelay = nullptr;
+    QHash<QString, CalibrationTimings> m_timings;  ///< measured timings by timingKey()
+    double m_estimatedSeconds = 0;
     QPushButton* m_runButton = nullptr;
     QPushButton* m_cancelButton = nullptr;
     widgets::MaskScheduleView* m_maskView = nullptr;
@@ -197,6 +219,8 @@ private:
     QLabel* m_lossLabel = nullptr;
     QLabel* m_etaLabel = nullptr;
     QProgressBar* m_progress = nullptr;
+    QTimer* m_stageTimer = nullptr;  ///< refreshes the elapsed time of a stage without progress reports
+    QElapsedTimer m_stageClock;
 
     // Actions
     QAction* m_openAction = nullptr;
