@@ -533,6 +533,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         const BlockTransforms start = t.clone();
         inverses.clear();
         worstResidual = 0;
+        inverseFallbacks = 0;
         std::string failure;
         torch::Tensor lossSum = torch::zeros({}, opts);
         torch::Tensor finite = torch::ones({}, opts.dtype(torch::kBool));
