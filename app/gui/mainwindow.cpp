@@ -1026,6 +1026,7 @@ void MainWindow::setRunning(bool running)
     m_openRunAction->setEnabled(!running);
     m_calibText->setEnabled(!running);
     m_evalText->setEnabled(!running);
+    m_evalWindows->setEnabled(!running);
     m_device->setEnabled(!running);
     m_runsFolder->setEnabled(!running);
     setAcceptDrops(!running);
