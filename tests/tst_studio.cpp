@@ -25,6 +25,7 @@
 #include <QAction>
 #include <QComboBox>
 #include <QDir>
+#include <QGroupBox>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -32,11 +33,13 @@
 #include <QProgressBar>
 #include <QScreen>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSet>
 #include <QSettings>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <QToolTip>
 
 #include <algorithm>
 
@@ -92,11 +95,18 @@ private:
 
     /// The window as the display shows it: on a real X server (xcb, for example under Xvfb) the screen's pixels of
     /// the window, elsewhere the widget rendered into an image.
-    static QImage grabWindow(QWidget& w)
+    /// `withPopups`: on a real X server, the screen's pixels where the window is, so that tooltips and other
+    /// windows above it are included.
+    static QImage grabWindow(QWidget& w, bool withPopups = false)
     {
         QCoreApplication::processEvents();
-        if (QGuiApplication::platformName() == QLatin1String("xcb") && w.screen())
+        if (QGuiApplication::platformName() == QLatin1String("xcb") && w.screen()) {
+            if (withPopups) {
+                const QRect r = w.frameGeometry();
+                return w.screen()->grabWindow(0, r.x(), r.y(), r.width(), r.height()).toImage();
+            }
             return w.screen()->grabWindow(w.winId()).toImage();
+        }
         return w.grab().toImage();
     }
 
@@ -111,9 +121,9 @@ private:
     }
 
     /// Saves a screenshot of the window after checking that something was drawn.
-    static void saveScreenshot(QWidget& w, const QString& file)
+    static void saveScreenshot(QWidget& w, const QString& file, bool withPopups = false)
     {
-        const QImage image = grabWindow(w);
+        const QImage image = grabWindow(w, withPopups);
         QVERIFY2(distinctColours(image) > 16, qPrintable(file));
         QVERIFY2(image.save(file), qPrintable(file));
     }
@@ -590,6 +600,123 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(w.rateProbe()->isRunning() || w.estimatedSeconds() > 0, 10000);
         QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
         QSettings().remove(QStringLiteral("results"));  // later tests count runs of their own
+    }
+
+    void documentationScreenshots()
+    {
+        // The screenshots of docs/screenshots/ (tools/make-screenshots.sh runs this on Xvfb, once per language):
+        // an OmniQuant and an AffineQuant w4a4 run of the demo model on the CPU, then every view of the window.
+        // AQ_DOC_SCREENSHOTS names the folder, AQ_SCREENSHOT_LANG the language (the View > Language setting).
+        const QString dir = QString::fromLocal8Bit(qgetenv("AQ_DOC_SCREENSHOTS"));
+        if (dir.isEmpty())
+            QSKIP("set AQ_DOC_SCREENSHOTS=DIR (tools/make-screenshots.sh does) to make the documentation's screenshots");
+        const QString lang = QString::fromLocal8Bit(qgetenv("AQ_SCREENSHOT_LANG"));
+        const QString suffix = lang.isEmpty() || lang == QLatin1String("en") ? QString() : QLatin1Char('-') + lang;
+        QVERIFY(QDir().mkpath(dir));
+        QSettings().setValue(QStringLiteral("ui/language"), lang);
+        installTranslators(preferredLocale());  // what main() does with the setting
+        QSettings().setValue(QStringLiteral("texts/evalWindows"), 0);  // the whole held-out text: a visible stage
+        auto file = [&](const char* name) { return QDir(dir).filePath(QLatin1String(name) + suffix + ".png"); };
+
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        auto configure = [&](aq::Method method) {
+            w.configPanel()->setMethod(method);
+            aq::QuantConfig c = w.configPanel()->config();
+            c.nsamples = 16;
+            c.seqlen = 256;
+            c.epochs = 10;
+            c.batchSize = 1;
+            w.configPanel()->setConfig(c);
+        };
+        auto run = [&] {
+            QSignalSpy ended(&w, &MainWindow::runEnded);
+            QVERIFY(w.startRun());
+            QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 600000);
+            QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        };
+
+        // The run to compare with.
+        configure(aq::Method::OmniQuant);
+        run();
+        const QString omniquant = w.currentRunDir();
+
+        // The AffineQuant run, with the window caught while it calibrates and while it evaluates.
+        configure(aq::Method::AffineQuant);
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);  // the estimate in the model panel
+        bool shotRunning = false, shotEvaluating = false;
+        const QMetaObject::Connection blocks = connect(w.worker(), &CalibrationWorker::blockEnded, this,
+                                                       [&](const BlockInfo& b) {
+            if (b.block == 1 && !shotRunning) {
+                shotRunning = true;
+                w.tabs()->setCurrentIndex(MainWindow::TabLoss);
+                QTest::qWait(150);
+                saveScreenshot(w, file("running"));
+            }
+        });
+        const QMetaObject::Connection stages = connect(w.worker(), &CalibrationWorker::stageChanged, this,
+                                                       [&](const QString& what, int, int) {
+            if (what == QLatin1String("evaluating") && !shotEvaluating) {
+                shotEvaluating = true;
+                QTest::qWait(1200);  // the elapsed time ticks once
+                saveScreenshot(w, file("evaluating"));
+            }
+        });
+        run();
+        disconnect(blocks);
+        disconnect(stages);
+        QVERIFY(shotRunning && shotEvaluating);
+        w.messageBar()->dismiss();
+
+        auto* scroll = w.findChild<QScrollArea*>();
+        QVERIFY(scroll);
+        scroll->verticalScrollBar()->setValue(0);  // the model's summary and the estimate
+        for (int i = 0; i < w.tabs()->count(); ++i) {
+            w.tabs()->setCurrentIndex(i);
+            if (i == MainWindow::TabResults)
+                w.resultsView()->selectRun(w.currentRunDir());
+            QTest::qWait(200);  // the shown view replots
+            saveScreenshot(w, file(tabFile(i).toLatin1().constData()));
+        }
+        // The loss curves with the OmniQuant run's curves dashed underneath.
+        emit w.resultsView()->compareRequested(omniquant);
+        QCOMPARE(w.lossView()->comparisonCurveCount(), 4);
+        QTest::qWait(200);
+        saveScreenshot(w, file("comparison"));
+        w.lossView()->clearComparison();
+
+        // The setup panel: the configuration, the training settings with the mask schedule, and the model with the
+        // estimate for the preset's own settings (128 samples of 512 tokens, 20 epochs), measured anew.
+        w.tabs()->setCurrentIndex(MainWindow::TabLoss);
+        auto* config = w.findChildren<QGroupBox*>().value(0);
+        for (QGroupBox* box : w.findChildren<QGroupBox*>())
+            if (box->findChild<ConfigPanel*>())
+                config = box;
+        QVERIFY(config);
+        scroll->verticalScrollBar()->setValue(config->mapTo(scroll->widget(), QPoint(0, 0)).y());
+        QTest::qWait(200);
+        saveScreenshot(w, file("configuration"));
+        scroll->verticalScrollBar()->setValue(scroll->verticalScrollBar()->maximum());  // training, exports, mask
+        QTest::qWait(200);
+        saveScreenshot(w, file("schedule"));
+        scroll->verticalScrollBar()->setValue(0);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
+        // With its tooltip, which says how the estimate is made (a window of its own: taken from the screen).
+        QLabel* estimate = w.estimateLabel();
+        QToolTip::showText(estimate->mapToGlobal(QPoint(estimate->width() / 3, estimate->height())),
+                           estimate->toolTip(), estimate);
+        QTest::qWait(400);
+        saveScreenshot(w, file("model"), true);
+        QToolTip::hideText();
+
+        QSettings().remove(QStringLiteral("results"));
+        QSettings().remove(QStringLiteral("ui/language"));
+        removeTranslators();
     }
 
     void settingsPersist()
