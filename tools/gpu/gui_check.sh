@@ -296,6 +296,7 @@ echo "== the other GUI tests on $DEVICE (offscreen)"
 run_test tst_studio 200
 run_test tst_widgets 60
 run_test tst_matrixmath 30
+run_test tst_fused_quant 60   # the fused CUDA kernels against the tensor-operation path
 
 pack
 echo

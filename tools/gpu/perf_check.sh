@@ -60,8 +60,9 @@ PY
 if want demo; then
   for p in w4a4 w4a16g128; do
     for mode in ${MODES:-fp32 fast}; do
-      flag=""; envv="AQ_FUSED_QUANT=0"
+      flag=""; envv="AQ_FUSED_QUANT=0"   # fp32: the reference path; fused32: float32 with the fused kernels
       [[ $mode == fast ]] && { flag=--mixed-precision; envv="AQ_FUSED_QUANT=1"; }
+      [[ $mode == fused32 ]] && envv="AQ_FUSED_QUANT=1"
       env $envv $AQ quantize --model $DEMO --calib $CAL --out /tmp/pc-demo-$p-$mode --preset $p --nsamples 32 --seqlen 512 \
         --device cuda --eval $EV --eval-seqlen 512 --force $flag > /tmp/pc-demo-$p-$mode.log 2>&1
       echo "exit $?"; summary /tmp/pc-demo-$p-$mode "demo $p $mode"
@@ -72,8 +73,9 @@ if want stories; then
   ST=$FIX/models/stories260K-hf
   for p in w4a4 w4a16g128; do
     for mode in ${MODES:-fp32 fast}; do
-      flag=""; envv="AQ_FUSED_QUANT=0"
+      flag=""; envv="AQ_FUSED_QUANT=0"   # fp32: the reference path; fused32: float32 with the fused kernels
       [[ $mode == fast ]] && { flag=--mixed-precision; envv="AQ_FUSED_QUANT=1"; }
+      [[ $mode == fused32 ]] && envv="AQ_FUSED_QUANT=1"
       env $envv $AQ quantize --model $ST --calib $CAL --out /tmp/pc-st-$p-$mode --preset $p \
         --nsamples 32 --seqlen 512 --device cuda --eval $FIX/text/wikitext2_test_hf_joined.txt \
         --eval-seqlen 512 --eval-windows 8 --force $flag > /tmp/pc-st-$p-$mode.log 2>&1
