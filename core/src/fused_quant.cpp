@@ -20,6 +20,7 @@ namespace aq::detail {
 
 namespace {
 
+#ifdef AQ_WITH_CUDA_KERNELS
 fq::Dtype dtypeOf(torch::ScalarType t)
 {
     switch (t) {
@@ -30,6 +31,7 @@ fq::Dtype dtypeOf(torch::ScalarType t)
     }
     throw Error(ErrorCode::Internal, std::string("fused fake quantization: unsupported dtype ") + c10::toString(t));
 }
+#endif
 
 fq::RowState stateOf(torch::Tensor& delta, torch::Tensor& zero, torch::Tensor& rmax, torch::Tensor& rmin,
                      torch::Tensor& amax, torch::Tensor& amin)
