@@ -310,8 +310,8 @@ private slots:
         m_w4a4 = (m_tmp / "run-w4a4").string();
         makeRun(kDemo, m_w4a4, quickConfig("w4a4", aq::Method::Rtn));
         aq::QuantConfig lnm = quickConfig("w4a16g128", aq::Method::AffineQuant);
-        lnm.zeroInRange = true;
-        QVERIFY(lnm.lnMatrix);
+        QVERIFY(!lnm.lnMatrix);  // the presets are deployable by default; the paper's recipe is one switch away
+        lnm.lnMatrix = true;
         m_lnm = (m_tmp / "run-lnm").string();
         makeRun(kDemo, m_lnm, lnm);
 
@@ -744,7 +744,9 @@ private slots:
     {
         // Without --zero-in-range the all-positive group gets a negative zero point.
         const std::string run = (m_tmp / "run-skewed").string();
-        makeRun(m_skewed, run, quickConfig("w4a16g128", aq::Method::Rtn));
+        aq::QuantConfig free = quickConfig("w4a16g128", aq::Method::Rtn);
+        free.zeroInRange = false;  // the presets force zero into range by default
+        makeRun(m_skewed, run, free);
         for (auto f : {aq::ExportFormat::Awq, aq::ExportFormat::Gptq, aq::ExportFormat::CompressedTensors}) {
             aq::ExportOptions o;
             o.runDir = run;
@@ -783,9 +785,18 @@ private slots:
         };
         using D = aq::Deployability;
         using F = aq::ExportFormat;
-        // The weight-only preset as published: dense post-norm matrices.
+        // The presets' default is deployable everywhere it can be.
         aq::QuantConfig c = aq::presetConfig("w4a16g128");
+        QVERIFY(!c.lnMatrix && c.zeroInRange);
         aq::PreflightReport r = aq::preflight(demo, c);
+        QCOMPARE(verdict(r, F::HuggingFace), D::Exact);
+        QCOMPARE(verdict(r, F::Awq), D::Exact);
+        QCOMPARE(verdict(r, F::Gguf), D::Exact);
+        // The paper's recipe: dense post-norm matrices.
+        c.lnMatrix = true;
+        c.zeroInRange = false;
+        r = aq::preflight(demo, c);
+        QCOMPARE(verdict(r, F::Gguf), D::No);
         QCOMPARE(verdict(r, F::HuggingFace), D::Extension);
         QCOMPARE(verdict(r, F::Awq), D::No);
         bool stays = false;
@@ -796,6 +807,7 @@ private slots:
         // Deployable: vector transforms, zero in range.
         c.lnMatrix = false;
         QCOMPARE(verdict(aq::preflight(demo, c), F::Awq), D::Conditional);
+        QCOMPARE(verdict(aq::preflight(demo, c), F::Gguf), D::Exact);  // Q4_1's offset holds any zero point
         c.zeroInRange = true;
         r = aq::preflight(demo, c);
         QCOMPARE(verdict(r, F::HuggingFace), D::Exact);
@@ -808,6 +820,7 @@ private slots:
         // W4A4: hf loads the weights only; packed formats cannot carry activation quantization.
         r = aq::preflight(demo, aq::presetConfig("w4a4"));
         QCOMPARE(verdict(r, F::HuggingFace), D::WeightsOnly);
+        QCOMPARE(verdict(r, F::Gguf), D::No);
         QCOMPARE(verdict(r, F::Gptq, "GPTQModel"), D::No);
         // 3-bit: no GPTQ cross-word layout, no AWQ.
         c = aq::presetConfig("w3a16g128");

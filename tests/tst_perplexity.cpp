@@ -1,10 +1,19 @@
 // Perplexity protocol (spec §8.1) against the reference figures of Hugging Face transformers (platform notes).
+// LibTorch headers before Qt headers.
+#include "checkpoint.h"
+#include "model.h"
+#include "safetensors.h"
+
 #include "aq/error.h"
 #include "aq/device.h"
 #include "aq/evaluate.h"
 #include "testutil.h"
 
+#include "aq/tokenizer.h"
+
 #include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
 
 #include <filesystem>
 #include <fstream>
@@ -135,6 +144,57 @@ private slots:
               static_cast<long long>(r.windows), static_cast<long long>(r.seqlen));
         QCOMPARE(r.textTokens, golden["text_tokens"].get<int64_t>());
         QVERIFY(std::abs(r.perplexity - ref) / ref < 1e-4);
+    }
+
+    void klAgainstReference()
+    {
+        using namespace aq::detail;
+        const std::string demo = aqtest::sourcePath("resources/demo-model");
+        const std::string text = aqtest::sourcePath("resources/demo-text/heldout.txt");
+        aq::EvalOptions o = windows(128, 2);
+        o.referenceModelDir = demo;
+        // Against itself: nothing to tell apart.
+        auto r = aq::evaluatePerplexity(demo, text, o);
+        QVERIFY2(r.meanKl < 1e-9, std::to_string(r.meanKl).c_str());
+        QCOMPARE(r.top1Agreement, 1.0);
+        QCOMPARE(r.referencePerplexity, r.perplexity);
+        // A copy whose final norm is halved computes logits z/2: KL(softmax(z) || softmax(z/2)) at every predicted
+        // position, computed here in float64 from the reference's own logits.
+        QTemporaryDir tmp;
+        const fs::path copy = tmp.path().toStdString() + "/half";
+        fs::create_directories(copy);
+        for (const auto& e : fs::directory_iterator(demo))
+            if (e.path().filename() != "model.safetensors")
+                fs::copy_file(e.path(), copy / e.path().filename());
+        SafetensorsFile f(demo + "/model.safetensors");
+        std::vector<std::pair<std::string, torch::Tensor>> tensors;
+        for (const auto& [name, e] : f.entries())
+            tensors.emplace_back(name, name == "model.norm.weight" ? f.load(name) * 0.5 : f.load(name));
+        writeSafetensors((copy / "model.safetensors").string(), tensors);
+        r = aq::evaluatePerplexity(copy.string(), text, o);
+        Checkpoint ck(demo);
+        CausalLM ref(ck, torch::kCPU, torch::kFloat32);
+        auto tokenizer = aq::loadTokenizer(demo);
+        const auto ids = tokenizer->encodeForModel(aq::readTextForModel(text));
+        double kl = 0;
+        int64_t n = 0;
+        torch::NoGradGuard ng;
+        for (int64_t w = 0; w < 2; ++w) {
+            auto x = torch::from_blob(const_cast<int32_t*>(ids.data()) + w * 128, {1, 128}, torch::kInt32).to(torch::kInt64);
+            auto z = ref.logits(x).to(torch::kFloat64).narrow(1, 0, 127);
+            auto lr = torch::log_softmax(z, -1), lm = torch::log_softmax(z / 2, -1);
+            kl += (lr.exp() * (lr - lm)).sum(-1).sum().item<double>();
+            n += 127;
+        }
+        kl /= static_cast<double>(n);
+        qInfo("halved final norm: KL %.6g (float64 reference %.6g), top-1 %.4f", r.meanKl, kl, r.top1Agreement);
+        QVERIFY(kl > 0.01);
+        QVERIFY(std::abs(r.meanKl - kl) < 1e-4 * kl + 1e-6);
+        QCOMPARE(r.top1Agreement, 1.0);  // halving every logit keeps the order
+        // A reference with another vocabulary is refused.
+        AQ_REQUIRE_FIXTURE(stories, "models/stories260K-hf");
+        o.referenceModelDir = stories;
+        expectBadInput(demo, text, o, "same vocabulary");
     }
 };
 

@@ -208,6 +208,20 @@ private slots:
         c.groupSize = 64;
         w.configPanel()->setConfig(c);
         QVERIFY(!w.configPanel()->deployabilityLabel()->text().contains(QStringLiteral("activations are quantized")));
+
+        // At a glance: the weight-only presets are deployable by default, llama.cpp included; the paper's recipe
+        // runs only inside the program.
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a16g128")));
+        QString glance = w.configPanel()->deployabilityLabel()->text();
+        QVERIFY2(glance.contains(QStringLiteral("Runs elsewhere")) && glance.contains(QStringLiteral("llama.cpp")) &&
+                     glance.contains(QStringLiteral("transformers")) && glance.contains(QStringLiteral("vLLM")),
+                 qPrintable(glance));
+        c = w.configPanel()->config();
+        QVERIFY(!c.lnMatrix && c.zeroInRange);
+        c.lnMatrix = true;
+        w.configPanel()->setConfig(c);
+        glance = w.configPanel()->deployabilityLabel()->text();
+        QVERIFY2(glance.contains(QStringLiteral("Runs only inside AffineQuant Studio")), qPrintable(glance));
     }
 
     void exportsFinishedRun()
@@ -248,6 +262,17 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 2, 60000);
         QCOMPARE(exported.last().first().toBool(), false);
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
+
+        // One GGUF file for llama.cpp.
+        o.outDir = m_home.filePath(QStringLiteral("export.gguf")).toStdString();
+        o.format = aq::ExportFormat::Gguf;
+        QVERIFY(w.startExport(o));
+        QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 3, 60000);
+        QCOMPARE(exported.last().first().toBool(), true);
+        QVERIFY(w.messageBar()->text().contains(QStringLiteral("gguf")));
+        QFile gguf(m_home.filePath(QStringLiteral("export.gguf")));
+        QVERIFY(gguf.open(QIODevice::ReadOnly));
+        QCOMPARE(gguf.read(4), QByteArray("GGUF"));
 
         // Saved runs outlive init(); later tests count the runs of their own.
         QSettings().remove(QStringLiteral("results"));

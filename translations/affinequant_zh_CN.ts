@@ -167,14 +167,6 @@
         <translation>学习在激活与权重之间转移量化难度的仿射变换和平移；之后它们会合并进权重，因此模型计算的函数不变。</translation>
     </message>
     <message>
-        <source>Full matrices after the norms</source>
-        <translation>归一化层之后使用完整矩阵</translation>
-    </message>
-    <message>
-        <source>Learn the transforms before the q/k/v projections and before the MLP as full d x d matrices (AffineQuant) instead of diagonal scales (OmniQuant). Used by the weight-only presets.</source>
-        <translation>把 q/k/v 投影之前和 MLP 之前的变换学习为完整的 d × d 矩阵（AffineQuant），而不是对角缩放（OmniQuant）。仅权重量化的预设使用此项。</translation>
-    </message>
-    <message>
         <source>Matrix between queries and keys</source>
         <translation>查询与键之间使用矩阵</translation>
     </message>
@@ -365,6 +357,22 @@
     <message>
         <source>Keep the calibration activations (samples x tokens x hidden size, two or three copies) in pinned host memory and move one batch at a time to the GPU: much less GPU memory for a few percent more time. Only on CUDA devices.</source>
         <translation>把校准激活（样本数 x token 数 x 隐藏维度，两到三份）保存在锁页主机内存中，每次只把一个批次移到 GPU：GPU 内存大大减少，时间只多几个百分点。仅限 CUDA 设备。</translation>
+    </message>
+    <message>
+        <source>Full matrices after the norms (paper&apos;s recipe: evaluation inside AffineQuant Studio only)</source>
+        <translation>归一化层之后使用完整矩阵（论文方案：只能在 AffineQuant Studio 内评估）</translation>
+    </message>
+    <message>
+        <source>Learn the transforms before the q/k/v projections and before the MLP as full d x d matrices (the AffineQuant paper&apos;s weight-only recipe) instead of diagonal scales. The matrices stay in the model as a dense product after each norm, which no other runtime applies: transformers, vLLM and llama.cpp cannot run the result. Off by default, so that the presets give deployable models.</source>
+        <translation>将 q/k/v 投影之前和 MLP 之前的变换学习为完整的 d x d 矩阵（AffineQuant 论文的仅权重方案），而不是对角缩放。这些矩阵作为每个归一化层之后的稠密乘积留在模型中，其他运行时都不会应用它们：transformers、vLLM 和 llama.cpp 无法运行这样的结果。默认关闭，以便预设得到可部署的模型。</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;%1 &lt;b&gt;Runs only inside AffineQuant Studio&lt;/b&gt; (its own evaluation).&lt;/p&gt;</source>
+        <translation>&lt;p&gt;%1 &lt;b&gt;只能在 AffineQuant Studio 内运行&lt;/b&gt;（它自己的评估）。&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;%1 &lt;b&gt;Runs elsewhere:&lt;/b&gt; %2&lt;/p&gt;</source>
+        <translation>&lt;p&gt;%1 &lt;b&gt;可在以下运行时运行：&lt;/b&gt;%2&lt;/p&gt;</translation>
     </message>
 </context>
 <context>
@@ -882,24 +890,12 @@
         <translation>导出运行结果</translation>
     </message>
     <message>
-        <source>hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, gptq, compressed-tensors: integer codes packed for those runtimes; they hold weight-only configurations only. The Deployability section of the configuration says which ones fit.</source>
-        <translation>hf：标准 Hugging Face 模型，伪量化权重以 float16/bfloat16 存储。awq、gptq、compressed-tensors：为相应运行时打包的整数编码，仅能容纳纯权重量化配置。配置中的“可部署性”一节说明哪些格式适用。</translation>
-    </message>
-    <message>
         <source>Storage type of the unquantized tensors (and of the scales in compressed-tensors).</source>
         <translation>未量化张量（以及 compressed-tensors 中缩放因子）的存储类型。</translation>
     </message>
     <message>
-        <source>A new folder for the export. It is written under a temporary name and renamed at the end, so a failed export leaves nothing that looks complete.</source>
-        <translation>用于导出的新文件夹。先以临时名称写入，最后再重命名，因此失败的导出不会留下看似完整的内容。</translation>
-    </message>
-    <message>
         <source>Browse…</source>
         <translation>浏览…</translation>
-    </message>
-    <message>
-        <source>Replace an existing folder</source>
-        <translation>替换已存在的文件夹</translation>
     </message>
     <message>
         <source>Run:</source>
@@ -914,10 +910,6 @@
         <translation>数据类型(&amp;D)：</translation>
     </message>
     <message>
-        <source>&amp;Output folder:</source>
-        <translation>输出文件夹(&amp;O)：</translation>
-    </message>
-    <message>
         <source>&amp;Export</source>
         <translation>导出(&amp;E)</translation>
     </message>
@@ -928,10 +920,6 @@
     <message>
         <source>&amp;Export…</source>
         <translation>导出(&amp;E)…</translation>
-    </message>
-    <message>
-        <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ or compressed-tensors</source>
-        <translation>为其他运行时写出所选的已完成运行（或最近一次运行）：Hugging Face、AWQ、GPTQ 或 compressed-tensors</translation>
     </message>
     <message>
         <source>Cannot export:</source>
@@ -1086,6 +1074,42 @@
     <message>
         <source>Done</source>
         <translation>完成</translation>
+    </message>
+    <message>
+        <source>hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, gptq, compressed-tensors: integer codes packed for those runtimes. gguf: one file for llama.cpp, Ollama and LM Studio, with the run&apos;s grid as ggml blocks and the tokenizer inside. The packed formats and gguf hold weight-only configurations only. The Deployability section of the configuration says which ones fit.</source>
+        <translation>hf：标准的 Hugging Face 模型，伪量化权重以 float16/bfloat16 存储。awq、gptq、compressed-tensors：为这些运行时打包的整数编码。gguf：供 llama.cpp、Ollama 和 LM Studio 使用的单个文件，以 ggml 块保存本次运行的量化网格，并内含分词器。打包格式和 gguf 只能容纳仅权重量化的配置。配置中的“可部署性”部分说明哪些格式适用。</translation>
+    </message>
+    <message>
+        <source>Only exact grids (refuse layers gguf must store as float16)</source>
+        <translation>只接受精确网格（拒绝 gguf 只能以 float16 存储的层）</translation>
+    </message>
+    <message>
+        <source>Without this, layers whose grid no ggml block type holds (2 or 3 bits, asymmetric 8 bits, groups not splitting into blocks of 32) are stored as float16 values: the same model, without the size saving.</source>
+        <translation>不勾选时，没有 ggml 块类型能容纳其网格的层（2 位或 3 位、非对称 8 位、分组不能分成 32 个一块）以 float16 数值存储：模型相同，但不节省空间。</translation>
+    </message>
+    <message>
+        <source>A new folder for the export (a .gguf file for gguf). It is written under a temporary name and renamed at the end, so a failed export leaves nothing that looks complete.</source>
+        <translation>导出的新文件夹（gguf 为 .gguf 文件）。先以临时名称写入，最后再重命名，因此失败的导出不会留下看似完整的内容。</translation>
+    </message>
+    <message>
+        <source>Replace an existing folder or file</source>
+        <translation>替换已有的文件夹或文件</translation>
+    </message>
+    <message>
+        <source>&amp;Output:</source>
+        <translation>输出(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>GGUF file to write</source>
+        <translation>要写入的 GGUF 文件</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)</source>
+        <translation>将选中的已完成运行（或最近一次运行）导出给其他运行时：Hugging Face、AWQ、GPTQ、compressed-tensors 或 GGUF（llama.cpp）</translation>
     </message>
 </context>
 <context>

@@ -26,7 +26,7 @@ nlohmann::json notesJson(const std::vector<std::string>& notes) { return nlohman
 
 int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
 {
-    Args args(argv, {"run", "format", "out", "dtype"}, {"force", "allow-extension", "gptq-v1", "json"});
+    Args args(argv, {"run", "format", "out", "dtype"}, {"force", "allow-extension", "gptq-v1", "exact-only", "json"});
     aq::ExportOptions o;
     o.runDir = args.required("run");
     o.format = aq::parseExportFormat(args.required("format"));
@@ -35,13 +35,16 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
     o.force = args.flag("force");
     o.allowExtension = args.flag("allow-extension");
     o.gptqV1 = args.flag("gptq-v1");
+    o.exactOnly = args.flag("exact-only");
+    if (o.exactOnly && o.format != aq::ExportFormat::Gguf)
+        aq::badInput("--exact-only applies to --format gguf only");
     if (o.allowExtension && o.format != aq::ExportFormat::HuggingFace)
         aq::badInput("--allow-extension applies to --format hf only");
     if (o.gptqV1 && o.format != aq::ExportFormat::Gptq)
         aq::badInput("--gptq-v1 applies to --format gptq only");
     ProgressBar bar("export");
     const aq::ExportResult r = aq::exportRun(
-        o, [&](const aq::ExportProgress& p) { bar.update(p.done, p.total, "shards"); }, &cancel);
+        o, [&](const aq::ExportProgress& p) { bar.update(p.done, p.total, o.format == aq::ExportFormat::Gguf ? "blocks" : "shards"); }, &cancel);
     bar.finish();
     if (args.flag("json")) {
         nlohmann::json j = {{"out_dir", r.outDir},
@@ -57,10 +60,29 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
                             {"seconds", r.seconds}};
         if (!r.checkpointFormat.empty())
             j["checkpoint_format"] = r.checkpointFormat;
+        if (r.format == aq::ExportFormat::Gguf) {
+            nlohmann::json types = nlohmann::json::object();
+            for (const auto& [t, n] : r.tensorTypes)
+                types[t] = n;
+            j["gguf_architecture"] = r.ggufArchitecture;
+            j["tensor_types"] = types;
+            j["max_weight_change"] = r.maxWeightChange;
+            j["max_weight_change_layer"] = r.maxWeightChangeLayer;
+        }
         std::cout << j.dump(2) << "\n";
         return 0;
     }
     std::string what = r.architecture;
+    if (r.format == aq::ExportFormat::Gguf) {
+        std::string types;
+        for (const auto& [t, n] : r.tensorTypes)
+            types += (types.empty() ? "" : ", ") + std::to_string(n) + " " + t;
+        std::printf("exported %s -> %s (gguf; llama.cpp '%s', %s tensors, %.2f MB) in %.1f s\n", o.runDir.c_str(),
+                    r.outDir.c_str(), r.ggufArchitecture.c_str(), types.c_str(), r.numBytes / 1e6, r.seconds);
+        for (const auto& n : r.notes)
+            std::printf("  note: %s\n", n.c_str());
+        return 0;
+    }
     if (r.format != aq::ExportFormat::HuggingFace)
         what += ", " + std::to_string(r.bits) + "-bit " +
                 (r.groupSize > 0 ? "groups of " + std::to_string(r.groupSize) : std::string("per channel")) + ", " +

@@ -35,10 +35,11 @@ const char* kUsage = R"(usage: affinequant COMMAND [OPTIONS]
 Commands:
   inspect   --model DIR [--json]
             Architecture, parameter count, dtypes, GQA, tied embeddings and every tensor of a model folder.
-  eval      --model DIR --text FILE [--seqlen N] [--max-windows K] [--batch-size B]
+  eval      --model DIR --text FILE [--seqlen N] [--max-windows K] [--batch-size B] [--reference DIR]
             [--device cpu|cuda|cuda:I] [--dtype float32|float16|bfloat16] [--json]
             Perplexity over disjoint windows of N tokens (default 2048, capped at the model's maximum):
             the text is tokenized once with BOS; PPL = exp(mean over windows of the mean cross-entropy).
+            --reference: also KL(reference || model) and top-1 agreement on the same windows.
   quantize  --model DIR --calib FILE --out RUNDIR (--preset NAME | --wbits N --abits N [--group-size G])
             [--method rtn|omniquant|affinequant] [--nsamples N] [--seqlen N] [--epochs E] [--batch-size B]
             [--let-lr X] [--lwc-lr X] [--sf X] [--alpha X] [--wd X] [--seed S]
@@ -48,11 +49,13 @@ Commands:
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
             Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.
-  export    --run RUNDIR --format hf|awq|gptq|compressed-tensors --out DIR [--dtype float16|bfloat16] [--force]
-            [--allow-extension] [--gptq-v1] [--json]
+  export    --run RUNDIR --format hf|awq|gptq|compressed-tensors|gguf --out DIR|FILE.gguf [--dtype float16|bfloat16]
+            [--force] [--allow-extension] [--gptq-v1] [--exact-only] [--json]
             Writes a finished run for other runtimes (docs/export.md): hf = stock LlamaForCausalLM/OPTForCausalLM with
-            fake-quantized weights; awq, gptq, compressed-tensors = packed integer weights (weight-only runs).
-  verify    --export DIR --run RUNDIR [--text FILE] [--seqlen N] [--max-windows K] [--device D] [--json]
+            fake-quantized weights; awq, gptq, compressed-tensors = packed integer weights (weight-only runs);
+            gguf = one llama.cpp file with the run's grid as Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 blocks and the tokenizer
+            (--exact-only: refuse layers no ggml type holds instead of storing them as F16).
+  verify    --export DIR|FILE.gguf --run RUNDIR [--text FILE] [--seqlen N] [--max-windows K] [--device D] [--json]
             Decodes an export independently and compares it with the run: weights, logits, KL, top-1, perplexity.
   preflight --model DIR (--preset NAME | --wbits N --abits N [--group-size G]) [quantize options] [--json]
             Before calibrating: which transforms fold, which formats and runtimes can load the result exactly.
@@ -142,8 +145,10 @@ int cmdInspect(const std::vector<std::string>& argv)
 
 int cmdEval(const std::vector<std::string>& argv)
 {
-    aqcli::Args args(argv, {"model", "text", "seqlen", "max-windows", "batch-size", "device", "dtype"}, {"json"});
+    aqcli::Args args(argv, {"model", "text", "seqlen", "max-windows", "batch-size", "device", "dtype", "reference"},
+                     {"json"});
     aq::EvalOptions o;
+    o.referenceModelDir = args.str("reference");
     const std::string model = args.required("model");
     const std::string text = args.required("text");
     o.device = args.str("device", "cpu");
@@ -182,10 +187,18 @@ int cmdEval(const std::vector<std::string>& argv)
                             {"dtype", r.dtype},
                             {"batch_size", o.batchSize},
                             {"window_nll", r.windowNll}};
+        if (!o.referenceModelDir.empty())
+            j["reference"] = {{"model", o.referenceModelDir},
+                              {"perplexity", r.referencePerplexity},
+                              {"mean_kl", r.meanKl},
+                              {"top1_agreement", r.top1Agreement}};
         std::cout << j.dump(2) << "\n";
     } else {
         std::printf("perplexity %.4f over %lld windows of %lld tokens (text: %lld tokens)\n", r.perplexity,
                     static_cast<long long>(r.windows), static_cast<long long>(r.seqlen), static_cast<long long>(r.textTokens));
+        if (!o.referenceModelDir.empty())
+            std::printf("against %s (perplexity %.4f): mean KL %.6f nats, top-1 agreement %.4f\n",
+                        o.referenceModelDir.c_str(), r.referencePerplexity, r.meanKl, r.top1Agreement);
         std::printf("%s %s: %.1f tokens/s (%.2f s evaluating, %.2f s loading)\n", r.device.c_str(), r.dtype.c_str(),
                     r.tokensPerSecond, r.seconds, r.loadSeconds);
     }

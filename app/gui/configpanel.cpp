@@ -155,10 +155,13 @@ void ConfigPanel::build()
                   tr("Learn the affine transforms and shifts that move quantization difficulty between "
                      "activations and weights; they are merged into the weights afterwards, so the model "
                      "computes the same function."));
-    m_lnMatrix = check(m_transformBox, tr("Full matrices after the norms"),
+    m_lnMatrix = check(m_transformBox, tr("Full matrices after the norms (paper's recipe: evaluation inside "
+                                          "AffineQuant Studio only)"),
                        tr("Learn the transforms before the q/k/v projections and before the MLP as full d x d "
-                          "matrices (AffineQuant) instead of diagonal scales (OmniQuant). Used by the weight-only "
-                          "presets."));
+                          "matrices (the AffineQuant paper's weight-only recipe) instead of diagonal scales. The "
+                          "matrices stay in the model as a dense product after each norm, which no other runtime "
+                          "applies: transformers, vLLM and llama.cpp cannot run the result. Off by default, so that "
+                          "the presets give deployable models."));
     m_qkMatrix = check(m_transformBox, tr("Matrix between queries and keys"),
                        tr("Learn the query/key transform as per-head block matrices instead of a vector. Used by "
                           "the W4A4 presets."));
@@ -520,7 +523,22 @@ void ConfigPanel::updateDeployability()
         formats += QStringLiteral("<li>%1 <b>%2</b> (%3): %4<br/><small>%5</small></li>")
                        .arg(verdictMark(f.verdict), QString::fromLatin1(aq::exportFormatName(f.format)),
                             html(f.runtime), verdictText(f.verdict), html(f.reason));
-    QString text = section(tr("Formats and runtimes"), formats);
+    // At a glance: where the result runs as calibrated.
+    QStringList runsIn;
+    for (const aq::FormatCheck& f : report.formats)
+        if (f.verdict == aq::Deployability::Exact || f.verdict == aq::Deployability::Conditional) {
+            const QString name = f.format == aq::ExportFormat::HuggingFace ? QStringLiteral("transformers")
+                                 : f.format == aq::ExportFormat::Gguf     ? QStringLiteral("llama.cpp")
+                                                                          : QStringLiteral("vLLM");
+            if (!runsIn.contains(name))
+                runsIn << name;
+        }
+    QString text = runsIn.isEmpty()
+                       ? tr("<p>%1 <b>Runs only inside AffineQuant Studio</b> (its own evaluation).</p>")
+                             .arg(verdictMark(aq::Deployability::No))
+                       : tr("<p>%1 <b>Runs elsewhere:</b> %2</p>")
+                             .arg(verdictMark(aq::Deployability::Exact), runsIn.join(QStringLiteral(", ")));
+    text += section(tr("Formats and runtimes"), formats);
     QString stays;
     for (const aq::TransformFold& t : report.transforms)
         if (t.active && !t.folds)

@@ -152,25 +152,30 @@ public:
         setWindowTitle(MainWindow::tr("Export Run"));
         m_format = new QComboBox(this);
         for (aq::ExportFormat f : {aq::ExportFormat::HuggingFace, aq::ExportFormat::Awq, aq::ExportFormat::Gptq,
-                                   aq::ExportFormat::CompressedTensors})
+                                   aq::ExportFormat::CompressedTensors, aq::ExportFormat::Gguf})
             m_format->addItem(QString::fromLatin1(aq::exportFormatName(f)), int(f));
         m_format->setToolTip(
             MainWindow::tr("hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, "
-                           "gptq, compressed-tensors: integer codes packed for those runtimes; they hold weight-only "
-                           "configurations only. The Deployability section of the configuration says which ones "
-                           "fit."));
+                           "gptq, compressed-tensors: integer codes packed for those runtimes. gguf: one file for "
+                           "llama.cpp, Ollama and LM Studio, with the run's grid as ggml blocks and the tokenizer "
+                           "inside. The packed formats and gguf hold weight-only configurations only. The "
+                           "Deployability section of the configuration says which ones fit."));
+        m_exactOnly = new QCheckBox(MainWindow::tr("Only exact grids (refuse layers gguf must store as float16)"), this);
+        m_exactOnly->setToolTip(MainWindow::tr("Without this, layers whose grid no ggml block type holds (2 or 3 bits, "
+                                               "asymmetric 8 bits, groups not splitting into blocks of 32) are "
+                                               "stored as float16 values: the same model, without the size saving."));
         m_dtype = new QComboBox(this);
         m_dtype->addItem(QStringLiteral("float16"));
         m_dtype->addItem(QStringLiteral("bfloat16"));
         m_dtype->setToolTip(
             MainWindow::tr("Storage type of the unquantized tensors (and of the scales in compressed-tensors)."));
         m_outDir = new QLineEdit(this);
-        m_outDir->setToolTip(MainWindow::tr("A new folder for the export. It is written under a temporary name and "
-                                            "renamed at the end, so a failed export leaves nothing that looks "
-                                            "complete."));
+        m_outDir->setToolTip(MainWindow::tr("A new folder for the export (a .gguf file for gguf). It is written under "
+                                            "a temporary name and renamed at the end, so a failed export leaves "
+                                            "nothing that looks complete."));
         auto* browse = new QToolButton(this);
         browse->setText(MainWindow::tr("Browse…"));
-        m_force = new QCheckBox(MainWindow::tr("Replace an existing folder"), this);
+        m_force = new QCheckBox(MainWindow::tr("Replace an existing folder or file"), this);
         auto* outRow = new QHBoxLayout;
         outRow->addWidget(m_outDir, 1);
         outRow->addWidget(browse);
@@ -179,7 +184,8 @@ public:
         form->addRow(MainWindow::tr("Run:"), new QLabel(QDir::toNativeSeparators(runDir), this));
         form->addRow(MainWindow::tr("&Format:"), m_format);
         form->addRow(MainWindow::tr("&Data type:"), m_dtype);
-        form->addRow(MainWindow::tr("&Output folder:"), outRow);
+        form->addRow(MainWindow::tr("&Output:"), outRow);
+        form->addRow(m_exactOnly);
         form->addRow(m_force);
         auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
         buttons->button(QDialogButtonBox::Ok)->setText(MainWindow::tr("&Export"));
@@ -192,11 +198,22 @@ public:
         connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
             if (!m_outEdited)
                 setDefaultOutDir();
+            m_exactOnly->setVisible(isGguf());
         });
         connect(m_outDir, &QLineEdit::textEdited, this, [this] { m_outEdited = true; });
         connect(browse, &QToolButton::clicked, this, [this] {
-            // Choose where the new folder goes; its name stays as it is.
             const QFileInfo current(QDir::fromNativeSeparators(m_outDir->text().trimmed()));
+            if (isGguf()) {
+                const QString file = QFileDialog::getSaveFileName(this, MainWindow::tr("GGUF file to write"),
+                                                                  current.absoluteFilePath(),
+                                                                  MainWindow::tr("GGUF models (*.gguf)"));
+                if (!file.isEmpty()) {
+                    m_outDir->setText(QDir::toNativeSeparators(file));
+                    m_outEdited = true;
+                }
+                return;
+            }
+            // Choose where the new folder goes; its name stays as it is.
             const QString parentDir = QFileDialog::getExistingDirectory(
                 this, MainWindow::tr("Folder to write the export into"), current.absolutePath());
             if (parentDir.isEmpty())
@@ -205,6 +222,7 @@ public:
             m_outEdited = true;
         });
         setDefaultOutDir();
+        m_exactOnly->setVisible(isGguf());
     }
 
     aq::ExportOptions options() const
@@ -215,14 +233,18 @@ public:
         o.format = aq::ExportFormat(m_format->currentData().toInt());
         o.dtype = m_dtype->currentText().toStdString();
         o.force = m_force->isChecked();
+        o.exactOnly = isGguf() && m_exactOnly->isChecked();
         return o;
     }
 
 private:
+    bool isGguf() const { return aq::ExportFormat(m_format->currentData().toInt()) == aq::ExportFormat::Gguf; }
+
     void setDefaultOutDir()
     {
         m_outDir->setText(QDir::toNativeSeparators(
-            QStringLiteral("%1-%2").arg(QDir::cleanPath(m_runDir), m_format->currentText())));
+            isGguf() ? QStringLiteral("%1.gguf").arg(QDir::cleanPath(m_runDir))
+                     : QStringLiteral("%1-%2").arg(QDir::cleanPath(m_runDir), m_format->currentText())));
     }
 
     QString m_runDir;
@@ -230,6 +252,7 @@ private:
     QComboBox* m_dtype = nullptr;
     QLineEdit* m_outDir = nullptr;
     QCheckBox* m_force = nullptr;
+    QCheckBox* m_exactOnly = nullptr;
     bool m_outEdited = false;
 };
 
@@ -293,7 +316,7 @@ void MainWindow::createActions()
     m_exportAction = new QAction(QIcon::fromTheme(QStringLiteral("document-save-as")), tr("&Export…"), this);
     m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
     m_exportAction->setStatusTip(tr("Write the selected finished run (or the last one) for another runtime: "
-                                    "Hugging Face, AWQ, GPTQ or compressed-tensors"));
+                                    "Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)"));
     connect(m_exportAction, &QAction::triggered, this, &MainWindow::showExportDialog);
 
     m_runAction = new QAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&Run Calibration"), this);

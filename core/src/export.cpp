@@ -4,6 +4,7 @@
 #include "aq/error.h"
 #include "checkpoint.h"
 #include "export_pack.h"
+#include "export_plan.h"
 #include "jsonutil.h"
 #include "model.h"
 #include "safetensors.h"
@@ -32,6 +33,7 @@ const char* exportFormatName(ExportFormat format)
     case ExportFormat::Awq: return "awq";
     case ExportFormat::Gptq: return "gptq";
     case ExportFormat::CompressedTensors: return "compressed-tensors";
+    case ExportFormat::Gguf: return "gguf";
     case ExportFormat::Invalid: break;
     }
     return "invalid";
@@ -39,10 +41,11 @@ const char* exportFormatName(ExportFormat format)
 
 ExportFormat parseExportFormat(const std::string& name)
 {
-    for (ExportFormat f : {ExportFormat::HuggingFace, ExportFormat::Awq, ExportFormat::Gptq, ExportFormat::CompressedTensors})
+    for (ExportFormat f : {ExportFormat::HuggingFace, ExportFormat::Awq, ExportFormat::Gptq, ExportFormat::CompressedTensors,
+                           ExportFormat::Gguf})
         if (name == exportFormatName(f))
             return f;
-    badInput("unknown export format '" + name + "' (choose hf, awq, gptq or compressed-tensors)");
+    badInput("unknown export format '" + name + "' (choose hf, awq, gptq, compressed-tensors or gguf)");
 }
 
 const char* deployabilityName(Deployability d)
@@ -59,23 +62,11 @@ const char* deployabilityName(Deployability d)
 }
 
 namespace detail {
-namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-/// What an export needs to know about a finished run.
-struct RunInfo {
-    fs::path runDir;
-    fs::path modelDir;
-    json configuration;
-    int wbits = 16;
-    int abits = 16;
-    int64_t groupSize = 0;
-    bool symmetric = false;
-    bool zeroInRange = false;
-    std::string method;
-};
+bool anyNonZero(const torch::Tensor& t) { return t.defined() && t.ne(0).any().item<bool>(); }
 
 RunInfo readRun(const std::string& runDir)
 {
@@ -114,23 +105,11 @@ RunInfo readRun(const std::string& runDir)
     return r;
 }
 
-bool anyNonZero(const torch::Tensor& t) { return t.defined() && t.ne(0).any().item<bool>(); }
-
-/// The standard architecture an export is written as, and which linears carry biases there.
-struct TargetLayout {
-    std::string modelType;             ///< "llama", "qwen2", "mistral", "opt"
-    std::string architecture;          ///< "LlamaForCausalLM", ...
-    bool converted = false;            ///< a Qwen2/Mistral model written as LLaMA to hold its new biases
-    bool attentionBias = false;        ///< LLaMA: q/k/v/o; Qwen2: q/k/v; OPT: every linear (enable_bias)
-    bool mlpBias = false;              ///< LLaMA: gate/up/down
-    std::set<std::string> biased;      ///< block-relative linear names that carry a bias in the target
-    bool postMatrices = false;         ///< the run has dense post-norm matrices
-    bool normBiases = false;           ///< some norm bias is non-zero (LLaMA: folded into the following linears)
-};
-
+namespace {
 const std::vector<std::string> kLlamaAttention = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                                   "self_attn.o_proj"};
 const std::vector<std::string> kLlamaMlp = {"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+}  // namespace
 
 /// First pass over the run's small tensors: which biases become non-zero once the norm biases are folded, and
 /// whether post-norm matrices exist. Decides the target architecture before anything is written.
@@ -241,6 +220,8 @@ BlockWeights standardizeBlock(const ModelConfig& m, const TargetLayout& t, const
     }
     return w;
 }
+
+namespace {
 
 /// Group size every packed layer shares (vLLM fuses q/k/v and gate/up; each format's config has one group_size).
 struct PackPlan {
@@ -437,7 +418,11 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
     using namespace detail;
     const auto t0 = Clock::now();
     if (o.format == ExportFormat::Invalid)
-        badInput("no export format chosen (--format hf|awq|gptq|compressed-tensors)");
+        badInput("no export format chosen (--format hf|awq|gptq|compressed-tensors|gguf)");
+    if (o.format == ExportFormat::Gguf)
+        return exportGguf(o, progress, cancel);
+    if (o.exactOnly)
+        badInput("--exact-only applies to --format gguf only");
     if (o.dtype != "float16" && o.dtype != "bfloat16")
         badInput("--dtype must be float16 or bfloat16, not '" + o.dtype + "'");
     if (o.outDir.empty())
@@ -445,35 +430,7 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
     const torch::ScalarType dtype = o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat16;
     const RunInfo run = readRun(o.runDir);
 
-    // Destination: never inside the run, never over an existing folder without force.
-    fs::path out = fs::absolute(fs::path(o.outDir)).lexically_normal();
-    if (out.filename().empty())
-        out = out.parent_path();
-    std::error_code ec;
-    auto canonical = [&](const fs::path& p) {
-        const fs::path c = fs::weakly_canonical(p, ec);
-        return ec ? p : c;
-    };
-    const fs::path runAbs = canonical(fs::absolute(run.runDir));
-    {
-        const fs::path outCanon = canonical(out);
-        auto inside = [](const fs::path& child, const fs::path& parent) {
-            auto c = child.begin();
-            for (auto p = parent.begin(); p != parent.end(); ++p, ++c)
-                if (c == child.end() || *c != *p)
-                    return false;
-            return true;
-        };
-        if (inside(outCanon, runAbs) || inside(runAbs, outCanon))
-            badInput("the export folder '" + o.outDir + "' must not be the run directory, inside it or contain it");
-    }
-    const bool hadOld = fs::exists(out, ec);
-    if (hadOld) {
-        if (!o.force)
-            badInput("'" + o.outDir + "' already exists; choose another folder, or add --force to replace it");
-        if (!fs::is_directory(out))
-            badInput("'" + o.outDir + "' exists and is not a folder; remove it or choose another --out");
-    }
+    StagedOutput staged(o.outDir, run.runDir, o.force, false);
 
     Checkpoint ck(run.modelDir.string());
     ck.validate();
@@ -512,17 +469,8 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
     if (o.format == ExportFormat::Gptq)
         result.checkpointFormat = pack.gptqV1 ? "gptq" : "gptq_v2";
 
-    // Everything goes into a hidden temporary folder next to the destination, renamed at the end.
-    const fs::path parent = out.parent_path();
-    fs::create_directories(parent, ec);
-    if (ec)
-        badInput("cannot create the folder '" + parent.string() + "': " + ec.message() + "; nothing was written");
-    const std::string stem = out.filename().string();
-    const fs::path tmp = parent / ("." + stem + ".partial-" + std::to_string(::getpid()));
-    fs::remove_all(tmp, ec);
-    if (!fs::create_directory(tmp, ec) || ec)
-        badInput("cannot write into '" + parent.string() + "': " + (ec ? ec.message() : std::string("unknown error")) +
-                 " (read-only location or no permission?); nothing was written");
+    staged.begin();
+    const fs::path& tmp = staged.temporary();
 
     try {
         auto check = [&]() {
@@ -619,6 +567,7 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
             const std::string fn = e.path().filename().string();
             if (!e.is_regular_file() || isWeightFile(fn))
                 continue;
+            std::error_code ec;
             fs::copy_file(e.path(), tmp / fn, fs::copy_options::overwrite_existing, ec);
             if (ec)
                 badInput("cannot copy '" + fn + "' into the export: " + ec.message());
@@ -658,7 +607,7 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
             writeText(tmp / "POST_MATRIX_EXTENSION.md", extensionNote(m));
             result.files.push_back("POST_MATRIX_EXTENSION.md");
         }
-        json sidecar = {{"source_run", runAbs.string()},
+        json sidecar = {{"source_run", fs::weakly_canonical(fs::absolute(run.runDir)).string()},
                         {"format", exportFormatName(o.format)},
                         {"dtype", o.dtype},
                         {"architecture", target.architecture},
@@ -674,43 +623,13 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
         result.files.push_back("affinequant.json");
         check();
 
-        // Publish: the old folder (with --force) moves aside first, so some complete folder always exists.
-        if (fs::exists(out)) {
-            const fs::path old = parent / ("." + stem + ".old-" + std::to_string(::getpid()));
-            fs::remove_all(old, ec);
-            fs::rename(out, old, ec);
-            if (ec)
-                badInput("cannot replace '" + o.outDir + "': " + ec.message());
-            fs::rename(tmp, out, ec);
-            if (ec) {
-                std::error_code ignored;
-                fs::rename(old, out, ignored);
-                badInput("cannot move the export into '" + o.outDir + "': " + ec.message());
-            }
-            fs::remove_all(old, ec);
-        } else {
-            fs::rename(tmp, out, ec);
-            if (ec)
-                badInput("cannot move the export into '" + o.outDir + "': " + ec.message());
-        }
+        staged.publish();
     } catch (...) {
-        std::error_code ignored;
-        fs::remove_all(tmp, ignored);
-        try {
-            throw;
-        } catch (const Error& e) {
-            if (e.code() == ErrorCode::BadInput)
-                throw Error(e.code(), std::string(e.what()) +
-                                          (hadOld ? " (the existing '" + o.outDir + "' was left as it was)"
-                                                  : " (nothing was left at '" + o.outDir + "')"));
-            throw;
-        } catch (...) {
-            rethrowAsAqError(std::current_exception(), "export needs about one block in memory; free host memory");
-        }
+        rethrowExportFailure(staged, "export needs about one block in memory; free host memory");
     }
     if (progress)
         progress({result.shards + 1, result.shards + 1, "done"});
-    result.outDir = out.string();
+    result.outDir = staged.destination().string();
     result.notes = notes;
     result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return result;
@@ -904,6 +823,58 @@ PreflightReport preflight(const ModelConfig& m, const QuantConfig& q)
                                    q.symmetric ? "symmetric pack-quantized"
                                                : "asymmetric pack-quantized with weight_zero_point (recent vLLM only; "
                                                  "older builds are symmetric-only)"));
+    }
+
+    // gguf
+    {
+        FormatCheck c{ExportFormat::Gguf, "llama.cpp (Ollama, LM Studio, node-llama-cpp)", Deployability::Exact, ""};
+        std::vector<std::string> b;
+        if (!llama)
+            b.push_back("llama.cpp has no architecture for OPT");
+        if (aq)
+            b.push_back("activations are quantized (W" + std::to_string(q.wbits) + "A" + std::to_string(q.abits) +
+                        "); llama.cpp quantizes weights only");
+        if (lnMatrix)
+            b.push_back("the dense " + hh + " post-norm matrices have no place in llama.cpp's graph");
+        if (!b.empty()) {
+            c.verdict = Deployability::No;
+            for (const auto& x : b)
+                c.reason += (c.reason.empty() ? "" : "; ") + x;
+        } else if (!wq) {
+            c.reason = "F16 weights";
+        } else {
+            const char* type = nullptr;
+            if (q.wbits == 4)
+                type = q.symmetric ? "Q4_0" : "Q4_1";
+            else if (q.wbits == 5)
+                type = q.symmetric ? "Q5_0" : "Q5_1";
+            else if (q.wbits == 8 && q.symmetric)
+                type = "Q8_0";
+            std::vector<std::string> fallback;
+            for (const auto& s : inSizes) {
+                const bool grouped = q.groupSize > 0 && q.groupSize < s.in;
+                const bool whole = grouped ? (q.groupSize % 32 == 0 && s.in % q.groupSize == 0) : s.in % 32 == 0;
+                if (!type || !whole)
+                    fallback.push_back(s.layers + " (" + std::to_string(s.in) + " inputs" +
+                                       (grouped ? ", groups of " + std::to_string(q.groupSize) : std::string()) + ")");
+            }
+            if (!type)
+                c.reason = std::to_string(q.wbits) + "-bit " + (q.symmetric ? "symmetric" : "asymmetric") +
+                           " codes have no ggml block type: the linears are stored as F16 dequantized values (same "
+                           "computation, no size saving), or refused with --exact-only";
+            else if (!fallback.empty()) {
+                std::string list;
+                for (const auto& f : fallback)
+                    list += (list.empty() ? "" : ", ") + f;
+                c.reason = std::string("the run's grid as ") + type + " blocks, except " + list +
+                           " (groups do not split into whole blocks of 32): stored as F16 dequantized values, or refused "
+                           "with --exact-only";
+            } else {
+                c.reason = std::string("the run's grid itself as ") + type +
+                           " blocks (float16 block factors), shifts as biases, tokenizer embedded";
+            }
+        }
+        r.formats.push_back(c);
     }
 
     if (lnMatrix)

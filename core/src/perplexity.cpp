@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 namespace aq::detail {
 
@@ -23,8 +24,13 @@ const char* kOomHint = "lower --batch-size or --seqlen, or use --dtype float16/b
 std::vector<double> windowCrossEntropy(const CausalLM& model, const torch::Tensor& ids)
 {
     torch::NoGradGuard noGrad;
+    return windowCrossEntropy(model.logits(ids), ids);
+}
+
+std::vector<double> windowCrossEntropy(const torch::Tensor& logits, const torch::Tensor& ids)
+{
+    torch::NoGradGuard noGrad;
     const int64_t T = ids.size(1);
-    auto logits = model.logits(ids);  // [B, T, V]
     auto logp = torch::log_softmax(logits.narrow(1, 0, T - 1).to(torch::kFloat32), -1);
     auto target = ids.narrow(1, 1, T - 1).unsqueeze(-1);
     auto nll = -logp.gather(-1, target).squeeze(-1).to(torch::kFloat64).mean(1).cpu();
@@ -35,7 +41,7 @@ std::vector<double> windowCrossEntropy(const CausalLM& model, const torch::Tenso
 }
 
 EvalResult perplexityOfTokens(const CausalLM& model, const std::vector<int32_t>& tokens, const EvalOptions& options,
-                              const EvalProgressFn& progress, const std::atomic<bool>* cancel)
+                              const EvalProgressFn& progress, const std::atomic<bool>* cancel, const CausalLM* reference)
 {
     const int64_t seqlen = options.seqlen;
     model.config().checkSequenceLength(seqlen);
@@ -62,16 +68,32 @@ EvalResult perplexityOfTokens(const CausalLM& model, const std::vector<int32_t>&
     r.textTokens = static_cast<int64_t>(tokens.size());
     r.tokensEvaluated = windows * seqlen;
     const auto t0 = std::chrono::steady_clock::now();
-    double sum = 0;
+    double sum = 0, refSum = 0, klSum = 0;
+    int64_t positions = 0, agree = 0;
     try {
         for (int64_t w = 0; w < windows; w += options.batchSize) {
             if (cancel && cancel->load())
                 throw Error(ErrorCode::Cancelled, "evaluation cancelled");
             const int64_t n = std::min(options.batchSize, windows - w);
             auto ids = all.narrow(0, w, n).to(model.device());
-            for (double ce : windowCrossEntropy(model, ids)) {
+            torch::NoGradGuard noGrad;
+            const torch::Tensor logits = model.logits(ids);
+            for (double ce : windowCrossEntropy(logits, ids)) {
                 r.windowNll.push_back(ce);
                 sum += ce;
+            }
+            if (reference) {
+                const torch::Tensor refIds = ids.to(reference->device());
+                const torch::Tensor refLogits = reference->logits(refIds);
+                for (double ce : windowCrossEntropy(refLogits, refIds))
+                    refSum += ce;
+                // KL(reference || model) at every predicted position, in float32 from log-probabilities.
+                const int64_t T = ids.size(1);
+                auto lp = torch::log_softmax(logits.narrow(1, 0, T - 1).to(torch::kCPU, torch::kFloat32), -1);
+                auto lr = torch::log_softmax(refLogits.narrow(1, 0, T - 1).to(torch::kCPU, torch::kFloat32), -1);
+                klSum += (lr.exp() * (lr - lp)).sum(-1).clamp_min(0).to(torch::kFloat64).sum().item<double>();
+                agree += lp.argmax(-1).eq(lr.argmax(-1)).sum().item<int64_t>();
+                positions += n * (T - 1);
             }
             if (progress) {
                 EvalProgress p;
@@ -89,6 +111,11 @@ EvalResult perplexityOfTokens(const CausalLM& model, const std::vector<int32_t>&
     r.meanNll = sum / static_cast<double>(windows);
     r.perplexity = std::exp(r.meanNll);
     r.tokensPerSecond = r.seconds > 0 ? static_cast<double>(r.tokensEvaluated) / r.seconds : 0;
+    if (reference && positions > 0) {
+        r.referencePerplexity = std::exp(refSum / static_cast<double>(windows));
+        r.meanKl = klSum / static_cast<double>(positions);
+        r.top1Agreement = static_cast<double>(agree) / static_cast<double>(positions);
+    }
     if (!std::isfinite(r.perplexity))
         throw Error(ErrorCode::Numerical, "the perplexity is not finite (the model produced NaN or Inf logits); "
                                           "with --dtype float16 try bfloat16 or float32");
@@ -118,8 +145,25 @@ EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& te
     } catch (...) {
         detail::rethrowAsAqError(std::current_exception(), "use --dtype float16/bfloat16 on a GPU, or a machine with more memory");
     }
+    std::unique_ptr<detail::CausalLM> reference;
+    if (!options.referenceModelDir.empty()) {
+        detail::Checkpoint refCk(options.referenceModelDir);
+        const ModelConfig& rc = refCk.config();
+        if (rc.vocabSize != ck.config().vocabSize)
+            badInput("the reference model '" + options.referenceModelDir + "' has a vocabulary of " +
+                     std::to_string(rc.vocabSize) + " tokens, the model " + std::to_string(ck.config().vocabSize) +
+                     ": KL divergence needs the same vocabulary");
+        if (loadTokenizer(options.referenceModelDir)->encodeForModel(text) != tokens)
+            badInput("the reference model's tokenizer encodes the text differently from the model's; KL divergence "
+                     "needs the same tokens");
+        try {
+            reference = std::make_unique<detail::CausalLM>(refCk, device, dtype);
+        } catch (...) {
+            detail::rethrowAsAqError(std::current_exception(), "the reference model needs as much memory again");
+        }
+    }
     const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EvalResult r = detail::perplexityOfTokens(*model, tokens, options, progress, cancel);
+    EvalResult r = detail::perplexityOfTokens(*model, tokens, options, progress, cancel, reference.get());
     r.loadSeconds = loadSeconds;
     r.device = device.str();
     r.dtype = detail::dtypeName(dtype);

@@ -54,7 +54,11 @@ QuantConfig presetConfig(const std::string& name, Method method, Architecture ar
         c.wbits = name[1] - '0';
         const auto g = name.find('g');
         c.groupSize = g == std::string::npos ? 0 : std::stoll(name.substr(g + 1));
-        c.lnMatrix = true;
+        // Deployable by default: vector post-norm transforms fold into stock weights and zero stays inside every
+        // group's range, so every export format can hold the result. The paper's recipe (dense post-norm matrices,
+        // which only this program's own evaluation applies) is --ln-matrix.
+        c.lnMatrix = false;
+        c.zeroInRange = true;
         c.sf = 1e-2;
         c.epochs = c.wbits == 2 ? 40 : 20;
         c.augLoss = c.wbits == 2;

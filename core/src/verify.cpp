@@ -7,10 +7,12 @@
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
 #include "checkpoint.h"
+#include "gguf_reader.h"
 #include "jsonutil.h"
 #include "model.h"
 #include "torch_util.h"
 #include "transforms.h"
+#include "verify_internal.h"
 
 #include <cmath>
 #include <filesystem>
@@ -216,37 +218,32 @@ Decoded decodeCompressed(const Checkpoint& ex, const std::string& layer, int64_t
             storageTolerance(scaleDtype)};
 }
 
-/// The exported model held as decoded float tensors, with its own small forward pass over the shared block functions.
-struct ExportedModel {
-    ModelConfig config;
-    torch::Tensor embed, positions, projectIn, projectOut, normWeight, normBias, lmHead;
-    std::vector<BlockWeights> blocks;
+}  // namespace
 
-    torch::Tensor logits(const torch::Tensor& ids) const
-    {
-        auto x = torch::embedding(embed, ids);
-        RopeTables rope;
-        if (config.arch == Architecture::Opt) {
-            if (projectIn.defined())
-                x = torch::linear(x, projectIn);
-            auto pos = torch::arange(2, ids.size(1) + 2, torch::TensorOptions().dtype(torch::kInt64).device(ids.device()));
-            x = x + torch::embedding(positions, pos).unsqueeze(0);
-        } else {
-            rope = makeRopeTables(config, ids.size(1), ids.device(), torch::kFloat32);
-        }
-        for (const auto& b : blocks)
-            x = runDecoderBlock(config, b, x, rope);
-        if (config.arch == Architecture::Llama) {
-            x = rmsNorm(x, normWeight, normBias, config.normEps);
-        } else {
-            if (normWeight.defined())
-                x = torch::layer_norm(x, {x.size(-1)}, normWeight, normBias, config.normEps);
-            if (projectOut.defined())
-                x = torch::linear(x, projectOut);
-        }
-        return torch::linear(x, lmHead);
+torch::Tensor ExportedModel::logits(const torch::Tensor& ids) const
+{
+    auto x = torch::embedding(embed, ids);
+    RopeTables rope;
+    if (config.arch == Architecture::Opt) {
+        if (projectIn.defined())
+            x = torch::linear(x, projectIn);
+        auto pos = torch::arange(2, ids.size(1) + 2, torch::TensorOptions().dtype(torch::kInt64).device(ids.device()));
+        x = x + torch::embedding(positions, pos).unsqueeze(0);
+    } else {
+        rope = makeRopeTables(config, ids.size(1), ids.device(), torch::kFloat32);
     }
-};
+    for (const auto& b : blocks)
+        x = runDecoderBlock(config, b, x, rope);
+    if (config.arch == Architecture::Llama) {
+        x = rmsNorm(x, normWeight, normBias, config.normEps);
+    } else {
+        if (normWeight.defined())
+            x = torch::layer_norm(x, {x.size(-1)}, normWeight, normBias, config.normEps);
+        if (projectOut.defined())
+            x = torch::linear(x, projectOut);
+    }
+    return torch::linear(x, lmHead);
+}
 
 std::vector<double> windowNll(const torch::Tensor& logits, const torch::Tensor& ids)
 {
@@ -259,12 +256,68 @@ std::vector<double> windowNll(const torch::Tensor& logits, const torch::Tensor& 
     return r;
 }
 
-}  // namespace
+std::string verificationTextPath(const std::string& given, const std::string& sourceModel)
+{
+    if (!given.empty())
+        return given;
+    const fs::path model = sourceModel;
+    const fs::path heldout = model.parent_path() / "demo-text" / "heldout.txt";
+    if (model.filename() == "demo-model" && fs::exists(heldout))
+        return heldout.string();
+    return {};
+}
+
+std::vector<int32_t> randomVerificationTokens(int64_t count, int64_t vocab)
+{
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int32_t> dist(3, static_cast<int32_t>(vocab - 1));
+    std::vector<int32_t> tokens(static_cast<size_t>(count));
+    for (auto& t : tokens)
+        t = dist(rng);
+    return tokens;
+}
+
+void compareLogits(const CausalLM& reference, const ExportedModel& model, const std::vector<int32_t>& tokens,
+                   int64_t maxWindows, bool perplexity, const torch::Device& device, VerifyResult& r,
+                   const std::function<void()>& checkCancel)
+{
+    const int64_t available = static_cast<int64_t>(tokens.size()) / r.seqlen;
+    if (available < 1)
+        badInput("the text has fewer than " + std::to_string(r.seqlen) + " tokens; lower --seqlen");
+    r.windows = maxWindows > 0 ? std::min(maxWindows, available) : available;
+    torch::NoGradGuard ng;
+    double nllRun = 0, nllExport = 0, klSum = 0;
+    int64_t positions = 0, agree = 0;
+    for (int64_t w = 0; w < r.windows; ++w) {
+        checkCancel();
+        auto ids = torch::from_blob(const_cast<int32_t*>(tokens.data()) + w * r.seqlen, {1, r.seqlen}, torch::kInt32)
+                       .to(torch::kInt64)
+                       .to(device);
+        auto a = reference.logits(ids).to(torch::kFloat32);
+        auto b = model.logits(ids).to(torch::kFloat32);
+        r.maxLogitDiff = std::max(r.maxLogitDiff, (a - b).abs().max().item<double>());
+        auto la = torch::log_softmax(a, -1), lb = torch::log_softmax(b, -1);
+        klSum += (la.exp() * (la - lb)).sum(-1).clamp_min(0).to(torch::kFloat64).sum().item<double>();
+        agree += a.argmax(-1).eq(b.argmax(-1)).sum().item<int64_t>();
+        positions += r.seqlen;
+        nllRun += windowNll(a, ids)[0];
+        nllExport += windowNll(b, ids)[0];
+    }
+    r.meanKl = klSum / static_cast<double>(positions);
+    r.top1Agreement = static_cast<double>(agree) / static_cast<double>(positions);
+    if (perplexity) {
+        r.runPerplexity = std::exp(nllRun / static_cast<double>(r.windows));
+        r.exportPerplexity = std::exp(nllExport / static_cast<double>(r.windows));
+    }
+}
+
 }  // namespace detail
 
 VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cancel)
 {
     using namespace detail;
+    if (looksLikeGguf(o.exportDir))
+        return verifyGgufExport(o, cancel);
     VerifyResult r;
     Problems problems(r.problems);
     auto checkCancel = [&]() {
@@ -434,13 +487,7 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
             return r;
         }
         // Tokens: the given text, the demo model's held-out text, or seeded random ids.
-        std::string textPath = o.textPath;
-        if (textPath.empty()) {
-            const fs::path model = run.value("model", std::string());
-            const fs::path heldout = model.parent_path() / "demo-text" / "heldout.txt";
-            if (model.filename() == "demo-model" && fs::exists(heldout))
-                textPath = heldout.string();
-        }
+        const std::string textPath = verificationTextPath(o.textPath, run.value("model", std::string()));
         r.seqlen = o.seqlen > 0 ? o.seqlen : std::min<int64_t>(512, rm.maxPositionEmbeddings);
         rm.checkSequenceLength(r.seqlen);
         std::vector<int32_t> tokens;
@@ -451,44 +498,15 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
                 problems.add("the export's tokenizer files encode the text differently from the run's");
             r.text = textPath;
         } else {
-            std::mt19937 rng(7);
-            std::uniform_int_distribution<int32_t> dist(3, static_cast<int32_t>(rm.vocabSize - 1));
-            tokens.resize(static_cast<size_t>(4 * r.seqlen));
-            for (auto& t : tokens)
-                t = dist(rng);
+            tokens = randomVerificationTokens(4 * r.seqlen, rm.vocabSize);
             r.text = "random tokens";
             r.notes.push_back("no --text: logits compared on seeded random tokens; perplexity not computed");
         }
-        const int64_t available = static_cast<int64_t>(tokens.size()) / r.seqlen;
-        if (available < 1)
+        if (static_cast<int64_t>(tokens.size()) < r.seqlen)
             badInput("the text has fewer than " + std::to_string(r.seqlen) + " tokens; lower --seqlen");
-        r.windows = o.maxWindows > 0 ? std::min(o.maxWindows, available) : available;
 
         CausalLM reference(runCk, device, torch::kFloat32);
-        torch::NoGradGuard ng;
-        double nllRun = 0, nllExport = 0, klSum = 0;
-        int64_t positions = 0, agree = 0;
-        for (int64_t w = 0; w < r.windows; ++w) {
-            checkCancel();
-            auto ids = torch::from_blob(tokens.data() + w * r.seqlen, {1, r.seqlen}, torch::kInt32)
-                           .to(torch::kInt64)
-                           .to(device);
-            auto a = reference.logits(ids).to(torch::kFloat32);
-            auto b = model.logits(ids).to(torch::kFloat32);
-            r.maxLogitDiff = std::max(r.maxLogitDiff, (a - b).abs().max().item<double>());
-            auto la = torch::log_softmax(a, -1), lb = torch::log_softmax(b, -1);
-            klSum += (la.exp() * (la - lb)).sum(-1).clamp_min(0).to(torch::kFloat64).sum().item<double>();
-            agree += a.argmax(-1).eq(b.argmax(-1)).sum().item<int64_t>();
-            positions += r.seqlen;
-            nllRun += windowNll(a, ids)[0];
-            nllExport += windowNll(b, ids)[0];
-        }
-        r.meanKl = klSum / static_cast<double>(positions);
-        r.top1Agreement = static_cast<double>(agree) / static_cast<double>(positions);
-        if (!textPath.empty()) {
-            r.runPerplexity = std::exp(nllRun / static_cast<double>(r.windows));
-            r.exportPerplexity = std::exp(nllExport / static_cast<double>(r.windows));
-        }
+        compareLogits(reference, model, tokens, o.maxWindows, !textPath.empty(), device, r, checkCancel);
     } catch (const Error&) {
         throw;
     } catch (...) {

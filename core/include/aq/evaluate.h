@@ -15,6 +15,9 @@ struct EvalOptions {
     int64_t batchSize = 1;        ///< windows per forward pass
     std::string device = "cpu";   ///< "cpu", "cuda", "cuda:N"
     std::string dtype = "float32";///< "float32", "float16", "bfloat16" (half types need CUDA)
+    /// A second model folder (usually the full-precision original) run on the same windows: the result then also
+    /// holds the mean KL divergence KL(reference || model) and the top-1 agreement with it. Empty: none.
+    std::string referenceModelDir;
 };
 
 struct EvalProgress {
@@ -37,6 +40,10 @@ struct EvalResult {
     std::string device;
     std::string dtype;
     std::vector<double> windowNll;      ///< per-window mean cross-entropy
+    // With EvalOptions::referenceModelDir, over every predicted position (the first T-1 of each window):
+    double referencePerplexity = 0;
+    double meanKl = 0;                  ///< mean KL(reference || model), nats
+    double top1Agreement = 0;           ///< fraction of positions where both models' most likely token agree
 };
 
 using EvalProgressFn = std::function<void(const EvalProgress&)>;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace aq {
@@ -22,22 +23,26 @@ enum class ExportFormat {
     Awq,                ///< AutoAWQ "gemm": 4-bit codes packed along the output dimension, zero points
     Gptq,               ///< AutoGPTQ/GPTQModel: codes packed along the input dimension (2/4/8 bits)
     CompressedTensors,  ///< llm-compressor "pack-quantized"
+    Gguf,               ///< one GGUF v3 file for llama.cpp (and Ollama, LM Studio, node-llama-cpp): the run's grid
+                        ///< as ggml block types where one holds it exactly, tokenizer embedded
 };
 
-/// "hf", "awq", "gptq", "compressed-tensors".
+/// "hf", "awq", "gptq", "compressed-tensors", "gguf".
 const char* exportFormatName(ExportFormat format);
 /// Parses the names above; throws BadInput otherwise.
 ExportFormat parseExportFormat(const std::string& name);
 
 struct ExportOptions {
     std::string runDir;             ///< a finished run (run.json with status "complete", model/)
-    std::string outDir;             ///< created by a rename at the very end
+    std::string outDir;             ///< created by a rename at the very end (gguf: the .gguf file)
     ExportFormat format = ExportFormat::HuggingFace;
     std::string dtype = "float16";  ///< "float16" or "bfloat16": unquantized tensors (and compressed-tensors scales)
     bool force = false;             ///< replace an existing outDir
     bool allowExtension = false;    ///< hf only: keep the dense post-norm matrices as extra tensors plus a note
     bool gptqV1 = false;            ///< gptq only: the v1 layout (stored zero - 1) even for asymmetric weights;
                                     ///< groups whose zero point is 0 are then refused
+    bool exactOnly = false;         ///< gguf only: refuse linears whose grid no ggml type holds (instead of writing
+                                    ///< their dequantized values as F16)
 };
 
 struct ExportProgress {
@@ -60,6 +65,11 @@ struct ExportResult {
     std::vector<std::string> files; ///< file names inside outDir
     std::vector<std::string> notes; ///< what was folded, added or left out, one sentence each
     double seconds = 0;
+    // gguf only
+    std::string ggufArchitecture;   ///< llama.cpp's architecture name ("llama", "qwen2")
+    std::vector<std::pair<std::string, int64_t>> tensorTypes;  ///< ggml type -> number of tensors stored so
+    double maxWeightChange = 0;     ///< largest |stored - run| over the quantized linears (float16 block factors)
+    std::string maxWeightChangeLayer;
 };
 
 /// Writes an export of a finished run. Works block by block (one safetensors shard per block plus an index), so
@@ -73,7 +83,7 @@ ExportResult exportRun(const ExportOptions& options, const ExportProgressFn& pro
 // ---- Verification ----
 
 struct VerifyOptions {
-    std::string exportDir;
+    std::string exportDir;          ///< an export folder, or a GGUF file (*.gguf, or any file with the GGUF magic)
     std::string runDir;
     std::string textPath;           ///< empty: the demo model's held-out text when the run is of the demo model,
                                     ///< otherwise seeded random tokens (no perplexity then)
@@ -94,7 +104,7 @@ struct TensorDifference {
 };
 
 struct VerifyResult {
-    std::string format;             ///< detected from config.json
+    std::string format;             ///< detected from config.json, or "gguf"
     std::vector<TensorDifference> tensors;
     double maxWeightDiff = 0;       ///< largest difference over the quantized linears
     std::string worstLayer;

@@ -1,0 +1,574 @@
+// The GGUF export: a finished weight-only run as one llama.cpp file, keeping the run's grid where a ggml type holds it.
+//
+// Steps: check the run and the architecture, decide each tensor's ggml type from the run's grid (no weights read),
+// collect the metadata and the tokenizer, then stream block by block: fold, permute q/k for llama.cpp's RoPE, recover
+// the integer codes, pack, write. The file is written under a temporary name and renamed at the end.
+#include "aq/error.h"
+#include "aq/tokenizer.h"
+#include "export_plan.h"
+#include "gguf_vocab.h"
+#include "gguf_writer.h"
+#include "jsonutil.h"
+#include "model.h"
+#include "safetensors.h"
+#include "torch_util.h"
+#include "transforms.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <cstring>
+#include <map>
+#include <optional>
+
+namespace fs = std::filesystem;
+
+namespace aq::detail {
+
+namespace {
+
+using nlohmann::json;
+using gguf::GgmlType;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kGridTolerance = 1e-3;  // in code units, as for the packed formats
+
+/// How one quantized linear is stored.
+struct LinearStorage {
+    GgmlType type = GgmlType::F16;
+    bool exact = false;     ///< the run's grid itself (codes and block factors), not dequantized values
+    std::string reason;     ///< why not, when not exact
+};
+
+/// The ggml block type that holds `bits`-bit codes with this symmetry exactly, if any.
+std::optional<GgmlType> exactType(int bits, bool symmetric)
+{
+    if (bits == 4)
+        return symmetric ? GgmlType::Q4_0 : GgmlType::Q4_1;
+    if (bits == 5)
+        return symmetric ? GgmlType::Q5_0 : GgmlType::Q5_1;
+    if (bits == 8 && symmetric)
+        return GgmlType::Q8_0;
+    return std::nullopt;
+}
+
+LinearStorage storageFor(const RunInfo& run, int64_t in, int64_t groups, GgmlType floatType)
+{
+    LinearStorage s;
+    s.type = floatType;
+    const auto t = exactType(run.wbits, run.symmetric);
+    if (!t) {
+        s.reason = std::to_string(run.wbits) + "-bit " + (run.symmetric ? "symmetric" : "asymmetric") +
+                   " codes have no ggml block type (Q4_0/Q4_1, Q5_0/Q5_1 and symmetric Q8_0 exist)";
+        return s;
+    }
+    if (groups <= 1) {
+        if (in % 32 != 0) {
+            s.reason = "per-channel rows of " + std::to_string(in) + " inputs are not a multiple of 32";
+            return s;
+        }
+    } else if (run.groupSize % 32 != 0 || in % run.groupSize != 0) {
+        s.reason = "groups of " + std::to_string(run.groupSize) + " over " + std::to_string(in) +
+                   " inputs do not split into whole blocks of 32";
+        return s;
+    }
+    s.type = *t;
+    s.exact = true;
+    return s;
+}
+
+/// llama.cpp's file type for a file whose quantized linears are mostly `t`.
+uint32_t fileTypeOf(GgmlType t)
+{
+    switch (t) {
+    case GgmlType::F32: return 0;
+    case GgmlType::F16: return 1;
+    case GgmlType::Q4_0: return 2;
+    case GgmlType::Q4_1: return 3;
+    case GgmlType::Q8_0: return 7;
+    case GgmlType::Q5_0: return 8;
+    case GgmlType::Q5_1: return 9;
+    case GgmlType::BF16: return 32;
+    }
+    return 1;
+}
+
+/// Rows of a q or k projection (weight [out, in] or bias [out]) reordered for llama.cpp's RoPE, which rotates
+/// adjacent pairs where Hugging Face rotates the two halves of each head: row 2i+j of a head is row j*hd/2+i.
+torch::Tensor ropePermute(const torch::Tensor& t, int64_t heads)
+{
+    const int64_t out = t.size(0);
+    const int64_t hd = out / heads;
+    std::vector<int64_t> shape = {heads, 2, hd / 2};
+    for (int64_t d = 1; d < t.dim(); ++d)
+        shape.push_back(t.size(d));
+    return t.reshape(shape).transpose(1, 2).reshape(t.sizes()).contiguous();
+}
+
+/// GGUF name of a block-relative Hugging Face name of the LLaMA family.
+std::string ggufBlockName(int64_t block, const std::string& hfName)
+{
+    static const std::map<std::string, std::string> kNames = {
+        {"input_layernorm", "attn_norm"},   {"post_attention_layernorm", "ffn_norm"}, {"self_attn.q_proj", "attn_q"},
+        {"self_attn.k_proj", "attn_k"},     {"self_attn.v_proj", "attn_v"},           {"self_attn.o_proj", "attn_output"},
+        {"mlp.gate_proj", "ffn_gate"},      {"mlp.up_proj", "ffn_up"},                {"mlp.down_proj", "ffn_down"},
+    };
+    const auto dot = hfName.rfind('.');
+    const auto it = kNames.find(hfName.substr(0, dot));
+    if (it == kNames.end())
+        throw Error(ErrorCode::Internal, "no GGUF name for block tensor " + hfName);
+    return "blk." + std::to_string(block) + "." + it->second + hfName.substr(dot);
+}
+
+/// Bytes of a float tensor in F32, F16 or BF16. Throws BadInput when F16 cannot hold a value.
+std::vector<uint8_t> floatBytes(const std::string& name, const torch::Tensor& t, GgmlType type)
+{
+    const torch::Tensor f = t.to(torch::kCPU, torch::kFloat32).contiguous();
+    const float* p = f.data_ptr<float>();
+    const int64_t n = f.numel();
+    std::vector<uint8_t> out;
+    if (type == GgmlType::F32) {
+        out.resize(static_cast<size_t>(n) * 4);
+        std::memcpy(out.data(), p, out.size());
+        return out;
+    }
+    out.resize(static_cast<size_t>(n) * 2);
+    for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(p[i]))
+            badInput(name + " holds a value that is not finite; the run's model is damaged (re-run the calibration)");
+        const uint16_t h = type == GgmlType::F16 ? gguf::floatToHalf(p[i]) : gguf::floatToBf16(p[i]);
+        if (type == GgmlType::F16 && (h & 0x7c00u) == 0x7c00u)
+            badInput(name + " holds " + std::to_string(p[i]) +
+                     ", beyond float16's range; export with --dtype bfloat16");
+        out[2 * i] = static_cast<uint8_t>(h & 0xff);
+        out[2 * i + 1] = static_cast<uint8_t>(h >> 8);
+    }
+    return out;
+}
+
+/// Result of packing one quantized linear.
+struct PackedLinear {
+    std::vector<uint8_t> bytes;
+    double maxChange = 0;  ///< largest |llama.cpp's value - run's value|
+};
+
+/// Recovers the codes of a linear on its run's grid and packs them as `type`. `w` is the run's weight [out, in]
+/// (rows already in file order), `s`/`z` its scales and zero points [out, groups] in the same row order.
+PackedLinear packLinear(const std::string& name, const torch::Tensor& w, const torch::Tensor& s, const torch::Tensor& z,
+                        int bits, int64_t groupSize, GgmlType type)
+{
+    torch::NoGradGuard ng;
+    const int64_t out = w.size(0), in = w.size(1), groups = s.size(1);
+    if (s.dim() != 2 || z.sizes() != s.sizes() || s.size(0) != out)
+        badInput(name + ": the scales/zero points in quantization.safetensors do not fit the weight; the run directory "
+                        "is inconsistent (re-run the calibration)");
+    const int64_t g = groups <= 1 ? in : groupSize;
+    if (groups > 1 && (in + g - 1) / g != groups)
+        badInput(name + ": " + std::to_string(groups) + " groups per row do not match group size " +
+                 std::to_string(groupSize) + " over " + std::to_string(in) + " inputs");
+    const double qmax = std::ldexp(1.0, bits) - 1;
+    auto s64 = s.to(torch::kFloat64), z64 = z.to(torch::kFloat64);
+    if (!torch::isfinite(s64).all().item<bool>() || s64.le(0).any().item<bool>())
+        badInput(name + ": some scales are zero, negative or not finite; re-run without --reference-delta-clamp");
+    if ((z64 - z64.round()).abs().max().item<double>() > 1e-6)
+        badInput(name + ": zero points are not whole numbers; quantization.safetensors is not from this program");
+    const bool symmetricType = type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0;
+    const double symZero = std::ldexp(1.0, bits - 1);
+    if (symmetricType && z64.ne(symZero).any().item<bool>())
+        badInput(name + ": a symmetric run must have every zero point at " + std::to_string(int(symZero)) +
+                 "; quantization.safetensors says otherwise (re-run the calibration)");
+    auto col = torch::arange(in, torch::kInt64).div(g, "floor");
+    auto v = w.to(torch::kFloat64) / s64.index_select(1, col) + z64.round().index_select(1, col);
+    auto q = v.round();
+    auto off = (v - q).abs();
+    if (!torch::isfinite(v).all().item<bool>() || off.max().item<double>() > kGridTolerance)
+        badInput(name + ": weights are not on their quantization grid (off by up to " +
+                 std::to_string(off.max().item<double>()) +
+                 " steps): the run's model and its quantization.safetensors do not belong together");
+    if (q.lt(0).any().item<bool>() || q.gt(qmax).any().item<bool>())
+        badInput(name + ": a code lies outside [0, " + std::to_string(int(qmax)) + "]");
+
+    const torch::Tensor codes = q.to(torch::kUInt8).contiguous();
+    const torch::Tensor sF = s.to(torch::kFloat32).contiguous(), zF = z64.round().to(torch::kFloat32).contiguous();
+    const torch::Tensor wF = w.to(torch::kFloat32).contiguous();
+    const uint8_t* qp = codes.data_ptr<uint8_t>();
+    const float* sp = sF.data_ptr<float>();
+    const float* zp = zF.data_ptr<float>();
+    const float* wp = wF.data_ptr<float>();
+
+    PackedLinear r;
+    const int64_t blocksPerRow = in / 32;
+    const int64_t bb = gguf::blockBytes(type);
+    r.bytes.resize(static_cast<size_t>(out * blocksPerRow * bb));
+    uint8_t* dst = r.bytes.data();
+    for (int64_t row = 0; row < out; ++row) {
+        for (int64_t b = 0; b < blocksPerRow; ++b, dst += bb) {
+            const int64_t grp = groups <= 1 ? 0 : (b * 32) / g;
+            const float scale = sp[row * groups + grp], zero = zp[row * groups + grp];
+            const uint16_t d = gguf::floatToHalf(scale);
+            const uint16_t m = gguf::floatToHalf(-scale * zero);
+            if ((d & 0x7c00u) == 0x7c00u || (m & 0x7c00u) == 0x7c00u)
+                badInput(name + ": a scale of " + std::to_string(scale) + " (row " + std::to_string(row) +
+                         ") does not fit float16, which ggml block types store");
+            const uint8_t* qb = qp + row * in + b * 32;
+            const float df = gguf::halfToFloat(d), mf = gguf::halfToFloat(m);
+            for (int j = 0; j < 32; ++j) {
+                const float stored = symmetricType ? df * static_cast<float>(qb[j] - static_cast<int>(symZero))
+                                                   : df * static_cast<float>(qb[j]) + mf;
+                r.maxChange = std::max(r.maxChange, static_cast<double>(std::abs(stored - wp[row * in + b * 32 + j])));
+            }
+            switch (type) {
+            case GgmlType::Q4_0: gguf::packQ4_0(qb, d, dst); break;
+            case GgmlType::Q4_1: gguf::packQ4_1(qb, d, m, dst); break;
+            case GgmlType::Q5_0: gguf::packQ5_0(qb, d, dst); break;
+            case GgmlType::Q5_1: gguf::packQ5_1(qb, d, m, dst); break;
+            case GgmlType::Q8_0: {
+                int8_t signedCodes[32];
+                for (int j = 0; j < 32; ++j)
+                    signedCodes[j] = static_cast<int8_t>(qb[j] - 128);
+                gguf::packQ8_0(signedCodes, d, dst);
+                break;
+            }
+            default: throw Error(ErrorCode::Internal, "packLinear: not a block type");
+            }
+        }
+    }
+    return r;
+}
+
+/// The llama.cpp architecture a run is written as.
+struct GgufPlan {
+    std::string arch;               ///< "llama" or "qwen2"
+    bool permuteQk = false;         ///< llama: interleaved RoPE needs the q/k rows permuted
+    GgmlType floatType = GgmlType::F16;
+    std::map<std::string, LinearStorage> linears;  ///< block-relative linear name -> storage (same in every block)
+    std::vector<std::string> notes;
+};
+
+GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& ck, const TargetLayout& target,
+                  const SafetensorsFile* quant)
+{
+    const ModelConfig& m = ck.config();
+    if (m.arch != Architecture::Llama)
+        badInput("llama.cpp has no architecture for " + m.modelType +
+                 " models (OPT's learned positions and LayerNorm blocks), so there is no GGUF form of this run; export "
+                 "--format hf, gptq, awq or compressed-tensors instead");
+    if (run.abits < 16)
+        badInput("this run quantizes activations (W" + std::to_string(run.wbits) + "A" + std::to_string(run.abits) +
+                 "), which GGUF cannot express: llama.cpp quantizes weights only, so the file would not compute what the "
+                 "run measured. Re-run a weight-only preset (w4a16g128, ...) for llama.cpp, or export --format hf for the "
+                 "fake-quantized weights");
+    if (target.postMatrices)
+        badInput("this run keeps dense " + std::to_string(m.hiddenSize) + "x" + std::to_string(m.hiddenSize) +
+                 " matrices after both norms of every block (--ln-matrix, the paper's recipe): llama.cpp has no place for "
+                 "them and they cannot be folded into quantized weights (spec §4.4). Re-run the calibration without "
+                 "--ln-matrix (the presets' deployable default) to get a GGUF file");
+    if (ck.contains("model.norm.bias"))
+        badInput("the final norm has a bias, which llama.cpp's RMSNorm cannot hold");
+    if (m.ropeScaling.type == RopeScaling::Type::Llama3 && m.modelType != "llama")
+        badInput("llama3 rope scaling on a " + m.modelType + " model has no GGUF form");
+    if (run.wbits < 16 && !quant)
+        badInput("this run has no model/quantization.safetensors with its scales and zero points; re-run it");
+
+    GgufPlan p;
+    p.floatType = o.dtype == "bfloat16" ? GgmlType::BF16 : GgmlType::F16;
+    const bool keepQwen2 = m.modelType == "qwen2" && target.architecture == "Qwen2ForCausalLM";
+    p.arch = keepQwen2 ? "qwen2" : "llama";
+    p.permuteQk = !keepQwen2;
+    if (m.modelType == "qwen2" && !keepQwen2)
+        p.notes.push_back("written as llama.cpp's 'llama' architecture because the learned shifts gave o_proj or the "
+                          "MLP biases that its 'qwen2' graph does not read (same computation; q/k rows permuted for its "
+                          "RoPE)");
+    if (m.modelType == "mistral" && m.slidingWindow)
+        p.notes.push_back("mistral is written as llama.cpp's 'llama' architecture, which has no sliding window: exact "
+                          "for contexts up to " + std::to_string(*m.slidingWindow) + " tokens");
+
+    const BlockLayout L = blockLayout(m);
+    std::string fallbackReason;
+    std::vector<std::string> fallbackLayers;
+    for (const auto& layer : L.linears()) {
+        const std::string full = blockPrefix(m, 0) + layer;
+        const auto shape = ck.shape(full + ".weight");
+        LinearStorage s;
+        if (run.wbits >= 16) {
+            s.type = p.floatType;
+            s.exact = true;
+        } else {
+            // Every block shares the layer's shape and group layout; check them all for the stored groups.
+            int64_t groups = -1;
+            for (int64_t i = 0; i < m.numLayers; ++i) {
+                const std::string name = blockPrefix(m, i) + layer + ".scales";
+                if (!quant->contains(name))
+                    badInput("model/quantization.safetensors lacks " + name + "; the run is incomplete: re-run it");
+                const auto ss = quant->entries().at(name).shape;
+                if (ss.size() != 2 || ss[0] != shape[0])
+                    badInput(name + " does not fit the weight of shape [" + std::to_string(shape[0]) + ", " +
+                             std::to_string(shape[1]) + "]");
+                if (groups >= 0 && ss[1] != groups)
+                    badInput(layer + " has " + std::to_string(groups) + " groups per row in block 0 and " +
+                             std::to_string(ss[1]) + " in block " + std::to_string(i));
+                groups = ss[1];
+            }
+            s = storageFor(run, shape[1], groups, p.floatType);
+            if (!s.exact) {
+                fallbackReason = s.reason;
+                fallbackLayers.push_back(layer);
+            }
+        }
+        p.linears[layer] = s;
+    }
+    if (!fallbackLayers.empty()) {
+        std::string list;
+        for (const auto& l : fallbackLayers)
+            list += (list.empty() ? "" : ", ") + l;
+        if (o.exactOnly)
+            badInput("no ggml type holds the run's grid for " + list + " (" + fallbackReason +
+                     "); --exact-only refuses to write them as dequantized " + gguf::typeName(p.floatType) +
+                     " values. Drop --exact-only, or re-run with 4-, 5- or symmetric 8-bit weights and groups of a "
+                     "multiple of 32 that divide every input size");
+        p.notes.push_back(list + " stored as dequantized " + std::string(gguf::typeName(p.floatType)) + " values: " +
+                          fallbackReason + " (same computation, no size saving for these layers; --exact-only refuses)");
+    }
+    return p;
+}
+
+/// Adds the hyper-parameters llama.cpp reads for `arch`.
+void addModelKeys(gguf::Metadata& md, const std::string& arch, const ModelConfig& m)
+{
+    auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+    md.setU32(arch + ".context_length", u32(m.maxPositionEmbeddings));
+    md.setU32(arch + ".embedding_length", u32(m.hiddenSize));
+    md.setU32(arch + ".block_count", u32(m.numLayers));
+    md.setU32(arch + ".feed_forward_length", u32(m.intermediateSize));
+    md.setU32(arch + ".attention.head_count", u32(m.numHeads));
+    md.setU32(arch + ".attention.head_count_kv", u32(m.numKvHeads));
+    md.setF32(arch + ".attention.layer_norm_rms_epsilon", static_cast<float>(m.normEps));
+    md.setF32(arch + ".rope.freq_base", static_cast<float>(m.ropeTheta));
+    md.setU32(arch + ".rope.dimension_count", u32(m.headDim));
+    if (m.headDim * m.numHeads != m.hiddenSize) {
+        md.setU32(arch + ".attention.key_length", u32(m.headDim));
+        md.setU32(arch + ".attention.value_length", u32(m.headDim));
+    }
+    md.setU32(arch + ".vocab_size", u32(m.vocabSize));
+    if (m.ropeScaling.type == RopeScaling::Type::Linear) {
+        md.setString(arch + ".rope.scaling.type", "linear");
+        md.setF32(arch + ".rope.scaling.factor", static_cast<float>(m.ropeScaling.factor));
+    }
+}
+
+/// llama3 rope scaling as llama.cpp applies it: a per-frequency divisor of the rotation angle.
+torch::Tensor ropeFrequencyFactors(const ModelConfig& m)
+{
+    ModelConfig plain = m;
+    plain.ropeScaling = RopeScaling{};
+    return (ropeInverseFrequencies(plain) / ropeInverseFrequencies(m)).to(torch::kFloat32).contiguous();
+}
+
+}  // namespace
+
+ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress, const std::atomic<bool>* cancel)
+{
+    const auto t0 = Clock::now();
+    if (o.dtype != "float16" && o.dtype != "bfloat16")
+        badInput("--dtype must be float16 or bfloat16, not '" + o.dtype + "'");
+    if (o.outDir.empty())
+        badInput("no output file given (--out FILE.gguf)");
+    if (o.allowExtension || o.gptqV1)
+        badInput(std::string(o.allowExtension ? "--allow-extension" : "--gptq-v1") + " does not apply to --format gguf");
+    const RunInfo run = readRun(o.runDir);
+    StagedOutput staged(o.outDir, run.runDir, o.force, true);
+
+    Checkpoint ck(run.modelDir.string());
+    ck.validate();
+    const ModelConfig& m = ck.config();
+    const TargetLayout target = planLayout(ck);
+    std::unique_ptr<SafetensorsFile> quant;
+    if (fs::exists(run.modelDir / "quantization.safetensors"))
+        quant = std::make_unique<SafetensorsFile>((run.modelDir / "quantization.safetensors").string());
+    GgufPlan plan = planGguf(o, run, ck, target, quant.get());
+    const BlockLayout L = blockLayout(m);
+
+    // Tokenizer: the run's model folder carries the source model's tokenizer files.
+    const auto tokenizer = loadTokenizer(run.modelDir.string());
+    const gguf::Vocabulary vocab =
+        gguf::readVocabulary(run.modelDir.string(), m.vocabSize, tokenizer->bosId(), tokenizer->eosId(), tokenizer->addBos());
+
+    // Metadata.
+    gguf::Metadata md;
+    md.setString("general.architecture", plan.arch);
+    md.setString("general.type", "model");
+    json runJson = readJsonFile(run.runDir / "run.json", "run description");
+    const std::string sourceModel = fs::path(runJson.value("model", std::string("model"))).filename().string();
+    md.setString("general.name", sourceModel + " (AffineQuant " + run.method + ")");
+    md.setU32("general.quantization_version", 2);
+    md.setString("general.quantized_by", "AffineQuant Studio");
+    md.setString("general.quantization.method", run.method);
+    md.setU32("general.quantization.weight_bits", static_cast<uint32_t>(run.wbits));
+    md.setI32("general.quantization.group_size", static_cast<int32_t>(run.groupSize));
+    md.setBool("general.quantization.symmetric", run.symmetric);
+    md.setString("general.quantization.calibration", run.configuration.dump());
+    addModelKeys(md, plan.arch, m);
+    gguf::addVocabulary(md, vocab);
+
+    // Tensor descriptors, in the order the data is written.
+    auto dims2 = [](const std::vector<int64_t>& s) { return std::vector<int64_t>{s[1], s[0]}; };
+    std::vector<gguf::TensorInfo> infos;
+    std::map<std::string, int64_t> typeCounts;
+    auto addInfo = [&](const std::string& name, std::vector<int64_t> ne, GgmlType type) {
+        infos.push_back({name, std::move(ne), type, 0, 0});
+        ++typeCounts[gguf::typeName(type)];
+    };
+    addInfo("token_embd.weight", dims2(ck.shape("model.embed_tokens.weight")), plan.floatType);
+    const bool ropeFreqs = m.ropeScaling.type == RopeScaling::Type::Llama3;
+    if (ropeFreqs)
+        addInfo("rope_freqs.weight", {m.headDim / 2}, GgmlType::F32);
+    // Block-relative names in file order: norms, then each linear's weight and bias. llama.cpp's biases are optional
+    // one by one, so a bias that is zero after folding is left out (transformers' flags cover groups of linears and
+    // need zeros); qwen2's graph requires its q/k/v biases.
+    std::vector<std::vector<std::string>> blockNames(static_cast<size_t>(m.numLayers));
+    for (int64_t i = 0; i < m.numLayers; ++i) {
+        const std::string prefix = blockPrefix(m, i);
+        auto nonZero = [&](const std::string& name) { return ck.contains(name) && anyNonZero(ck.load(name)); };
+        const bool norm1Bias = nonZero(prefix + L.norm1 + ".bias"), norm2Bias = nonZero(prefix + L.norm2 + ".bias");
+        auto& names = blockNames[static_cast<size_t>(i)];
+        names = {L.norm1 + ".weight", L.norm2 + ".weight"};
+        for (const auto& layer : L.linears()) {
+            names.push_back(layer + ".weight");
+            if (!target.biased.count(layer))
+                continue;
+            const bool qkv = std::find(L.qkv.begin(), L.qkv.end(), layer) != L.qkv.end();
+            const bool fc1 = std::find(L.fc1.begin(), L.fc1.end(), layer) != L.fc1.end();
+            if ((plan.arch == "qwen2" && qkv) || nonZero(prefix + layer + ".bias") || (qkv && norm1Bias) ||
+                (fc1 && norm2Bias))
+                names.push_back(layer + ".bias");
+        }
+    }
+    for (int64_t i = 0; i < m.numLayers; ++i) {
+        const std::string prefix = blockPrefix(m, i);
+        for (const auto& rel : blockNames[static_cast<size_t>(i)]) {
+            const bool isBias = rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".bias") == 0;
+            const std::string layer = rel.substr(0, rel.rfind('.'));
+            const auto it = plan.linears.find(layer);
+            if (it != plan.linears.end() && !isBias)
+                addInfo(ggufBlockName(i, rel), dims2(ck.shape(prefix + rel)), it->second.type);
+            else
+                addInfo(ggufBlockName(i, rel),
+                        {isBias ? ck.shape(prefix + layer + ".weight")[0] : ck.shape(prefix + rel)[0]}, GgmlType::F32);
+        }
+    }
+    addInfo("output_norm.weight", {m.hiddenSize}, GgmlType::F32);
+    const bool untied = ck.contains("lm_head.weight");
+    if (untied)
+        addInfo("output.weight", dims2(ck.shape("lm_head.weight")), plan.floatType);
+    uint32_t fileType = fileTypeOf(plan.floatType);
+    for (const auto& [layer, s] : plan.linears)
+        if (s.exact && run.wbits < 16)
+            fileType = fileTypeOf(s.type);
+    md.setU32("general.file_type", fileType);
+
+    ExportResult result;
+    result.format = ExportFormat::Gguf;
+    result.architecture = target.architecture;
+    result.ggufArchitecture = plan.arch;
+    result.bits = run.wbits;
+    result.groupSize = run.groupSize > 0 ? run.groupSize : -1;
+    for (const auto& [t, n] : typeCounts)
+        result.tensorTypes.emplace_back(t, n);
+
+    staged.begin();
+    try {
+        auto check = [&]() {
+            if (cancel && cancel->load())
+                throw Error(ErrorCode::Cancelled, "export cancelled; '" + o.outDir + "' was not written");
+        };
+        gguf::Writer writer(staged.temporary().string(), md, infos);
+        auto put = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+            writer.writeTensor(name, bytes.data(), bytes.size());
+            result.numBytes += bytes.size();
+        };
+        put("token_embd.weight", floatBytes("model.embed_tokens.weight", ck.load("model.embed_tokens.weight"), plan.floatType));
+        if (ropeFreqs)
+            put("rope_freqs.weight", floatBytes("rope_freqs", ropeFrequencyFactors(m), GgmlType::F32));
+        for (int64_t i = 0; i < m.numLayers; ++i) {
+            check();
+            torch::NoGradGuard ng;
+            const std::string prefix = blockPrefix(m, i);
+            BlockWeights w = standardizeBlock(m, target, loadBlock(ck, i, torch::kCPU, torch::kFloat32));
+            for (const auto& rel : blockNames[static_cast<size_t>(i)]) {
+                const std::string name = ggufBlockName(i, rel);
+                const std::string layer = rel.substr(0, rel.rfind('.'));
+                const bool isBias = rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".bias") == 0;
+                const bool q = layer == L.qkv[0], k = layer == L.qkv[1];
+                const int64_t heads = q ? m.numHeads : m.numKvHeads;
+                auto rows = [&](const torch::Tensor& t) {
+                    return plan.permuteQk && (q || k) ? ropePermute(t, heads) : t;
+                };
+                torch::Tensor t = w.at(rel);
+                const auto it = plan.linears.find(layer);
+                if (it == plan.linears.end() || isBias) {
+                    put(name, floatBytes(prefix + rel, rows(t), GgmlType::F32));
+                    continue;
+                }
+                if (!it->second.exact || run.wbits >= 16) {
+                    put(name, floatBytes(prefix + rel, rows(t), it->second.type));
+                    continue;
+                }
+                const std::string full = prefix + layer;
+                PackedLinear pl = packLinear(full, rows(t), rows(quant->load(full + ".scales")),
+                                             rows(quant->load(full + ".zeros")), run.wbits, run.groupSize,
+                                             it->second.type);
+                ++result.packedLayers;
+                if (pl.maxChange >= result.maxWeightChange) {
+                    result.maxWeightChange = pl.maxChange;
+                    result.maxWeightChangeLayer = full;
+                }
+                put(name, pl.bytes);
+            }
+            if (progress)
+                progress({i + 1, m.numLayers + 1, "wrote block " + std::to_string(i)});
+        }
+        check();
+        put("output_norm.weight", floatBytes("model.norm.weight", ck.load("model.norm.weight"), GgmlType::F32));
+        if (untied)
+            put("output.weight", floatBytes("lm_head.weight", ck.load("lm_head.weight"), plan.floatType));
+        writer.finish();
+        check();
+        staged.publish();
+    } catch (...) {
+        rethrowExportFailure(staged, "export needs about one block in memory; free host memory");
+    }
+
+    std::vector<std::string>& notes = result.notes;
+    notes.push_back("llama.cpp architecture '" + plan.arch + "'" +
+                    (plan.permuteQk ? " (q/k rows permuted for its RoPE, with their group scales: exact)" : ""));
+    std::string types;
+    for (const auto& [layer, s] : plan.linears)
+        if (run.wbits < 16 && s.exact)
+            types = gguf::typeName(s.type);
+    if (!types.empty())
+        notes.push_back("quantized linears as " + types + ": the run's own codes, each group's scale" +
+                        std::string(run.symmetric ? "" : " and offset (-scale x zero point)") +
+                        " as float16 block factors; largest weight change from that rounding " +
+                        std::to_string(result.maxWeightChange) + " (" + result.maxWeightChangeLayer + ")");
+    notes.push_back(std::string("token embeddings") + (untied ? " and output layer" : " (also the tied output layer)") +
+                    " as " + gguf::typeName(plan.floatType) + "; norms and biases as F32");
+    if (target.attentionBias || target.mlpBias)
+        notes.push_back("the learned shifts are stored as the optional linear biases llama.cpp's graph reads");
+    if (target.normBiases)
+        notes.push_back("the RMSNorm biases were folded into the following linears' biases (b + W·beta), exactly");
+    notes.push_back("tokenizer: " + vocab.source + " embedded as tokenizer.ggml.model '" + vocab.model + "'");
+    for (const auto& n : vocab.notes)
+        notes.push_back(n);
+    for (const auto& n : plan.notes)
+        notes.push_back(n);
+    result.outDir = staged.destination().string();
+    result.files = {staged.destination().filename().string()};
+    result.shards = 1;
+    if (progress)
+        progress({m.numLayers + 1, m.numLayers + 1, "done"});
+    result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return result;
+}
+
+}  // namespace aq::detail
