@@ -1,6 +1,7 @@
 // The `affinequant` program as a user runs it: exit statuses, messages and JSON output.
 #include "testutil.h"
 
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -121,6 +122,30 @@ private slots:
                                QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/heldout.txt"), "--seqlen", "128",
                                "--max-windows", "2"});
         QCOMPARE(ev.exitCode, 0);
+    }
+
+    void presetsAreDeployableByDefault()
+    {
+        // The pre-flight verdicts of one format for a preset and extra options.
+        auto verdict = [](const QStringList& extra, const QString& format) {
+            const Run r = runCli(QStringList{"preflight", "--model", QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model"),
+                                             "--preset", "w4a16g128", "--json"} +
+                                 extra);
+            const QJsonObject j = QJsonDocument::fromJson(r.out).object();
+            for (const auto& f : j.value("formats").toArray())
+                if (f.toObject().value("format").toString() == format)
+                    return f.toObject().value("verdict").toString();
+            return QStringLiteral("missing (exit %1: %2)").arg(r.exitCode).arg(QString::fromUtf8(r.err));
+        };
+        QCOMPARE(verdict({}, "gguf"), QStringLiteral("exact"));
+        QCOMPARE(verdict({}, "awq"), QStringLiteral("exact"));
+        QCOMPARE(verdict({}, "hf"), QStringLiteral("exact"));
+        // Zero points left where they fall: the packed formats then depend on the data; GGUF's Q4_1 does not.
+        QCOMPARE(verdict({"--no-zero-in-range"}, "awq"), QStringLiteral("exact if the export's checks pass"));
+        QCOMPARE(verdict({"--no-zero-in-range"}, "gguf"), QStringLiteral("exact"));
+        // The paper's recipe: dense post-norm matrices run nowhere else.
+        QCOMPARE(verdict({"--ln-matrix", "--no-zero-in-range"}, "gguf"), QStringLiteral("no"));
+        QCOMPARE(verdict({"--ln-matrix", "--no-zero-in-range"}, "hf"), QStringLiteral("only with an extension"));
     }
 
     void evalBadInputExitsTwo_data()

@@ -44,11 +44,14 @@ Commands:
             [--method rtn|omniquant|affinequant] [--nsamples N] [--seqlen N] [--epochs E] [--batch-size B]
             [--let-lr X] [--lwc-lr X] [--sf X] [--alpha X] [--wd X] [--seed S]
             [--aug-loss|--no-aug-loss] [--no-lwc] [--no-let] [--ln-matrix|--no-ln-matrix] [--qk-matrix|--no-qk-matrix]
-            [--symmetric] [--zero-in-range] [--no-partial-groups] [--per-channel-fallback] [--reference-delta-clamp]
+            [--symmetric] [--zero-in-range|--no-zero-in-range] [--no-partial-groups] [--per-channel-fallback] [--reference-delta-clamp]
             [--keep-dominant] [--inverse-fp64] [--mixed-precision] [--buffers-on-host] [--max-recoveries K] [--condition-limit X]
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
             Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.
+            The weight-only presets are deployable by default (vector post-norm transforms, zero in range: the result
+            loads in transformers, vLLM and llama.cpp); --ln-matrix --no-zero-in-range is the paper's recipe,
+            whose dense post-norm matrices only this program's own evaluation applies.
   export    --run RUNDIR --format hf|awq|gptq|compressed-tensors|gguf --out DIR|FILE.gguf [--dtype float16|bfloat16]
             [--force] [--allow-extension] [--gptq-v1] [--exact-only] [--json]
             Writes a finished run for other runtimes (docs/export.md): hf = stock LlamaForCausalLM/OPTForCausalLM with

@@ -14,8 +14,9 @@ const std::set<std::string> kQuantizeValuedOptions = {
 
 const std::set<std::string> kQuantizeFlagOptions = {
     "aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix", "no-qk-matrix",
-    "symmetric", "zero-in-range", "no-partial-groups", "per-channel-fallback", "reference-delta-clamp",
-    "keep-dominant", "inverse-fp64", "mixed-precision", "buffers-on-host", "resume", "force", "json"};
+    "symmetric", "zero-in-range", "no-zero-in-range", "no-partial-groups", "per-channel-fallback",
+    "reference-delta-clamp", "keep-dominant", "inverse-fp64", "mixed-precision", "buffers-on-host", "resume", "force",
+    "json"};
 
 aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& model)
 {
@@ -73,6 +74,7 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
     if (args.flag("no-qk-matrix")) c.qkMatrix = false;
     if (args.flag("symmetric")) c.symmetric = true;
     if (args.flag("zero-in-range")) c.zeroInRange = true;
+    if (args.flag("no-zero-in-range")) c.zeroInRange = false;
     if (args.flag("no-partial-groups")) c.partialGroups = false;
     if (args.flag("per-channel-fallback")) c.perChannelFallback = true;
     if (args.flag("reference-delta-clamp")) c.referenceDeltaClamp = true;
