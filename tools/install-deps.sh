@@ -19,11 +19,12 @@ packages=(
   libtorch-dev libopenblas0-pthread
   qt6-base-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools libqcustomplot-dev
   libsentencepiece-dev sentencepiece nlohmann-json3-dev libpcre2-dev
-  xvfb xauth fonts-wqy-microhei
+  xvfb xauth fonts-wqy-microhei python3
 )
 # xvfb, xauth: the real-window test (tst_studio_xvfb) and the screenshots run on a virtual X server.
 # fonts-wqy-microhei: Chinese glyphs for the zh_CN screenshots (tools/make-screenshots.sh); the application itself
 # uses whatever fonts the desktop has.
+# python3 (standard library only): the comparison scripts tools/compare_llamacpp.sh and tools/deployability_cost.sh.
 # libopenblas0-pthread: Debian's LibTorch otherwise runs its CPU matrix products on the reference BLAS, about 20x slower.
 # nodejs, npm: only to fetch llama.cpp, and only while it is missing. A Node.js from elsewhere (NodeSource's
 # package contains npm and conflicts with Debian's) is used as it is.

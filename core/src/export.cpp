@@ -102,6 +102,8 @@ RunInfo readRun(const std::string& runDir)
     r.symmetric = boolean("symmetric");
     r.zeroInRange = boolean("zero_in_range");
     r.method = c.value("method", std::string());
+    if (run.contains("model") && run["model"].is_string())
+        r.sourceModel = run["model"].get<std::string>();
     return r;
 }
 

@@ -398,8 +398,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     gguf::Metadata md;
     md.setString("general.architecture", plan.arch);
     md.setString("general.type", "model");
-    json runJson = readJsonFile(run.runDir / "run.json", "run description");
-    const std::string sourceModel = fs::path(runJson.value("model", std::string("model"))).filename().string();
+    const std::string sourceModel = run.sourceModel.empty() ? "model" : fs::path(run.sourceModel).filename().string();
     md.setString("general.name", sourceModel + " (AffineQuant " + run.method + ")");
     md.setU32("general.quantization_version", 2);
     md.setString("general.quantized_by", "AffineQuant Studio");

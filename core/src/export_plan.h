@@ -26,6 +26,7 @@ struct RunInfo {
     bool symmetric = false;
     bool zeroInRange = false;
     std::string method;
+    std::string sourceModel;  ///< the model folder the run calibrated (run.json "model"), empty if not recorded
 };
 
 /// Reads run.json of a finished run; throws BadInput for a missing, unfinished or incomplete run.
