@@ -533,6 +533,18 @@ private slots:
         std::system(("umount " + small.string()).c_str());
         QVERIFY2(contains(msg, "disk full") && contains(msg, "nothing was left"), msg.c_str());
         QVERIFY(left.empty());
+
+        // A read-only location: refused before anything is written.
+        const fs::path ro = m_tmp / "readonly";
+        fs::create_directories(ro);
+        if (std::system(("mount -t tmpfs -o ro,size=1m aqggufro " + ro.string() + " 2>/dev/null").c_str()) != 0)
+            QSKIP("mounting a read-only tmpfs is not allowed here");
+        o.outDir = (ro / "model.gguf").string();
+        const std::string roMsg = expectBadInput([&] { aq::exportRun(o); });
+        const bool empty = fs::is_empty(ro);
+        std::system(("umount " + ro.string()).c_str());
+        QVERIFY2(contains(roMsg, "read-only") && contains(roMsg, "nothing was written"), roMsg.c_str());
+        QVERIFY(empty);
     }
 
     void byteLevelBpeModels_data()
