@@ -5,6 +5,7 @@
 // the integer codes, pack, write. The file is written under a temporary name and renamed at the end.
 #include "aq/error.h"
 #include "aq/tokenizer.h"
+#include "export_pack.h"
 #include "export_plan.h"
 #include "gguf_vocab.h"
 #include "gguf_writer.h"
@@ -31,8 +32,6 @@ namespace {
 using nlohmann::json;
 using gguf::GgmlType;
 using Clock = std::chrono::steady_clock;
-
-constexpr double kGridTolerance = 1e-3;  // in code units, as for the packed formats
 
 /// How one quantized linear is stored.
 struct LinearStorage {
@@ -159,38 +158,16 @@ PackedLinear packLinear(const std::string& name, const torch::Tensor& w, const t
                         int bits, int64_t groupSize, GgmlType type)
 {
     torch::NoGradGuard ng;
-    const int64_t out = w.size(0), in = w.size(1), groups = s.size(1);
-    if (s.dim() != 2 || z.sizes() != s.sizes() || s.size(0) != out)
-        badInput(name + ": the scales/zero points in quantization.safetensors do not fit the weight; the run directory "
-                        "is inconsistent (re-run the calibration)");
-    const int64_t g = groups <= 1 ? in : groupSize;
-    if (groups > 1 && (in + g - 1) / g != groups)
-        badInput(name + ": " + std::to_string(groups) + " groups per row do not match group size " +
-                 std::to_string(groupSize) + " over " + std::to_string(in) + " inputs");
-    const double qmax = std::ldexp(1.0, bits) - 1;
-    auto s64 = s.to(torch::kFloat64), z64 = z.to(torch::kFloat64);
-    if (!torch::isfinite(s64).all().item<bool>() || s64.le(0).any().item<bool>())
-        badInput(name + ": some scales are zero, negative or not finite; re-run without --reference-delta-clamp");
-    if ((z64 - z64.round()).abs().max().item<double>() > 1e-6)
-        badInput(name + ": zero points are not whole numbers; quantization.safetensors is not from this program");
+    const IntegerLinear il = recoverIntegers(name, w, s, z, bits, groupSize, /*zeroInRange=*/false);
+    const int64_t out = il.out(), in = il.in(), groups = il.groups(), g = il.groupSize;
     const bool symmetricType = type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0;
-    const double symZero = std::ldexp(1.0, bits - 1);
-    if (symmetricType && z64.ne(symZero).any().item<bool>())
-        badInput(name + ": a symmetric run must have every zero point at " + std::to_string(int(symZero)) +
+    const int64_t symZero = int64_t(1) << (bits - 1);
+    if (symmetricType && il.zeros.ne(symZero).any().item<bool>())
+        badInput(name + ": a symmetric run must have every zero point at " + std::to_string(symZero) +
                  "; quantization.safetensors says otherwise (re-run the calibration)");
-    auto col = torch::arange(in, torch::kInt64).div(g, "floor");
-    auto v = w.to(torch::kFloat64) / s64.index_select(1, col) + z64.round().index_select(1, col);
-    auto q = v.round();
-    auto off = (v - q).abs();
-    if (!torch::isfinite(v).all().item<bool>() || off.max().item<double>() > kGridTolerance)
-        badInput(name + ": weights are not on their quantization grid (off by up to " +
-                 std::to_string(off.max().item<double>()) +
-                 " steps): the run's model and its quantization.safetensors do not belong together");
-    if (q.lt(0).any().item<bool>() || q.gt(qmax).any().item<bool>())
-        badInput(name + ": a code lies outside [0, " + std::to_string(int(qmax)) + "]");
 
-    const torch::Tensor codes = q.to(torch::kUInt8).contiguous();
-    const torch::Tensor sF = s.to(torch::kFloat32).contiguous(), zF = z64.round().to(torch::kFloat32).contiguous();
+    const torch::Tensor codes = il.codes.to(torch::kUInt8).contiguous();
+    const torch::Tensor sF = il.scales.contiguous(), zF = il.zeros.to(torch::kFloat32).contiguous();
     const torch::Tensor wF = w.to(torch::kFloat32).contiguous();
     const uint8_t* qp = codes.data_ptr<uint8_t>();
     const float* sp = sF.data_ptr<float>();

@@ -58,7 +58,7 @@ void requireWholeGroups(const IntegerLinear& l, const char* format)
 }  // namespace
 
 IntegerLinear recoverIntegers(const std::string& name, const torch::Tensor& weight, const torch::Tensor& scales,
-                              const torch::Tensor& zeros, int bits, int64_t configGroupSize)
+                              const torch::Tensor& zeros, int bits, int64_t configGroupSize, bool zeroInRange)
 {
     torch::NoGradGuard ng;
     if (weight.dim() != 2 || scales.dim() != 2 || zeros.sizes() != scales.sizes() || scales.size(0) != weight.size(0))
@@ -86,7 +86,7 @@ IntegerLinear recoverIntegers(const std::string& name, const torch::Tensor& weig
     if ((z - zr).abs().max().item<double>() > 1e-6)
         badInput(name + ": zero points are not whole numbers; quantization.safetensors is not from this program");
     auto zOut = torch::logical_or(zr.lt(0), zr.gt(qmax));
-    if (zOut.any().item<bool>()) {
+    if (zeroInRange && zOut.any().item<bool>()) {
         auto [r, k] = firstTrue(zOut);
         badInput(name + ": zero point " + num(zr[r][k].item<double>()) + " of row " + std::to_string(r) + ", group " +
                  std::to_string(k) + " is outside [0, " + num(qmax) + "] (" + std::to_string(zOut.sum().item<int64_t>()) +

@@ -25,10 +25,11 @@ struct IntegerLinear {
 };
 
 /// Recovers the codes round(W_hat / s + z) of one layer and checks that they are whole numbers within tolerance, that
-/// codes and zero points lie in [0, 2^bits - 1], and that scales are finite and positive. Throws BadInput naming the
-/// layer, the row and the group otherwise.
+/// codes (and, with `zeroInRange`, zero points) lie in [0, 2^bits - 1], and that scales are finite and positive. Throws
+/// BadInput naming the layer, the row and the group otherwise. Formats that store an offset instead of an integer zero
+/// point (GGUF's Q4_1/Q5_1) hold any whole zero point and pass `zeroInRange` false.
 IntegerLinear recoverIntegers(const std::string& name, const torch::Tensor& weight, const torch::Tensor& scales,
-                              const torch::Tensor& zeros, int bits, int64_t configGroupSize);
+                              const torch::Tensor& zeros, int bits, int64_t configGroupSize, bool zeroInRange = true);
 
 /// Repeats per-group parameters so that each covers `groupSize` columns (per-channel layers written with groups).
 IntegerLinear regroup(const IntegerLinear& layer, int64_t groupSize);
