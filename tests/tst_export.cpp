@@ -9,7 +9,7 @@
 #include "aq/calibrate.h"
 #include "aq/error.h"
 #include "aq/export.h"
-#include "testutil.h"
+#include "testruns.h"
 
 #include <nlohmann/json.hpp>
 
@@ -31,7 +31,6 @@ using nlohmann::json;
 namespace {
 
 const std::string kDemo = aqtest::sourcePath("resources/demo-model");
-const std::string kCalib = aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt");
 const std::string kHeldout = aqtest::sourcePath("resources/demo-text/heldout.txt");
 const std::vector<std::string> kLinears = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                                            "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
@@ -206,25 +205,8 @@ void compareWithRun(const Decoded& d, const Checkpoint& run, const SafetensorsFi
         }
 }
 
-aq::QuantConfig quickConfig(const std::string& preset, aq::Method method)
-{
-    aq::QuantConfig c = aq::presetConfig(preset, method);
-    c.nsamples = 4;
-    c.seqlen = 64;
-    c.epochs = method == aq::Method::Rtn ? 0 : 1;
-    return c;
-}
-
-void makeRun(const std::string& model, const std::string& runDir, const aq::QuantConfig& c)
-{
-    aq::CalibrationRequest req;
-    req.modelDir = model;
-    req.calibTextPath = kCalib;
-    req.runDir = runDir;
-    req.config = c;
-    req.force = true;
-    aq::runCalibration(req);
-}
+using aqtest::makeRun;
+using aqtest::quickConfig;
 
 /// Runs `f`, expecting aq::Error with `code`; returns its message.
 template <typename F>

@@ -10,7 +10,7 @@
 #include "aq/calibrate.h"
 #include "aq/error.h"
 #include "aq/export.h"
-#include "testutil.h"
+#include "testruns.h"
 
 #include <QProcess>
 
@@ -98,7 +98,6 @@ bool contains(const std::string& s, const std::string& part)
 }
 
 const std::string kDemo = aqtest::sourcePath("resources/demo-model");
-const std::string kCalib = aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt");
 const std::string kHeldout = aqtest::sourcePath("resources/demo-text/heldout.txt");
 
 std::string readAll(const std::string& path)
@@ -139,25 +138,17 @@ class TestGguf : public QObject {
     {
         if (const auto it = m_exports.find(key); it != m_exports.end())
             return it->second;
-        aq::QuantConfig c = aq::presetConfig(preset, method);
-        c.nsamples = 4;
-        c.seqlen = 64;
-        c.epochs = method == aq::Method::Rtn ? 0 : 1;
+        aq::QuantConfig c = aqtest::quickConfig(preset, method);
         c.symmetric = symmetric;
-        aq::CalibrationRequest req;
-        req.modelDir = kDemo;
-        req.calibTextPath = kCalib;
-        req.runDir = (m_tmp / ("run-" + key)).string();
-        req.config = c;
-        req.force = true;
-        aq::runCalibration(req);
+        const std::string runDir = (m_tmp / ("run-" + key)).string();
+        aqtest::makeRun(kDemo, runDir, c);
         aq::ExportOptions o;
-        o.runDir = req.runDir;
+        o.runDir = runDir;
         o.format = aq::ExportFormat::Gguf;
         o.outDir = (m_tmp / (key + ".gguf")).string();
         o.force = true;
         aq::exportRun(o);
-        return m_exports[key] = {req.runDir, o.outDir};
+        return m_exports[key] = {runDir, o.outDir};
     }
 
     aq::VerifyResult verify(const std::string& run, const std::string& gguf)

@@ -8,7 +8,7 @@
 #include "aq/calibrate.h"
 #include "aq/error.h"
 #include "aq/export.h"
-#include "testutil.h"
+#include "testruns.h"
 
 #include <nlohmann/json.hpp>
 
@@ -30,7 +30,6 @@ namespace gguf = aq::detail::gguf;
 namespace {
 
 const std::string kDemo = aqtest::sourcePath("resources/demo-model");
-const std::string kCalib = aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt");
 
 /// What this test reads of a GGUF file: metadata (numbers as double, strings, string arrays) and tensor descriptors.
 struct ParsedGguf {
@@ -137,25 +136,7 @@ double halfValue(uint16_t h)
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
-aq::QuantConfig quick(const std::string& preset, aq::Method method)
-{
-    aq::QuantConfig c = aq::presetConfig(preset, method);
-    c.nsamples = 4;
-    c.seqlen = 64;
-    c.epochs = method == aq::Method::Rtn ? 0 : 1;
-    return c;
-}
-
-void makeRun(const std::string& model, const std::string& runDir, const aq::QuantConfig& c)
-{
-    aq::CalibrationRequest req;
-    req.modelDir = model;
-    req.calibTextPath = kCalib;
-    req.runDir = runDir;
-    req.config = c;
-    req.force = true;
-    aq::runCalibration(req);
-}
+using aqtest::makeRun;
 
 template <typename F>
 std::string expectBadInput(F f)
@@ -253,23 +234,23 @@ private slots:
         m_tmp = fs::temp_directory_path() / ("aq-tst-gguf-" + std::to_string(::getpid()));
         fs::remove_all(m_tmp);
         fs::create_directories(m_tmp);
-        aq::QuantConfig fold = quick("w4a16g128", aq::Method::AffineQuant);
+        aq::QuantConfig fold = aqtest::quickConfig("w4a16g128", aq::Method::AffineQuant);
         QVERIFY(!fold.lnMatrix && fold.zeroInRange);  // the deployable default
         m_fold = (m_tmp / "run-fold").string();
         makeRun(kDemo, m_fold, fold);
-        aq::QuantConfig sym = quick("w4a16g128", aq::Method::Rtn);
+        aq::QuantConfig sym = aqtest::quickConfig("w4a16g128", aq::Method::Rtn);
         sym.symmetric = true;
         m_sym = (m_tmp / "run-sym").string();
         makeRun(kDemo, m_sym, sym);
-        aq::QuantConfig channel = quick("w4a16", aq::Method::Rtn);
+        aq::QuantConfig channel = aqtest::quickConfig("w4a16", aq::Method::Rtn);
         channel.zeroInRange = false;  // Q4_1's offset holds any zero point
         m_channel = (m_tmp / "run-channel").string();
         makeRun(kDemo, m_channel, channel);
         m_w3 = (m_tmp / "run-w3").string();
-        makeRun(kDemo, m_w3, quick("w3a16g128", aq::Method::Rtn));
+        makeRun(kDemo, m_w3, aqtest::quickConfig("w3a16g128", aq::Method::Rtn));
         m_w4a4 = (m_tmp / "run-w4a4").string();
-        makeRun(kDemo, m_w4a4, quick("w4a4", aq::Method::Rtn));
-        aq::QuantConfig lnm = quick("w4a16g128", aq::Method::AffineQuant);
+        makeRun(kDemo, m_w4a4, aqtest::quickConfig("w4a4", aq::Method::Rtn));
+        aq::QuantConfig lnm = aqtest::quickConfig("w4a16g128", aq::Method::AffineQuant);
         lnm.lnMatrix = true;
         m_lnm = (m_tmp / "run-lnm").string();
         makeRun(kDemo, m_lnm, lnm);
@@ -574,7 +555,7 @@ private slots:
         QVERIFY(p.waitForFinished(60000));
         QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
         const std::string run = (m_tmp / ("run-" + model.filename().string())).string();
-        makeRun(model.string(), run, quick("w4a16", aq::Method::Rtn));
+        makeRun(model.string(), run, aqtest::quickConfig("w4a16", aq::Method::Rtn));
         const aq::ExportResult r = exportTo(run, model.filename().string() + ".gguf");
         const ParsedGguf g = parseGguf(r.outDir);
         QCOMPARE(QString::fromStdString(g.strings.at("general.architecture")), arch);
@@ -624,7 +605,7 @@ private slots:
         tok["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = R"(\p{L}+|\s+|.)";
         std::ofstream(model / "tokenizer.json") << tok.dump();
         const std::string run = (m_tmp / "run-bpe-odd").string();
-        makeRun(model.string(), run, quick("w4a16", aq::Method::Rtn));
+        makeRun(model.string(), run, aqtest::quickConfig("w4a16", aq::Method::Rtn));
         const std::string msg = expectBadInput([&] { exportTo(run, "odd.gguf"); });
         QVERIFY2(contains(msg, "is not one llama.cpp knows"), msg.c_str());
         QVERIFY(!fs::exists(m_tmp / "odd.gguf"));
