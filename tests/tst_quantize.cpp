@@ -221,6 +221,84 @@ private slots:
         QCOMPARE(merged.get(blockLayout(m).norm1 + ".post_matrix").defined(), lnMatrix);
     }
 
+    void fastPathTransformsMatchFloat32_data()
+    {
+        QTest::addColumn<bool>("lnMatrix");
+        QTest::newRow("per-head matrices (W4A4 recipe)") << false;
+        QTest::newRow("post-norm and per-head matrices (paper's weight-only recipe)") << true;
+    }
+    void fastPathTransformsMatchFloat32()
+    {
+        // The large-model fast path builds the transformed weights from a bf16 copy of the block, with bf16 products
+        // and inverses refined from the previous step's (one Newton-Schulz step). Against the float32 path with exact
+        // inverses: weights within bf16 rounding, refinement residuals small, gradients finite.
+        QFETCH(bool, lnMatrix);
+        Checkpoint ck(kDemo);
+        const aq::ModelConfig& m = ck.config();
+        torch::manual_seed(5);
+        aq::QuantConfig q;
+        q.wbits = 16;
+        q.abits = 16;
+        q.lnMatrix = lnMatrix;
+        q.qkMatrix = true;
+        const auto cpu = torch::Device(torch::kCPU);
+        auto w = loadBlock(ck, 0, cpu, torch::kFloat32);
+        BlockWeights wHalf = w;
+        for (auto& [n, x] : wHalf.tensors)
+            x = x.to(torch::kBFloat16);
+        BlockTransforms t = randomTransforms(m, lnMatrix, true);
+        EpochMasks masks;
+        masks.head = torch::ones({m.headDim, m.headDim});
+        masks.big = torch::ones({m.hiddenSize, m.hiddenSize});
+        const auto specs = weightSpecs(m, q, w, nullptr);
+        InverseCache cache;
+        TransformOptions fast;
+        fast.quantOut = torch::kBFloat16;
+        fast.halfProducts = true;
+        fast.cache = &cache;
+        const BlockLayout L = blockLayout(m);
+        auto compare = [&](const BlockWeights& a, const BlockWeights& ref) {
+            double worst = 0;
+            for (const auto& name : L.linears())
+                worst = std::max(worst, relErr(a.at(name + ".weight"), ref.at(name + ".weight")));
+            return worst;
+        };
+        {
+            torch::NoGradGuard ng;
+            auto ref = applyTransforms(m, q, w, t, masks, specs, false);
+            auto first = applyTransforms(m, q, wHalf, t, masks, specs, false, fast);
+            QCOMPARE(cache.exact, lnMatrix ? 4 : 2);  // norm1, norm2, "out", "qkt"
+            QCOMPARE(cache.refined, 0);
+            const double err = compare(first, ref);
+            qInfo("exact inverses: largest relative weight difference %.3g", err);
+            QVERIFY(err < 2e-2);
+        }
+        // One optimizer-sized move of every matrix, then the refined inverses.
+        for (auto* s : {&t.s1, &t.s2, &t.s3, &t.s4})
+            if (s->dim() >= 2)
+                *s = (*s + torch::randn(s->sizes()) * (1e-3 / static_cast<double>(s->size(-1)))).requires_grad_(true);
+        auto ref = [&] {
+            torch::NoGradGuard ng;
+            return applyTransforms(m, q, w, t, masks, specs, false);
+        }();
+        auto refined = applyTransforms(m, q, wHalf, t, masks, specs, false, fast);
+        QCOMPARE(cache.refined, lnMatrix ? 4 : 2);
+        const double residual = cache.residual.item<double>();
+        const double err = compare(refined, ref);
+        qInfo("refined inverses: residual %.3g, largest relative weight difference %.3g", residual, err);
+        QVERIFY(residual < 1e-2);
+        QVERIFY(err < 2e-2);
+        torch::Tensor loss = torch::zeros({});
+        for (const auto& name : L.linears())
+            loss = loss + refined.at(name + ".weight").to(torch::kFloat32).pow(2).mean();
+        loss.backward();
+        for (auto* s : {&t.s3, &t.s4}) {
+            QVERIFY(s->grad().defined());
+            QVERIFY(torch::isfinite(s->grad()).all().item<bool>());
+            QVERIFY(s->grad().abs().sum().item<double>() > 0);
+        }
+    }
+
     void rtnMatchesReference_data()
     {
         QTest::addColumn<int>("bits");

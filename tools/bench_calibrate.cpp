@@ -54,10 +54,17 @@ public:
         std::printf("  epoch %d: %.3f s, mean loss %.5g\n", e.epoch, e.seconds, e.meanLoss);
         std::fflush(stdout);
     }
+    double epochSum = 0;
+    double lastOverhead = 0;
     void blockFinished(const aq::BlockSummary& b) override
     {
-        std::printf("block %d: initial loss %.6g, final loss %.6g, %.1f s\n", b.block, b.initialLoss, b.finalLoss,
-                    b.seconds);
+        double epochsOfBlock = 0;
+        for (double s : epochSeconds)
+            epochsOfBlock += s;
+        lastOverhead = b.seconds - (epochsOfBlock - epochSum);
+        epochSum = epochsOfBlock;
+        std::printf("block %d: initial loss %.6g, final loss %.6g, %.1f s (%.2f s outside the epochs: targets, "
+                    "loss passes, merge)\n", b.block, b.initialLoss, b.finalLoss, b.seconds, lastOverhead);
         std::fflush(stdout);
     }
 };
@@ -85,7 +92,7 @@ int main(int argc, char** argv)
 {
     std::map<std::string, std::string> opt{{"shape", "llama-7b"}, {"preset", "w4a4"}, {"nsamples", "128"},
                                            {"seqlen", "2048"}, {"epochs", "2"}, {"device", "cuda"}, {"blocks", "1"}, {"profile", ""}};
-    std::map<std::string, bool> flags{{"mixed-precision", false}, {"tf32", false}, {"buffers-on-host", false}, {"no-fused", false}};
+    std::map<std::string, bool> flags{{"mixed-precision", false}, {"tf32", false}, {"buffers-on-host", false}, {"no-fused", false}, {"ln-matrix", false}};
     for (int i = 1; i < argc; ++i) {
         std::string a = std::string(argv[i]).substr(2);
         if (flags.count(a))
@@ -110,6 +117,8 @@ int main(int argc, char** argv)
         q.device = opt["device"];
         q.mixedPrecision = flags["mixed-precision"];
         q.buffersOnHost = flags["buffers-on-host"];
+        if (flags["ln-matrix"])
+            q.lnMatrix = true;  // the paper's weight-only recipe: dense post-norm matrices
         if (flags["tf32"] && dev.is_cuda())
             at::globalContext().setAllowTF32CuBLAS(true);
         torch::manual_seed(0);
@@ -175,8 +184,9 @@ int main(int argc, char** argv)
         struct rusage u {};
         getrusage(RUSAGE_SELF, &u);
         std::printf("seconds per epoch %.3f (mean of epochs after the first)\n", perEpoch);
-        std::printf("projected whole model: %lld blocks x 20 epochs = %.1f minutes\n", static_cast<long long>(s.layers),
-                    perEpoch * 20 * static_cast<double>(s.layers) / 60);
+        std::printf("projected whole model: %lld blocks x (20 epochs + %.2f s outside them) = %.1f minutes\n",
+                    static_cast<long long>(s.layers), timer.lastOverhead,
+                    (perEpoch * 20 + timer.lastOverhead) * static_cast<double>(s.layers) / 60);
         std::printf("peak GPU memory %.2f GB, peak host memory %.2f GB\n", aq::detail::peakDeviceBytes(dev) / 1e9,
                     u.ru_maxrss * 1024.0 / 1e9);
         std::printf("FLOPs per epoch %.3g\n", flops);

@@ -231,16 +231,18 @@ torch::Tensor batchOf(const torch::Tensor& buffer, int64_t start, int64_t n, con
     return buffer.narrow(0, start, n).to(dev, type, /*non_blocking=*/true);
 }
 
-/// Runs a block over every sample of `x` in batches, without gradients, in float32 on the compute device. The result
-/// has x's dtype and device; `inPlace` overwrites x batch by batch (each batch is read before it is written).
+/// Runs a block over every sample of `x` in batches, without gradients, on the compute device in `compute` (the
+/// weights and rope tables must have that dtype). The result has x's dtype and device; `inPlace` overwrites x batch
+/// by batch (each batch is read before it is written).
 torch::Tensor forwardAll(const ModelConfig& m, const BlockWeights& w, torch::Tensor x, const RopeTables& rope,
-                         const BlockOptions& o, int64_t batch, const torch::Device& dev, bool inPlace = false)
+                         const BlockOptions& o, int64_t batch, const torch::Device& dev, bool inPlace = false,
+                         torch::ScalarType compute = torch::kFloat32)
 {
     torch::NoGradGuard ng;
     torch::Tensor out = inPlace ? x : torch::empty(x.sizes(), x.options().pinned_memory(x.is_cpu() && x.is_pinned()));
     for (int64_t i = 0; i < x.size(0); i += batch) {
         const int64_t n = std::min(batch, x.size(0) - i);
-        auto y = runDecoderBlock(m, w, batchOf(x, i, n, dev, torch::kFloat32), rope, o);
+        auto y = runDecoderBlock(m, w, batchOf(x, i, n, dev, compute), rope, o);
         out.narrow(0, i, n).copy_(y, /*non_blocking=*/out.is_cpu() && out.is_pinned());
     }
     return out;
@@ -449,6 +451,27 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     // TF32 for the float32 products that build the transformed weights (the bf16 path's own products are bf16).
     const Tf32Scope tf32(mixed);
 
+    // Large models on the fast path (mixed precision on CUDA, hidden size >= 1024) run every pass in bf16: the
+    // training steps, the full-precision targets, the loss passes and the next block's inputs (the activation buffers
+    // are bf16 there anyway). The training steps start from a bf16 copy of the weights, which halves the bytes of
+    // every elementwise pass that builds the transformed weights; the merge always uses the float32 originals.
+    const bool fast = mixed && fastMatrixPath(m, q, true);
+    const torch::ScalarType computeType = mixed ? torch::kBFloat16 : torch::kFloat32;
+    const torch::ScalarType passType = fast ? torch::kBFloat16 : torch::kFloat32;
+    const RopeTables ropeCompute = mixed && rope.cos.defined()
+                                       ? RopeTables{rope.cos.to(torch::kBFloat16), rope.sin.to(torch::kBFloat16)}
+                                       : rope;
+    const RopeTables& ropePass = fast ? ropeCompute : rope;
+    auto forPasses = [&](const BlockWeights& w) {
+        if (!fast)
+            return w;
+        BlockWeights c = w;
+        for (auto& [n, x] : c.tensors)
+            x = x.detach().to(torch::kBFloat16);
+        return c;
+    };
+    const BlockWeights origPass = forPasses(orig);
+
     // Full-precision targets and activation statistics from the FP stream. The targets replace the inputs in place:
     // this block never reads its FP inputs again.
     std::map<std::string, SiteStats> stats;
@@ -457,8 +480,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     obs.stage("full-precision targets", block, numBlocks);
     torch::Tensor yFp2;
     if (q.augLoss)
-        yFp2 = forwardAll(m, orig, xQ, rope, {}, B, dev);
-    torch::Tensor yFp = forwardAll(m, orig, xFp, rope, probeFp, B, dev, /*inPlace=*/true);
+        yFp2 = forwardAll(m, origPass, xQ, ropePass, {}, B, dev, false, passType);
+    torch::Tensor yFp = forwardAll(m, origPass, xFp, ropePass, probeFp, B, dev, /*inPlace=*/true, passType);
     checkCancel(cancel);
 
     BlockTransforms t = initTransforms(m, q, orig, stats, specs, opts);
@@ -471,7 +494,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         double sum = 0;
         for (int64_t i = 0; i < xQ.size(0); i += B) {
             const int64_t n = std::min(B, xQ.size(0) - i);
-            auto out = runDecoderBlock(m, w, batchOf(xQ, i, n, dev, torch::kFloat32), rope, qOpts);
+            auto out = runDecoderBlock(m, w, batchOf(xQ, i, n, dev, passType), ropePass, qOpts).to(torch::kFloat32);
             sum += (out - batchOf(yFp, i, n, dev, torch::kFloat32)).pow(2).sum().item<double>();
         }
         return sum / static_cast<double>(yFp.numel());
@@ -479,7 +502,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     EpochMasks masks = makeEpochMasks(m, q, 0, sf, opts);
     {
         torch::NoGradGuard ng;
-        r.report["initial_loss"] = blockLoss(applyTransforms(m, q, orig, t, masks, specs, true));
+        r.report["initial_loss"] = blockLoss(forPasses(applyTransforms(m, q, orig, t, masks, specs, true)));
     }
     nlohmann::json epochs = nlohmann::json::array();
     nlohmann::json recoveries = nlohmann::json::array();
@@ -493,19 +516,16 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     };
     std::unique_ptr<BlockOptimizer> optimizer = train ? makeOptimizer() : nullptr;
     const int64_t steps = q.nsamples / B;
-    const torch::ScalarType computeType = mixed ? torch::kBFloat16 : torch::kFloat32;
-    const RopeTables ropeCompute = mixed && rope.cos.defined()
-                                       ? RopeTables{rope.cos.to(torch::kBFloat16), rope.sin.to(torch::kBFloat16)}
-                                       : rope;
-    // Fast path (mixed precision on CUDA): bf16 weights straight from the fused quantizer, bf16 products for the full
-    // post-norm matrices, and their inverses refined from one step to the next (exact LU at every epoch start and
-    // whenever the refinement's residual exceeds 1e-2).
+    // Mixed precision on CUDA: bf16 weights straight from the fused quantizer. On the fast path also bf16 products
+    // for the full post-norm matrices, and the inverses of every matrix transform (post-norm and per-head) refined from
+    // one step to the next (exact LU at every epoch start and whenever the refinement's residual exceeds 1e-2).
     InverseCache inverses;
     TransformOptions stepOptions;
+    const bool anyMatrix = !maskedMatrices(t, masks).empty();
     if (mixed) {
         stepOptions.quantOut = torch::kBFloat16;
-        stepOptions.halfProducts = fastMatrixPath(m, q, true);
-        if (q.lnMatrix && stepOptions.halfProducts)
+        stepOptions.halfProducts = fast;
+        if (fast && anyMatrix)
             stepOptions.cache = &inverses;
     }
     constexpr double kRefineLimit = 1e-2;
@@ -548,7 +568,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
             checkCancel(cancel);
             truncateScales(t);
             RECORD_USER_SCOPE("aq::train_step");
-            auto w = applyTransforms(m, q, orig, t, masks, specs, true, stepOptions);
+            auto w = applyTransforms(m, q, origPass, t, masks, specs, true, stepOptions);
             if (mixed)
                 for (auto& [n, x] : w.tensors)
                     x = x.to(torch::kBFloat16);  // norms, biases, post-norm matrices (the weights already are)
@@ -642,6 +662,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     checkCancel(cancel);
     obs.stage("merging", block, numBlocks);
     torch::NoGradGuard ng;
+    const ReferenceWeightQuantScope sameArithmeticAsExports;
     truncateScales(t);
     if (!train)
         masks = makeEpochMasks(m, q, std::max(q.epochs - 1, 0), sf, opts);
@@ -666,7 +687,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     std::map<std::string, SiteStats> after;
     BlockOptions mergedOpts = qOpts;
     mergedOpts.probe = [&](const char* site, const torch::Tensor& x) { after[site].add(x); };
-    xQ = forwardAll(m, r.merged, xQ, rope, mergedOpts, B, dev, /*inPlace=*/true);
+    xQ = forwardAll(m, forPasses(r.merged), xQ, ropePass, mergedOpts, B, dev, /*inPlace=*/true, passType);
     double finalLoss = 0;
     for (int64_t i = 0; i < xQ.size(0); i += B) {
         const int64_t n = std::min(B, xQ.size(0) - i);

@@ -22,8 +22,9 @@ struct BlockOutcome {
 /// Whether the activation buffers are kept in bf16: with mixed precision on CUDA, once they would take more than 1 GiB
 /// in float32 (below that the memory is not worth the rounding of the targets).
 bool halfPrecisionBuffers(const ModelConfig& m, const QuantConfig& q, bool cuda);
-/// Whether the full post-norm matrices take the bf16 products and refined inverses: with mixed precision on CUDA and
-/// a hidden size of at least 1024 (smaller matrices cost little either way).
+/// Whether the block takes the large-model fast path: with mixed precision on CUDA and a hidden size of at least 1024
+/// (smaller models cost little either way), bf16 passes outside the training steps, bf16 working copies of the
+/// weights, bf16 products for the full post-norm matrices and refined inverses of every matrix transform.
 bool fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cuda);
 
 /// Calibrates block `block`: full-precision targets and activation statistics from `xFp`, initialization, training

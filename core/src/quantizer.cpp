@@ -43,7 +43,12 @@ RowParams rowParams(const torch::Tensor& x, int bits, bool symmetric, bool zeroI
     }
     return p;
 }
+
+thread_local bool tReferenceWeightQuant = false;
 }  // namespace
+
+ReferenceWeightQuantScope::ReferenceWeightQuantScope() : m_prev(tReferenceWeightQuant) { tReferenceWeightQuant = true; }
+ReferenceWeightQuantScope::~ReferenceWeightQuantScope() { tReferenceWeightQuant = m_prev; }
 
 int64_t groupsPerRow(int64_t in, int64_t groupSize)
 {
@@ -71,13 +76,15 @@ torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spe
 {
     if (spec.bits >= 16)
         return outType ? w.to(*outType) : w;
-    const bool fused = w.is_cuda() && fusedQuantEnabled(w);
+    const bool fused = w.is_cuda() && fusedQuantEnabled(w) && !tReferenceWeightQuant;
     const int64_t out = w.size(0), in = w.size(1);
     const int64_t groups = groupsPerRow(in, spec.groupSize);
     auto quant = [&](const torch::Tensor& rows, const torch::Tensor& u, const torch::Tensor& l) {
         if (fused)
             return fusedFakeQuantRows(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l, outType);
-        auto r = fakeQuantRows(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l);
+        const RowParams p = rowParams(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l);
+        auto q = torch::clamp(roundSte(rows / p.delta) + p.zero, 0.0, p.qmax);
+        auto r = (q - p.zero) * p.delta;
         return outType ? r.to(*outType) : r;
     };
     auto col = [](const torch::Tensor& t, int64_t start, int64_t n) {

@@ -36,6 +36,21 @@ torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spe
 /// Per-token dynamic asymmetric activation quantization over the last dimension. bits >= 16 returns x unchanged.
 torch::Tensor fakeQuantActivation(const torch::Tensor& x, int bits);
 
+/// While alive on this thread, fakeQuantWeight takes the reference tensor operations on every device. The merge
+/// uses it so that the merged weights and weightQuantParams' scales and zero points come from the same arithmetic:
+/// the fused CUDA kernels may round a zero point that lies within a rounding error of .5 the other way, and the
+/// exports would then find codes outside the grid.
+class ReferenceWeightQuantScope {
+public:
+    ReferenceWeightQuantScope();
+    ~ReferenceWeightQuantScope();
+    ReferenceWeightQuantScope(const ReferenceWeightQuantScope&) = delete;
+    ReferenceWeightQuantScope& operator=(const ReferenceWeightQuantScope&) = delete;
+
+private:
+    bool m_prev;
+};
+
 /// The scale and zero point of each row/group of a weight after LWC (for reports and exports): [out, groups].
 struct QuantParams {
     torch::Tensor scale;

@@ -236,6 +236,35 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
     auto W = [&](const std::string& n) -> torch::Tensor& { return w.tensors[n + ".weight"]; };
     auto bias = [&](const std::string& n) { return w.get(n + ".bias"); };
 
+    // Inverse of A (a matrix or a batch of per-head matrices). With a cache (the fast path), the previous step's
+    // inverse X0 is refined by one Newton-Schulz step X1 = X0 + X0 (I - A X0): quadratic convergence, A moves little
+    // per step. The residual is tracked on the device; the caller falls back to an exact inverse when it grows.
+    auto inverse = [&](const std::string& key, const torch::Tensor& A) {
+        torch::Tensor x0;
+        if (opt.cache) {
+            auto it = opt.cache->inverse.find(key);
+            if (it != opt.cache->inverse.end())
+                x0 = it->second;
+        }
+        torch::Tensor inv;
+        if (x0.defined()) {
+            auto e = torch::eye(A.size(-1), A.options()) - torch::matmul(A, x0);
+            inv = x0 + torch::matmul(x0, e);
+            auto r = e.detach().abs().max();
+            opt.cache->residual = opt.cache->residual.defined() ? torch::maximum(opt.cache->residual, r) : r;
+            ++opt.cache->refined;
+        } else {
+            inv = inverseOf(A, q.inverseFloat64);
+            if (opt.cache)
+                ++opt.cache->exact;
+        }
+        if (opt.cache)
+            opt.cache->inverse[key] = inv.detach();
+        return inv;
+    };
+    // Vectors and matrices applied to weights in the weights' dtype (bf16 on the fast path, float32 otherwise).
+    auto as = [](const torch::Tensor& x, const torch::Tensor& like) { return x.to(like.scalar_type()); };
+
     // P1 / P2: norm -> consumers.
     auto normPair = [&](const std::string& norm, const std::vector<std::string>& consumers, const torch::Tensor& s,
                         const torch::Tensor& delta, bool matrix) {
@@ -247,40 +276,19 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         if (matrix) {
             A = s * masks.big;
             w.tensors[norm + ".bias"] = betaMinusDelta;
-            torch::Tensor inv;
-            torch::Tensor x0;
-            if (opt.cache) {
-                auto it = opt.cache->inverse.find(norm);
-                if (it != opt.cache->inverse.end())
-                    x0 = it->second;
-            }
-            if (x0.defined()) {
-                // X1 = X0 + X0 (I - A X0): quadratic convergence from the previous step's inverse X0 (A moves little
-                // per step). The residual is tracked on the device; the caller falls back to LU when it grows.
-                auto e = torch::eye(A.size(0), A.options()) - torch::matmul(A, x0);
-                inv = x0 + torch::matmul(x0, e);
-                auto r = e.detach().abs().max();
-                opt.cache->residual = opt.cache->residual.defined() ? torch::maximum(opt.cache->residual, r) : r;
-                ++opt.cache->refined;
-            } else {
-                inv = inverseOf(A, q.inverseFloat64);
-                if (opt.cache)
-                    ++opt.cache->exact;
-            }
-            if (opt.cache)
-                opt.cache->inverse[norm] = inv.detach();
-            w.tensors[norm + ".post_matrix"] = inv;
+            w.tensors[norm + ".post_matrix"] = inverse(norm, A);
         } else {
             w.tensors[norm + ".weight"] = w.at(norm + ".weight") / s;
             w.tensors[norm + ".bias"] = betaMinusDelta / s;
         }
         for (const auto& c : consumers) {
             const torch::Tensor w0 = W(c);
-            w.tensors[c + ".bias"] = orZeros(bias(c), w0.size(0), w0) + torch::matmul(w0, delta);
+            // Biases stay float32 (delta's dtype) whatever the weights' dtype.
+            w.tensors[c + ".bias"] = orZeros(bias(c), w0.size(0), delta) + torch::matmul(w0, as(delta, w0)).to(delta.scalar_type());
             if (matrix && opt.halfProducts)
                 W(c) = torch::matmul(w0.to(torch::kBFloat16), A.to(torch::kBFloat16).t());
             else
-                W(c) = matrix ? torch::matmul(w0, A.t()) : w0 * s;
+                W(c) = matrix ? torch::matmul(w0, as(A, w0).t()) : w0 * as(s, w0);
         }
     };
     normPair(L.norm1, L.qkv, t.s1, t.d1, q.lnMatrix);
@@ -291,20 +299,20 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
     const std::string& vn = L.qkv[2];
     // P3: v output rows -> o_proj input columns, per key/value head (exact under any attention probabilities).
     if (t.s3.defined()) {
-        const torch::Tensor wv = W(vn), bv = orZeros(bias(vn), kvDim, wv), wo = W(L.out);
+        const torch::Tensor wv = W(vn), bv = orZeros(bias(vn), kvDim, t.d3), wo = W(L.out);
         const torch::Tensor deltaQ = expandToQueryHeads(t.d3.view({nkv, h}), m).reshape({qDim});
-        w.tensors[L.out + ".bias"] = orZeros(bias(L.out), d, wo) + torch::matmul(wo, deltaQ);
+        w.tensors[L.out + ".bias"] = orZeros(bias(L.out), d, deltaQ) + torch::matmul(wo, as(deltaQ, wo)).to(deltaQ.scalar_type());
         if (t.s3.dim() == 3) {
             auto A = t.s3 * masks.head;
-            auto Ainv = inverseOf(A, q.inverseFloat64);
+            auto Ainv = inverse("out", A);
             W(vn) = torch::bmm(Ainv.transpose(1, 2).to(wv.scalar_type()), wv.view({nkv, h, -1})).reshape({kvDim, -1});
-            w.tensors[vn + ".bias"] = torch::bmm((bv - t.d3).view({nkv, 1, h}), Ainv).reshape({kvDim});
+            w.tensors[vn + ".bias"] = torch::bmm((bv - t.d3).to(Ainv.scalar_type()).view({nkv, 1, h}), Ainv).reshape({kvDim});
             auto Aq = expandToQueryHeads(A, m);
-            W(L.out) = torch::bmm(wo.view({d, nh, h}).transpose(0, 1), Aq.transpose(1, 2)).transpose(0, 1).reshape({d, qDim});
+            W(L.out) = torch::bmm(wo.view({d, nh, h}).transpose(0, 1), as(Aq, wo).transpose(1, 2)).transpose(0, 1).reshape({d, qDim});
         } else {
             W(vn) = wv / t.s3.unsqueeze(1).to(wv.scalar_type());
             w.tensors[vn + ".bias"] = (bv - t.d3) / t.s3;
-            W(L.out) = wo * expandToQueryHeads(t.s3.view({nkv, h}), m).reshape({qDim});
+            W(L.out) = wo * as(expandToQueryHeads(t.s3.view({nkv, h}), m).reshape({qDim}), wo);
         }
     }
     // P4: q rows get A^-1 (per query head, the group's matrix), k rows get A.
@@ -312,13 +320,13 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         const torch::Tensor wq = W(qn), wk = W(kn), bq = bias(qn), bk = bias(kn);
         if (t.s4.dim() == 3) {
             auto A = t.s4 * masks.head;
-            auto AinvQ = expandToQueryHeads(inverseOf(A, q.inverseFloat64), m);
+            auto AinvQ = expandToQueryHeads(inverse("qkt", A), m);
             W(qn) = torch::bmm(AinvQ.transpose(1, 2).to(wq.scalar_type()), wq.view({nh, h, -1})).reshape({qDim, -1});
             if (bq.defined())
-                w.tensors[qn + ".bias"] = torch::bmm(bq.view({nh, 1, h}), AinvQ).reshape({qDim});
+                w.tensors[qn + ".bias"] = torch::bmm(as(bq, AinvQ).view({nh, 1, h}), AinvQ).reshape({qDim});
             W(kn) = torch::bmm(A.to(wk.scalar_type()), wk.view({nkv, h, -1})).reshape({kvDim, -1});
             if (bk.defined())
-                w.tensors[kn + ".bias"] = torch::bmm(bk.view({nkv, 1, h}), A.transpose(1, 2)).reshape({kvDim});
+                w.tensors[kn + ".bias"] = torch::bmm(as(bk, A).view({nkv, 1, h}), A.transpose(1, 2)).reshape({kvDim});
         } else {
             auto sq = expandToQueryHeads(t.s4.view({nkv, h}), m).reshape({qDim});
             W(qn) = wq / sq.unsqueeze(1).to(wq.scalar_type());

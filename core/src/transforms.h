@@ -71,7 +71,7 @@ BlockTransforms initTransforms(const ModelConfig& model, const QuantConfig& q, c
 /// q/k's P1 results), then fake-quantizes every linear when `quantize` is set. Differentiable in the transforms.
 /// Inverses of the full post-norm matrices carried from one training step to the next (fast path only).
 struct InverseCache {
-    std::map<std::string, torch::Tensor> inverse;  ///< norm name -> last inverse (detached)
+    std::map<std::string, torch::Tensor> inverse;  ///< norm name, "out" or "qkt" -> last inverse (detached)
     torch::Tensor residual;                         ///< running max |I - A X| of the refinements (device scalar)
     int exact = 0;                                  ///< exact inverses computed
     int refined = 0;                                ///< Newton-Schulz refinements
@@ -82,8 +82,9 @@ struct InverseCache {
 struct TransformOptions {
     std::optional<torch::ScalarType> quantOut;  ///< dtype of the fake-quantized weights (fused kernels write it)
     bool halfProducts = false;                  ///< W A^T of the full post-norm matrices in bf16 (fp32 accumulate)
-    InverseCache* cache = nullptr;              ///< refine the last inverse with one Newton-Schulz step instead of
-                                                ///< a new LU inverse (the gradient is that of the refined inverse)
+    InverseCache* cache = nullptr;              ///< refine the last inverse of every matrix transform (post-norm and
+                                                ///< per-head) with one Newton-Schulz step instead of a new LU
+                                                ///< inverse (the gradient is that of the refined inverse)
 };
 
 BlockWeights applyTransforms(const ModelConfig& model, const QuantConfig& q, const BlockWeights& original,

@@ -6,11 +6,11 @@
 #   3. accuracy of the fast path on the demo model and on stories260K (float32 vs mixed precision + fused kernels:
 #      final block losses and perplexity).
 #
-#   tools/gpu/perf_check.sh DEBS_DIR FIXTURES_DIR OUT_DIR [STEPS]     STEPS: any of bench,ref,profile,demo,stories,
+#   tools/gpu/perf_check.sh DEBS_DIR FIXTURES_DIR OUT_DIR [STEPS]     STEPS: any of bench,host,ref,profile,demo,stories,whole7b,
 #                                                                    llama3,mem70b
 #                                                                    (default: all), comma-separated
 set -uo pipefail
-DEBS=$1 FIX=$2 OUT=$3 STEPS=${4:-bench,ref,profile,demo,stories,llama3,mem70b}
+DEBS=$1 FIX=$2 OUT=$3 STEPS=${4:-bench,host,ref,profile,demo,stories,whole7b,llama3,mem70b}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$OUT"
 source "$(dirname "$0")/build_cuda.sh" "$DEBS" "$OUT/logs" || exit 1
@@ -19,11 +19,17 @@ B=$AQ_BUILD/bin/aq-bench-calibrate
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
 DEMO=$SRC/resources/demo-model CAL=$SRC/resources/demo-text/train/northangerabbey.txt EV=$SRC/resources/demo-text/heldout.txt
 
+# The recipes measured: W4A4, the deployable weight-only preset (post-norm vectors) and the paper's weight-only recipe
+# (dense post-norm matrices, --ln-matrix).
+RECIPES=("w4a4" "w4a16g128" "w4a16g128 --ln-matrix")
+tag() { echo "$1" | tr -d ' -' ; }
 if want bench; then
-  for p in w4a4 w4a16g128; do
-    echo "== benchmark $p, LLaMA-7B shape, 128 x 2048 tokens, bf16 mixed precision, fused kernels"
-    timeout 200 $B --shape llama-7b --preset $p --nsamples 128 --seqlen 2048 --epochs 2 --mixed-precision | tee "$OUT/bench-$p.txt"
+  for r in "${RECIPES[@]}"; do
+    echo "== benchmark $r, LLaMA-7B shape, 128 x 2048 tokens, bf16 mixed precision, fused kernels"
+    timeout 200 $B --shape llama-7b --preset $r --nsamples 128 --seqlen 2048 --epochs ${BENCH_EPOCHS:-2} --mixed-precision | tee "$OUT/bench-$(tag "$r").txt"
   done
+fi
+if want host; then
   echo "== benchmark w4a4, activation buffers in host memory"
   timeout 150 $B --shape llama-7b --preset w4a4 --nsamples 128 --seqlen 2048 --epochs 2 --mixed-precision --buffers-on-host | tee "$OUT/bench-w4a4-host.txt"
 fi
@@ -34,18 +40,20 @@ if want llama3; then
   done
 fi
 if want ref; then
-  for p in w4a4 w4a16g128; do
-    echo "== reference float32 path, $p (same block, same data)"
-    timeout 280 $B --shape llama-7b --preset $p --nsamples 128 --seqlen 2048 --epochs 2 --no-fused | tee "$OUT/ref-$p.txt"
+  IFS=';' read -r -a REFS <<< "${REF_RECIPES:-w4a4;w4a16g128;w4a16g128 --ln-matrix}"
+  for r in "${REFS[@]}"; do
+    echo "== reference float32 path, $r (same block, same data)"
+    timeout 280 $B --shape llama-7b --preset $r --nsamples 128 --seqlen 2048 --epochs 2 --no-fused | tee "$OUT/ref-$(tag "$r").txt"
   done
 fi
 if want profile; then
-  for p in w4a4 w4a16g128; do
-    echo "== profile $p"
-    timeout 120 $B --shape llama-7b --preset $p --nsamples 8 --seqlen 2048 --epochs 1 --mixed-precision \
+  for r in "${RECIPES[@]}"; do
+    p=$(tag "$r")
+    echo "== profile $r"
+    timeout 120 $B --shape llama-7b --preset $r --nsamples 8 --seqlen 2048 --epochs 1 --mixed-precision \
       --profile "$OUT/trace-$p.json" > "$OUT/profile-$p.log" 2>&1
     echo "exit $?"
-    python3 "$SRC/tools/gpu/trace_summary.py" "$OUT/trace-$p.json" > "$OUT/profile-$p.txt" 2>&1 && head -45 "$OUT/profile-$p.txt"
+    python3 "$SRC/tools/gpu/trace_summary.py" "$OUT/trace-$p.json" > "$OUT/profile-$p.txt" 2>&1 && head -${PROFILE_LINES:-45} "$OUT/profile-$p.txt" && tail -14 "$OUT/profile-$p.txt"
     gzip -f "$OUT/trace-$p.json"
   done
 fi
@@ -82,6 +90,32 @@ if want stories; then
       echo "exit $?"; summary /tmp/pc-st-$p-$mode "stories260K $p $mode"
     done
   done | tee "$OUT/accuracy-stories.txt"
+fi
+if want whole7b; then
+  # A whole run, everything included (checkpoint reading, calibration, merge, writing the model), on a LLaMA-7B-shaped
+  # checkpoint of WHOLE_LAYERS blocks (default 2), projected to 32 blocks: fixed part + 32 x the mean block time.
+  L=${WHOLE_LAYERS:-2}
+  echo "== LLaMA-7B shape, $L blocks, w4a4, 128 x 2048 tokens, 20 epochs, whole run"
+  $AQ_BUILD/bin/aq-make-synthetic --shape llama-7b --layers $L --out /tmp/syn7-$L \
+    --tokenizer $FIX/tokenizers/llama/tokenizer.model > /tmp/syn7-$L.log 2>&1 || tail -3 /tmp/syn7-$L.log
+  t0=$(date +%s.%N)
+  $AQ quantize --model /tmp/syn7-$L --calib $FIX/text/wikitext2_test_hf_joined.txt --out /tmp/run7-$L --preset w4a4 \
+    --nsamples 128 --seqlen 2048 --mixed-precision --device cuda --force > /tmp/run7-$L.log 2>&1
+  echo "exit $?"; t1=$(date +%s.%N); tail -2 /tmp/run7-$L.log
+  python3 - /tmp/run7-$L $L $t0 $t1 <<'PY' | tee "$OUT/whole-7b.txt"
+import json, sys
+run = json.load(open(sys.argv[1] + '/run.json'))
+layers, wall = int(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3])
+blocks = [b['seconds'] for b in run['blocks']]
+per = sum(blocks) / len(blocks)
+fixed = wall - sum(blocks)
+epochs = [e['seconds'] for b in run['blocks'] for e in b['epochs']]
+print(f"LLaMA-7B shape, {layers} blocks, w4a4: wall {wall:.1f} s, block seconds {[round(b, 1) for b in blocks]}, "
+      f"mean epoch {sum(epochs) / len(epochs):.3f} s, outside the blocks {fixed:.1f} s; "
+      f"projected 32 blocks: {(fixed + 32 * per) / 60:.1f} minutes; final block losses "
+      f"{['%.5g' % b['final_loss'] for b in run['blocks']]}")
+PY
+  rm -rf /tmp/syn7-$L /tmp/run7-$L
 fi
 if want mem70b; then
   # Host memory must not grow with the number of blocks: 2- and 4-block checkpoints of LLaMA-2-70B shape.

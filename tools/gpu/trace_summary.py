@@ -12,14 +12,15 @@ trace = json.load(open(sys.argv[1]))
 events = trace["traceEvents"] if isinstance(trace, dict) else trace
 gpu = [e for e in events if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
 # Restrict to the training steps when the trace marks them (user scope "aq::train_step"): the GPU work launched
-# inside those scopes, matched through the runtime calls' correlation ids.
-steps = [e for e in events if e.get("ph") == "X" and e.get("name") == "aq::train_step"]
+# inside those scopes, matched through the runtime and driver calls' correlation ids (cuBLASLt launches its matrix
+# kernels through the driver API).
+steps = [e for e in events if e.get("ph") == "X" and e.get("name") == "aq::train_step" and e.get("cat") != "gpu_user_annotation"]
 if steps and "--all" not in sys.argv:
     windows = sorted((e["ts"], e["ts"] + e["dur"]) for e in steps)
     def inside(ts):
         return any(a <= ts <= b for a, b in windows)
     corr = {e["args"]["correlation"] for e in events
-            if e.get("cat") == "cuda_runtime" and "correlation" in e.get("args", {}) and inside(e["ts"])}
+            if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {}) and inside(e["ts"])}
     gpu = [e for e in gpu if e.get("args", {}).get("correlation") in corr]
     cpu_span = windows[-1][1] - windows[0][0]
     print(f"{len(steps)} training steps: {cpu_span / 1e3 / len(steps):.2f} ms per step on the host timeline "
@@ -48,3 +49,37 @@ print(f"GPU events {len(gpu)}, kernel+copy time {total / 1e3:.1f} ms, busy {busy
 print(f"{'ms':>9} {'%':>5} {'calls':>7}  name")
 for name, (dur, n) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[:40]:
     print(f"{dur / 1e3:9.2f} {100 * dur / total:5.1f} {n:7d}  {name[:110]}")
+
+# GPU time by kind of work, per training step when the trace marks the steps.
+def kind(name):
+    n = name.lower()
+    if "aq::detail::fq" in n:
+        return "fused fake quantization"
+    if "sdpa" in n or "flash" in n or "fmha" in n:
+        return "attention"
+    if any(k in n for k in ("getf2", "getrf", "laswp", "pivinfo", "displace", "trsm", "magma", "offsetpointer")):
+        return "LU inverses"
+    if "gemv" in n:
+        return "matrix-vector products"
+    if "nvjet" in n or "xmma" in n or "cutlass" in n or "gemm" in n:
+        return "matrix products"
+    if "multi_tensor" in n:
+        return "optimizer"
+    if "reduce" in n:
+        return "reductions"
+    if "copy" in n or "memcpy" in n:
+        return "copies and casts"
+    if "fill" in n or "memset" in n:
+        return "fills"
+    if "elementwise" in n:
+        return "other elementwise"
+    return "other"
+per = max(len(steps), 1)
+kinds = collections.defaultdict(lambda: [0.0, 0])
+for name, (dur, n) in by_name.items():
+    kinds[kind(name)][0] += dur
+    kinds[kind(name)][1] += n
+print(f"\nby kind{' (per training step)' if steps else ''}: {'ms':>7} {'kernels':>8}")
+for k, (dur, n) in sorted(kinds.items(), key=lambda kv: -kv[1][0]):
+    print(f"  {k:28s} {dur / 1e3 / per:7.3f} {n / per:8.1f}")
+print(f"  {'total':28s} {total / 1e3 / per:7.3f} {sum(v[1] for v in kinds.values()) / per:8.1f}")
