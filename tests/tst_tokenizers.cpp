@@ -266,6 +266,67 @@ bool throwsError(Fn&& fn, aq::ErrorCode code, const QStringList& needles, QStrin
         QVERIFY2(throwsError([&] { (void)(expr); }, code, QStringList{__VA_ARGS__}, &why_), qPrintable(why_)); \
     } while (false)
 
+
+// ---- sentencepiece models with a precompiled character map -----------------------------------------------------
+// The stories260K model has an identity normalizer. Protobuf merges a repeated message field, so appending a
+// normalizer spec (ModelProto field 3) that holds only a precompiled_charsmap (its field 2) gives the model that map.
+
+std::string protoVarint(uint64_t v)
+{
+    std::string out;
+    do {
+        unsigned char b = v & 0x7F;
+        v >>= 7;
+        out += char(v ? (b | 0x80) : b);
+    } while (v);
+    return out;
+}
+
+std::string protoBytesField(uint32_t field, const std::string& payload)
+{
+    return protoVarint((uint64_t(field) << 3) | 2) + protoVarint(payload.size()) + payload;
+}
+
+/// darts-clone units of a map with one rule, "A" -> "a": root base 256, the node for 'A' at 256 ^ 0x41 = 321 with
+/// its leaf at base 384, whose value 0 is the offset of "a" in the string pool.
+std::vector<uint32_t> charsMapUnits()
+{
+    std::vector<uint32_t> units(512, 0);
+    units[0] = 256u << 10;                                      // root: offset 256
+    units[321] = ((321u ^ 384u) << 10) | (1u << 8) | 0x41u;     // label 'A', has a leaf, child base 384
+    units[384] = 0x80000000u | 0u;                              // leaf: value 0
+    return units;
+}
+
+/// Gives unused units a label that no byte reaching them can match, as darts-clone's builder does (an all-zero unit
+/// would match the byte 0). Every base in these maps has its low byte equal to 0 or 0x80, so a byte reaching unit i
+/// is (i & 0xFF) or (i & 0xFF) ^ 0x80.
+std::vector<uint32_t> withUnusedLabels(std::vector<uint32_t> units)
+{
+    for (size_t i = 1; i < units.size(); ++i)
+        if (units[i] == 0)
+            units[i] = uint32_t((i & 0xFF) ^ 0x01);
+    return units;
+}
+
+std::string charsMapBlob(std::vector<uint32_t> units, const std::string& pool = std::string("a\0", 2))
+{
+    units = withUnusedLabels(std::move(units));
+    std::string blob;
+    const uint32_t trieBytes = uint32_t(units.size() * 4);
+    for (int i = 0; i < 4; ++i)
+        blob += char((trieBytes >> (8 * i)) & 0xFF);
+    for (uint32_t u : units)
+        for (int i = 0; i < 4; ++i)
+            blob += char((u >> (8 * i)) & 0xFF);
+    return blob + pool;
+}
+
+std::string withCharsMap(const std::string& model, const std::string& blob)
+{
+    return model + protoBytesField(3, protoBytesField(2, blob));
+}
+
 }  // namespace
 
 class TstTokenizers : public QObject {
@@ -293,6 +354,10 @@ private slots:
     void missingFolder();
     void folderWithoutTokenizer();
     void corruptSentencePiece();
+    void sentencePieceCharsMap();
+    void corruptSentencePieceCharsMap_data();
+    void corruptSentencePieceCharsMap();
+    void mutatedSentencePieceCharsMap();
     void malformedVocabJson_data();
     void malformedVocabJson();
     void malformedMerges();
@@ -639,6 +704,111 @@ void TstTokenizers::corruptSentencePiece()
     writeFile(model, "");
     AQ_VERIFY_THROWS(aq::loadSentencePiece(model), aq::ErrorCode::BadInput, QString::fromStdString(model));
     AQ_VERIFY_THROWS(aq::loadSentencePiece(model + ".missing"), aq::ErrorCode::BadInput, "not found");
+}
+
+void TstTokenizers::sentencePieceCharsMap()
+{
+    // A well-formed map is accepted and applied: with the rule "A" -> "a", "A" encodes as "a" does.
+    AQ_REQUIRE_FIXTURE(source, std::string("models/stories260K-hf/tokenizer.model"));
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const std::string model = (dir.path() + "/tokenizer.model").toStdString();
+    writeFile(model, withCharsMap(readFile(source), charsMapBlob(charsMapUnits())));
+    const auto tok = aq::loadSentencePiece(model);
+    const auto plain = aq::loadSentencePiece(source);
+    QVERIFY(plain->encode("Aa") != plain->encode("aa"));
+    QCOMPARE(tok->encode("Aa"), plain->encode("aa"));
+    QCOMPARE(tok->encode("Hello world"), plain->encode("Hello world"));
+}
+
+void TstTokenizers::corruptSentencePieceCharsMap_data()
+{
+    QTest::addColumn<QByteArray>("blob");
+    QTest::addColumn<QString>("needle");
+    auto bytes = [](const std::string& s) { return QByteArray(s.data(), qsizetype(s.size())); };
+    {
+        // The node for 'A' points about 2 GB past the array: sentencepiece reads there while encoding "A".
+        auto units = charsMapUnits();
+        units[321] = (0x1FFFFFu << 10) | (1u << 9) | (1u << 8) | 0x41u;
+        QTest::newRow("child outside the trie") << bytes(charsMapBlob(units)) << "points outside its trie";
+    }
+    {
+        auto units = charsMapUnits();
+        units[0] = 0x3FFu << 10;  // root base 1023: its block ends past the 512 units
+        QTest::newRow("root outside the trie") << bytes(charsMapBlob(units)) << "points outside its trie";
+    }
+    {
+        auto units = charsMapUnits();
+        units[384] = 0x80000000u | 5000u;
+        QTest::newRow("replacement outside the pool") << bytes(charsMapBlob(units)) << "outside its string pool";
+    }
+    QTest::newRow("pool without NUL") << bytes(charsMapBlob(charsMapUnits(), "a")) << "outside its string pool";
+    {
+        // 'A' leads back to the root block: "AAAA..." would collect a match per byte.
+        auto units = charsMapUnits();
+        units[321] = ((321u ^ 256u) << 10) | (1u << 8) | 0x41u;
+        QTest::newRow("cycle") << bytes(charsMapBlob(units)) << "has a cycle";
+    }
+    {
+        // A chain of 40 nodes for "AAAA...", each with a leaf: more prefix matches than sentencepiece can hold.
+        std::vector<uint32_t> units(256 * 42, 0);
+        units[0] = 256u << 10;
+        for (uint32_t level = 0; level < 40; ++level) {
+            const uint32_t base = 256 * (level + 1), node = base ^ 0x41u, child = base + 256;
+            units[node] = ((node ^ child) << 10) | (1u << 8) | 0x41u;
+            units[child] = 0x80000000u;  // leaf value 0 at the child base ("a")
+        }
+        QTest::newRow("too many prefix matches") << bytes(charsMapBlob(units)) << "more than 32 prefixes";
+    }
+}
+
+void TstTokenizers::corruptSentencePieceCharsMap()
+{
+    // A damaged precompiled character map used to crash inside sentencepiece's encoder (reading past its arrays);
+    // it must be refused when loading, naming the file.
+    AQ_REQUIRE_FIXTURE(source, std::string("models/stories260K-hf/tokenizer.model"));
+    QFETCH(QByteArray, blob);
+    QFETCH(QString, needle);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const std::string model = (dir.path() + "/tokenizer.model").toStdString();
+    writeFile(model, withCharsMap(readFile(source), blob.toStdString()));
+    AQ_VERIFY_THROWS(aq::loadSentencePiece(model)->encode(std::string(64, 'A') + " Hello"), aq::ErrorCode::BadInput,
+                     QString::fromStdString(model), "character map", needle);
+}
+
+void TstTokenizers::mutatedSentencePieceCharsMap()
+{
+    // Random damage to a map: every model is either refused as bad input or encodes without crashing.
+    AQ_REQUIRE_FIXTURE(source, std::string("models/stories260K-hf/tokenizer.model"));
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const std::string base = readFile(source);
+    const std::string model = (dir.path() + "/tokenizer.model").toStdString();
+    std::string text;
+    for (int c = 1; c < 128; ++c)
+        text += char(c);
+    text = text + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA " + text;
+    std::mt19937 rng(20261205);
+    int refused = 0;
+    for (int round = 0; round < 300; ++round) {
+        std::string blob = charsMapBlob(charsMapUnits());
+        const int edits = 1 + int(rng() % 4);
+        for (int e = 0; e < edits; ++e) {
+            // Damage the interesting units (root, 'A', leaf) most of the time, anything else otherwise.
+            static const size_t hot[] = {0, 321, 384};
+            const size_t unit = rng() % 2 ? hot[rng() % 3] : rng() % 512;
+            blob[4 + 4 * unit + rng() % 4] = char(rng() & 0xFF);
+        }
+        writeFile(model, withCharsMap(base, blob));
+        try {
+            aq::loadSentencePiece(model)->encode(text);
+        } catch (const aq::Error& e) {
+            QCOMPARE(int(e.code()), int(aq::ErrorCode::BadInput));
+            ++refused;
+        }
+    }
+    QVERIFY(refused > 0);
 }
 
 void TstTokenizers::malformedVocabJson_data()

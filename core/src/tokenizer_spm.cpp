@@ -9,9 +9,14 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -148,6 +153,269 @@ const ShimApi& shimApi()
     return api;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Checking what sentencepiece trusts.
+//
+// sentencepiece parses tokenizer.model with protobuf (which is robust) and builds its own trie from the pieces, but
+// it takes the normalizer's precompiled character map as it is: a 32-bit length, a darts-clone double array of that
+// many bytes, then a pool of NUL-terminated replacement strings. Encoding walks that array with no bounds checks,
+// reads replacements at whatever offset a leaf holds, and collects at most 32 prefix matches into a stack array
+// while counting every match it finds. A damaged map therefore crashes the process inside encode(), long after
+// loading succeeded (and inside a library we cannot catch anything from).
+//
+// Two ways to survive that were possible: probe the model in a child process, or check the map before sentencepiece
+// sees it. We check. A child process would mean fork() in a program that runs LibTorch and Qt threads (unsafe until
+// exec) or shipping a helper executable, would cost a process start per load, and a probe that encodes some sample
+// text proves nothing about other text. The check below instead follows every path the encoder can take through
+// the array: from the root, every byte value, as commonPrefixSearch() does. It accepts any map sentencepiece's
+// own builder writes (those only contain in-bounds paths) and refuses anything that could make the encoder read
+// outside the array or the string pool, or overflow its result buffer.
+
+/// Reads protobuf wire format, as much as these checks need. Every read is bounds-checked; `ok` turns false on
+/// anything malformed.
+class WireReader {
+public:
+    explicit WireReader(std::string_view data) : m_data(data) {}
+
+    bool atEnd() const { return m_pos >= m_data.size(); }
+    bool ok() const { return m_ok; }
+
+    /// Reads the next field key. Returns false at the end or on malformed input.
+    bool next(uint32_t& field, uint32_t& wireType)
+    {
+        if (!m_ok || atEnd())
+            return false;
+        uint64_t key = 0;
+        if (!varint(key) || (key >> 3) == 0 || (key >> 3) > 0x1FFFFFFF)
+            return fail();
+        field = static_cast<uint32_t>(key >> 3);
+        wireType = static_cast<uint32_t>(key & 7);
+        return true;
+    }
+
+    /// A length-delimited payload (wire type 2).
+    bool bytes(std::string_view& out)
+    {
+        uint64_t len = 0;
+        if (!varint(len) || len > m_data.size() - m_pos)
+            return fail();
+        out = m_data.substr(m_pos, static_cast<size_t>(len));
+        m_pos += static_cast<size_t>(len);
+        return true;
+    }
+
+    /// Skips a field's payload of the given wire type (groups included, nested to a bounded depth).
+    bool skip(uint32_t wireType, int depth = 0)
+    {
+        uint64_t ignored = 0;
+        std::string_view ignoredBytes;
+        switch (wireType) {
+        case 0: return varint(ignored);
+        case 1: return advance(8);
+        case 2: return bytes(ignoredBytes);
+        case 5: return advance(4);
+        case 3: {  // start group: fields up to the matching end group
+            if (depth > 64)
+                return fail();
+            uint32_t f = 0, w = 0;
+            while (next(f, w)) {
+                if (w == 4)
+                    return true;
+                if (!skip(w, depth + 1))
+                    return false;
+            }
+            return fail();
+        }
+        default: return fail();  // an end group without a start, or wire types 6 and 7
+        }
+    }
+
+private:
+    bool fail()
+    {
+        m_ok = false;
+        return false;
+    }
+    bool advance(size_t n)
+    {
+        if (n > m_data.size() - m_pos)
+            return fail();
+        m_pos += n;
+        return true;
+    }
+    bool varint(uint64_t& value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (atEnd())
+                return fail();
+            const auto byte = static_cast<unsigned char>(m_data[m_pos++]);
+            value |= uint64_t(byte & 0x7F) << shift;
+            if (!(byte & 0x80))
+                return true;
+        }
+        return fail();
+    }
+
+    std::string_view m_data;
+    size_t m_pos = 0;
+    bool m_ok = true;
+};
+
+/// Result buffer of sentencepiece's Normalizer::NormalizePrefix(): more prefix matches than this along one input
+/// make it read past the end of a stack array.
+constexpr int kMaxPrefixMatches = 32;
+
+/// Checks one precompiled character map. Throws BadInput naming `path` and `which` when the encoder could read out
+/// of bounds with it. The layout and the unit encoding are darts-clone's, as sentencepiece stores them.
+void checkCharsMap(std::string_view blob, const std::string& path, const char* which)
+{
+    auto refuse = [&](const std::string& why) {
+        badInput("sentencepiece model " + path + " is corrupt: its " + which + " character map " + why +
+                 " (re-download the tokenizer.model)");
+    };
+    if (blob.size() <= 4)
+        refuse("is too short");  // sentencepiece refuses these too, but say so before it does
+    uint32_t trieBytes = 0;
+    for (int i = 3; i >= 0; --i)
+        trieBytes = (trieBytes << 8) | static_cast<unsigned char>(blob[static_cast<size_t>(i)]);
+    if (trieBytes >= blob.size() - 4)
+        refuse("claims a trie of " + std::to_string(trieBytes) + " bytes in a map of " + std::to_string(blob.size()) +
+               " bytes");
+    // sentencepiece uses trieBytes / 4 units and ignores a remainder; so does this check.
+    const size_t units = trieBytes / 4;
+    if (units == 0)
+        refuse("has an empty trie");
+    const char* trie = blob.data() + 4;
+    const std::string_view pool = blob.substr(4 + trieBytes);
+    const size_t lastNul = pool.rfind('\0');
+    auto unitAt = [&](size_t i) {
+        uint32_t u;
+        std::memcpy(&u, trie + 4 * i, 4);  // little-endian, as written (big-endian hosts are not supported)
+        return u;
+    };
+    auto offsetOf = [](uint32_t u) { return (u >> 10) << ((u & (1u << 9)) >> 6); };
+    auto hasLeaf = [](uint32_t u) { return ((u >> 8) & 1) != 0; };
+    auto labelOf = [](uint32_t u) { return u & ((1u << 31) | 0xFFu); };
+
+    // The children of the node at index n live at base ^ c for every byte c, base = n ^ offset(unit n): the whole
+    // 256-unit block around base must exist. A leaf's value is the unit at base itself, an offset into the pool
+    // where a NUL-terminated replacement must start.
+    auto baseOf = [&](size_t n) -> size_t {
+        const size_t base = n ^ offsetOf(unitAt(n));
+        if ((base | 0xFF) >= units)
+            refuse("points outside its trie (unit " + std::to_string(n) + " of " + std::to_string(units) + ")");
+        return base;
+    };
+
+    // Depth-first over every reachable node without recursion (a damaged map may hold very long chains). The arrays
+    // darts-clone writes share common suffixes, so a node may have several parents; a cycle, though, never occurs in
+    // a valid map. For each node the largest number of leaves on a path below it is kept, so that paths with more
+    // than kMaxPrefixMatches leaves are found without enumerating paths.
+    enum : uint8_t { kUnseen = 0, kOpen = 1, kDone = 2 };
+    std::vector<uint8_t> state(units, kUnseen);
+    std::vector<int32_t> leavesBelow(units, 0);
+    struct Frame {
+        size_t node;
+        size_t base;
+        unsigned nextByte;
+        int32_t best;
+    };
+    std::vector<Frame> stack;
+    stack.push_back({0, baseOf(0), 0, 0});
+    state[0] = kOpen;
+    while (!stack.empty()) {
+        Frame& f = stack.back();
+        if (f.nextByte > 0xFF) {
+            const size_t node = f.node;
+            int32_t count = f.best;
+            if (node != 0 && hasLeaf(unitAt(node))) {
+                const uint32_t value = unitAt(f.base) & 0x7FFFFFFFu;
+                if (lastNul == std::string_view::npos || value > lastNul)
+                    refuse("has a replacement at offset " + std::to_string(value) + " outside its string pool of " +
+                           std::to_string(pool.size()) + " bytes");
+                ++count;
+            }
+            leavesBelow[node] = count;
+            state[node] = kDone;
+            stack.pop_back();
+            if (!stack.empty())
+                stack.back().best = std::max(stack.back().best, count);
+            else if (count > kMaxPrefixMatches)
+                refuse("matches more than " + std::to_string(kMaxPrefixMatches) + " prefixes of one input");
+            continue;
+        }
+        const unsigned c = f.nextByte++;
+        const size_t child = f.base ^ c;
+        if (labelOf(unitAt(child)) != c)
+            continue;  // the encoder stops here
+        if (state[child] == kOpen)
+            refuse("has a cycle");
+        if (state[child] == kDone) {
+            f.best = std::max(f.best, leavesBelow[child]);
+            continue;
+        }
+        if (f.best > kMaxPrefixMatches)
+            refuse("matches more than " + std::to_string(kMaxPrefixMatches) + " prefixes of one input");
+        state[child] = kOpen;
+        const size_t childBase = baseOf(child);
+        stack.push_back({child, childBase, 0, 0});
+    }
+}
+
+/// Reads tokenizer.model and checks the parts sentencepiece uses without validation (see above). The protobuf
+/// itself is left to sentencepiece: when this reader cannot follow the file, loading fails there with its message.
+void checkSentencePieceModel(const std::string& path)
+{
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    constexpr uintmax_t kMaxModelBytes = 1ull << 30;
+    if (ec)
+        badInput("cannot read sentencepiece model " + path + ": " + ec.message());
+    if (size > kMaxModelBytes)
+        badInput("sentencepiece model " + path + " has " + std::to_string(size) +
+                 " bytes, more than any tokenizer.model (the limit is 1 GiB): not a tokenizer model");
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.eof() && in.fail())
+        badInput("cannot read sentencepiece model " + path);
+
+    // ModelProto: field 3 is the normalizer spec, field 5 the denormalizer spec; in each, field 2 is the
+    // precompiled character map. Protobuf merges repeated occurrences of a message field, so the last map wins.
+    std::string_view maps[2];  // normalizer, denormalizer
+    WireReader model(bytes);
+    uint32_t field = 0, wire = 0;
+    while (model.next(field, wire)) {
+        if ((field == 3 || field == 5) && wire == 2) {
+            std::string_view spec;
+            if (!model.bytes(spec))
+                break;
+            WireReader r(spec);
+            uint32_t f = 0, w = 0;
+            while (r.next(f, w)) {
+                if (f == 2 && w == 2) {
+                    std::string_view map;
+                    if (!r.bytes(map))
+                        break;
+                    maps[field == 3 ? 0 : 1] = map;
+                } else if (!r.skip(w)) {
+                    break;
+                }
+            }
+            if (!r.ok())
+                return;  // not protobuf: sentencepiece refuses it with its own message
+        } else if (!model.skip(wire)) {
+            break;
+        }
+    }
+    if (!model.ok())
+        return;
+    if (!maps[0].empty())
+        checkCharsMap(maps[0], path, "normalizer");
+    if (!maps[1].empty())
+        checkCharsMap(maps[1], path, "denormalizer");
+}
+
 class SentencePieceTokenizer final : public Tokenizer {
 public:
     SentencePieceTokenizer(const ShimApi& api, void* handle, std::string path)
@@ -201,6 +469,7 @@ std::unique_ptr<Tokenizer> loadSentencePiece(const std::string& modelPath)
     std::error_code ec;
     if (!std::filesystem::is_regular_file(modelPath, ec))
         badInput("sentencepiece model " + modelPath + " not found");
+    checkSentencePieceModel(modelPath);
     const ShimApi& api = shimApi();
     char err[kErrLen] = {};
     void* handle = api.load(modelPath.c_str(), err, sizeof err);
