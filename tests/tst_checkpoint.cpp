@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QElapsedTimer>
+#include <QFile>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -131,6 +134,19 @@ private slots:
             << "past the end";
         QTest::newRow("missing fields")
             << QByteArray::fromStdString(makeSafetensors(R"({"w":{"dtype":"F32"}})", 0)) << "malformed";
+        {
+            // A length prefix one byte short: the header still parses (it ends in padding) but every weight would be
+            // read one byte off.
+            std::string header = ok + "   ";
+            std::string file = le64(header.size() - 1) + header + std::string(16, '\x01');
+            QTest::newRow("header length one byte short") << QByteArray::fromStdString(file) << "tensors cover 16 bytes";
+        }
+        QTest::newRow("trailing bytes") << QByteArray::fromStdString(makeSafetensors(ok, 17)) << "tensors cover 16 bytes";
+        QTest::newRow("gap")
+            << QByteArray::fromStdString(makeSafetensors(
+                   R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
+                   20))
+            << "belong to no tensor";
     }
     void corruptSafetensors()
     {
@@ -167,6 +183,35 @@ private slots:
             << R"({"model_type":"opt","vocab_size":10,"hidden_size":8,"ffn_dim":8,"num_hidden_layers":1,"num_attention_heads":2,"activation_function":"swish"})"
             << "activation_function 'swish'";
         QTest::newRow("not json") << "{" << "not valid JSON";
+        // Wrong JSON types name the key and what was expected, and absurd values are refused up front.
+        const QString base =
+            R"({"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2)";
+        QTest::newRow("rope type a number") << base + R"(,"rope_scaling":{"type":3,"factor":2}})"
+                                            << "'rope_scaling': 'type' must be a string, not a number (3)";
+        QTest::newRow("rope type an object") << base + R"(,"rope_scaling":{"rope_type":{"a":1},"factor":2}})"
+                                             << "'rope_type' must be a string, not an object";
+        QTest::newRow("rope type a bool") << base + R"(,"rope_scaling":{"type":true}})"
+                                          << "'type' must be a string, not a boolean (true)";
+        QTest::newRow("rope factor a string") << base + R"(,"rope_scaling":{"type":"linear","factor":"2"}})"
+                                              << "'factor' must be a number, not a string";
+        QTest::newRow("rope factor absurd") << base + R"(,"rope_scaling":{"type":"linear","factor":1e300}})"
+                                            << "rope_scaling factor is 1e+300";
+        QTest::newRow("rope factor zero") << base + R"(,"rope_scaling":{"type":"linear","factor":0}})"
+                                          << "rope_scaling factor is 0";
+        QTest::newRow("llama3 low factor") << base + R"(,"rope_scaling":{"rope_type":"llama3","low_freq_factor":-1}})"
+                                           << "low_freq_factor";
+        QTest::newRow("rope_theta zero") << base + R"(,"rope_theta":0})" << "'rope_theta' is 0";
+        QTest::newRow("rope_theta negative") << base + R"(,"rope_theta":-10000})" << "'rope_theta' is -10000";
+        QTest::newRow("rope_theta a string") << base + R"(,"rope_theta":"1e4"})" << "'rope_theta' must be a number";
+        QTest::newRow("layers a string") << QString(base).replace(R"("num_hidden_layers":1)", R"("num_hidden_layers":"1")") + "}"
+                                         << "'num_hidden_layers' must be a non-negative integer, not a string";
+        QTest::newRow("layers 10^9") << QString(base).replace(R"("num_hidden_layers":1)", R"("num_hidden_layers":1000000000)") + "}"
+                                     << "'num_hidden_layers' is 1000000000, more than the limit";
+        QTest::newRow("layers above int64") << QString(base).replace(R"("num_hidden_layers":1)", R"("num_hidden_layers":18446744073709551615)") + "}"
+                                            << "must be a non-negative integer";
+        QTest::newRow("positions absurd") << base + R"(,"max_position_embeddings":4611686018427387904})"
+                                          << "'max_position_embeddings' is 4611686018427387904, more than the limit";
+        QTest::newRow("wbits wrapping") << base + R"(,"affinequant":{"wbits":4294967300}})" << "between 2 and 16";
     }
     void configErrors()
     {
@@ -233,7 +278,58 @@ private slots:
         auto d = copyModel(src, fs::path(dir.path().toStdString()) / "m", {{"intermediate_size", 256}});
         QVERIFY_BAD_INPUT(aq::inspectModel(d.string()), "has shape [172, 64] but config.json implies [256, 64]");
         auto d2 = copyModel(src, fs::path(dir.path().toStdString()) / "m2", {{"num_hidden_layers", 6}});
-        QVERIFY_BAD_INPUT(aq::inspectModel(d2.string()), "lacks tensor 'model.layers.5.input_layernorm.weight'");
+        QVERIFY_BAD_INPUT(aq::inspectModel(d2.string()), "says num_hidden_layers is 6 but the weights hold 5 layers");
+    }
+
+    void layerCountAgainstWeights()
+    {
+        // Fewer layers in config.json than in the weights used to be accepted (a truncated model was evaluated);
+        // a huge count used to build a per-layer list until memory ran out. Both fail at once now.
+        AQ_REQUIRE_FIXTURE(src, "models/stories260K-hf");
+        QTemporaryDir dir;
+        const fs::path root(dir.path().toStdString());
+        auto fewer = copyModel(src, root / "fewer", {{"num_hidden_layers", 4}});
+        QVERIFY_BAD_INPUT(aq::inspectModel(fewer.string()), "says num_hidden_layers is 4 but the weights hold 5 layers");
+        QVERIFY_BAD_INPUT(Checkpoint(fewer.string()).validate(), "the weights hold 5 layers");
+        QElapsedTimer timer;
+        timer.start();
+        auto many = copyModel(src, root / "many", {{"num_hidden_layers", 60000}});
+        QVERIFY_BAD_INPUT(aq::inspectModel(many.string()), "says num_hidden_layers is 60000 but the weights hold 5");
+        auto huge = copyModel(src, root / "huge", {{"num_hidden_layers", 1000000000}});
+        QVERIFY_BAD_INPUT(aq::inspectModel(huge.string()), "more than the limit");
+        QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed()) + " ms"));
+    }
+
+    void hugeTensorOutOfMemory()
+    {
+        // A 1 TB tensor in a sparse file: reading it fails for lack of memory, and the message names the tensor and
+        // its size instead of advising fewer calibration samples.
+        QFile overcommit(QStringLiteral("/proc/sys/vm/overcommit_memory"));
+        if (overcommit.open(QIODevice::ReadOnly) && overcommit.readAll().trimmed() == "1")
+            QSKIP("memory overcommit is unlimited here: a 1 TB allocation would succeed and then be killed");
+        QTemporaryDir dir;
+        const fs::path p = fs::path(dir.path().toStdString()) / "huge.safetensors";
+        const uint64_t bytes = uint64_t(1) << 40;
+        const std::string header = R"({"w":{"dtype":"F32","shape":[)" + std::to_string(bytes / 4) +
+                                   R"(],"data_offsets":[0,)" + std::to_string(bytes) + "]}}";
+        writeBytes(p, le64(header.size()) + header);
+        std::error_code ec;
+        fs::resize_file(p, 8 + header.size() + bytes, ec);
+        if (ec)
+            QSKIP(qPrintable(QString::fromStdString("cannot make a 1 TB sparse file here: " + ec.message())));
+        SafetensorsFile f(p.string());
+        bool thrown = false;
+        try {
+            (void)f.load("w");
+        } catch (const aq::Error& e) {
+            thrown = true;
+            QCOMPARE(e.code(), aq::ErrorCode::OutOfMemory);
+            const std::string what = e.what();
+            QVERIFY2(what.find("tensor 'w'") != std::string::npos && what.find("1099.5 GB") != std::string::npos,
+                     e.what());
+            QVERIFY2(what.find("nsamples") == std::string::npos, e.what());
+        }
+        QVERIFY(thrown);
     }
 
     void inspectStories()

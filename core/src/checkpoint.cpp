@@ -205,8 +205,37 @@ std::vector<ExpectedTensor> expectedTensors(const ModelConfig& c)
     return t;
 }
 
+void Checkpoint::checkLayerCount() const
+{
+    // The sizes in config.json are checked against what the files hold before anything is built from them: the
+    // expected-tensor list below has one entry per layer, so a num_hidden_layers of 10^9 must fail here, quickly.
+    const std::string prefix = m_config.arch == Architecture::Opt ? "model.decoder.layers." : "model.layers.";
+    std::set<int64_t> layers;
+    for (const auto& name : names()) {
+        if (name.compare(0, prefix.size(), prefix) != 0)
+            continue;
+        int64_t index = 0;
+        size_t i = prefix.size();
+        const size_t digits = name.find_first_not_of("0123456789", i);
+        if (digits == i || digits == std::string::npos || name[digits] != '.' || digits - i > 9)
+            continue;  // not a layer tensor; validate() reports unknown layouts through the tensors it misses
+        for (; i < digits; ++i)
+            index = index * 10 + (name[i] - '0');
+        layers.insert(index);
+    }
+    const auto held = static_cast<int64_t>(layers.size());
+    if (held != m_config.numLayers)
+        badInput("'" + m_dir + "/config.json' says num_hidden_layers is " + std::to_string(m_config.numLayers) +
+                 " but the weights hold " + std::to_string(held) + " layer" + (held == 1 ? "" : "s") +
+                 ": the configuration does not belong to these weights");
+    if (held > 0 && *layers.rbegin() != held - 1)
+        badInput("the weights in '" + m_dir + "' number their layers up to " + std::to_string(*layers.rbegin()) +
+                 " but hold only " + std::to_string(held) + ": some layers are missing");
+}
+
 void Checkpoint::validate() const
 {
+    checkLayerCount();
     for (const auto& e : expectedTensors(m_config)) {
         if (!contains(e.name)) {
             if (e.required)

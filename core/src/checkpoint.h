@@ -36,9 +36,13 @@ public:
 
     /// Checks that every tensor the architecture needs is present with the shape the configuration implies.
     /// Throws BadInput naming the first missing or mis-shaped tensor.
+    /// Also refuses a num_hidden_layers that differs from the number of layers stored (before building anything
+    /// per layer).
     void validate() const;
 
 private:
+    void checkLayerCount() const;
+
     std::string m_dir;
     ModelConfig m_config;
     std::string m_format;

@@ -2,12 +2,32 @@
 
 #include "jsonutil.h"
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
+#include <sstream>
 
 namespace aq {
 namespace {
 
 using nlohmann::json;
+
+// Upper bounds on the sizes config.json may state. They are far above any released model and keep absurd values
+// (a num_hidden_layers of 10^9, say) from reaching code that allocates per layer or per position.
+constexpr int64_t kMaxLayers = 1 << 16;
+constexpr int64_t kMaxWidth = 1 << 20;         // hidden, intermediate and projection sizes
+constexpr int64_t kMaxVocabulary = 1 << 24;
+constexpr int64_t kMaxHeads = 1 << 16;
+constexpr int64_t kMaxPositions = int64_t(1) << 30;
+constexpr double kMaxRopeFactor = 1e4;
+constexpr double kMaxRopeTheta = 1e12;
+
+std::string number(double v)
+{
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
 
 struct Reader {
     const json& j;
@@ -26,8 +46,8 @@ struct Reader {
         if (!has(key))
             return fallback;
         const json& v = j.at(key);
-        if (!v.is_number_integer() || v.get<int64_t>() < 0)
-            badInput("'" + origin + "': '" + key + "' must be a non-negative integer");
+        if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT64_MAX) : v.get<int64_t>() < 0))
+            badInput("'" + origin + "': '" + key + "' must be a non-negative integer, not " + describe(v));
         return v.get<int64_t>();
     }
     double numberOr(const char* key, double fallback) const
@@ -35,15 +55,26 @@ struct Reader {
         if (!has(key))
             return fallback;
         if (!j.at(key).is_number())
-            badInput("'" + origin + "': '" + key + "' must be a number");
-        return j.at(key).get<double>();
+            badInput("'" + origin + "': '" + key + "' must be a number, not " + describe(j.at(key)));
+        const double v = j.at(key).get<double>();
+        if (!std::isfinite(v))
+            badInput("'" + origin + "': '" + key + "' must be a finite number");
+        return v;
+    }
+    /// A short description of a JSON value for messages: its type, and the value itself when it is short.
+    static std::string describe(const json& v)
+    {
+        const std::string text = v.dump();
+        const std::string type = v.is_number() ? "a number" : v.is_boolean() ? "a boolean" : v.is_string() ? "a string"
+                                 : v.is_array() ? "an array" : v.is_object() ? "an object" : "null";
+        return text.size() <= 40 ? type + " (" + text + ")" : type;
     }
     bool boolOr(const char* key, bool fallback) const
     {
         if (!has(key))
             return fallback;
         if (!j.at(key).is_boolean())
-            badInput("'" + origin + "': '" + key + "' must be true or false");
+            badInput("'" + origin + "': '" + key + "' must be true or false, not " + describe(j.at(key)));
         return j.at(key).get<bool>();
     }
     std::string stringOr(const char* key, const std::string& fallback) const
@@ -51,7 +82,7 @@ struct Reader {
         if (!has(key))
             return fallback;
         if (!j.at(key).is_string())
-            badInput("'" + origin + "': '" + key + "' must be a string");
+            badInput("'" + origin + "': '" + key + "' must be a string, not " + describe(j.at(key)));
         return j.at(key).get<std::string>();
     }
     // bos/eos may be an int or a list of ints (LLaMA-3 lists several eos ids): take the first.
@@ -75,8 +106,10 @@ void parseRopeScaling(const Reader& r, ModelConfig& c)
     const json& rs = r.j.at("rope_scaling");
     if (!rs.is_object())
         badInput("'" + r.origin + "': 'rope_scaling' must be an object or null");
-    std::string type = rs.value("rope_type", rs.value("type", std::string()));
-    Reader sub{rs, r.origin};
+    // Keys inside the object are named "rope_scaling.<key>" in messages.
+    const std::string where = r.origin + "': 'rope_scaling";
+    Reader sub{rs, where};
+    const std::string type = sub.stringOr("rope_type", sub.stringOr("type", std::string()));
     if (type == "default" || type.empty())
         return;
     if (type == "linear") {
@@ -88,14 +121,23 @@ void parseRopeScaling(const Reader& r, ModelConfig& c)
         c.ropeScaling.lowFreqFactor = sub.numberOr("low_freq_factor", 1.0);
         c.ropeScaling.highFreqFactor = sub.numberOr("high_freq_factor", 4.0);
         c.ropeScaling.originalMaxPositionEmbeddings = sub.integerOr("original_max_position_embeddings", 8192);
+        if (!(c.ropeScaling.lowFreqFactor > 0) || c.ropeScaling.highFreqFactor > kMaxRopeFactor)
+            badInput("'" + r.origin + "': rope_scaling low_freq_factor and high_freq_factor must lie in (0, " +
+                     number(kMaxRopeFactor) + "]");
         if (c.ropeScaling.highFreqFactor <= c.ropeScaling.lowFreqFactor)
             badInput("'" + r.origin + "': rope_scaling high_freq_factor must exceed low_freq_factor");
+        if (c.ropeScaling.originalMaxPositionEmbeddings < 1 ||
+            c.ropeScaling.originalMaxPositionEmbeddings > kMaxPositions)
+            badInput("'" + r.origin + "': rope_scaling original_max_position_embeddings must lie in 1.." +
+                     std::to_string(kMaxPositions));
     } else {
         badInput("'" + r.origin + "': rope_scaling type '" + type +
                  "' is not supported (supported: linear, llama3)");
     }
-    if (!(c.ropeScaling.factor > 0))
-        badInput("'" + r.origin + "': rope_scaling factor must be positive");
+    // A factor of 0 or 10^300 is no model anybody trained; it would only show up later as NaN perplexities.
+    if (!(c.ropeScaling.factor > 0) || c.ropeScaling.factor > kMaxRopeFactor)
+        badInput("'" + r.origin + "': rope_scaling factor is " + number(c.ropeScaling.factor) +
+                 "; it must be positive and at most " + number(kMaxRopeFactor));
 }
 
 void parseLlamaFamily(const Reader& r, ModelConfig& c)
@@ -189,10 +231,12 @@ ModelConfig parseModelConfig(const std::string& jsonText, const std::string& ori
         if (!q.is_object())
             badInput("'" + origin + "': 'affinequant' must be an object");
         Reader qr{q, origin};
-        c.activationBits = static_cast<int>(qr.integerOr("abits", 16));
-        c.weightBits = static_cast<int>(qr.integerOr("wbits", 16));
-        if (c.activationBits < 2 || c.activationBits > 16 || c.weightBits < 2 || c.weightBits > 16)
+        const int64_t abits = qr.integerOr("abits", 16);
+        const int64_t wbits = qr.integerOr("wbits", 16);
+        if (abits < 2 || abits > 16 || wbits < 2 || wbits > 16)
             badInput("'" + origin + "': affinequant wbits/abits must be between 2 and 16");
+        c.activationBits = static_cast<int>(abits);
+        c.weightBits = static_cast<int>(wbits);
     }
 
     auto positive = [&](int64_t v, const char* name) {
@@ -213,8 +257,27 @@ ModelConfig parseModelConfig(const std::string& jsonText, const std::string& ori
         badInput("'" + origin + "': hidden_size is not divisible by num_attention_heads");
     if (c.arch == Architecture::Llama && c.headDim % 2 != 0)
         badInput("'" + origin + "': the head dimension must be even for rotary embeddings");
-    if (!(c.normEps > 0))
-        badInput("'" + origin + "': the norm epsilon must be positive");
+    if (!(c.normEps > 0) || c.normEps >= 1)
+        badInput("'" + origin + "': the norm epsilon must be positive and below 1");
+    if (!(c.ropeTheta > 0) || c.ropeTheta > kMaxRopeTheta)
+        badInput("'" + origin + "': 'rope_theta' is " + number(c.ropeTheta) + "; it must be positive and at most " +
+                 number(kMaxRopeTheta));
+    auto atMost = [&](int64_t v, int64_t limit, const char* name) {
+        if (v > limit)
+            badInput("'" + origin + "': '" + name + "' is " + std::to_string(v) + ", more than the limit of " +
+                     std::to_string(limit) + " (no model is this large; the file is damaged or not this model's)");
+    };
+    atMost(c.numLayers, kMaxLayers, "num_hidden_layers");
+    atMost(c.vocabSize, kMaxVocabulary, "vocab_size");
+    atMost(c.hiddenSize, kMaxWidth, "hidden_size");
+    atMost(c.intermediateSize, kMaxWidth, c.arch == Architecture::Opt ? "ffn_dim" : "intermediate_size");
+    atMost(c.wordEmbedProjDim, kMaxWidth, "word_embed_proj_dim");
+    atMost(c.numHeads, kMaxHeads, "num_attention_heads");
+    atMost(c.numKvHeads, kMaxHeads, "num_key_value_heads");
+    atMost(c.headDim, kMaxWidth, "head_dim");
+    atMost(c.maxPositionEmbeddings, kMaxPositions, "max_position_embeddings");
+    if (c.slidingWindow)
+        atMost(*c.slidingWindow, kMaxPositions, "sliding_window");
     return c;
 }
 

@@ -155,11 +155,24 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
         ranges.emplace_back(entry.begin, entry.end);
         m_entries.emplace(name, std::move(entry));
     }
+    // The format requires the tensors to tile the data section exactly: no overlap, no gap, nothing after the last.
+    // Checking that is what catches a header length that is off by a byte or two (the header's JSON still parses
+    // when it ends in padding), which would otherwise read every weight shifted by that many bytes.
     std::sort(ranges.begin(), ranges.end());
-    for (size_t i = 1; i < ranges.size(); ++i)
-        if (ranges[i].first < ranges[i - 1].second)
+    uint64_t covered = 0;
+    for (const auto& [begin, end] : ranges) {
+        if (begin < covered)
             badInput("'" + path + "' is corrupt: two tensors overlap in the data section (bytes " +
-                     std::to_string(ranges[i].first) + "..." + std::to_string(ranges[i - 1].second) + ")");
+                     std::to_string(begin) + "..." + std::to_string(covered) + ")");
+        if (begin > covered)
+            badInput("'" + path + "' is corrupt: bytes " + std::to_string(covered) + "..." + std::to_string(begin) +
+                     " of the data section belong to no tensor (the header length or the data offsets are wrong)");
+        covered = end;
+    }
+    if (covered != dataSize)
+        badInput("'" + path + "' is corrupt: its tensors cover " + std::to_string(covered) + " bytes but the data section after the " +
+                 std::to_string(headerLen) + "-byte header has " + std::to_string(dataSize) +
+                 " (the header length is wrong, or the file is truncated or has bytes appended)");
 }
 
 SafetensorsFile::~SafetensorsFile() = default;
@@ -173,7 +186,17 @@ torch::Tensor SafetensorsFile::load(const std::string& name) const
         badInput("tensor '" + name + "' is not in '" + m_path + "'");
     const SafetensorsEntry& e = it->second;
     const auto type = scalarTypeFromSafetensors(e.dtype, m_path);
-    auto result = torch::empty(e.shape, torch::TensorOptions().dtype(type));
+    torch::Tensor result;
+    try {
+        result = torch::empty(e.shape, torch::TensorOptions().dtype(type));
+    } catch (const std::exception&) {
+        // Say which tensor and how much: the usual advice about samples or sequence length does not apply to
+        // reading weights.
+        char size[32];
+        std::snprintf(size, sizeof size, "%.1f GB", static_cast<double>(e.end - e.begin) / 1e9);
+        throw Error(ErrorCode::OutOfMemory, "not enough host memory to read tensor '" + name + "' of '" + m_path +
+                                                "' (" + size + "); this model's weights need a machine with more memory");
+    }
     const auto* src = static_cast<const char*>(m_file->data) + m_dataOffset + e.begin;
     // Element data are little-endian, as on every platform this builds for; offsets need not be aligned.
     std::memcpy(result.data_ptr(), src, e.end - e.begin);
