@@ -4,10 +4,17 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QElapsedTimer>
 #include <QProcess>
+#include <QThread>
 
+#include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+
+#include <signal.h>
+#include <sys/types.h>
 
 namespace fs = std::filesystem;
 
@@ -32,6 +39,99 @@ Run runCli(const QStringList& args, int timeoutMs = 120000)
     r.out = p.readAllStandardOutput();
     r.err = p.readAllStandardError();
     return r;
+}
+
+const QString kDemoModel = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model");
+const QString kDemoCalib = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/heldout.txt");
+
+/// A short quantization of the demo model into `out` (a few seconds with `epochs` 3 or more).
+QStringList quickQuantize(const QString& model, const QString& out, int epochs, const QString& method = "affinequant")
+{
+    return {"quantize", "--model", model, "--calib", kDemoCalib, "--out", out, "--preset", "w4a16g128", "--method",
+            method, "--nsamples", "4", "--seqlen", "64", "--epochs", QString::number(epochs)};
+}
+
+/// Copies the demo model into `dir`.
+void copyDemoModel(const fs::path& dir)
+{
+    fs::create_directories(dir);
+    for (const auto& e : fs::directory_iterator(kDemoModel.toStdString()))
+        if (e.is_regular_file())
+            fs::copy_file(e.path(), dir / e.path().filename());
+}
+
+/// Overwrites row `row` of F16 tensor `name` in a safetensors file with the 16-bit pattern `bits` (0x7e00 NaN,
+/// 0x7c00 +infinity).
+bool poisonRow(const fs::path& file, const std::string& name, int64_t row, uint16_t bits)
+{
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t n = 0;
+    f.read(reinterpret_cast<char*>(&n), 8);
+    QByteArray header(static_cast<int>(n), '\0');
+    f.read(header.data(), header.size());
+    const QJsonObject e = QJsonDocument::fromJson(header).object()[QString::fromStdString(name)].toObject();
+    if (e["dtype"].toString() != "F16")
+        return false;
+    const int64_t cols = e["shape"].toArray()[1].toInteger();
+    f.seekp(static_cast<std::streamoff>(8 + n + e["data_offsets"].toArray()[0].toInteger() + row * cols * 2));
+    for (int64_t c = 0; c < cols; ++c)
+        f.write(reinterpret_cast<const char*>(&bits), 2);
+    return bool(f);
+}
+
+/// Bytes the files under `dir` occupy in whole 4 KiB pages (what a tmpfs charges).
+qint64 pagesOf(const fs::path& p)
+{
+    qint64 total = 0;
+    if (fs::is_regular_file(p))
+        return (static_cast<qint64>(fs::file_size(p)) + 4095) / 4096 * 4096;
+    for (const auto& e : fs::recursive_directory_iterator(p))
+        if (e.is_regular_file())
+            total += (static_cast<qint64>(e.file_size()) + 4095) / 4096 * 4096;
+    return total;
+}
+
+/// A tmpfs of a given size mounted on a folder for the test's lifetime (needs the right to mount: root here, often
+/// not in CI, where the tests that need it skip).
+class Tmpfs {
+public:
+    Tmpfs(const QString& dir, qint64 bytes) : m_dir(dir)
+    {
+        QDir().mkpath(dir);
+        QProcess p;
+        p.start("mount", {"-t", "tmpfs", "-o", QStringLiteral("size=%1k").arg((bytes + 1023) / 1024), "tmpfs", dir});
+        m_mounted = p.waitForFinished(10000) && p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
+        m_error = p.readAllStandardError().trimmed();
+    }
+    ~Tmpfs()
+    {
+        if (m_mounted)
+            QProcess::execute("umount", {m_dir});
+    }
+    bool mounted() const { return m_mounted; }
+    QString error() const { return m_error; }
+    bool resize(qint64 bytes)
+    {
+        return QProcess::execute("mount", {"-o", QStringLiteral("remount,size=%1k").arg((bytes + 1023) / 1024), m_dir}) == 0;
+    }
+
+private:
+    QString m_dir;
+    bool m_mounted = false;
+    QString m_error;
+};
+
+/// Writes into `path` until the filesystem is full.
+void fillDisk(const QString& path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Unbuffered))
+        return;
+    const QByteArray chunk(64 * 1024, 'x');
+    for (qint64 size = chunk.size(); size >= 1; size /= 2)
+        while (f.write(chunk.constData(), size) == size) {
+        }
+    f.close();
 }
 }  // namespace
 
@@ -63,6 +163,16 @@ private slots:
                                         << "unknown method 'gptq'";
         QTest::newRow("bad number") << (q + QStringList{"--preset", "w4a4", "--sf", "x1"}) << 2 << "needs a number";
         QTest::newRow("cuda without cuda") << (q + QStringList{"--preset", "w4a4", "--device", "cuda:3"}) << 2 << "cuda:3";
+        // Too large is not "not a whole number"; a condition limit below 1 is refused before any work.
+        QTest::newRow("seqlen too large")
+            << QStringList{"eval", "--model", "m", "--text", "t", "--seqlen", "9223372036854775807"} << 2
+            << "--seqlen is too large: 9223372036854775807 is more than the limit of 2147483647";
+        QTest::newRow("seqlen beyond 64 bits")
+            << QStringList{"eval", "--model", "m", "--text", "t", "--seqlen", "99999999999999999999"} << 2
+            << "--seqlen is too large";
+        QTest::newRow("wbits wrapping to 4") << (q + QStringList{"--wbits", "4294967300"}) << 2 << "--wbits is too large";
+        QTest::newRow("condition limit 0") << (q + QStringList{"--preset", "w4a4", "--condition-limit", "0"}) << 2
+                                           << "--condition-limit must be at least 1";
     }
     void usageErrors()
     {
@@ -181,6 +291,176 @@ private slots:
         const Run r = runCli(args);
         QCOMPARE(r.exitCode, 2);
         QVERIFY2(r.err.contains("bad input"), r.err.constData());
+    }
+
+    // A NaN or an infinity in a checkpoint is bad input naming the tensor, for `quantize` (which used to finish
+    // "complete" with a NaN embedding row, or die on a singular matrix with a NaN in q_proj) and for `eval`.
+    void nonFiniteWeightsAreBadInput_data()
+    {
+        QTest::addColumn<QString>("tensor");
+        QTest::addColumn<int>("row");
+        QTest::addColumn<int>("bits");
+        QTest::newRow("NaN row in the embeddings") << "model.embed_tokens.weight" << 5 << 0x7e00;
+        QTest::newRow("NaN row in q_proj") << "model.layers.1.self_attn.q_proj.weight" << 3 << 0x7e00;
+        QTest::newRow("infinity in down_proj") << "model.layers.3.mlp.down_proj.weight" << 0 << 0x7c00;
+    }
+    void nonFiniteWeightsAreBadInput()
+    {
+        QFETCH(QString, tensor);
+        QFETCH(int, row);
+        QFETCH(int, bits);
+        QTemporaryDir tmp;
+        const fs::path model = fs::path(tmp.path().toStdString()) / "model";
+        copyDemoModel(model);
+        QVERIFY(poisonRow(model / "model.safetensors", tensor.toStdString(), row, static_cast<uint16_t>(bits)));
+        const QString m = QString::fromStdString(model.string());
+        const QString out = tmp.path() + "/run";
+        const Run r = runCli(quickQuantize(m, out, 1));
+        QVERIFY2(r.exitCode == 2, r.err.constData());
+        QVERIFY2(r.err.contains("bad input") && r.err.contains(tensor.toUtf8()) && r.err.contains("non-finite"),
+                 r.err.constData());
+        QVERIFY(!QFile::exists(out + "/run.json"));
+        QVERIFY(!QFile::exists(out + "/model"));
+        const Run ev = runCli({"eval", "--model", m, "--text", kDemoCalib, "--seqlen", "64", "--max-windows", "1"});
+        QCOMPARE(ev.exitCode, 2);
+        QVERIFY2(ev.err.contains(tensor.toUtf8()), ev.err.constData());
+    }
+
+    // Two runs on one --out: the second is refused while the first holds the folder, with or without --force, and
+    // names the first one's process; the first finishes untouched.
+    void concurrentRunsOnOneOutAreRefused()
+    {
+        QTemporaryDir tmp;
+        const QString out = tmp.path() + "/run";
+        QProcess first;
+        first.start(QStringLiteral(AQ_CLI_PATH), quickQuantize(kDemoModel, out, 4));
+        QVERIFY(first.waitForStarted());
+        QElapsedTimer t;
+        t.start();
+        while (!QFile::exists(out + "/blocks") && first.state() == QProcess::Running && t.elapsed() < 60000)
+            QThread::msleep(10);
+        QVERIFY2(first.state() == QProcess::Running, "the first run ended before the second could start");
+        const QByteArray pid = QByteArray::number(first.processId());
+        const Run forced = runCli(quickQuantize(kDemoModel, out, 1) << "--force");
+        const Run plain = runCli(quickQuantize(kDemoModel, out, 1));
+        const bool overlapped = first.state() == QProcess::Running;
+        QVERIFY(first.waitForFinished(120000));
+        QCOMPARE(first.exitCode(), 0);
+        QVERIFY2(overlapped, "the first run ended before the second was refused; the test needs a longer first run");
+        for (const Run* r : {&forced, &plain}) {
+            QVERIFY2(r->exitCode == 2, r->err.constData());
+            QVERIFY2(r->err.contains("in use") && r->err.contains(pid), r->err.constData());
+        }
+        // The first run's results are its own: 4 epochs per block in its report, a complete model.
+        QFile f(out + "/run.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject run = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(run["status"].toString(), QStringLiteral("complete"));
+        QCOMPARE(run["configuration"].toObject()["epochs"].toInt(), 4);
+        QVERIFY(QFile::exists(out + "/model/model.safetensors"));
+        // Released with the run: the folder can be replaced now, and no lock file is left behind.
+        QVERIFY(!QFile::exists(out + "/.affinequant.lock"));
+        const Run after = runCli(quickQuantize(kDemoModel, out, 1, "rtn") << "--force");
+        QVERIFY2(after.exitCode == 0, after.err.constData());
+    }
+
+    // One Ctrl+C or SIGTERM while a long text is being tokenized ends the program within a moment, with 130.
+    void interruptDuringTokenization_data()
+    {
+        QTest::addColumn<QString>("command");
+        QTest::addColumn<int>("signal");
+        QTest::newRow("quantize, SIGINT") << "quantize" << SIGINT;
+        QTest::newRow("quantize, SIGTERM") << "quantize" << SIGTERM;
+        QTest::newRow("eval, SIGINT") << "eval" << SIGINT;
+    }
+    void interruptDuringTokenization()
+    {
+        QFETCH(QString, command);
+        QFETCH(int, signal);
+        QTemporaryDir tmp;
+        // About 8 MB of text: many seconds of tokenizing, started well within the first second.
+        const QString text = tmp.path() + "/long.txt";
+        {
+            QFile in(kDemoCalib), outFile(text);
+            QVERIFY(in.open(QIODevice::ReadOnly) && outFile.open(QIODevice::WriteOnly));
+            const QByteArray chunk = in.readAll();
+            for (int i = 0; i < 70; ++i)
+                outFile.write(chunk);
+        }
+        const QString out = tmp.path() + "/run";
+        const QStringList args =
+            command == "eval" ? QStringList{"eval", "--model", kDemoModel, "--text", text, "--seqlen", "64", "--max-windows", "1"}
+                              : QStringList{"quantize", "--model", kDemoModel, "--calib", text, "--out", out, "--preset",
+                                            "w4a16g128", "--nsamples", "2", "--seqlen", "32", "--epochs", "1"};
+        QProcess p;
+        p.start(QStringLiteral(AQ_CLI_PATH), args);
+        QVERIFY(p.waitForStarted());
+        QThread::msleep(1500);
+        QVERIFY2(p.state() == QProcess::Running, p.readAllStandardError().constData());
+        QElapsedTimer t;
+        t.start();
+        ::kill(static_cast<pid_t>(p.processId()), signal);
+        const bool ended = p.waitForFinished(4000);
+        if (!ended) {
+            p.kill();
+            p.waitForFinished();
+        }
+        QVERIFY2(ended, "still running 4 s after one interrupt");
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 130);
+        QVERIFY(t.elapsed() < 3000);
+        QVERIFY(p.readAllStandardError().contains("cancelled"));
+        QVERIFY(!QFile::exists(out + "/run.json"));
+    }
+
+    // A full disk during quantize is bad input saying where and how much: refused up front when the folder cannot
+    // hold the run (this level used to end in "internal error: cannot copy file" after calibrating everything), and
+    // stopped at the failing write when the disk fills up during the run, which --resume then completes.
+    void fullDiskDuringQuantize()
+    {
+        QTemporaryDir tmp;
+        const QString ref = tmp.path() + "/ref";
+        const Run reference = runCli(quickQuantize(kDemoModel, ref, 0, "rtn"));
+        QVERIFY2(reference.exitCode == 0, reference.err.constData());
+        // Room for the blocks, the progress file, the merged weights and config.json, and one page more: the
+        // tokenizer files do not fit.
+        const fs::path r = ref.toStdString();
+        const qint64 level = pagesOf(r / "blocks") + pagesOf(r / "progress.json") + pagesOf(r / "model/model.safetensors") +
+                             pagesOf(r / "model/config.json") + 4096;
+        const QString disk = tmp.path() + "/disk";
+        Tmpfs tmpfs(disk, level);
+        if (!tmpfs.mounted())
+            QSKIP(qPrintable("mounting a small tmpfs is not permitted here (" + tmpfs.error() +
+                             "); run as root to test a full disk"));
+        const QString out = disk + "/run";
+        const Run full = runCli(quickQuantize(kDemoModel, out, 0, "rtn"));
+        QVERIFY2(full.exitCode == 2, full.err.constData());
+        QVERIFY2(full.err.contains("disk space") && full.err.contains(disk.toUtf8()) && full.err.contains(" MB"),
+                 full.err.constData());
+        QVERIFY(!QFile::exists(out + "/run.json"));
+
+        // Room for the whole run at the start; the disk fills up once the first block is written.
+        QVERIFY(tmpfs.resize(64ll << 20));
+        QProcess p;
+        p.start(QStringLiteral(AQ_CLI_PATH), quickQuantize(kDemoModel, out, 3));
+        QVERIFY(p.waitForStarted());
+        QElapsedTimer t;
+        t.start();
+        while (!QFile::exists(out + "/blocks/block_0.safetensors") && p.state() == QProcess::Running && t.elapsed() < 60000)
+            QThread::msleep(5);
+        fillDisk(disk + "/filler");
+        QVERIFY(p.waitForFinished(120000));
+        const QByteArray err = p.readAllStandardError();
+        QVERIFY2(p.exitCode() == 2, err.constData());
+        QVERIFY2(err.contains("out of disk space") && err.contains(disk.toUtf8()) && err.contains("free") &&
+                     err.contains("--resume"),
+                 err.constData());
+        QVERIFY(!QFile::exists(out + "/run.json"));
+        QVERIFY(QFile::remove(disk + "/filler"));
+        const Run resumed = runCli(quickQuantize(kDemoModel, out, 3) << "--resume");
+        QVERIFY2(resumed.exitCode == 0, resumed.err.constData());
+        QVERIFY(QFile::exists(out + "/run.json"));
+        QVERIFY(QFile::exists(out + "/model/tokenizer.model"));
     }
 };
 

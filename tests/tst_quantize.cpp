@@ -1,13 +1,17 @@
 // Quantizers, gradual mask, transform exactness and the calibration engine.
 // LibTorch headers before Qt headers.
+#include "cancellable_tokenize.h"
 #include "checkpoint.h"
 #include "model.h"
 #include "quantizer.h"
+#include "run_directory.h"
 #include "safetensors.h"
 #include "transforms.h"
 
 #include "aq/calibrate.h"
 #include "aq/error.h"
+#include "aq/evaluate.h"
+#include "aq/tokenizer.h"
 #include "testutil.h"
 
 #include <nlohmann/json.hpp>
@@ -15,6 +19,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace aq::detail;
@@ -501,6 +507,114 @@ private slots:
         auto a = t.s3.abs();
         auto margin = 2 * a.diagonal(0, -2, -1) - a.sum(-1);
         QVERIFY(margin.gt(0).all().item<bool>());
+    }
+
+    // Tokenizing in pieces (so that an interrupt is honoured during a long text) gives exactly the ids of one piece,
+    // for sentencepiece (dummy prefix: the space at a cut is dropped) and byte-level BPE (the space is kept).
+    void cancellableTokenizationMatchesWhole_data()
+    {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("text");
+        QTest::newRow("demo sentencepiece, heldout") << QString::fromStdString(kDemo) << QString::fromStdString(kDemoEval);
+        QTest::newRow("demo sentencepiece, novel") << QString::fromStdString(kDemo) << QString::fromStdString(kDemoCalib);
+        QTest::newRow("stories260K sentencepiece") << "fixture:models/stories260K-hf" << QString::fromStdString(kDemoEval);
+        QTest::newRow("OPT byte-level BPE") << "fixture:models/tiny-random-opt-hf" << QString::fromStdString(kDemoEval);
+        QTest::newRow("OPT byte-level BPE, wikitext") << "fixture:models/tiny-random-opt-hf"
+                                                      << "fixture:text/wikitext2_test_hf_joined.txt";
+    }
+    void cancellableTokenizationMatchesWhole()
+    {
+        QFETCH(QString, model);
+        QFETCH(QString, text);
+        auto resolve = [](const QString& p) {
+            return p.startsWith("fixture:") ? aqtest::fixture(p.mid(8).toStdString()) : p.toStdString();
+        };
+        const std::string modelDir = resolve(model), textPath = resolve(text);
+        if (modelDir.empty() || textPath.empty())
+            QSKIP("fixture not found under ../shared/fixtures");
+        std::string t = aq::readTextForModel(textPath);
+        if (t.size() > 400000)
+            t.resize(t.find(' ', 400000));
+        const auto tok = aq::loadTokenizer(modelDir);
+        const std::vector<int32_t> whole = tok->encodeForModel(t);
+        std::atomic<bool> cancel{false};
+        for (size_t piece : {size_t(1000), size_t(4096), size_t(65536)})
+            QVERIFY2(encodeForModelCancellable(*tok, t, &cancel, piece) == whole, qPrintable(QString::number(piece)));
+        cancel = true;
+        bool cancelled = false;
+        try {
+            encodeForModelCancellable(*tok, t, &cancel, 4096);
+        } catch (const aq::Error& e) {
+            cancelled = e.code() == aq::ErrorCode::Cancelled;
+        }
+        QVERIFY(cancelled);
+    }
+
+    // The run directory's lock is taken by the engine, so the desktop application and the command-line program
+    // exclude each other: while another holder has the folder, a run is refused naming its process, even with force.
+    void lockedRunDirectoryIsRefused()
+    {
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a16g128");
+        r.config.method = aq::Method::Rtn;
+        r.force = true;
+        {
+            RunDirectoryLock other(r.runDir);
+            std::string message;
+            try {
+                aq::runCalibration(r);
+            } catch (const aq::Error& e) {
+                QCOMPARE(e.code(), aq::ErrorCode::BadInput);
+                message = e.what();
+            }
+            QVERIFY2(message.find("in use") != std::string::npos &&
+                         message.find("process " + std::to_string(::getpid())) != std::string::npos,
+                     message.c_str());
+            QVERIFY(runDirectoryIsEmpty(r.runDir));  // nothing written, nothing removed
+        }
+        QVERIFY(!fs::exists(r.runDir));  // the holder created the folder and left nothing behind
+        aq::runCalibration(r);
+        QVERIFY(fs::exists(fs::path(r.runDir) / "run.json"));
+        QVERIFY(!fs::exists(fs::path(r.runDir) / RunDirectoryLock::fileName()));
+    }
+
+    // Finite weights whose activations overflow: the block's full-precision outputs are refused as bad input naming
+    // the block, instead of rollbacks ending in a numerical failure or NaN weights being written.
+    void overflowingActivationsAreBadInput()
+    {
+        QTemporaryDir tmp;
+        const fs::path model = fs::path(tmp.path().toStdString()) / "model";
+        fs::create_directories(model);
+        for (const auto& e : fs::directory_iterator(kDemo))
+            if (e.path().filename() != "model.safetensors")
+                fs::copy_file(e.path(), model / e.path().filename());
+        {
+            Checkpoint ck(kDemo);
+            std::vector<std::pair<std::string, torch::Tensor>> tensors;
+            for (const auto& name : ck.names()) {
+                torch::Tensor t = ck.load(name).to(torch::kFloat32);
+                if (name == "model.layers.1.mlp.down_proj.weight")
+                    t = torch::full_like(t, 3e38f);  // finite, but any sum of two products overflows float32
+                tensors.emplace_back(name, t);
+            }
+            writeSafetensors((model / "model.safetensors").string(), tensors);
+        }
+        QTemporaryDir out;
+        aq::CalibrationRequest r = demoRequest(out, "w4a16g128");
+        r.modelDir = model.string();
+        r.config.epochs = 1;
+        r.config.maxRecoveries = 1;
+        std::string message;
+        try {
+            aq::runCalibration(r);
+        } catch (const aq::Error& e) {
+            QCOMPARE(e.code(), aq::ErrorCode::BadInput);
+            message = e.what();
+        }
+        QVERIFY2(message.find("block 1") != std::string::npos && message.find("non-finite") != std::string::npos,
+                 message.c_str());
+        QVERIFY(!fs::exists(fs::path(r.runDir) / "run.json"));
+        QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));
     }
 
     void badInput_data()

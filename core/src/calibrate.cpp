@@ -6,11 +6,14 @@
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
 #include "calibration.h"
+#include "cancellable_tokenize.h"
 #include "checkpoint.h"
+#include "finite_check.h"
 #include "jsonutil.h"
 #include "model.h"
 #include "perplexity.h"
 #include "quantizer.h"
+#include "run_directory.h"
 #include "safetensors.h"
 #include "torch_util.h"
 #include "transforms.h"
@@ -315,6 +318,94 @@ int64_t peakHostBytes()
     struct rusage u {};
     getrusage(RUSAGE_SELF, &u);
     return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+/// Bytes a run writes, estimated from the checkpoint's shapes: per block the merged weights and the quantization
+/// parameters (float32, with the biases and post-norm matrices transforms may add), then the model folder.
+struct OutputSizes {
+    std::vector<uint64_t> blocks;  ///< blocks/block_<i>.safetensors + .quant.safetensors
+    uint64_t model = 0;            ///< model/: every weight in float32, the parameters again, config and tokenizer
+
+    /// What is left to write when blocks [0, firstBlock) are done.
+    uint64_t from(int firstBlock) const
+    {
+        uint64_t r = model + (1u << 20);  // progress.json and run.json
+        for (size_t i = static_cast<size_t>(std::max(firstBlock, 0)); i < blocks.size(); ++i)
+            r += blocks[i];
+        return r;
+    }
+};
+
+OutputSizes estimateOutputSizes(const ModelConfig& m, const QuantConfig& q, const Checkpoint& ck, const fs::path& modelDir)
+{
+    constexpr uint64_t kHeader = 64 * 1024;  // safetensors header and alignment, generously
+    auto numel = [](const std::vector<int64_t>& shape) {
+        uint64_t n = 1;
+        for (int64_t d : shape)
+            n *= static_cast<uint64_t>(std::max<int64_t>(d, 0));
+        return n;
+    };
+    OutputSizes s;
+    const auto linears = blockLayout(m).linears();
+    const uint64_t d = static_cast<uint64_t>(m.hiddenSize);
+    for (int64_t i = 0; i < m.numLayers; ++i) {
+        const std::string prefix = blockPrefix(m, i);
+        uint64_t merged = 0, quant = 0;
+        for (const auto& name : ck.names())
+            if (name.rfind(prefix, 0) == 0)
+                merged += numel(ck.shape(name)) * 4;
+        merged += 2 * d * 4 + (q.lnMatrix ? 2 * d * d * 4 : 0);  // norm biases, post-norm matrices
+        for (const auto& lin : linears) {
+            const std::string w = prefix + lin + ".weight";
+            if (!ck.contains(w))
+                continue;
+            const auto shape = ck.shape(w);
+            if (shape.size() != 2)
+                continue;
+            merged += static_cast<uint64_t>(shape[0]) * 4;  // a bias the shifts may add
+            if (q.wbits < 16)
+                quant += static_cast<uint64_t>(shape[0]) * static_cast<uint64_t>(groupsPerRow(shape[1], q.groupSize)) * 8;
+        }
+        s.blocks.push_back(merged + quant + 2 * kHeader);
+        s.model += merged + quant;
+    }
+    for (const auto& name : ck.names())
+        if (name.find(".layers.") == std::string::npos)
+            s.model += numel(ck.shape(name)) * 4;
+    s.model += 2 * kHeader;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(modelDir, ec))
+        if (e.is_regular_file(ec) && e.path().extension() != ".safetensors" && e.path().extension() != ".bin")
+            s.model += e.file_size(ec) + 4096;
+    return s;
+}
+
+/// Throws BadInput when `x` (a stream of activations in the calibration buffers) holds a NaN or an infinity,
+/// checking a few samples at a time so that the check needs little memory.
+void requireFiniteActivations(const torch::Tensor& x, const std::string& what)
+{
+    torch::NoGradGuard ng;
+    const int64_t perSample = x.numel() / std::max<int64_t>(x.size(0), 1);
+    const int64_t step = std::max<int64_t>(1, (int64_t(1) << 26) / std::max<int64_t>(perSample, 1));
+    for (int64_t i = 0; i < x.size(0); i += step) {
+        const auto part = x.narrow(0, i, std::min(step, x.size(0) - i));
+        if (!allFinite(part))
+            badInput(what + " hold " + describeNonFinite(x) +
+                     "; the model's weights make its activations overflow on this text (a checkpoint saved after a "
+                     "diverged training step?): check the model with 'affinequant eval'");
+    }
+}
+
+/// Throws Numerical when a calibrated block's weights or quantization parameters are not finite (its inputs were):
+/// nothing non-finite is ever written into a run.
+void requireFiniteBlock(const BlockOutcome& out, const std::string& blockName)
+{
+    for (const auto* tensors : {&out.merged.tensors, &out.quant})
+        for (const auto& [name, t] : *tensors)
+            if (!allFinite(t))
+                throw Error(ErrorCode::Numerical, "the quantized " + name + " of " + blockName + " holds " +
+                                                      describeNonFinite(t) +
+                                                      "; lower --let-lr/--lwc-lr or --sf, or try --keep-dominant");
 }
 
 /// Weights of block i after RTN quantization (same bits and groups as the configuration).
@@ -782,10 +873,14 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     const fs::path runDir(req.runDir);
     const fs::path progressPath = runDir / "progress.json";
     const fs::path blocksDir = runDir / "blocks";
+    // One run per folder at a time, whichever program starts it; held until this function returns.
+    const RunDirectoryLock lock(runDir);
 
     const std::string calibText = readTextForModel(req.calibTextPath);
+    checkCancel(cancel);
     auto tokenizer = loadTokenizer(req.modelDir);
-    const std::vector<int32_t> calibTokens = tokenizer->encodeForModel(calibText);
+    checkCancel(cancel);
+    const std::vector<int32_t> calibTokens = encodeForModelCancellable(*tokenizer, calibText, cancel);
     nlohmann::json qjson = configJson(q);
     const std::string fingerprint = std::to_string(fnv1a(
         detail::readTextFile(fs::path(req.modelDir) / "config.json", "model configuration") + "|" +
@@ -802,22 +897,39 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                      "the interrupted run; use the same options, or start a new run");
         firstBlock = progress.value("completed_blocks", 0);
     } else {
-        if (fs::exists(runDir) && !fs::is_directory(runDir))
-            badInput("'" + req.runDir + "' exists and is not a folder");
-        if (fs::exists(runDir) && !fs::is_empty(runDir)) {
+        if (!runDirectoryIsEmpty(runDir)) {
             if (!req.force)
                 badInput("run directory '" + req.runDir + "' is not empty; choose another, add --force to replace it, or "
                          "--resume to continue an interrupted run");
-            fs::remove_all(runDir);
+            clearRunDirectory(runDir);
         }
         progress = {{"fingerprint", fingerprint}, {"completed_blocks", 0}, {"blocks", nlohmann::json::array()},
                     {"recoveries", 0}};
     }
     std::error_code ec;
-    fs::create_directories(blocksDir, ec);
-    if (ec)
-        badInput("cannot create '" + blocksDir.string() + "': " + ec.message());
     fs::remove_all(runDir / "model.partial", ec);
+    // Out of space is refused before calibrating, with what is needed and what is free; a disk that fills up during
+    // the run ends the same way at the write that fails, and --resume continues once there is room.
+    const OutputSizes outputSizes = estimateOutputSizes(m, q, ck, req.modelDir);
+    uint64_t stillToWrite = outputSizes.from(firstBlock);
+    requireFreeSpace(runDir, stillToWrite, "this run (" + std::to_string(m.numLayers - firstBlock) +
+                                               " blocks to calibrate, then the quantized model in float32)");
+    fs::path writing;  // the file being written, for the out-of-space message
+    const std::string spaceAdvice = "free some space there and continue with --resume (finished blocks are kept)";
+    try {
+        writing = blocksDir;
+        fs::create_directories(blocksDir, ec);
+        if (ec)
+            badInput("cannot create '" + blocksDir.string() + "': " + ec.message());
+        if (!req.resume) {
+            writing = progressPath;
+            writeJsonAtomically(progressPath, progress);  // resumable from the start
+        }
+        writing.clear();
+    } catch (...) {
+        rethrowIfOutOfSpace(std::current_exception(), writing, stillToWrite, spaceAdvice);
+        rethrowAsAqError(std::current_exception(), kOomHint);
+    }
 
     CalibrationResult result;
     result.runDir = req.runDir;
@@ -868,6 +980,11 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 continue;
             }
             obs.stage("calibrating", i, numBlocks);
+            const std::string blockName = "block " + std::to_string(i) + " ('" + blockPrefix(m, i) + "')";
+            if (q.method != Method::Rtn || i == 0)
+                requireFiniteActivations(xFp, "the full-precision inputs of " + blockName);
+            if (q.method != Method::Rtn || q.abits < 16)
+                requireFiniteActivations(xQ, "the quantized stream's inputs of " + blockName);
             BlockOutcome out;
             if (q.method == Method::Rtn) {
                 const auto tb = Clock::now();
@@ -884,24 +1001,38 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 out.report = {{"block", i}, {"seconds", since(tb)}};
                 obs.blockFinished({i, numBlocks, 0, 0, since(tb), {}});
             } else {
-                out = calibrateBlock(m, q, i, numBlocks, orig, xFp, xQ, rope, obs, cancel);
+                try {
+                    out = calibrateBlock(m, q, i, numBlocks, orig, xFp, xQ, rope, obs, cancel);
+                } catch (...) {
+                    // The block computes its full-precision targets in place of its inputs; when they overflowed,
+                    // the failure (a non-finite loss, a singular matrix) is the model's, not the calibration's.
+                    requireFiniteActivations(xFp, "the full-precision outputs of " + blockName);
+                    throw;
+                }
             }
+            requireFiniteBlock(out, blockName);
+            writing = blockFile;
             writeSafetensors(blockFile.string(), namedBlockTensors(m, i, out.merged));
             {
                 BlockWeights qp;
                 qp.tensors = out.quant;
+                writing = quantFile(i);
                 writeSafetensors(quantFile(i).string(), namedBlockTensors(m, i, qp));
             }
             progress["completed_blocks"] = i + 1;
             progress["blocks"].push_back(out.report);
             progress["recoveries"] = progress["recoveries"].get<int>() + out.recoveries;
+            writing = progressPath;
             writeJsonAtomically(progressPath, progress);
+            writing.clear();
+            stillToWrite -= std::min(stillToWrite, outputSizes.blocks[static_cast<size_t>(i)]);
         }
         checkCancel(cancel);
 
         // The merged model: Hugging Face layout plus the documented extras (norm biases, post-norm matrices).
         obs.stage("writing the model", numBlocks, numBlocks);
         const fs::path partial = runDir / "model.partial";
+        writing = partial;
         fs::create_directories(partial);
         // Streamed: one tensor in memory at a time, whatever the size of the model.
         std::vector<TensorSource> sources;
@@ -915,7 +1046,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 sources.push_back({name, scalarTypeFromSafetensors(e.dtype, f->path()), e.shape, [f, name] { return f->load(name); }});
             blockFiles.push_back(f);
         }
-        writeSafetensorsStreamed((partial / "model.safetensors").string(), sources, {{"format", "pt"}});
+        writing = partial / "model.safetensors";
+        writeSafetensorsStreamed(writing.string(), sources, {{"format", "pt"}});
         nlohmann::json cfg = readJsonFile(fs::path(req.modelDir) / "config.json", "model configuration");
         cfg["torch_dtype"] = "float32";
         cfg["affinequant"] = {{"wbits", q.wbits},
@@ -928,12 +1060,21 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                                                                          "input and on q, k, v" : "none"},
                               {"weights", "fake-quantized (dequantized values)"},
                               {"extra_tensors", "<norm>.bias and <norm>.post_matrix (x -> norm(x) @ post_matrix)"}};
-        std::ofstream(partial / "config.json") << cfg.dump(2) << "\n";
+        writing = partial / "config.json";
+        {
+            std::ofstream out(writing);
+            out << cfg.dump(2) << "\n";
+            out.flush();
+            if (!out)
+                badInput("cannot write '" + writing.string() + "'");
+        }
         for (const auto& e : fs::directory_iterator(req.modelDir)) {
             const std::string fn = e.path().filename().string();
             if (fn.rfind("tokenizer", 0) == 0 || fn == "special_tokens_map.json" || fn == "vocab.json" ||
-                fn == "merges.txt" || fn == "generation_config.json")
-                fs::copy_file(e.path(), partial / fn, fs::copy_options::overwrite_existing);
+                fn == "merges.txt" || fn == "generation_config.json") {
+                writing = partial / fn;
+                fs::copy_file(e.path(), writing, fs::copy_options::overwrite_existing);
+            }
         }
         if (q.wbits < 16) {
             // Scales and zero points of every quantized linear: what packed integer exports are built from.
@@ -943,10 +1084,13 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 for (const auto& [name, e] : f.entries())
                     qp.emplace_back(name, f.load(name));
             }
-            writeSafetensors((partial / "quantization.safetensors").string(), qp, {{"format", "affinequant"}});
+            writing = partial / "quantization.safetensors";
+            writeSafetensors(writing.string(), qp, {{"format", "affinequant"}});
         }
+        writing = runDir / "model";
         fs::remove_all(runDir / "model");
         fs::rename(partial, runDir / "model");
+        writing.clear();
         result.modelDir = (runDir / "model").string();
 
         nlohmann::json run = {{"status", "complete"},
@@ -966,7 +1110,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             eo.seqlen = req.evalSeqlen > 0 ? req.evalSeqlen : q.seqlen;
             eo.maxWindows = req.evalWindows;
             eo.device = q.device;
-            const std::vector<int32_t> evalTokens = tokenizer->encodeForModel(readTextForModel(req.evalTextPath));
+            const std::vector<int32_t> evalTokens =
+                encodeForModelCancellable(*tokenizer, readTextForModel(req.evalTextPath), cancel);
             {
                 CausalLM fp(ck, device, torch::kFloat32);
                 result.fpPerplexity = perplexityOfTokens(fp, evalTokens, eo, {}, cancel).perplexity;
@@ -989,11 +1134,15 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         result.seconds = since(t0);
         result.recoveries = progress["recoveries"].get<int>();
         run["seconds"] = result.seconds;
-        writeJsonAtomically(runDir / "run.json", run);
+        writing = runDir / "run.json";
+        writeJsonAtomically(writing, run);
+        writing.clear();
         obs.stage("done", numBlocks, numBlocks);
         return result;
     } catch (...) {
         fs::remove_all(runDir / "model.partial", ec);
+        if (!writing.empty())
+            rethrowIfOutOfSpace(std::current_exception(), writing, stillToWrite, spaceAdvice);
         rethrowAsAqError(std::current_exception(), kOomHint);
     }
 }

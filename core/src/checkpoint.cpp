@@ -3,6 +3,7 @@
 #include "aq/error.h"
 #include "aq/model_info.h"
 #include "aq/tokenizer.h"
+#include "finite_check.h"
 #include "jsonutil.h"
 
 #include <torch/serialize.h>
@@ -131,12 +132,17 @@ std::string Checkpoint::fileOf(const std::string& name) const
 
 torch::Tensor Checkpoint::load(const std::string& name) const
 {
-    if (auto it = m_pickled.find(name); it != m_pickled.end())
+    if (auto it = m_pickled.find(name); it != m_pickled.end()) {
+        requireFiniteWeight(it->second, name, (fs::path(m_dir) / "pytorch_model.bin").string());
         return it->second;
+    }
     auto it = m_index.find(name);
     if (it == m_index.end())
         badInput("tensor '" + name + "' is missing from '" + m_dir + "'");
-    return m_files[it->second]->load(name);
+    torch::Tensor t = m_files[it->second]->load(name);
+    // Non-finite weights are refused where they enter, not discovered as a singular matrix or a NaN model later.
+    requireFiniteWeight(t, name, m_files[it->second]->path());
+    return t;
 }
 
 std::vector<ExpectedTensor> expectedTensors(const ModelConfig& c)

@@ -2,6 +2,7 @@
 
 #include "aq/error.h"
 #include "aq/tokenizer.h"
+#include "cancellable_tokenize.h"
 #include "checkpoint.h"
 #include "torch_util.h"
 
@@ -135,10 +136,10 @@ EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& te
     detail::Checkpoint ck(modelDir);
     ck.config().checkSequenceLength(options.seqlen);
     const std::string text = readTextForModel(textPath);
+    detail::throwIfCancelled(cancel, "evaluation");
     auto tokenizer = loadTokenizer(modelDir);
-    const std::vector<int32_t> tokens = tokenizer->encodeForModel(text);
-    if (cancel && cancel->load())
-        throw Error(ErrorCode::Cancelled, "evaluation cancelled");
+    const std::vector<int32_t> tokens = detail::encodeForModelCancellable(*tokenizer, text, cancel);
+    detail::throwIfCancelled(cancel, "evaluation");
     std::unique_ptr<detail::CausalLM> model;
     try {
         model = std::make_unique<detail::CausalLM>(ck, device, dtype);
@@ -153,7 +154,7 @@ EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& te
             badInput("the reference model '" + options.referenceModelDir + "' has a vocabulary of " +
                      std::to_string(rc.vocabSize) + " tokens, the model " + std::to_string(ck.config().vocabSize) +
                      ": KL divergence needs the same vocabulary");
-        if (loadTokenizer(options.referenceModelDir)->encodeForModel(text) != tokens)
+        if (detail::encodeForModelCancellable(*loadTokenizer(options.referenceModelDir), text, cancel) != tokens)
             badInput("the reference model's tokenizer encodes the text differently from the model's; KL divergence "
                      "needs the same tokens");
         try {
