@@ -23,8 +23,9 @@ struct BlockOutcome {
 /// in float32 (below that the memory is not worth the rounding of the targets).
 bool halfPrecisionBuffers(const ModelConfig& m, const QuantConfig& q, bool cuda);
 /// Whether the block takes the large-model fast path: with mixed precision on CUDA and a hidden size of at least 1024
-/// (smaller models cost little either way), bf16 passes outside the training steps, bf16 working copies of the
-/// weights, bf16 products for the full post-norm matrices and refined inverses of every matrix transform.
+/// (smaller models cost little either way), bf16 products for the full post-norm matrices and refined inverses of
+/// every matrix transform; with quantized activations also bf16 passes outside the training steps and bf16 working
+/// copies of the weights.
 bool fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cuda);
 
 /// Calibrates block `block`: full-precision targets and activation statistics from `xFp`, initialization, training

@@ -21,7 +21,8 @@ DEMO=$SRC/resources/demo-model CAL=$SRC/resources/demo-text/train/northangerabbe
 
 # The recipes measured: W4A4, the deployable weight-only preset (post-norm vectors) and the paper's weight-only recipe
 # (dense post-norm matrices, --ln-matrix).
-RECIPES=("w4a4" "w4a16g128" "w4a16g128 --ln-matrix")
+# BENCH_RECIPES (';'-separated) overrides the list.
+IFS=';' read -r -a RECIPES <<< "${BENCH_RECIPES:-w4a4;w4a16g128;w4a16g128 --ln-matrix}"
 tag() { echo "$1" | tr -d ' -' ; }
 if want bench; then
   for r in "${RECIPES[@]}"; do
