@@ -13,6 +13,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QSet>
 #include <QTemporaryDir>
 #include <QThread>
@@ -184,6 +185,50 @@ private slots:
         QCOMPARE(cancelled.count(), 0);
         QCOMPARE(failed.first().at(0).value<aq::ErrorCode>(), aq::ErrorCode::BadInput);
         QVERIFY(!failed.first().at(1).toString().isEmpty());
+    }
+
+    // The application and the command-line program lock a run folder alike: while the program calibrates into it,
+    // the worker's run there fails as bad input naming the program's process, and the other way round.
+    void runFolderInUseByTheOtherProgramIsRefused()
+    {
+        const QString runDir = m_tmp.filePath(QStringLiteral("shared"));
+        QSignalSpy failed(m_worker, &CalibrationWorker::failed);
+        QSignalSpy finished(m_worker, &CalibrationWorker::finished);
+        QSignalSpy cancelled(m_worker, &CalibrationWorker::cancelled);
+        const QStringList cli{"quantize", "--model", QString::fromStdString(aqtest::sourcePath("resources/demo-model")),
+                              "--calib", QString::fromStdString(aqtest::sourcePath("resources/demo-text/heldout.txt")),
+                              "--out", runDir, "--preset", "w4a16", "--nsamples", "4", "--seqlen", "64", "--epochs"};
+        QProcess program;
+        program.start(QStringLiteral(AQ_CLI_PATH), cli + QStringList{"200", "--force"});
+        QVERIFY(program.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(runDir + "/blocks") || program.state() != QProcess::Running, 60000);
+        QVERIFY(program.state() == QProcess::Running);
+        aq::CalibrationRequest request = demoRequest(runDir, 1, 4);
+        request.force = true;
+        m_worker->start(request);
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 60000);
+        QCOMPARE(failed.first().at(0).value<aq::ErrorCode>(), aq::ErrorCode::BadInput);
+        const QString message = failed.first().at(1).toString();
+        QVERIFY2(message.contains("in use") && message.contains(QString::number(program.processId())), qPrintable(message));
+        QVERIFY(program.state() == QProcess::Running);
+        program.kill();
+        program.waitForFinished();
+
+        // Now the worker holds the folder (the killed program left it resumable, which --force replaces).
+        QSignalSpy losses(m_worker, &CalibrationWorker::lossesReady);
+        request.config.epochs = 200;
+        m_worker->start(request);
+        QTRY_VERIFY_WITH_TIMEOUT(losses.count() >= 1, 120000);
+        QProcess second;
+        second.start(QStringLiteral(AQ_CLI_PATH), cli + QStringList{"1", "--force"});
+        QVERIFY(second.waitForFinished(60000));
+        const QByteArray err = second.readAllStandardError();
+        QVERIFY2(second.exitCode() == 2 && err.contains("in use") &&
+                     err.contains(QByteArray::number(QCoreApplication::applicationPid())),
+                 err.constData());
+        m_worker->cancel();
+        QTRY_COMPARE_WITH_TIMEOUT(cancelled.count(), 1, 60000);
+        QCOMPARE(finished.count(), 0);
     }
 
     void cancelBeforeStartStillCancels()

@@ -95,6 +95,7 @@ CalibrationTimings measure(const aq::CalibrationRequest& request, std::shared_pt
     }
     aq::CalibrationRequest r = request;
     r.runDir = dir.filePath(QStringLiteral("run")).toStdString();
+    r.checkFreeSpace = false;  // only the first block is calibrated and written
     ProbeObserver obs(cancel.get());
     const auto start = Clock::now();
     try {

@@ -916,8 +916,10 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     // the run ends the same way at the write that fails, and --resume continues once there is room.
     const OutputSizes outputSizes = estimateOutputSizes(m, q, ck, req.modelDir);
     uint64_t stillToWrite = outputSizes.from(firstBlock);
-    requireFreeSpace(runDir, stillToWrite, "this run (" + std::to_string(m.numLayers - firstBlock) +
-                                               " blocks to calibrate, then the quantized model in float32)");
+    if (req.checkFreeSpace)
+        requireFreeSpace(runDir, stillToWrite,
+                         "this run (" + std::to_string(m.numLayers - firstBlock) +
+                             " blocks to calibrate, then the quantized model in float32)");
     fs::path writing;  // the file being written, for the out-of-space message
     const std::string spaceAdvice = "free some space there and continue with --resume (finished blocks are kept)";
     try {
@@ -1042,12 +1044,18 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         std::vector<TensorSource> sources;
         for (const auto& name : ck.names())
             if (name.find(".layers.") == std::string::npos)
-                sources.push_back({name, torch::kFloat32, ck.shape(name), [&ck, name] { return ck.load(name).to(torch::kFloat32); }});
+                sources.push_back({name, torch::kFloat32, ck.shape(name), [&ck, name, cancel] {
+                                       checkCancel(cancel);  // one tensor at a time: an interrupt stops the write
+                                       return ck.load(name).to(torch::kFloat32);
+                                   }});
         std::vector<std::shared_ptr<SafetensorsFile>> blockFiles;
         for (int i = 0; i < numBlocks; ++i) {
             auto f = std::make_shared<SafetensorsFile>((blocksDir / ("block_" + std::to_string(i) + ".safetensors")).string());
             for (const auto& [name, e] : f->entries())
-                sources.push_back({name, scalarTypeFromSafetensors(e.dtype, f->path()), e.shape, [f, name] { return f->load(name); }});
+                sources.push_back({name, scalarTypeFromSafetensors(e.dtype, f->path()), e.shape, [f, name, cancel] {
+                                       checkCancel(cancel);
+                                       return f->load(name);
+                                   }});
             blockFiles.push_back(f);
         }
         writing = partial / "model.safetensors";

@@ -198,6 +198,8 @@ struct CalibrationRequest {
     int64_t evalSeqlen = 0;      ///< 0 = the calibration seqlen
     bool resume = false;
     bool force = false;          ///< allow a non-empty runDir (its contents are replaced)
+    bool checkFreeSpace = true;  ///< refuse up front when runDir's filesystem cannot hold the whole run (a probe
+                                 ///< that stops after the first block turns this off; full disks still fail cleanly)
 };
 
 struct CalibrationResult {
