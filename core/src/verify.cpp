@@ -6,6 +6,7 @@
 #include "aq/error.h"
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
+#include "cancellable_tokenize.h"
 #include "checkpoint.h"
 #include "gguf_reader.h"
 #include "jsonutil.h"
@@ -493,8 +494,8 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
         std::vector<int32_t> tokens;
         if (!textPath.empty()) {
             const std::string text = readTextForModel(textPath);
-            tokens = loadTokenizer(o.exportDir)->encodeForModel(text);
-            if (loadTokenizer((runDir / "model").string())->encodeForModel(text) != tokens)
+            tokens = detail::encodeForModelCancellable(*loadTokenizer(o.exportDir), text, cancel);
+            if (detail::encodeForModelCancellable(*loadTokenizer((runDir / "model").string()), text, cancel) != tokens)
                 problems.add("the export's tokenizer files encode the text differently from the run's");
             r.text = textPath;
         } else {

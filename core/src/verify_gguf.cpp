@@ -5,6 +5,7 @@
 #include "aq/error.h"
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
+#include "cancellable_tokenize.h"
 #include "checkpoint.h"
 #include "gguf_reader.h"
 #include "jsonutil.h"
@@ -811,7 +812,7 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
         rm.checkSequenceLength(r.seqlen);
         std::vector<int32_t> tokens;
         if (!textPath.empty()) {
-            tokens = tokenizer->encodeForModel(readTextForModel(textPath));
+            tokens = detail::encodeForModelCancellable(*tokenizer, readTextForModel(textPath), cancel);
             r.text = textPath;
             r.notes.push_back("text tokenized with the run's tokenizer; the file's vocabulary was compared with it "
                               "token by token");
