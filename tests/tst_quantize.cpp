@@ -262,6 +262,7 @@ private slots:
         fast.quantOut = torch::kBFloat16;
         fast.halfProducts = true;
         fast.cache = &cache;
+        fast.refineHeadInverses = true;
         const BlockLayout L = blockLayout(m);
         auto compare = [&](const BlockWeights& a, const BlockWeights& ref) {
             double worst = 0;

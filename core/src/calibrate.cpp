@@ -620,7 +620,10 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     if (mixed) {
         stepOptions.quantOut = torch::kBFloat16;
         stepOptions.halfProducts = fast;
-        if (fast && anyMatrix)
+        // Refined per-head inverses only with quantized activations (measured there: W4A4 block loss within 0.2 % of
+        // the float32 path); weight-only recipes keep exact per-head inverses.
+        stepOptions.refineHeadInverses = halfPasses;
+        if (fast && (q.lnMatrix || (halfPasses && anyMatrix)))
             stepOptions.cache = &inverses;
     }
     constexpr double kRefineLimit = 1e-2;

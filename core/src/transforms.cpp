@@ -236,12 +236,12 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
     auto W = [&](const std::string& n) -> torch::Tensor& { return w.tensors[n + ".weight"]; };
     auto bias = [&](const std::string& n) { return w.get(n + ".bias"); };
 
-    // Inverse of A (a matrix or a batch of per-head matrices). With a cache (the fast path), the previous step's
-    // inverse X0 is refined by one Newton-Schulz step X1 = X0 + X0 (I - A X0): quadratic convergence, A moves little
-    // per step. The residual is tracked on the device; the caller falls back to an exact inverse when it grows.
-    auto inverse = [&](const std::string& key, const torch::Tensor& A) {
+    // Inverse of A (a matrix or a batch of per-head matrices). With a cache (the fast path) and `refine`, the previous
+    // step's inverse X0 is refined by one Newton-Schulz step X1 = X0 + X0 (I - A X0): quadratic convergence, A moves
+    // little per step. The residual is tracked on the device; the caller falls back to an exact inverse when it grows.
+    auto inverse = [&](const std::string& key, const torch::Tensor& A, bool refine) {
         torch::Tensor x0;
-        if (opt.cache) {
+        if (opt.cache && refine) {
             auto it = opt.cache->inverse.find(key);
             if (it != opt.cache->inverse.end())
                 x0 = it->second;
@@ -255,10 +255,10 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
             ++opt.cache->refined;
         } else {
             inv = inverseOf(A, q.inverseFloat64);
-            if (opt.cache)
+            if (opt.cache && refine)
                 ++opt.cache->exact;
         }
-        if (opt.cache)
+        if (opt.cache && refine)
             opt.cache->inverse[key] = inv.detach();
         return inv;
     };
@@ -276,7 +276,7 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         if (matrix) {
             A = s * masks.big;
             w.tensors[norm + ".bias"] = betaMinusDelta;
-            w.tensors[norm + ".post_matrix"] = inverse(norm, A);
+            w.tensors[norm + ".post_matrix"] = inverse(norm, A, true);
         } else {
             w.tensors[norm + ".weight"] = w.at(norm + ".weight") / s;
             w.tensors[norm + ".bias"] = betaMinusDelta / s;
@@ -304,7 +304,7 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         w.tensors[L.out + ".bias"] = orZeros(bias(L.out), d, deltaQ) + torch::matmul(wo, as(deltaQ, wo)).to(deltaQ.scalar_type());
         if (t.s3.dim() == 3) {
             auto A = t.s3 * masks.head;
-            auto Ainv = inverse("out", A);
+            auto Ainv = inverse("out", A, opt.refineHeadInverses);
             W(vn) = torch::bmm(Ainv.transpose(1, 2).to(wv.scalar_type()), wv.view({nkv, h, -1})).reshape({kvDim, -1});
             w.tensors[vn + ".bias"] = torch::bmm((bv - t.d3).to(Ainv.scalar_type()).view({nkv, 1, h}), Ainv).reshape({kvDim});
             auto Aq = expandToQueryHeads(A, m);
@@ -320,7 +320,7 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
         const torch::Tensor wq = W(qn), wk = W(kn), bq = bias(qn), bk = bias(kn);
         if (t.s4.dim() == 3) {
             auto A = t.s4 * masks.head;
-            auto AinvQ = expandToQueryHeads(inverse("qkt", A), m);
+            auto AinvQ = expandToQueryHeads(inverse("qkt", A, opt.refineHeadInverses), m);
             W(qn) = torch::bmm(AinvQ.transpose(1, 2).to(wq.scalar_type()), wq.view({nh, h, -1})).reshape({qDim, -1});
             if (bq.defined())
                 w.tensors[qn + ".bias"] = torch::bmm(as(bq, AinvQ).view({nh, 1, h}), AinvQ).reshape({qDim});

@@ -82,9 +82,11 @@ struct InverseCache {
 struct TransformOptions {
     std::optional<torch::ScalarType> quantOut;  ///< dtype of the fake-quantized weights (fused kernels write it)
     bool halfProducts = false;                  ///< W A^T of the full post-norm matrices in bf16 (fp32 accumulate)
-    InverseCache* cache = nullptr;              ///< refine the last inverse of every matrix transform (post-norm and
-                                                ///< per-head) with one Newton-Schulz step instead of a new LU
-                                                ///< inverse (the gradient is that of the refined inverse)
+    InverseCache* cache = nullptr;              ///< refine the last inverse of the post-norm matrices (and, with
+                                                ///< refineHeadInverses, of the per-head ones) with one Newton-Schulz
+                                                ///< step instead of a new LU inverse (the gradient is that of the
+                                                ///< refined inverse)
+    bool refineHeadInverses = false;
 };
 
 BlockWeights applyTransforms(const ModelConfig& model, const QuantConfig& q, const BlockWeights& original,
