@@ -45,10 +45,12 @@ const QString kDemoModel = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model")
 const QString kDemoCalib = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/heldout.txt");
 
 /// A short quantization of the demo model into `out` (a few seconds with `epochs` 3 or more).
-QStringList quickQuantize(const QString& model, const QString& out, int epochs, const QString& method = "affinequant")
+QStringList quickQuantize(const QString& model, const QString& out, int epochs, const QString& method = "affinequant",
+                          int nsamples = 4, int seqlen = 64)
 {
     return {"quantize", "--model", model, "--calib", kDemoCalib, "--out", out, "--preset", "w4a16g128", "--method",
-            method, "--nsamples", "4", "--seqlen", "64", "--epochs", QString::number(epochs)};
+            method, "--nsamples", QString::number(nsamples), "--seqlen", QString::number(seqlen), "--epochs",
+            QString::number(epochs)};
 }
 
 /// Copies the demo model into `dir`.
@@ -120,6 +122,27 @@ private:
     bool m_mounted = false;
     QString m_error;
 };
+
+/// Waits until process `pid` handles signal `sig` (Linux: SigCgt in /proc/<pid>/status); false when that cannot be
+/// seen within `timeoutMs`.
+bool waitForSignalHandler(qint64 pid, int sig, int timeoutMs)
+{
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < timeoutMs) {
+        QFile f(QStringLiteral("/proc/%1/status").arg(pid));
+        if (f.open(QIODevice::ReadOnly))
+            for (const QByteArray& line : f.readAll().split('\n'))
+                if (line.startsWith("SigCgt:")) {
+                    bool ok = false;
+                    const quint64 mask = line.mid(7).trimmed().toULongLong(&ok, 16);
+                    if (ok && ((mask >> (sig - 1)) & 1u))
+                        return true;
+                }
+        QThread::msleep(10);
+    }
+    return false;
+}
 
 /// Writes into `path` until the filesystem is full.
 void fillDisk(const QString& path)
@@ -395,7 +418,9 @@ private slots:
         QProcess p;
         p.start(QStringLiteral(AQ_CLI_PATH), args);
         QVERIFY(p.waitForStarted());
-        QThread::msleep(1500);
+        // Once the program handles the signal (where that can be seen), a second for it to reach the tokenizer.
+        waitForSignalHandler(p.processId(), signal, 10000);
+        QThread::msleep(1000);
         QVERIFY2(p.state() == QProcess::Running, p.readAllStandardError().constData());
         QElapsedTimer t;
         t.start();
@@ -442,7 +467,8 @@ private slots:
         // Room for the whole run at the start; the disk fills up once the first block is written.
         QVERIFY(tmpfs.resize(64ll << 20));
         QProcess p;
-        p.start(QStringLiteral(AQ_CLI_PATH), quickQuantize(kDemoModel, out, 3));
+        const QStringList args = quickQuantize(kDemoModel, out, 2, "affinequant", 2, 32);  // about half a second a block
+        p.start(QStringLiteral(AQ_CLI_PATH), args);
         QVERIFY(p.waitForStarted());
         QElapsedTimer t;
         t.start();
@@ -457,7 +483,7 @@ private slots:
                  err.constData());
         QVERIFY(!QFile::exists(out + "/run.json"));
         QVERIFY(QFile::remove(disk + "/filler"));
-        const Run resumed = runCli(quickQuantize(kDemoModel, out, 3) << "--resume");
+        const Run resumed = runCli(QStringList(args) << "--resume");
         QVERIFY2(resumed.exitCode == 0, resumed.err.constData());
         QVERIFY(QFile::exists(out + "/run.json"));
         QVERIFY(QFile::exists(out + "/model/tokenizer.model"));

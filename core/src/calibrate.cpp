@@ -282,8 +282,12 @@ void writeJsonAtomically(const fs::path& path, const nlohmann::json& j)
     {
         std::ofstream out(tmp);
         out << j.dump(1) << "\n";
-        if (!out)
+        out.close();  // the buffered bytes reach the disk here: a full disk must fail before the rename
+        if (!out) {
+            std::error_code ec;
+            fs::remove(tmp, ec);
             badInput("cannot write '" + tmp.string() + "' (disk full or read-only?)");
+        }
     }
     fs::rename(tmp, path);
 }
