@@ -43,7 +43,7 @@ if(AQ_DPKG_SHLIBDEPS)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
       "libopenblas0-pthread, libc6 (>= 2.35), libgcc-s1 (>= 3.0), libpcre2-8-0 (>= 10.22), \
-libqcustomplot2.1-qt6 (>= 2.1.0+dfsg1), libqt6core6 (>= 6.4.0), libqt6gui6 (>= 6.1.2), libqt6widgets6 (>= 6.3.0), \
+libqcustomplot2.1-qt6 (>= 2.1.0+dfsg1), libqt6core6 (>= 6.4.0), libqt6gui6 (>= 6.1.2), libqt6svg6 (>= 6.4.0), libqt6widgets6 (>= 6.3.0), \
 libsentencepiece0 (>= 0.1.97), libstdc++6 (>= 11), libtorch1.13 (>= 1.13.1+dfsg)")
 endif()
 # The zh_CN translation needs a CJK font to be readable. WenQuanYi Micro Hei first (a 1.6 MB download, 5 MB installed):

@@ -9,12 +9,17 @@
 #include "maskscheduleview.h"
 #include "matrixheatmapview.h"
 #include "messagebar.h"
+#include "plotexport.h"
 #include "replotcoalescer.h"
 #include "resultsview.h"
 #include "teachingview.h"
 #include "weighthistogramview.h"
 
+#include <QFile>
+#include <QImage>
+#include <QMenu>
 #include <QPushButton>
+#include <QTemporaryDir>
 #include <QTabWidget>
 #include <QStandardItemModel>
 #include <QTableView>
@@ -22,6 +27,7 @@
 #include <qcustomplot.h>
 
 #include <cmath>
+#include <memory>
 
 using namespace aq::widgets;
 
@@ -243,6 +249,92 @@ private slots:
         view.addFrame(frame(0, QStringLiteral("qkv"), 3, 6));
         QCOMPARE(view.historySize(), 4);
         QTRY_VERIFY(!view.replotCoalescer()->isPending());
+    }
+
+    void plotsLeaveTheApplication()
+    {
+        // Every plot has the context menu; the CSV holds exactly the data the view holds (points still buffered
+        // included); PNG, SVG and PDF files are written and are what their names say.
+        LossCurveView view;
+        view.resize(640, 420);
+        view.show();
+        for (int b = 0; b < 2; ++b)
+            for (int s = 0; s < 25; ++s)
+                view.appendPoint(b, s, 1.0 / (1 + s + 10 * b) + 1e-9 * s);
+        auto* exporter = view.plot()->findChild<PlotExporter*>();
+        QVERIFY(exporter);
+        QCOMPARE(view.plot()->contextMenuPolicy(), Qt::CustomContextMenu);
+        std::unique_ptr<QMenu> menu(exporter->createMenu(nullptr));
+        QCOMPARE(menu->actions().size(), 3);
+
+        QTemporaryDir dir;
+        QString error;
+        QVERIFY2(exporter->saveCsv(dir.filePath("loss.csv"), &error), qPrintable(error));
+        QFile csv(dir.filePath("loss.csv"));
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(csv.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.first(), QStringLiteral("series,x,y"));
+        QMap<QString, QVector<QPair<double, double>>> read;
+        for (int i = 1; i < lines.size(); ++i) {
+            const QStringList f = lines[i].split(',');
+            QCOMPARE(f.size(), 3);
+            read[f[0]].push_back({f[1].toDouble(), f[2].toDouble()});
+        }
+        const QVector<LossSeries> held = view.series();
+        QCOMPARE(read.size(), held.size());
+        for (const LossSeries& ls : held) {
+            const QString name = QStringLiteral("block %1").arg(ls.block);
+            QVERIFY2(read.contains(name), qPrintable(name + " missing from " + read.keys().join(';')));
+            const auto& pts = read[name];
+            QCOMPARE(pts.size(), ls.steps.size());
+            for (int i = 0; i < pts.size(); ++i) {
+                QCOMPARE(pts[i].first, ls.steps[i]);
+                QCOMPARE(pts[i].second, ls.losses[i]);  // 17 significant digits: exact round trip
+            }
+        }
+
+        QVERIFY2(exporter->saveImage(dir.filePath("loss.png"), &error), qPrintable(error));
+        const QImage png(dir.filePath("loss.png"));
+        QCOMPARE(png.size(), view.plot()->size());
+        QVERIFY2(exporter->saveImage(dir.filePath("loss.svg"), &error), qPrintable(error));
+        QFile svg(dir.filePath("loss.svg"));
+        QVERIFY(svg.open(QIODevice::ReadOnly));
+        QVERIFY(svg.readAll().contains("<svg"));
+        QVERIFY2(exporter->saveImage(dir.filePath("loss.pdf"), &error), qPrintable(error));
+        QFile pdf(dir.filePath("loss.pdf"));
+        QVERIFY(pdf.open(QIODevice::ReadOnly));
+        QVERIFY(pdf.read(5) == "%PDF-");
+        QVERIFY(!exporter->saveImage(dir.filePath("loss.gif"), &error));
+        QVERIFY(error.contains(".png"));
+        QVERIFY(!exporter->saveCsv(dir.filePath("no/such/folder/loss.csv"), &error));
+
+        // A colour map: one line per cell, in the view's values.
+        MatrixHeatmapView heat;
+        heat.resize(500, 400);
+        heat.show();
+        heat.setBlockCount(1);
+        heat.setTransforms({QStringLiteral("qkv")});
+        heat.addFrame(frame(0, QStringLiteral("qkv"), 0, 5));
+        auto* heatExporter = heat.plot()->findChild<PlotExporter*>();
+        QVERIFY(heatExporter);
+        QVERIFY2(heatExporter->saveCsv(dir.filePath("matrix.csv"), &error), qPrintable(error));
+        QFile mcsv(dir.filePath("matrix.csv"));
+        QVERIFY(mcsv.open(QIODevice::ReadOnly));
+        const QStringList mlines = QString::fromUtf8(mcsv.readAll()).split('\n', Qt::SkipEmptyParts);
+        const int header = mlines.indexOf(QStringLiteral("series,row,column,x,y,value"));
+        QVERIFY(header >= 0);
+        QCPColorMapData* d = heat.colorMap()->data();
+        int cells = 0;
+        for (int i = header + 1; i < mlines.size(); ++i) {
+            const QStringList f = mlines[i].split(',');
+            if (f.size() != 6)
+                break;
+            if (f[0] != heat.colorMap()->name())
+                continue;
+            QCOMPARE(f[5].toDouble(), d->cell(f[2].toInt(), f[1].toInt()));
+            ++cells;
+        }
+        QCOMPARE(cells, 25);
     }
 
     void heatmapSelectionAndStride()

@@ -1509,12 +1509,71 @@
         <source>, mask %1</source>
         <translation>，掩码 %1</translation>
     </message>
+    <message>
+        <source>matrix entries</source>
+        <translation>矩阵元素</translation>
+    </message>
 </context>
 <context>
     <name>aq::widgets::MessageBar</name>
     <message>
         <source>Dismiss this message</source>
         <translation>关闭此消息</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::PlotExporter</name>
+    <message>
+        <source>Unknown image type &quot;%1&quot;: choose a file name ending in .png, .svg or .pdf.</source>
+        <translation>未知的图像类型“%1”：请选择以 .png、.svg 或 .pdf 结尾的文件名。</translation>
+    </message>
+    <message>
+        <source>Could not write %1. Check that the folder exists, is writable and has free space.</source>
+        <translation>无法写入 %1。请检查文件夹是否存在、可写且有剩余空间。</translation>
+    </message>
+    <message>
+        <source>Could not write %1: %2</source>
+        <translation>无法写入 %1：%2</translation>
+    </message>
+    <message>
+        <source>Save image as…</source>
+        <translation>图像另存为…</translation>
+    </message>
+    <message>
+        <source>Copy image</source>
+        <translation>复制图像</translation>
+    </message>
+    <message>
+        <source>Save data as CSV…</source>
+        <translation>将数据保存为 CSV…</translation>
+    </message>
+    <message>
+        <source>PNG image (*.png)</source>
+        <translation>PNG 图像 (*.png)</translation>
+    </message>
+    <message>
+        <source>Save image</source>
+        <translation>保存图像</translation>
+    </message>
+    <message>
+        <source>PNG image (*.png);;SVG image (*.svg);;PDF document (*.pdf)</source>
+        <translation>PNG 图像 (*.png);;SVG 图像 (*.svg);;PDF 文档 (*.pdf)</translation>
+    </message>
+    <message>
+        <source>Image not saved</source>
+        <translation>图像未保存</translation>
+    </message>
+    <message>
+        <source>Save data</source>
+        <translation>保存数据</translation>
+    </message>
+    <message>
+        <source>CSV file (*.csv)</source>
+        <translation>CSV 文件 (*.csv)</translation>
+    </message>
+    <message>
+        <source>Data not saved</source>
+        <translation>数据未保存</translation>
     </message>
 </context>
 <context>

@@ -1,5 +1,6 @@
 #include "losscurveview.h"
 
+#include "plotexport.h"
 #include "plotstyle.h"
 #include "replotcoalescer.h"
 
@@ -35,6 +36,7 @@ LossCurveView::LossCurveView(QWidget* parent) : QWidget(parent)
     m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     m_plot->setMouseTracking(true);
     m_replot = new ReplotCoalescer(m_plot, [this] { flushPending(); }, this);
+    new PlotExporter(m_plot, QStringLiteral("loss-curves"), [this] { m_replot->flushNow(); });
 
     m_logBox = new QCheckBox(tr("&Logarithmic loss axis"), this);
     m_logBox->setToolTip(tr("Show the loss on a base-10 logarithmic scale; losses of different blocks often differ "

@@ -1,5 +1,6 @@
 #include "marginview.h"
 
+#include "plotexport.h"
 #include "plotstyle.h"
 #include "replotcoalescer.h"
 
@@ -55,6 +56,7 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
     m_timelinePlot->xAxis->setTicker(ticker);
 
     m_rowReplot = new ReplotCoalescer(m_rowPlot, {}, this);
+    new PlotExporter(m_rowPlot, QStringLiteral("margins-by-row"), [this] { m_rowReplot->flushNow(); });
     m_timelineReplot = new ReplotCoalescer(m_timelinePlot, [this] {
         m_timelinePlot->rescaleAxes();
         // Blocks occupy [b, b + 1): show whole blocks, so the newest points are not glued to the border.
@@ -66,6 +68,7 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
         m_timelinePlot->yAxis->setRange(y);
         m_timelinePlot->yAxis->scaleRange(1.1, y.center());
     }, this);
+    new PlotExporter(m_timelinePlot, QStringLiteral("margins-by-epoch"), [this] { m_timelineReplot->flushNow(); });
 
     auto* explanation = new QLabel(this);
     explanation->setWordWrap(true);

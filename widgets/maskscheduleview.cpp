@@ -1,4 +1,5 @@
 #include "maskscheduleview.h"
+#include "plotexport.h"
 
 #include "matrixmath.h"
 #include "plotstyle.h"
@@ -41,6 +42,7 @@ MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
     m_plot->yAxis->setLabelColor(plotstyle::seriesColor(0));
     m_plot->yAxis2->setLabelColor(plotstyle::seriesColor(1));
     m_replot = new ReplotCoalescer(m_plot, {}, this);
+    new PlotExporter(m_plot, QStringLiteral("mask-schedule"), [this] { m_replot->flushNow(); });
 
     m_summary = new QLabel(this);
     m_summary->setWordWrap(true);

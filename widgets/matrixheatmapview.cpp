@@ -1,5 +1,6 @@
 #include "matrixheatmapview.h"
 
+#include "plotexport.h"
 #include "plotstyle.h"
 #include "replotcoalescer.h"
 
@@ -45,6 +46,7 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     m_plot->axisRect()->setupFullAxesBox(true);
 
     m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
+    m_map->setName(tr("matrix entries"));  // names the series in the exported data
     m_map->setInterpolate(false);  // one crisp cell per entry
     m_map->setTightBoundary(false);
     m_scale = new QCPColorScale(m_plot);
@@ -70,6 +72,7 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     m_maskMap->setName(tr("masked out"));
 
     m_replot = new ReplotCoalescer(m_plot, {}, this);
+    new PlotExporter(m_plot, QStringLiteral("matrix"), [this] { m_replot->flushNow(); });
 
     m_blockBox = new QComboBox(this);
     m_blockBox->setToolTip(tr("Transformer block whose matrix is shown."));

@@ -1,5 +1,6 @@
 #include "weighthistogramview.h"
 
+#include "plotexport.h"
 #include "plotstyle.h"
 #include "replotcoalescer.h"
 
@@ -49,6 +50,7 @@ WeightHistogramView::WeightHistogramView(QWidget* parent) : QWidget(parent)
     m_plot->legend->setVisible(true);
     m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     m_replot = new ReplotCoalescer(m_plot, {}, this);
+    new PlotExporter(m_plot, QStringLiteral("weight-histogram"), [this] { m_replot->flushNow(); });
 
     m_blockBox = new QComboBox(this);
     m_blockBox->setToolTip(tr("Transformer block."));
