@@ -20,11 +20,17 @@ packages=(
   qt6-base-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools qt6-svg-dev libqcustomplot-dev
   libsentencepiece-dev sentencepiece nlohmann-json3-dev libpcre2-dev
   xvfb xauth fonts-wqy-microhei python3
+  clang-16 libclang-rt-16-dev llvm-16
 )
 # xvfb, xauth: the real-window test (tst_studio_xvfb) and the screenshots run on a virtual X server.
 # fonts-wqy-microhei: Chinese glyphs for the zh_CN screenshots (tools/make-screenshots.sh); the application itself
 # uses whatever fonts the desktop has.
-# python3 (standard library only): the comparison scripts tools/compare_llamacpp.sh and tools/deployability_cost.sh.
+# python3 (standard library only): the comparison scripts tools/compare_llamacpp.sh and tools/deployability_cost.sh,
+# and the fuzz seed corpora (tools/fuzz/make_seeds.py).
+# clang-16, libclang-rt-16-dev: the fuzz targets (preset "fuzz", docs/fuzzing.md) need clang's libFuzzer and sanitizer
+# runtimes (libclang-rt-16-dev holds them; it is only a recommendation of clang-16). Debian 12's default clang (14)
+# cannot compile the engine: it does not capture structured bindings in lambdas. llvm-16: llvm-symbolizer, for the
+# sanitizers' stack traces.
 # libopenblas0-pthread: Debian's LibTorch otherwise runs its CPU matrix products on the reference BLAS, about 20x slower.
 # nodejs, npm: only to fetch llama.cpp, and only while it is missing. A Node.js from elsewhere (NodeSource's
 # package contains npm and conflicts with Debian's) is used as it is.
