@@ -2,6 +2,7 @@
 // LibTorch headers before Qt headers.
 #include "cancellable_tokenize.h"
 #include "checkpoint.h"
+#include "finite_check.h"
 #include "model.h"
 #include "quantizer.h"
 #include "run_directory.h"
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -549,6 +551,22 @@ private slots:
             cancelled = e.code() == aq::ErrorCode::Cancelled;
         }
         QVERIFY(cancelled);
+    }
+
+    // The finiteness check behind checkpoint loading sees NaN and infinities in every floating type a checkpoint stores.
+    void finiteCheckCoversStoredTypes()
+    {
+        for (const auto type : {torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kFloat64}) {
+            auto t = torch::ones({4, 3}, type);
+            QVERIFY(allFinite(t));
+            t[2][1] = std::numeric_limits<float>::quiet_NaN();
+            QVERIFY(!allFinite(t));
+            QVERIFY2(describeNonFinite(t).find("1 non-finite value (1 NaN, 0 infinite) out of 12, the first at [2, 1]") == 0,
+                     describeNonFinite(t).c_str());
+            t[2][1] = -std::numeric_limits<float>::infinity();
+            QVERIFY(!allFinite(t));
+        }
+        QVERIFY(allFinite(torch::ones({3}, torch::kInt64)));
     }
 
     // The run directory's lock is taken by the engine, so the desktop application and the command-line program

@@ -324,6 +324,13 @@ int64_t peakHostBytes()
     return static_cast<int64_t>(u.ru_maxrss) * 1024;
 }
 
+/// Files of the model folder that the run's model folder gets as they are (tokenizer and generation settings).
+bool isCopiedModelFile(const std::string& fn)
+{
+    return fn.rfind("tokenizer", 0) == 0 || fn == "special_tokens_map.json" || fn == "vocab.json" ||
+           fn == "merges.txt" || fn == "generation_config.json";
+}
+
 /// Bytes a run writes, estimated from the checkpoint's shapes: per block the merged weights and the quantization
 /// parameters (float32, with the biases and post-norm matrices transforms may add), then the model folder.
 struct OutputSizes {
@@ -379,7 +386,8 @@ OutputSizes estimateOutputSizes(const ModelConfig& m, const QuantConfig& q, cons
     s.model += 2 * kHeader;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(modelDir, ec))
-        if (e.is_regular_file(ec) && e.path().extension() != ".safetensors" && e.path().extension() != ".bin")
+        if (e.is_regular_file(ec) &&
+            (e.path().filename() == "config.json" || isCopiedModelFile(e.path().filename().string())))
             s.model += e.file_size(ec) + 4096;
     return s;
 }
@@ -1089,8 +1097,7 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         }
         for (const auto& e : fs::directory_iterator(req.modelDir)) {
             const std::string fn = e.path().filename().string();
-            if (fn.rfind("tokenizer", 0) == 0 || fn == "special_tokens_map.json" || fn == "vocab.json" ||
-                fn == "merges.txt" || fn == "generation_config.json") {
+            if (isCopiedModelFile(fn)) {
                 writing = partial / fn;
                 fs::copy_file(e.path(), writing, fs::copy_options::overwrite_existing);
             }
