@@ -14,6 +14,8 @@
 #include <QElapsedTimer>
 #include <QFile>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -298,6 +300,33 @@ private slots:
         auto huge = copyModel(src, root / "huge", {{"num_hidden_layers", 1000000000}});
         QVERIFY_BAD_INPUT(aq::inspectModel(huge.string()), "more than the limit");
         QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed()) + " ms"));
+    }
+
+    void specialFilesAreRefused()
+    {
+        // A FIFO in place of a weights file or config.json used to block forever in open(); only regular files are
+        // read.
+        AQ_REQUIRE_FIXTURE(src, "models/stories260K-hf");
+        QTemporaryDir dir;
+        const fs::path root(dir.path().toStdString());
+        auto single = copyModel(src, root / "single");
+        fs::remove(single / "model.safetensors");
+        QCOMPARE(::mkfifo((single / "model.safetensors").c_str(), 0600), 0);
+        QVERIFY_BAD_INPUT(Checkpoint c(single.string()), "is not a regular file");
+
+        auto sharded = copyModel(src, root / "sharded");
+        fs::rename(sharded / "model.safetensors", sharded / "model-00001-of-00002.safetensors");
+        QCOMPARE(::mkfifo((sharded / "model-00002-of-00002.safetensors").c_str(), 0600), 0);
+        nlohmann::json index = {{"weight_map",
+                                 {{"model.embed_tokens.weight", "model-00001-of-00002.safetensors"},
+                                  {"model.norm.weight", "model-00002-of-00002.safetensors"}}}};
+        std::ofstream(sharded / "model.safetensors.index.json") << index.dump();
+        QVERIFY_BAD_INPUT(Checkpoint c(sharded.string()), "model-00002-of-00002.safetensors' is not a regular file");
+
+        auto config = copyModel(src, root / "config");
+        fs::remove(config / "config.json");
+        QCOMPARE(::mkfifo((config / "config.json").c_str(), 0600), 0);
+        QVERIFY_BAD_INPUT(aq::loadModelConfig(config.string()), "is not a regular file");
     }
 
     void hugeTensorOutOfMemory()

@@ -614,6 +614,73 @@ private slots:
         QVERIFY(!fs::exists(o.outDir));
     }
 
+    void wrongJsonTypesAreBadInput_data()
+    {
+        QTest::addColumn<QString>("runJson");
+        QTest::addColumn<QString>("needle");
+        QTest::newRow("status a number") << R"({"status": 3, "configuration": {}})"
+                                         << "'status' must be a string, not a number (3)";
+        QTest::newRow("status an object") << R"({"status": {"a": 1}, "configuration": {}})"
+                                          << "'status' must be a string, not an object";
+        QTest::newRow("top level an array") << R"([1, 2])" << "the top level must be a JSON object, not an array";
+        QTest::newRow("top level a string") << R"("complete")"
+                                            << "the top level must be a JSON object, not a string (\"complete\")";
+        QTest::newRow("configuration a number") << R"({"status": "complete", "configuration": 5})"
+                                                << "'configuration' must be a JSON object, not a number (5)";
+        QTest::newRow("wbits a string") << R"({"status": "complete", "configuration": {"wbits": "4"}})"
+                                        << "'configuration.wbits' must be a whole number in range, not a string";
+        QTest::newRow("wbits too wide") << R"({"status": "complete", "configuration": {"wbits": 4294967300}})"
+                                        << "'configuration.wbits' must be a whole number in range";
+        QTest::newRow("model an object") << R"({"status": "complete", "model": {}, "configuration": {}})"
+                                         << "'model' must be a string, not an object";
+    }
+    void wrongJsonTypesAreBadInput()
+    {
+        // run.json with wrong types used to end in "internal error" and the JSON library's text; export and verify
+        // must both name the file and the key.
+        QFETCH(QString, runJson);
+        QFETCH(QString, needle);
+        const fs::path run = m_tmp / "types-run";
+        fs::remove_all(run);
+        fs::copy(m_fold, run, fs::copy_options::recursive);
+        std::ofstream(run / "run.json", std::ios::trunc) << runJson.toStdString();
+        aq::ExportOptions o;
+        o.runDir = run.string();
+        o.outDir = (m_tmp / "types-never").string();
+        std::string msg = expectError([&] { aq::exportRun(o); }, aq::ErrorCode::BadInput);
+        QVERIFY2(contains(msg, (run / "run.json").string()) && contains(msg, needle.toStdString()), msg.c_str());
+        QVERIFY(!fs::exists(o.outDir));
+
+        if (!fs::exists(m_tmp / "types-export"))
+            exportTo(m_fold, aq::ExportFormat::HuggingFace, "types-export");
+        aq::VerifyOptions v;
+        v.exportDir = (m_tmp / "types-export").string();
+        v.runDir = run.string();
+        v.maxWindows = 1;
+        msg = expectError([&] { aq::verifyExport(v); }, aq::ErrorCode::BadInput);
+        QVERIFY2(contains(msg, (run / "run.json").string()) && contains(msg, needle.toStdString()), msg.c_str());
+    }
+
+    void wrongJsonTypesInExportConfig()
+    {
+        const fs::path g = exportTo(m_fold, aq::ExportFormat::Gptq, "gptq-types");
+        json cfg = readJson(g / "config.json");
+        cfg["quantization_config"]["bits"] = "4";
+        std::ofstream(g / "config.json", std::ios::trunc) << cfg.dump(2);
+        aq::VerifyOptions v;
+        v.exportDir = g.string();
+        v.runDir = m_fold;
+        v.maxWindows = 1;
+        std::string msg = expectError([&] { aq::verifyExport(v); }, aq::ErrorCode::BadInput);
+        QVERIFY2(contains(msg, (g / "config.json").string()) &&
+                     contains(msg, "'quantization_config.bits' must be a whole number in range, not a string"),
+                 msg.c_str());
+        cfg["quantization_config"] = true;
+        std::ofstream(g / "config.json", std::ios::trunc) << cfg.dump(2);
+        msg = expectError([&] { aq::verifyExport(v); }, aq::ErrorCode::BadInput);
+        QVERIFY2(contains(msg, "'quantization_config' must be a JSON object, not a boolean (true)"), msg.c_str());
+    }
+
     void refusesActivationQuantizationInPackedFormats()
     {
         for (auto f : {aq::ExportFormat::Awq, aq::ExportFormat::Gptq, aq::ExportFormat::CompressedTensors}) {

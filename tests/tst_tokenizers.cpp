@@ -2,6 +2,7 @@
 // whole-text token counts against independent references, the tokenizer.json reader, BOS/EOS resolution from
 // model folders, and the error paths.
 #include "aq/error.h"
+#include "aq/evaluate.h"
 #include "aq/tokenizer.h"
 
 #include "testutil.h"
@@ -11,6 +12,8 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QTemporaryDir>
+
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -358,6 +361,8 @@ private slots:
     void corruptSentencePieceCharsMap_data();
     void corruptSentencePieceCharsMap();
     void mutatedSentencePieceCharsMap();
+    void backtrackingSplitRegex();
+    void specialFilesAsText();
     void malformedVocabJson_data();
     void malformedVocabJson();
     void malformedMerges();
@@ -809,6 +814,75 @@ void TstTokenizers::mutatedSentencePieceCharsMap()
         }
     }
     QVERIFY(refused > 0);
+}
+
+void TstTokenizers::backtrackingSplitRegex()
+{
+    // `a*b|a` backtracks over the rest of the text at every position: it used to take seconds on 100 KB and minutes
+    // on 1 MB. Now the regex's work is bounded by the text's length and such a pattern is refused as bad input.
+    TinyBpe tiny;
+    Json file = makeTokenizerJson(tiny.vocab, tiny.merges, MergeStyle::Strings, PreTokenizerStyle::ByteLevel);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const std::string path = (dir.path() + "/tokenizer.json").toStdString();
+    const Json split = {{"type", "Split"}, {"pattern", {{"Regex", "a*b|a"}}}, {"behavior", "Isolated"}};
+    const Json byteLevel = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};
+    const std::string bomb(1 << 20, 'a');
+    // Split before and after the ByteLevel stage (tokenizer.json needs one).
+    for (const Json& pre : {Json{{"type", "Sequence"}, {"pretokenizers", {split, byteLevel}}},
+                            Json{{"type", "Sequence"}, {"pretokenizers", {byteLevel, split}}}}) {
+        file["pre_tokenizer"] = pre;
+        writeFile(path, file.dump());
+        const auto tok = aq::loadHfTokenizerJson(path);
+        QCOMPARE(tok->encode("aab"), (Ids{'a', 'a', 'b'}));  // short texts split as the pattern says
+        QElapsedTimer timer;
+        timer.start();
+        AQ_VERIFY_THROWS(tok->encode(bomb), aq::ErrorCode::BadInput, QString::fromStdString(path),
+                         "needs too much work on this text");
+        QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed()) + " ms"));
+    }
+
+    // The patterns real tokenizers use stay unaffected on long runs of one character class (LLaMA-3's pattern
+    // backtracks over a whole run of spaces once in \s*[\r\n]+).
+    const std::string llama3 = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    file["pre_tokenizer"] = {{"type", "Sequence"},
+                             {"pretokenizers",
+                              {Json{{"type", "Split"}, {"pattern", {{"Regex", llama3}}}, {"behavior", "Isolated"}},
+                               byteLevel}}};
+    writeFile(path, file.dump());
+    const auto llama = aq::loadHfTokenizerJson(path);
+    const std::string longRuns = std::string(1 << 20, ' ') + "x" + std::string(1 << 20, 'y') + std::string(1 << 18, '1') +
+                                 std::string(1 << 18, '!');
+    QElapsedTimer timer;
+    timer.start();
+    QCOMPARE(llama->encode(longRuns).empty(), false);
+    QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed()) + " ms"));
+
+    // Words longer than the regex's first window, or ending right at it, split exactly as a whole-text match would:
+    // "zz...zhello" stays one word, so its "hello" still merges.
+    const int32_t hello = tiny.vocab["hello"].get<int32_t>();
+    for (size_t zs : {size_t(4000), size_t(4026), size_t(4027), size_t(4091), size_t(4093), size_t(9000), size_t(70000)}) {
+        Ids expected(zs, int32_t('z'));
+        expected.push_back(hello);
+        expected.push_back(int32_t('.'));
+        QCOMPARE(llama->encode(std::string(zs, 'z') + "hello."), expected);
+    }
+}
+
+void TstTokenizers::specialFilesAsText()
+{
+    // `--text /dev/zero` used to read until memory ran out, and a FIFO blocked forever: only regular files are read.
+    AQ_VERIFY_THROWS(aq::readTextForModel("/dev/zero"), aq::ErrorCode::BadInput, "/dev/zero",
+                     "is not a regular file");
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const std::string fifo = (dir.path() + "/text.fifo").toStdString();
+    QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+    AQ_VERIFY_THROWS(aq::readTextForModel(fifo), aq::ErrorCode::BadInput, QString::fromStdString(fifo),
+                     "is not a regular file");
+    const std::string text = (dir.path() + "/text.txt").toStdString();
+    writeFile(text, "Hello world\n");
+    QCOMPARE(aq::readTextForModel(text), std::string("Hello world\n"));
 }
 
 void TstTokenizers::malformedVocabJson_data()

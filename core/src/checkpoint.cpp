@@ -61,6 +61,9 @@ Checkpoint::Checkpoint(const std::string& modelDir) : m_dir(modelDir), m_config(
         m_format = "safetensors (sharded, " + std::to_string(m_files.size()) + " files)";
     } else if (fs::exists(bin)) {
         m_format = "pytorch_model.bin";
+        std::error_code ec;
+        if (!fs::is_regular_file(bin, ec))  // a FIFO or device would block or never end
+            badInput("'" + bin.string() + "' is not a regular file (a folder, device, FIFO or socket)");
         std::ifstream in(bin, std::ios::binary);
         std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')

@@ -82,28 +82,29 @@ RunInfo readRun(const std::string& runDir)
         badInput("'" + runDir + "' is not a run directory (no run.json); give the --out folder of 'affinequant quantize'");
     }
     const json run = readJsonFile(runJson, "run description");
-    const std::string status = run.value("status", std::string());
+    const std::string where = runJson.string();
+    const std::string status = jsonField(run, "status", std::string(), where);
     if (status != "complete")
         badInput("run '" + runDir + "' is unfinished (status '" + status + "' in run.json); finish or re-run it first");
     r.modelDir = r.runDir / "model";
     if (!fs::exists(r.modelDir / "config.json"))
         badInput("run '" + runDir + "' has no model/ folder with a config.json; the run is incomplete, re-run it");
-    if (!run.contains("configuration") || !run["configuration"].is_object())
-        badInput("'" + runJson.string() + "' has no configuration object");
+    if (!run.contains("configuration"))
+        badInput("'" + where + "' has no configuration object");
+    requireObject(run["configuration"], where, "configuration");
     r.configuration = run["configuration"];
     const json& c = r.configuration;
-    auto integer = [&](const char* key, int64_t fallback) {
-        return c.contains(key) && c[key].is_number_integer() ? c[key].get<int64_t>() : fallback;
-    };
-    auto boolean = [&](const char* key) { return c.contains(key) && c[key].is_boolean() && c[key].get<bool>(); };
-    r.wbits = static_cast<int>(integer("wbits", 16));
-    r.abits = static_cast<int>(integer("abits", 16));
-    r.groupSize = integer("group_size", 0);
-    r.symmetric = boolean("symmetric");
-    r.zeroInRange = boolean("zero_in_range");
-    r.method = c.value("method", std::string());
-    if (run.contains("model") && run["model"].is_string())
-        r.sourceModel = run["model"].get<std::string>();
+    r.wbits = jsonField(c, "wbits", 16, where, "configuration");
+    r.abits = jsonField(c, "abits", 16, where, "configuration");
+    if (r.wbits < 2 || r.wbits > 16 || r.abits < 2 || r.abits > 16)
+        badInput("'" + where + "': 'configuration.wbits' and 'configuration.abits' must be between 2 and 16");
+    r.groupSize = jsonField(c, "group_size", int64_t(0), where, "configuration");
+    if (r.groupSize < 0)
+        badInput("'" + where + "': 'configuration.group_size' must not be negative");
+    r.symmetric = jsonField(c, "symmetric", false, where, "configuration");
+    r.zeroInRange = jsonField(c, "zero_in_range", false, where, "configuration");
+    r.method = jsonField(c, "method", std::string(), where, "configuration");
+    r.sourceModel = jsonField(run, "model", std::string(), where);
     return r;
 }
 

@@ -73,13 +73,18 @@ std::string safetensorsDtypeName(torch::ScalarType type)
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
 {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK so that a FIFO in place of a shard fails below instead of blocking in open() forever.
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         badInput("cannot open weights file '" + path + "': " + std::strerror(errno));
     struct stat st {};
     if (fstat(fd, &st) != 0) {
         ::close(fd);
         badInput("cannot stat weights file '" + path + "'");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        badInput("weights file '" + path + "' is not a regular file (a folder, device, FIFO or socket)");
     }
     auto file = std::make_shared<MappedFile>();
     file->size = static_cast<uint64_t>(st.st_size);

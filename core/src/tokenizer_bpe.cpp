@@ -84,10 +84,17 @@ std::string toByteLevel(std::string_view raw)
     return out;
 }
 
+/// Bounds on the work a pre-tokenizer regex may do on one text (see Pcre2Regex::splitIsolated).
+constexpr size_t kMatchWindow = 4096;           ///< bytes of text a first match attempt may look at
+constexpr size_t kLookaheadMargin = 64;         ///< a match ending this close to a window's end is redone wider
+constexpr uint32_t kFirstMatchLimit = 10000;    ///< PCRE2 match limit (backtracking steps) of a first attempt
+constexpr uint64_t kMatchStepsPerByte = 100;    ///< budget for wider or longer attempts, per byte of text
+constexpr uint64_t kMatchStepsBase = 1000000;   ///< and a fixed part, for short texts
+
 /// A compiled PCRE2 pattern, shared read-only between threads (match data is per call).
 class Pcre2Regex {
 public:
-    Pcre2Regex(const std::string& pattern, bool literal, const std::string& origin)
+    Pcre2Regex(const std::string& pattern, bool literal, const std::string& origin) : m_origin(origin)
     {
         int errorCode = 0;
         PCRE2_SIZE errorOffset = 0;
@@ -100,7 +107,8 @@ public:
             badInput(origin + ": cannot compile the pre-tokenizer regex (" + errorMessage(errorCode) +
                      " at offset " + std::to_string(errorOffset) + ")");
         // JIT is only a speed-up: pcre2_match() uses it when compilation succeeded and interprets otherwise.
-        pcre2_jit_compile(m_code, PCRE2_JIT_COMPLETE);
+        // Both modes: attempts on a window of the text use hard partial matching (see splitIsolated()).
+        pcre2_jit_compile(m_code, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
     }
     ~Pcre2Regex() { pcre2_code_free(m_code); }
     Pcre2Regex(const Pcre2Regex&) = delete;
@@ -117,21 +125,90 @@ public:
 
     /// Splits `text` (valid UTF-8) like the "Isolated" split behaviour: every match and every non-empty stretch
     /// between matches becomes a piece, in order, so no byte is lost.
+    ///
+    /// The work is bounded, because some patterns take quadratic time or worse: `a*b|a` scans the rest of the text
+    /// at every position (seconds on 100 KB, minutes on 1 MB); nested repetitions backtrack exponentially. Two
+    /// limits apply to every match attempt, and neither changes what is matched:
+    ///  - a window: the attempt sees the text up to kMatchWindow bytes ahead, with PCRE2_PARTIAL_HARD, so PCRE2 says
+    ///    when the end of the window was reached and more text could change the result; such an attempt (or a match
+    ///    ending within kLookaheadMargin of the window's end) is redone with twice the window;
+    ///  - PCRE2's match limit (backtracking steps), doubled when an attempt hits it.
+    /// Every redo pays the size of what it outgrew out of `budget`, which is proportional to the length of the text
+    /// (matchBudget()). Ordinary pre-tokenizer patterns need a few bytes and steps per word and never come near it;
+    /// a pattern that spends it is refused as bad input naming the tokenizer file. Total work is therefore linear in
+    /// the text. (Cutting the text into chunks instead would change the result; JIT stack and depth limits bound
+    /// memory, not time.)
+    ///
+    /// `budget` is shared by the calls that split one text and is spent here.
     template <typename Emit>
-    void splitIsolated(std::string_view text, pcre2_match_data* md, Emit&& emit) const
+    void splitIsolated(std::string_view text, pcre2_match_data* md, pcre2_match_context* mc, uint64_t& budget,
+                       Emit&& emit) const
     {
         const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
         const size_t len = text.size();
         size_t pos = 0;
         size_t gapStart = 0;
+        auto spend = [&](uint64_t cost) {
+            if (budget < cost)
+                badInput(m_origin + ": the pre-tokenizer regex needs too much work on this text (its budget of " +
+                         std::to_string(kMatchStepsPerByte) + " steps per byte ran out at byte " +
+                         std::to_string(pos) + " of a " + std::to_string(len) +
+                         "-byte piece); the pattern backtracks or rescans the text at every position (nested or "
+                         "overlapping repetitions) and cannot split long texts in reasonable time");
+            budget -= cost;
+        };
+        // A window end inside a UTF-8 sequence would hand PCRE2 a truncated character.
+        auto windowEnd = [&](size_t from, size_t window) {
+            if (window >= len - from)
+                return len;
+            size_t end = from + window;
+            while (end > from && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+                --end;
+            return end;
+        };
         while (pos < len) {
-            // The text was validated once up front; without NO_UTF_CHECK, PCRE2 would re-validate the whole subject
-            // on every call, which is quadratic over a long text.
-            int rc = pcre2_match(m_code, subject, len, pos, PCRE2_NO_UTF_CHECK, md, nullptr);
-            if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-                rc = pcre2_match(m_code, subject, len, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, nullptr);
-            if (rc == PCRE2_ERROR_NOMATCH)
+            size_t window = kMatchWindow;
+            uint32_t limit = kFirstMatchLimit;
+            size_t stop = len;  // end of the text this attempt saw
+            int rc = 0;
+            for (;;) {
+                stop = windowEnd(pos, window);
+                const bool truncated = stop < len;
+                // The text was validated once up front; without NO_UTF_CHECK, PCRE2 would re-validate the subject on
+                // every call, which is quadratic over a long text.
+                const uint32_t options = PCRE2_NO_UTF_CHECK | (truncated ? PCRE2_PARTIAL_HARD : 0u);
+                pcre2_set_match_limit(mc, limit);
+                rc = pcre2_match(m_code, subject, stop, pos, options, md, mc);
+                if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+                    rc = pcre2_match(m_code, subject, stop, pos, options | PCRE2_NO_JIT, md, mc);
+                if (rc == PCRE2_ERROR_MATCHLIMIT) {
+                    spend(limit);
+                    if (limit > UINT32_MAX / 2)
+                        spend(UINT64_MAX);  // refuses, with the message above
+                    limit *= 2;
+                    continue;
+                }
+                if (truncated &&
+                    (rc == PCRE2_ERROR_PARTIAL || (rc >= 0 && pcre2_get_ovector_pointer(md)[1] + kLookaheadMargin > stop))) {
+                    spend(stop - pos);
+                    window *= 2;
+                    continue;
+                }
                 break;
+            }
+            if (rc == PCRE2_ERROR_NOMATCH) {
+                if (stop == len)
+                    break;
+                // No match starts in this window (one starting near its end would have been reported as partial);
+                // go on from shortly before the end.
+                pos = std::max(pos + 1, stop - kLookaheadMargin);
+                while (pos < len && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80)
+                    ++pos;
+                continue;
+            }
+            if (rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
+                badInput(m_origin + ": the pre-tokenizer regex needs too much memory on this text (" +
+                         errorMessage(rc) + " at byte " + std::to_string(pos) + ")");
             if (rc < 0)
                 throw Error(ErrorCode::Internal, "pre-tokenizer regex failed: " + errorMessage(rc));
             const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(md);
@@ -163,7 +240,23 @@ private:
     }
 
     pcre2_code* m_code = nullptr;
+    std::string m_origin;
 };
+
+/// The match-step budget of Pcre2Regex::splitIsolated() for splitting a text of `bytes` bytes.
+uint64_t matchBudget(size_t bytes)
+{
+    return kMatchStepsBase + kMatchStepsPerByte * uint64_t(bytes);
+}
+
+/// A match context for Pcre2Regex::splitIsolated(); one per call, like match data.
+std::unique_ptr<pcre2_match_context, decltype(&pcre2_match_context_free)> newMatchContext()
+{
+    auto* mc = pcre2_match_context_create(nullptr);
+    if (!mc)
+        throw Error(ErrorCode::OutOfMemory, "out of memory for a regex match context");
+    return {mc, &pcre2_match_context_free};
+}
 
 /// One stage of byte-level pre-tokenization: optionally prepend a space to every piece (ByteLevel's
 /// add_prefix_space), then optionally split every piece with a regex.
@@ -267,7 +360,9 @@ private:
         // Fast path: a single regex stage (GPT-2 and most tokenizer.json files) streams words with no copies.
         if (m_steps.size() == 1 && !m_steps[0].addPrefixSpace && m_steps[0].regex) {
             auto md = m_steps[0].regex->newMatchData();
-            m_steps[0].regex->splitIsolated(text, md.get(), fn);
+            auto mc = newMatchContext();
+            uint64_t budget = matchBudget(text.size());
+            m_steps[0].regex->splitIsolated(text, md.get(), mc.get(), budget, fn);
             return;
         }
         std::vector<std::string_view> pieces{text};
@@ -283,10 +378,13 @@ private:
             }
             if (step.regex) {
                 auto md = step.regex->newMatchData();
+                auto mc = newMatchContext();
+                uint64_t budget = matchBudget(text.size() + owned.size());  // one budget for all pieces of the text
                 std::vector<std::string_view> split;
                 split.reserve(pieces.size());
                 for (auto piece : pieces)
-                    step.regex->splitIsolated(piece, md.get(), [&](std::string_view p) { split.push_back(p); });
+                    step.regex->splitIsolated(piece, md.get(), mc.get(), budget,
+                                              [&](std::string_view p) { split.push_back(p); });
                 pieces = std::move(split);
             }
         }

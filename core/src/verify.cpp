@@ -8,6 +8,7 @@
 #include "aq/tokenizer.h"
 #include "cancellable_tokenize.h"
 #include "checkpoint.h"
+#include "export_plan.h"
 #include "gguf_reader.h"
 #include "jsonutil.h"
 #include "model.h"
@@ -330,8 +331,11 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
     if (!fs::exists(runDir / "run.json"))
         badInput("'" + o.runDir + "' is not a finished run (no run.json)");
     const json run = readJsonFile(runDir / "run.json", "run description");
-    if (run.value("status", std::string()) != "complete")
+    const std::string runJson = (runDir / "run.json").string();
+    if (jsonField(run, "status", std::string(), runJson) != "complete")
         badInput("run '" + o.runDir + "' is not complete");
+    const std::string sourceModel = jsonField(run, "model", std::string(), runJson);
+    (void)readRun(o.runDir);  // the rest of run.json, checked as export checks it (types named, bits in range)
     if (!fs::exists(exportDir / "config.json"))
         badInput("'" + o.exportDir + "' is not an export (no config.json)");
     const torch::Device device = parseDevice(o.device);
@@ -341,8 +345,31 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
     const ModelConfig& em = ex.config();
     r.runActivationBits = rm.activationBits;
     const json cfg = readJsonFile(exportDir / "config.json", "export configuration");
+    const std::string cfgPath = (exportDir / "config.json").string();
+    requireObject(cfg, cfgPath);
     const json qc = cfg.contains("quantization_config") ? cfg["quantization_config"] : json::object();
-    r.format = qc.value("quant_method", std::string("hf"));
+    // The members read further on must have the right types; checked here, where the file can be named.
+    {
+        const std::string q = "quantization_config";
+        requireObject(qc, cfgPath, q);
+        for (const char* key : {"version", "checkpoint_format", "format"})
+            jsonField(qc, key, std::string(), cfgPath, q);
+        for (const char* key : {"zero_point", "desc_act", "sym"})
+            jsonField(qc, key, false, cfgPath, q);
+        jsonField(qc, "bits", 0, cfgPath, q);
+        jsonField(qc, "group_size", int64_t(0), cfgPath, q);
+        const auto groups = qc.find("config_groups");
+        if (groups != qc.end() && groups->is_object() && groups->contains("group_0") &&
+            (*groups)["group_0"].is_object() && (*groups)["group_0"].contains("weights")) {
+            const json& w = (*groups)["group_0"]["weights"];
+            const std::string wq = q + ".config_groups.group_0.weights";
+            requireObject(w, cfgPath, wq);
+            jsonField(w, "num_bits", 0, cfgPath, wq);
+            jsonField(w, "symmetric", true, cfgPath, wq);
+            jsonField(w, "strategy", std::string(), cfgPath, wq);
+        }
+    }
+    r.format = jsonField(qc, "quant_method", std::string("hf"), cfgPath, "quantization_config");
     if (cfg.contains("affinequant"))
         problems.add("config.json still has the run's 'affinequant' block");
     if (em.arch != rm.arch || em.hiddenSize != rm.hiddenSize || em.numLayers != rm.numLayers ||
@@ -488,7 +515,7 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
             return r;
         }
         // Tokens: the given text, the demo model's held-out text, or seeded random ids.
-        const std::string textPath = verificationTextPath(o.textPath, run.value("model", std::string()));
+        const std::string textPath = verificationTextPath(o.textPath, sourceModel);
         r.seqlen = o.seqlen > 0 ? o.seqlen : std::min<int64_t>(512, rm.maxPositionEmbeddings);
         rm.checkSequenceLength(r.seqlen);
         std::vector<int32_t> tokens;

@@ -7,6 +7,7 @@
 #include "aq/tokenizer.h"
 #include "cancellable_tokenize.h"
 #include "checkpoint.h"
+#include "export_plan.h"
 #include "gguf_reader.h"
 #include "jsonutil.h"
 #include "model.h"
@@ -574,11 +575,13 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
     if (!fs::exists(runDir / "run.json"))
         badInput("'" + o.runDir + "' is not a finished run (no run.json)");
     const json run = readJsonFile(runDir / "run.json", "run description");
-    if (run.value("status", std::string()) != "complete")
+    const std::string runJson = (runDir / "run.json").string();
+    if (jsonField(run, "status", std::string(), runJson) != "complete")
         badInput("run '" + o.runDir + "' is not complete");
-    const json conf =
-        run.contains("configuration") && run["configuration"].is_object() ? run["configuration"] : json::object();
-    const int wbits = conf.contains("wbits") && conf["wbits"].is_number_integer() ? conf["wbits"].get<int>() : 16;
+    const std::string sourceModel = jsonField(run, "model", std::string(), runJson);
+    (void)readRun(o.runDir);  // the rest of run.json, checked as export checks it (types named, bits in range)
+    const json conf = run.contains("configuration") ? run["configuration"] : json::object();
+    const int wbits = jsonField(conf, "wbits", 16, runJson, "configuration");
 
     const GgufFile gg(o.exportDir);
     const torch::Device device = parseDevice(o.device);
@@ -807,7 +810,7 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
 
     // Logits: the run's model and the file's weights through the same forward pass, on the run's tokenizer.
     try {
-        const std::string textPath = verificationTextPath(o.textPath, run.value("model", std::string()));
+        const std::string textPath = verificationTextPath(o.textPath, sourceModel);
         r.seqlen = o.seqlen > 0 ? o.seqlen : std::min<int64_t>(512, rm.maxPositionEmbeddings);
         rm.checkSequenceLength(r.seqlen);
         std::vector<int32_t> tokens;
