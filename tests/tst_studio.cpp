@@ -22,6 +22,9 @@
 
 #include "aq/device.h"
 
+#include <nlohmann/json.hpp>
+#include <fstream>
+#include <QRegularExpression>
 #include <QAction>
 #include <QComboBox>
 #include <QDir>
@@ -497,6 +500,45 @@ private slots:
             listed = listed || (r.id == QFileInfo(runDir).absoluteFilePath() && r.method == QLatin1String("omniquant") &&
                                 r.quantPerplexity > 1);
         QVERIFY(listed);
+
+        // The run's report, as Markdown and as CSV; the CSV's values against run.json read by another parser.
+        QVERIFY(w.reportAction()->isEnabled());
+        QString error;
+        QVERIFY2(w.saveRunReport(m_home.filePath(QStringLiteral("report.csv")), &error), qPrintable(error));
+        QVERIFY2(w.saveRunReport(m_home.filePath(QStringLiteral("report.md")), &error), qPrintable(error));
+        std::ifstream in(QDir(runDir).filePath(QStringLiteral("run.json")).toStdString());
+        const nlohmann::json run = nlohmann::json::parse(in);
+        QFile csvFile(m_home.filePath(QStringLiteral("report.csv")));
+        QVERIFY(csvFile.open(QIODevice::ReadOnly));
+        QMap<QString, QString> csv;
+        const QStringList lines = QString::fromUtf8(csvFile.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.first(), QStringLiteral("section,name,value"));
+        for (const QString& line : lines.mid(1)) {
+            const int a = line.indexOf(','), b = line.indexOf(',', a + 1);
+            csv[line.left(b)] = line.mid(b + 1);
+        }
+        auto close = [](const QString& text, double expected) {
+            return std::abs(text.toDouble() - expected) <= 1e-9 * std::abs(expected);
+        };
+        QVERIFY(close(csv.value("perplexity,fp_perplexity"), run["eval"]["fp_perplexity"].get<double>()));
+        QVERIFY(close(csv.value("perplexity,quant_perplexity"), run["eval"]["quant_perplexity"].get<double>()));
+        for (const auto& [key, value] : run["configuration"].items())
+            QVERIFY2(csv.contains(QStringLiteral("configuration,") + QString::fromStdString(key)), key.c_str());
+        QCOMPARE(csv.value("configuration,method"), QStringLiteral("omniquant"));
+        QCOMPARE(csv.value("configuration,wbits"), QStringLiteral("3"));
+        QCOMPARE(run["blocks"].size(), size_t(4));
+        for (const auto& b : run["blocks"]) {
+            const QString section = QStringLiteral("block %1,").arg(b["block"].get<int>());
+            QVERIFY(close(csv.value(section + "initial_loss"), b["initial_loss"].get<double>()));
+            QVERIFY(close(csv.value(section + "final_loss"), b["final_loss"].get<double>()));
+        }
+        QFile md(m_home.filePath(QStringLiteral("report.md")));
+        QVERIFY(md.open(QIODevice::ReadOnly));
+        const QString markdown = QString::fromUtf8(md.readAll());
+        QVERIFY(markdown.startsWith(QStringLiteral("# Run reopened")));
+        QVERIFY(markdown.contains(QStringLiteral("| this run | ")));
+        QVERIFY(markdown.contains(QStringLiteral("| wbits | 3 |")));
+        QCOMPARE(markdown.count(QRegularExpression(QStringLiteral("^\\| [0-3] \\| "), QRegularExpression::MultilineOption)), 4);
 
         // Not a run folder: an error in the window, nothing else changes.
         QVERIFY(!w.openRun(m_home.filePath(QStringLiteral("config"))));

@@ -9,6 +9,117 @@
     </message>
 </context>
 <context>
+    <name>RunReport</name>
+    <message>
+        <source>Cannot read %1: %2</source>
+        <translation>无法读取 %1：%2</translation>
+    </message>
+    <message>
+        <source>%1 is not a run description (%2).</source>
+        <translation>%1 不是运行描述文件（%2）。</translation>
+    </message>
+    <message>
+        <source>not a JSON object</source>
+        <translation>不是 JSON 对象</translation>
+    </message>
+    <message>
+        <source>Run %1</source>
+        <translation>运行 %1</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Calibration text</source>
+        <translation>校准文本</translation>
+    </message>
+    <message>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Duration (s)</source>
+        <translation>耗时（秒）</translation>
+    </message>
+    <message>
+        <source>Recoveries</source>
+        <translation>恢复次数</translation>
+    </message>
+    <message>
+        <source>Perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>%1 windows of %2 tokens of %3.</source>
+        <translation>%3 的 %1 个窗口，每个 %2 个词元。</translation>
+    </message>
+    <message>
+        <source>model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>full precision</source>
+        <translation>全精度</translation>
+    </message>
+    <message>
+        <source>round to nearest</source>
+        <translation>就近取整</translation>
+    </message>
+    <message>
+        <source>this run</source>
+        <translation>本次运行</translation>
+    </message>
+    <message>
+        <source>Configuration</source>
+        <translation>配置</translation>
+    </message>
+    <message>
+        <source>setting</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>value</source>
+        <translation>值</translation>
+    </message>
+    <message>
+        <source>Blocks</source>
+        <translation>块</translation>
+    </message>
+    <message>
+        <source>block</source>
+        <translation>块</translation>
+    </message>
+    <message>
+        <source>loss before</source>
+        <translation>校准前损失</translation>
+    </message>
+    <message>
+        <source>loss after</source>
+        <translation>校准后损失</translation>
+    </message>
+    <message>
+        <source>change</source>
+        <translation>变化</translation>
+    </message>
+    <message>
+        <source>seconds</source>
+        <translation>秒</translation>
+    </message>
+    <message>
+        <source>recoveries</source>
+        <translation>恢复次数</translation>
+    </message>
+</context>
+<context>
     <name>aq::gui::ConfigPanel</name>
     <message>
         <source>Recipe of the AffineQuant paper&apos;s scripts (weight bits, activation bits, group size). Choosing one fills every field below for the selected method; any field can then be changed.</source>
@@ -1110,6 +1221,42 @@
     <message>
         <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)</source>
         <translation>将选中的已完成运行（或最近一次运行）导出给其他运行时：Hugging Face、AWQ、GPTQ、compressed-tensors 或 GGUF（llama.cpp）</translation>
+    </message>
+    <message>
+        <source>Save Run &amp;Report…</source>
+        <translation>保存运行报告(&amp;R)…</translation>
+    </message>
+    <message>
+        <source>Save the selected finished run&apos;s (or the last one&apos;s) configuration, block losses and perplexities as Markdown or CSV</source>
+        <translation>将所选已完成运行（或最近一次运行）的配置、各块损失和困惑度保存为 Markdown 或 CSV</translation>
+    </message>
+    <message>
+        <source>There is no finished run to report on: select one in the results table.</source>
+        <translation>没有可生成报告的已完成运行：请在结果表中选择一个。</translation>
+    </message>
+    <message>
+        <source>Could not write %1: %2</source>
+        <translation>无法写入 %1：%2</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>Save Run Report</source>
+        <translation>保存运行报告</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md);;CSV (*.csv)</source>
+        <translation>Markdown (*.md);;CSV (*.csv)</translation>
+    </message>
+    <message>
+        <source>Report saved to %1</source>
+        <translation>报告已保存到 %1</translation>
+    </message>
+    <message>
+        <source>Report not saved</source>
+        <translation>报告未保存</translation>
     </message>
 </context>
 <context>

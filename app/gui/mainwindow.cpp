@@ -5,6 +5,7 @@
 #include "configpanel.h"
 #include "modelpanel.h"
 #include "runfile.h"
+#include "runreport.h"
 
 #include "activationview.h"
 #include "losscurveview.h"
@@ -319,6 +320,11 @@ void MainWindow::createActions()
                                     "Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)"));
     connect(m_exportAction, &QAction::triggered, this, &MainWindow::showExportDialog);
 
+    m_reportAction = new QAction(tr("Save Run &Report…"), this);
+    m_reportAction->setStatusTip(tr("Save the selected finished run's (or the last one's) configuration, block losses "
+                                    "and perplexities as Markdown or CSV"));
+    connect(m_reportAction, &QAction::triggered, this, &MainWindow::askAndSaveRunReport);
+
     m_runAction = new QAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&Run Calibration"), this);
     m_runAction->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_R)});
     m_runAction->setStatusTip(tr("Quantize the model with the current configuration"));
@@ -346,6 +352,7 @@ void MainWindow::createMenus()
     file->addMenu(m_modelPanel->recentMenu());
     file->addAction(m_openRunAction);
     file->addAction(m_exportAction);
+    file->addAction(m_reportAction);
     file->addSeparator();
     QAction* calib = file->addAction(tr("Choose &Calibration Text…"));
     connect(calib, &QAction::triggered, this, [this] {
@@ -1537,6 +1544,49 @@ QString MainWindow::exportableRunDir() const
 void MainWindow::updateExportAction()
 {
     m_exportAction->setEnabled(!m_running && !isExporting() && !exportableRunDir().isEmpty());
+    m_reportAction->setEnabled(!exportableRunDir().isEmpty());
+}
+
+bool MainWindow::saveRunReport(const QString& path, QString* error) const
+{
+    const QString runDir = exportableRunDir();
+    if (runDir.isEmpty()) {
+        if (error)
+            *error = tr("There is no finished run to report on: select one in the results table.");
+        return false;
+    }
+    const auto report = makeRunReport(runDir, error);
+    if (!report)
+        return false;
+    const bool csv = QFileInfo(path).suffix().compare(QLatin1String("csv"), Qt::CaseInsensitive) == 0;
+    QSaveFile f(path);
+    const QByteArray bytes = (csv ? report->csv : report->markdown).toUtf8();
+    if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
+        if (error)
+            *error = tr("Could not write %1: %2").arg(QDir::toNativeSeparators(path), f.errorString());
+        return false;
+    }
+    return true;
+}
+
+void MainWindow::askAndSaveRunReport()
+{
+    const QString runDir = exportableRunDir();
+    if (runDir.isEmpty())
+        return;
+    QString filter = tr("Markdown (*.md)");
+    QString path = QFileDialog::getSaveFileName(this, tr("Save Run Report"),
+                                                QDir::cleanPath(runDir) + QStringLiteral("-report.md"),
+                                                tr("Markdown (*.md);;CSV (*.csv)"), &filter);
+    if (path.isEmpty())
+        return;
+    if (QFileInfo(path).suffix().isEmpty())
+        path += filter.contains(QLatin1String("*.csv")) ? QStringLiteral(".csv") : QStringLiteral(".md");
+    QString error;
+    if (saveRunReport(path, &error))
+        statusBar()->showMessage(tr("Report saved to %1").arg(QDir::toNativeSeparators(path)), 5000);
+    else
+        QMessageBox::warning(this, tr("Report not saved"), error);
 }
 
 void MainWindow::showExportDialog()

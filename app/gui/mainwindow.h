@@ -85,6 +85,9 @@ public:
     void cancelExport();
     bool isExporting() const { return m_exportWatcher.isRunning(); }
     QAction* exportAction() const { return m_exportAction; }
+    QAction* reportAction() const { return m_reportAction; }
+    /// Writes the report of the run Export would use to `path` (.md: Markdown, .csv: CSV). False with `error` set.
+    bool saveRunReport(const QString& path, QString* error = nullptr) const;
 
     ModelPanel* modelPanel() const { return m_modelPanel; }
     ConfigPanel* configPanel() const { return m_configPanel; }
@@ -163,6 +166,7 @@ private:
     void compareWith(const QString& runId);
     void forgetRun(const QString& runId);
     void showExportDialog();
+    void askAndSaveRunReport();
     void onExportProgress(qint64 done, qint64 total, const QString& stage);
     void onExportDone();
     void updateExportAction();
@@ -226,6 +230,7 @@ private:
     QAction* m_openAction = nullptr;
     QAction* m_openRunAction = nullptr;
     QAction* m_exportAction = nullptr;
+    QAction* m_reportAction = nullptr;
     QAction* m_runAction = nullptr;
     QAction* m_cancelAction = nullptr;
     QAction* m_quitAction = nullptr;
