@@ -130,6 +130,38 @@ private slots:
         expectBadInput(m.string(), (d / "ok.txt").string(), windows(8, 0), "no tokenizer");
     }
 
+    void nonFinitePerplexityAdvice()
+    {
+        // Finite but extreme weights (a final norm scaled by 1e37) overflow the logits of a float32 run. The message
+        // used to advise "with --dtype float16 try bfloat16 or float32" whatever the dtype; for float32 it must not
+        // point at another dtype.
+        AQ_REQUIRE_FIXTURE(dir, "models/stories260K-hf");
+        AQ_REQUIRE_FIXTURE(text, "text/wikitext2_test_hf_joined.txt");
+        QTemporaryDir tmp;
+        const fs::path copy = tmp.path().toStdString() + "/extreme";
+        fs::create_directories(copy);
+        for (const auto& e : fs::directory_iterator(dir))
+            if (e.path().filename() != "model.safetensors")
+                fs::copy_file(e.path(), copy / e.path().filename());
+        aq::detail::SafetensorsFile f(dir + "/model.safetensors");
+        std::vector<std::pair<std::string, torch::Tensor>> tensors;
+        for (const auto& [name, e] : f.entries())
+            tensors.emplace_back(name, name == "model.norm.weight" ? f.load(name) * 1e37 : f.load(name));
+        aq::detail::writeSafetensors((copy / "model.safetensors").string(), tensors);
+        bool thrown = false;
+        try {
+            aq::evaluatePerplexity(copy.string(), text, windows(64, 1));
+        } catch (const aq::Error& e) {
+            thrown = true;
+            const std::string what = e.what();
+            QCOMPARE(e.code(), aq::ErrorCode::Numerical);
+            QVERIFY2(what.find("not finite") != std::string::npos, e.what());
+            QVERIFY2(what.find("float16") == std::string::npos && what.find("bfloat16") == std::string::npos, e.what());
+            QVERIFY2(what.find("in float32") != std::string::npos, e.what());
+        }
+        QVERIFY(thrown);
+    }
+
     void demoModel()
     {
         // The bundled demo model runs without ../shared. Reference: the fixture's float64 forward pass with Python

@@ -3,6 +3,9 @@
 #include "aq/error.h"
 
 #include <cctype>
+#include <charconv>
+#include <string>
+#include <system_error>
 
 namespace aqcli {
 
@@ -52,18 +55,25 @@ std::string Args::required(const std::string& name) const
     return it->second;
 }
 
-int64_t Args::integer(const std::string& name, int64_t fallback) const
+int64_t Args::integer(const std::string& name, int64_t fallback, int64_t max) const
 {
     auto it = m_values.find(name);
     if (it == m_values.end())
         return fallback;
     const std::string& v = it->second;
-    bool ok = !v.empty() && v.size() < 19;
+    bool ok = !v.empty();
     for (char c : v)
         ok = ok && std::isdigit(static_cast<unsigned char>(c));
     if (!ok)
         aq::badInput("option --" + name + " needs a non-negative whole number, got '" + v + "'");
-    return std::stoll(v);
+    // Digits only: the value may still be too large for the option (or for any 64-bit number).
+    int64_t value = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+    if (ec == std::errc::result_out_of_range || value > max)
+        aq::badInput("option --" + name + " is too large: " + v + " is more than the limit of " + std::to_string(max));
+    if (ec != std::errc() || end != v.data() + v.size())
+        aq::badInput("option --" + name + " needs a non-negative whole number, got '" + v + "'");
+    return value;
 }
 
 }  // namespace aqcli

@@ -17,7 +17,9 @@ public:
     bool has(const std::string& name) const;
     std::string str(const std::string& name, const std::string& fallback = {}) const;
     std::string required(const std::string& name) const;
-    int64_t integer(const std::string& name, int64_t fallback) const;
+    /// A non-negative whole number; values above `max` (by default the largest 32-bit number, more than any count
+    /// or length the program takes) are refused as too large, naming the limit.
+    int64_t integer(const std::string& name, int64_t fallback, int64_t max = INT32_MAX) const;
     bool flag(const std::string& name) const { return m_flags.count(name) != 0; }
 
 private:

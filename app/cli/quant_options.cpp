@@ -56,7 +56,7 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
     c.seqlen = args.integer("seqlen", std::min<int64_t>(c.seqlen, model.maxPositionEmbeddings));
     c.epochs = static_cast<int>(args.integer("epochs", c.epochs));
     c.batchSize = args.integer("batch-size", c.batchSize);
-    c.seed = static_cast<uint64_t>(args.integer("seed", static_cast<int64_t>(c.seed)));
+    c.seed = static_cast<uint64_t>(args.integer("seed", static_cast<int64_t>(c.seed), INT64_MAX));
     c.maxRecoveries = static_cast<int>(args.integer("max-recoveries", c.maxRecoveries));
     c.letLr = real("let-lr", c.letLr);
     c.lwcLr = real("lwc-lr", c.lwcLr);

@@ -117,9 +117,19 @@ EvalResult perplexityOfTokens(const CausalLM& model, const std::vector<int32_t>&
         r.meanKl = klSum / static_cast<double>(positions);
         r.top1Agreement = static_cast<double>(agree) / static_cast<double>(positions);
     }
-    if (!std::isfinite(r.perplexity))
-        throw Error(ErrorCode::Numerical, "the perplexity is not finite (the model produced NaN or Inf logits); "
-                                          "with --dtype float16 try bfloat16 or float32");
+    if (!std::isfinite(r.perplexity)) {
+        // Only half precision overflows where wider types would not; for a float32 (or bfloat16) run the cause is
+        // the model itself, and advice about another dtype would send the user the wrong way.
+        std::string advice;
+        if (model.dtype() == torch::kFloat16)
+            advice = "; float16 overflows easily: try --dtype bfloat16 or float32";
+        else if (model.dtype() == torch::kBFloat16)
+            advice = "; try --dtype float32";
+        else
+            advice = " in " + dtypeName(model.dtype()) + ": the model's weights are extreme or damaged";
+        throw Error(ErrorCode::Numerical,
+                    "the perplexity is not finite (the model produced NaN or Inf logits)" + advice);
+    }
     return r;
 }
 

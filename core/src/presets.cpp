@@ -3,6 +3,7 @@
 #include "aq/error.h"
 
 #include <cmath>
+#include <sstream>
 
 namespace aq {
 
@@ -149,6 +150,12 @@ void validateConfig(const QuantConfig& c, const ModelConfig& m)
         bad("--wd must not be negative");
     if (c.maxRecoveries < 0)
         bad("--max-recoveries must not be negative");
+    // A condition number is never below 1: a smaller limit would roll back every epoch and fail the run later.
+    if (!(c.conditionLimit >= 1)) {
+        std::ostringstream v;
+        v << c.conditionLimit;
+        bad("--condition-limit must be at least 1 (a condition number is never below 1), got " + v.str());
+    }
     m.checkSequenceLength(c.seqlen);
     if (c.let && m.arch == Architecture::Opt && !m.doLayerNormBefore)
         bad("learnable transforms need a pre-LayerNorm OPT (do_layer_norm_before=true); use --method rtn or --no-let");

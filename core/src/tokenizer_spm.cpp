@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -440,8 +441,15 @@ public:
             ids.resize(n);
             rc = m_api.encode(m_handle, text.data(), text.size(), ids.data(), ids.size(), &n, err, sizeof err);
         }
-        if (rc == kShimOutOfMemory)
-            throw Error(ErrorCode::OutOfMemory, std::string("sentencepiece: ") + err);
+        if (rc == kShimOutOfMemory) {
+            // sentencepiece holds a lattice for the whole text it is given; say how much text that was and what
+            // helps, rather than only "out of memory".
+            char size[32];
+            std::snprintf(size, sizeof size, "%.1f MB", static_cast<double>(text.size()) / 1e6);
+            throw Error(ErrorCode::OutOfMemory, "sentencepiece ran out of memory encoding " + std::string(size) +
+                                                    " of text in one piece with " + m_path + " (" + err +
+                                                    "); use a shorter text");
+        }
         if (rc != kShimOk)
             throw Error(ErrorCode::Internal, "sentencepiece failed to encode text with " + m_path + ": " + err);
         ids.resize(n);
