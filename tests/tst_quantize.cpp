@@ -599,8 +599,18 @@ private slots:
 
     // Finite weights whose activations overflow: the block's full-precision outputs are refused as bad input naming
     // the block, instead of rollbacks ending in a numerical failure or NaN weights being written.
+    void overflowingActivationsAreBadInput_data()
+    {
+        QTest::addColumn<int>("block");
+        QTest::addColumn<int>("epochs");
+        QTest::newRow("training fails on the targets") << 1 << 1;
+        QTest::newRow("untrained last block") << 3 << 0;
+    }
     void overflowingActivationsAreBadInput()
     {
+        QFETCH(int, block);
+        QFETCH(int, epochs);
+        const std::string blockName = "block " + std::to_string(block);
         QTemporaryDir tmp;
         const fs::path model = fs::path(tmp.path().toStdString()) / "model";
         fs::create_directories(model);
@@ -612,7 +622,7 @@ private slots:
             std::vector<std::pair<std::string, torch::Tensor>> tensors;
             for (const auto& name : ck.names()) {
                 torch::Tensor t = ck.load(name).to(torch::kFloat32);
-                if (name == "model.layers.1.mlp.down_proj.weight")
+                if (name == "model.layers." + std::to_string(block) + ".mlp.down_proj.weight")
                     t = torch::full_like(t, 3e38f);  // finite, but any sum of two products overflows float32
                 tensors.emplace_back(name, t);
             }
@@ -621,7 +631,7 @@ private slots:
         QTemporaryDir out;
         aq::CalibrationRequest r = demoRequest(out, "w4a16g128");
         r.modelDir = model.string();
-        r.config.epochs = 1;
+        r.config.epochs = epochs;
         r.config.maxRecoveries = 1;
         std::string message;
         try {
@@ -630,7 +640,8 @@ private slots:
             QCOMPARE(e.code(), aq::ErrorCode::BadInput);
             message = e.what();
         }
-        QVERIFY2(message.find("block 1") != std::string::npos && message.find("non-finite") != std::string::npos,
+        QVERIFY2(message.find("full-precision outputs of " + blockName) != std::string::npos &&
+                     message.find("non-finite") != std::string::npos,
                  message.c_str());
         QVERIFY(!fs::exists(fs::path(r.runDir) / "run.json"));
         QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));

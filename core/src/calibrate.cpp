@@ -392,20 +392,26 @@ OutputSizes estimateOutputSizes(const ModelConfig& m, const QuantConfig& q, cons
     return s;
 }
 
-/// Throws BadInput when `x` (a stream of activations in the calibration buffers) holds a NaN or an infinity,
-/// checking a few samples at a time so that the check needs little memory.
-void requireFiniteActivations(const torch::Tensor& x, const std::string& what)
+/// Whether a stream of activations in the calibration buffers is finite, checked a few samples at a time so that the
+/// check needs little memory.
+bool allFiniteActivations(const torch::Tensor& x)
 {
     torch::NoGradGuard ng;
     const int64_t perSample = x.numel() / std::max<int64_t>(x.size(0), 1);
     const int64_t step = std::max<int64_t>(1, (int64_t(1) << 26) / std::max<int64_t>(perSample, 1));
-    for (int64_t i = 0; i < x.size(0); i += step) {
-        const auto part = x.narrow(0, i, std::min(step, x.size(0) - i));
-        if (!allFinite(part))
-            badInput(what + " hold " + describeNonFinite(x) +
-                     "; the model's weights make its activations overflow on this text (a checkpoint saved after a "
-                     "diverged training step?): check the model with 'affinequant eval'");
-    }
+    for (int64_t i = 0; i < x.size(0); i += step)
+        if (!allFinite(x.narrow(0, i, std::min(step, x.size(0) - i))))
+            return false;
+    return true;
+}
+
+/// Throws BadInput when the activations `x` hold a NaN or an infinity: finite weights that overflow on this text.
+void requireFiniteActivations(const torch::Tensor& x, const std::string& what)
+{
+    if (!allFiniteActivations(x))
+        badInput(what + " hold " + describeNonFinite(x) +
+                 "; the model's weights make its activations overflow on this text (a checkpoint saved after a "
+                 "diverged training step?): check the model with 'affinequant eval'");
 }
 
 /// Throws Numerical when a calibrated block's weights or quantization parameters are not finite (its inputs were):
@@ -1002,10 +1008,13 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             }
             obs.stage("calibrating", i, numBlocks);
             const std::string blockName = "block " + std::to_string(i) + " ('" + blockPrefix(m, i) + "')";
-            if (q.method != Method::Rtn || i == 0)
+            const bool quantStream = q.method != Method::Rtn || q.abits < 16;  // xQ is computed block by block
+            if (i == firstBlock) {
+                // What enters the calibration: the embeddings, or the streams replayed from finished blocks.
                 requireFiniteActivations(xFp, "the full-precision inputs of " + blockName);
-            if (q.method != Method::Rtn || q.abits < 16)
-                requireFiniteActivations(xQ, "the quantized stream's inputs of " + blockName);
+                if (quantStream)
+                    requireFiniteActivations(xQ, "the quantized stream's inputs of " + blockName);
+            }
             BlockOutcome out;
             if (q.method == Method::Rtn) {
                 const auto tb = Clock::now();
@@ -1031,7 +1040,14 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                     throw;
                 }
             }
+            if (q.method != Method::Rtn)
+                requireFiniteActivations(xFp, "the full-precision outputs of " + blockName);
             requireFiniteBlock(out, blockName);
+            if (quantStream && !allFiniteActivations(xQ))
+                throw Error(ErrorCode::Numerical, "the quantized outputs of " + blockName + " hold " +
+                                                      describeNonFinite(xQ) +
+                                                      ": quantization made the block's activations overflow; use "
+                                                      "more activation bits (--abits) or lower --let-lr/--lwc-lr");
             writing = blockFile;
             writeSafetensors(blockFile.string(), namedBlockTensors(m, i, out.merged));
             {
