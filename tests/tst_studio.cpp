@@ -540,6 +540,24 @@ private slots:
         QVERIFY(markdown.contains(QStringLiteral("| wbits | 3 |")));
         QCOMPARE(markdown.count(QRegularExpression(QStringLiteral("^\\| [0-3] \\| "), QRegularExpression::MultilineOption)), 4);
 
+        // Comparison with another run of the same model, labelled with that run's name.
+        emit w.resultsView()->compareRequested(QFileInfo(runDir).absoluteFilePath());
+        QCOMPARE(w.lossView()->comparisonCurveCount(), 4);
+
+        // Another model (a copy of the demo model in another folder): nothing of the old model's run stays.
+        const QString other = m_home.filePath(QStringLiteral("other-model"));
+        QVERIFY(QDir().mkpath(other));
+        for (const QFileInfo& fi : QDir(QString::fromStdString(aqtest::sourcePath("resources/demo-model"))).entryInfoList(QDir::Files))
+            QVERIFY(QFile::copy(fi.absoluteFilePath(), QDir(other).filePath(fi.fileName())));
+        w.openModel(other);
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value() && w.modelPanel()->modelDir() == other, 30000);
+        QTRY_COMPARE(w.lossView()->curveCount(), 0);
+        QCOMPARE(w.lossView()->comparisonCurveCount(), 0);
+        QVERIFY(w.messageBar()->kind() != MessageBar::Kind::Information);  // "Run opened: ..." is gone
+        QVERIFY(w.exportableRunDir().isEmpty());
+        QVERIFY(!w.exportAction()->isEnabled());
+        QVERIFY(w.resultsView()->runs().isEmpty());  // the table lists the open model's runs only
+
         // Not a run folder: an error in the window, nothing else changes.
         QVERIFY(!w.openRun(m_home.filePath(QStringLiteral("config"))));
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);

@@ -761,6 +761,22 @@ void MainWindow::onModelReady(const QString& dir)
         return;
     if (m_messageBar->kind() == widgets::MessageBar::Kind::Error && !m_running)
         m_messageBar->dismiss();  // the previous folder's problem no longer applies
+    // Another model: nothing of the previous model's run stays on screen (its curves, matrices, channels, block
+    // indices, the finished-run message, the run Export would take).
+    const QString canonical = QFileInfo(dir).canonicalFilePath();
+    if (!m_running && canonical != m_viewsModelDir) {
+        m_lossView->clear();
+        m_lossView->clearComparison();
+        m_heatmapView->clear();
+        m_marginView->clear();
+        m_activationView->clear();
+        m_histogramView->clear();
+        m_rowMargins.clear();
+        if (m_messageBar->kind() == widgets::MessageBar::Kind::Information)
+            m_messageBar->dismiss();
+        m_lastRunDir.clear();
+        m_viewsModelDir = canonical;
+    }
     m_configPanel->setModel(summary->config);
     m_heatmapView->setBlockCount(int(summary->config.numLayers));
     appendLog(tr("Model %1: %2 blocks, %3 parameters").arg(dir).arg(summary->config.numLayers).arg(
@@ -999,6 +1015,7 @@ bool MainWindow::startRun()
     m_request.evalWindows = m_evalWindows->value();
 
     m_messageBar->dismiss();
+    m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
     m_lossView->clear();
     m_heatmapView->clear();
     m_heatmapView->setBlockCount(int(summary->config.numLayers));
@@ -1471,6 +1488,7 @@ bool MainWindow::openRun(const QString& runDir)
     for (const RunFile::EpochMinimum& m : std::as_const(run.minima))
         m_marginView->addEpochMinimum(m.block, m.epoch, std::max(1, m.epochs), m.transform, m.minMargin);
 
+    m_viewsModelDir = modelFound ? modelDir : QString();
     m_configPanel->loadConfig(run.config);
     const int device = m_device->findData(QString::fromStdString(run.config.device));
     if (device >= 0)
@@ -1511,8 +1529,8 @@ void MainWindow::compareWith(const QString& runId)
     }
     QString name = QFileInfo(runId).fileName();
     for (const widgets::RunRecord& r : m_resultsView->runs())
-        if (r.id == runId)
-            name = QStringLiteral("%1 %2").arg(r.method, r.preset);
+        if (r.id == runId && !r.name.isEmpty())
+            name = r.name;  // the other run's own name: several runs may share a method and preset
     m_lossView->setComparison(name, curves);
     m_tabs->setCurrentIndex(TabLoss);
 }

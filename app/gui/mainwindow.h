@@ -258,6 +258,7 @@ private:
         QString error;
     };
     QString m_lastRunDir;
+    QString m_viewsModelDir;  ///< the model whose run the views show (canonical path; empty: none)
     QFutureWatcher<ExportOutcome> m_exportWatcher;
     std::atomic<bool> m_exportCancel{false};
 };
