@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 #include <fstream>
+#include <QWheelEvent>
+#include <QSpinBox>
 #include <QRegularExpression>
 #include <QAction>
 #include <QComboBox>
@@ -464,6 +466,38 @@ private slots:
               qlonglong(latenciesMs.size()), pct(0.5), pct(0.9), pct(0.99), latenciesMs.last());
         // The target is 50 ms; the limit here leaves room for loaded CI machines.
         QVERIFY2(pct(0.99) < 250, qPrintable(QString::number(pct(0.99))));
+    }
+
+    void setupPanelStaysStill()
+    {
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        ConfigPanel* panel = w.configPanel();
+        QVERIFY(!panel->isModified());
+        const QList<QSpinBox*> spins = panel->findChildren<QSpinBox*>();
+        QVERIFY(!spins.isEmpty());
+        QSpinBox* s = spins.first();
+        const int before = s->value();
+        // The wheel over a field without the focus scrolls the panel and leaves the value alone.
+        QVERIFY(!s->hasFocus());
+        const QPointF at(s->width() / 2.0, s->height() / 2.0);
+        QWheelEvent up(at, s->mapToGlobal(at), QPoint(), QPoint(0, 120), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase,
+                       false);
+        QApplication::sendEvent(s, &up);
+        QCOMPARE(s->value(), before);
+        // With the focus it changes the value, as usual.
+        QApplication::setActiveWindow(&w);
+        s->setFocus();
+        QTRY_VERIFY(s->hasFocus());
+        QWheelEvent again(at, s->mapToGlobal(at), QPoint(), QPoint(0, 120), Qt::NoButton, Qt::NoModifier,
+                          Qt::NoScrollPhase, false);
+        QApplication::sendEvent(s, &again);
+        QVERIFY(s->value() != before);
+        QVERIFY(panel->isModified());
+        // Back at the preset's value: no longer "edited".
+        s->setValue(before);
+        QVERIFY(!panel->isModified());
     }
 
     void reopenRun()

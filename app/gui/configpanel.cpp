@@ -5,7 +5,10 @@
 #include "aq/error.h"
 #include "aq/export.h"
 
+#include <QAbstractScrollArea>
 #include <QCheckBox>
+#include <QCoreApplication>
+#include <QEvent>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -279,6 +282,26 @@ void ConfigPanel::build()
                          m_qkMatrix, m_trainShifts, m_signedMaxInit, m_keepDominant, m_inverseFloat64, m_augLoss,
                          m_mixedPrecision, m_buffersOnHost})
         connect(c, &QCheckBox::toggled, this, &ConfigPanel::onFieldEdited);
+    // The mouse wheel scrolls the panel; it changes a number or a choice only in the field that has the focus.
+    for (QWidget* w : findChildren<QWidget*>())
+        if (qobject_cast<QAbstractSpinBox*>(w) || qobject_cast<QComboBox*>(w)) {
+            w->setFocusPolicy(Qt::StrongFocus);
+            w->installEventFilter(this);
+        }
+}
+
+bool ConfigPanel::eventFilter(QObject* watched, QEvent* event)
+{
+    auto* w = qobject_cast<QWidget*>(watched);
+    if (event->type() == QEvent::Wheel && w && !w->hasFocus()) {
+        for (QWidget* p = w->parentWidget(); p; p = p->parentWidget())
+            if (auto* area = qobject_cast<QAbstractScrollArea*>(p)) {
+                QCoreApplication::sendEvent(area->viewport(), event);
+                break;
+            }
+        return true;  // not for this field
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void ConfigPanel::setModel(const aq::ModelConfig& model)
@@ -331,7 +354,27 @@ bool ConfigPanel::applyPreset(const QString& name)
     setConfig(c);
     m_modified = false;
     m_modifiedLabel->setVisible(false);
+    m_presetValues = fieldValues();
     return true;
+}
+
+QVariantList ConfigPanel::fieldValues() const
+{
+    // Every editable field in creation order; the preset and method choosers are not fields of the preset.
+    QVariantList v;
+    for (const QWidget* w : findChildren<QWidget*>()) {
+        if (w == m_preset || w == m_method)
+            continue;
+        if (auto* s = qobject_cast<const QSpinBox*>(w))
+            v << s->value();
+        else if (auto* d = qobject_cast<const QDoubleSpinBox*>(w))
+            v << d->value();
+        else if (auto* c = qobject_cast<const QCheckBox*>(w))
+            v << c->isChecked();
+        else if (auto* b = qobject_cast<const QComboBox*>(w))
+            v << b->currentIndex();
+    }
+    return v;
 }
 
 void ConfigPanel::setConfig(const aq::QuantConfig& c)
@@ -436,8 +479,9 @@ void ConfigPanel::onFieldEdited()
 {
     if (m_filling)
         return;
-    m_modified = true;
-    m_modifiedLabel->setVisible(true);
+    // Back at the preset's values: no longer edited.
+    m_modified = fieldValues() != m_presetValues;
+    m_modifiedLabel->setVisible(m_modified);
     updateEnabled();
     emit configChanged();
 }

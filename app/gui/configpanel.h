@@ -3,6 +3,7 @@
 // method fill all fields, each field can then be overridden, and each has a tooltip saying what it does.
 #include "aq/calibrate.h"
 
+#include <QVariant>
 #include <QWidget>
 
 #include <optional>
@@ -49,6 +50,9 @@ public:
 
 signals:
     void configChanged();
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     void build();
@@ -102,6 +106,8 @@ private:
     std::optional<aq::ModelConfig> m_model;
     bool m_filling = false;  ///< fields are being set programmatically: not a user edit
     bool m_modified = false;
+    QVariantList m_presetValues;  ///< every field's value as the preset filled it
+    QVariantList fieldValues() const;
     std::string m_device = "cpu";  ///< carried through setConfig()/config() unchanged
 };
 

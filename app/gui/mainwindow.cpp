@@ -444,6 +444,10 @@ QWidget* MainWindow::createSetupPanel()
     m_estimate = new QLabel(modelBox);
     m_estimate->setWordWrap(true);
     m_estimate->setTextFormat(Qt::RichText);
+    m_estimate->setAlignment(Qt::AlignLeft | Qt::AlignTop);
+    // Room for the two lines (memory, time) from the start: a label that grows when its text arrives would move
+    // every control below it while the user reaches for one.
+    m_estimate->setMinimumHeight(2 * m_estimate->fontMetrics().lineSpacing() + 2);
     m_probe = new RateProbe(this);
     connect(m_probe, &RateProbe::measured, this,
             [this](const QString& key, const CalibrationTimings& timings) { m_timings.insert(key, timings); });
