@@ -204,7 +204,8 @@ torch::Tensor SafetensorsFile::load(const std::string& name) const
     }
     const auto* src = static_cast<const char*>(m_file->data) + m_dataOffset + e.begin;
     // Element data are little-endian, as on every platform this builds for; offsets need not be aligned.
-    std::memcpy(result.data_ptr(), src, e.end - e.begin);
+    if (e.end > e.begin)  // an empty tensor has no storage: memcpy must not see its null pointer
+        std::memcpy(result.data_ptr(), src, e.end - e.begin);
     // The copy is what the caller keeps: drop the mapped pages so that reading a large checkpoint block by block does
     // not leave the whole file resident in this process (they are read again from the page cache if needed).
     const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
