@@ -844,12 +844,21 @@ private slots:
             MainWindow w;
             QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
             w.configPanel()->applyPreset(QStringLiteral("w3a16"));
+            aq::QuantConfig c = w.configPanel()->config();
+            c.nsamples = 24;  // an edited field
+            c.lwcLr = 0.0025;
+            w.configPanel()->loadConfig(c);
+            QVERIFY(w.configPanel()->isModified());
             w.setEvaluationText(QString());
             w.close();  // writes the settings
         }
         MainWindow again;
         QTRY_VERIFY_WITH_TIMEOUT(again.modelPanel()->summary().has_value(), 30000);
         QCOMPARE(again.configPanel()->presetName(), QStringLiteral("w3a16"));
+        QVERIFY(again.configPanel()->isModified());
+        QCOMPARE(again.configPanel()->config().nsamples, int64_t(24));
+        QCOMPARE(again.configPanel()->config().lwcLr, 0.0025);
+        QCOMPARE(again.configPanel()->config().wbits, 3);
         QVERIFY(again.evaluationText().isEmpty());
         QVERIFY(!again.modelPanel()->recentModels().isEmpty());
     }

@@ -713,6 +713,13 @@ void MainWindow::readSettings()
     const QString preset = s.value(QStringLiteral("config/preset")).toString();
     if (!preset.isEmpty())
         m_configPanel->applyPreset(preset);
+    // Fields edited away from the preset come back as they were left.
+    const QByteArray edited = s.value(QStringLiteral("config/edited")).toByteArray();
+    if (!edited.isEmpty()) {
+        const QJsonDocument doc = QJsonDocument::fromJson(edited);
+        if (doc.isObject())
+            m_configPanel->loadConfig(configFromJson(doc.object()));
+    }
     m_lossView->setLogScale(s.value(QStringLiteral("view/logLoss"), false).toBool());
 
     // A fresh installation opens on the bundled demo model, so that Run works at once.
@@ -739,6 +746,10 @@ void MainWindow::writeSettings() const
     s.setValue(QStringLiteral("run/device"), m_device->currentData());
     s.setValue(QStringLiteral("config/preset"), m_configPanel->presetName());
     s.setValue(QStringLiteral("config/method"), QString::fromLatin1(aq::methodName(m_configPanel->method())));
+    if (m_configPanel->isModified())
+        s.setValue(QStringLiteral("config/edited"), QByteArray::fromStdString(aq::quantConfigJson(m_configPanel->config())));
+    else
+        s.remove(QStringLiteral("config/edited"));
     s.setValue(QStringLiteral("view/logLoss"), m_lossView->logScale());
 }
 

@@ -13,8 +13,6 @@
 
 namespace aq::gui {
 
-namespace {
-
 aq::QuantConfig configFromJson(const QJsonObject& j)
 {
     aq::QuantConfig c;  // defaults for anything missing
@@ -70,8 +68,6 @@ aq::QuantConfig configFromJson(const QJsonObject& j)
     real("condition_limit", c.conditionLimit);
     return c;
 }
-
-}  // namespace
 
 RunFile readRunFile(const QString& runDir)
 {

@@ -6,6 +6,7 @@
 
 #include "aq/calibrate.h"
 
+#include <QJsonObject>
 #include <QString>
 #include <QVector>
 
@@ -30,6 +31,10 @@ struct RunFile {
     QVector<EpochMinimum> minima;
     int recoveries = 0;
 };
+
+/// A configuration from run.json's "configuration" object (or aq::quantConfigJson's text); defaults for anything
+/// missing, so configurations written by older or newer versions still load.
+aq::QuantConfig configFromJson(const QJsonObject& j);
 
 /// Parses `runDir`/run.json. Throws aq::Error(BadInput) when it is missing, unreadable or not a completed run.
 RunFile readRunFile(const QString& runDir);

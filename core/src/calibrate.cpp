@@ -840,6 +840,8 @@ bool detail::fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cud
     return q.mixedPrecision && cuda && m.hiddenSize >= 1024;
 }
 
+std::string quantConfigJson(const QuantConfig& config) { return detail::configJson(config).dump(); }
+
 MemoryEstimate estimateCalibrationMemory(const ModelConfig& m, const QuantConfig& q, bool cuda)
 {
     const bool halfBuffers = detail::halfPrecisionBuffers(m, q, cuda);

@@ -87,6 +87,10 @@ struct MemoryEstimate {
 /// `cuda`: whether the chosen device is a CUDA device (mixed precision and host buffers apply only there).
 MemoryEstimate estimateCalibrationMemory(const ModelConfig& model, const QuantConfig& config, bool cuda);
 
+/// The configuration as run.json's "configuration" object stores it (a JSON text), for front ends that keep a
+/// configuration between sessions and read it back like a run's.
+std::string quantConfigJson(const QuantConfig& config);
+
 /// Gradual-mask band (spec §5.1): the number of included diagonals N_e = floor(((d-1)/(E-1))*e) + 1 for 0-based
 /// epoch e of E; E <= 1 gives 1 (diagonal only).
 int64_t maskBandWidth(int64_t d, int epochs, int epoch);
