@@ -13,11 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -28,6 +30,21 @@ void onInterrupt(int)
 {
     if (g_cancel.exchange(true))
         std::_Exit(130);  // a second Ctrl+C stops at once
+}
+
+/// Every long stage polls the cancel flag and ends within a second; a stage that cannot (reading a pickled
+/// checkpoint, a third-party library busy inside one call) is ended by this watchdog a few seconds after the
+/// signal. Nothing is lost by that: runs and exports publish their results by renaming, and a run folder keeps
+/// what --resume needs.
+void startInterruptWatchdog()
+{
+    std::thread([] {
+        while (!g_cancel.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        std::fputs("\ninterrupted\n", stderr);
+        std::_Exit(130);
+    }).detach();
 }
 
 const char* kUsage = R"(usage: affinequant COMMAND [OPTIONS]
@@ -321,6 +338,7 @@ int main(int argc, char** argv)
         }
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
+    startInterruptWatchdog();
     try {
         if (cmd == "inspect")
             return cmdInspect(rest);
