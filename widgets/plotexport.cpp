@@ -14,8 +14,6 @@
 
 namespace aq::widgets {
 
-namespace {
-
 QString csvField(QString s)
 {
     if (s.contains(',') || s.contains('"') || s.contains('\n')) {
@@ -24,6 +22,8 @@ QString csvField(QString s)
     }
     return s;
 }
+
+namespace {
 
 QString number(double v) { return QString::number(v, 'g', 17); }
 

@@ -11,6 +11,9 @@ class QMenu;
 
 namespace aq::widgets {
 
+/// One CSV field: quoted (with doubled quotes) when it holds a comma, a quote or a line break.
+QString csvField(QString s);
+
 /// The plotted data as CSV, one line per point: graphs, curves and bars as "series,x,y", colour maps as
 /// "series,row,column,x,y,value" (row/column index the map's cells, x/y their centres). Series are named by their
 /// legend text (or "series N"); fields that hold commas or quotes are quoted.

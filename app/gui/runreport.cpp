@@ -1,5 +1,7 @@
 #include "runreport.h"
 
+#include "plotexport.h"
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFile>
@@ -30,15 +32,6 @@ QString valueText(const QJsonValue& v)
     }
 }
 
-QString csvField(QString s)
-{
-    if (s.contains(',') || s.contains('"') || s.contains('\n')) {
-        s.replace('"', QStringLiteral("\"\""));
-        return '"' + s + '"';
-    }
-    return s;
-}
-
 QString mdCell(QString s) { return s.replace('|', QStringLiteral("\\|")).replace('\n', ' '); }
 
 }  // namespace
@@ -67,7 +60,7 @@ std::optional<RunReport> makeRunReport(const QString& runDir, QString* error)
     QString& csv = r.csv;
     csv = QStringLiteral("section,name,value\n");
     auto csvRow = [&](const QString& section, const QString& name, const QString& value) {
-        csv += csvField(section) + ',' + csvField(name) + ',' + csvField(value) + '\n';
+        csv += widgets::csvField(section) + ',' + widgets::csvField(name) + ',' + widgets::csvField(value) + '\n';
     };
 
     md += QStringLiteral("# %1\n\n").arg(T::tr("Run %1").arg(QDir(runDir).dirName()));
