@@ -378,7 +378,7 @@ private slots:
         QVERIFY(spy.losses > 0);
         QCOMPARE(spy.diags, 4 * 2 * 2);  // blocks x epochs x (out, qkt)
         QCOMPARE(spy.snaps, spy.diags);
-        QCOMPARE(spy.profiles, 4 * 3);
+        QCOMPARE(spy.profiles, 4 * 4);  // blocks x (qkv, out, fc1, down)
         QCOMPARE(spy.hists, 4 * 7);
         std::ifstream in(fs::path(r.runDir) / "run.json");
         const auto run = nlohmann::json::parse(in);
@@ -388,6 +388,152 @@ private slots:
         QVERIFY(run["blocks"][0]["epochs"][1]["matrices"]["out"].contains("non_dominant_rows"));
         // The run's model is evaluated with its activation quantization (abits 4 from config.json).
         QCOMPARE(aq::loadModelConfig(r.runDir + "/model").activationBits, 4);
+    }
+
+    /// Every row's/group's own clipping bounds: the histogram's counts of weights outside them, checked against the
+    /// demo model's weights. Without LET the histogrammed weights are the checkpoint's; at 0 epochs the clipping
+    /// factors are their initial sigmoid(4) (an exact check), after training the bounds are bracketed by the exported
+    /// scales and zero points (lo = -zero * step to within half a step, hi = lo + 15 steps).
+    void weightHistogramCountsClippedWeights()
+    {
+        const Checkpoint ck(kDemo);
+        const aq::ModelConfig& m = ck.config();
+        const int64_t groupSize = 96;  // 256 = 2 x 96 + a partial group of 64; 768 = 8 x 96
+        struct Spy : aq::CalibrationObserver {
+            std::vector<aq::WeightHistogram> hists;
+            void weightHistogram(const aq::WeightHistogram& h) override { hists.push_back(h); }
+        };
+        auto run = [&](const QTemporaryDir& tmp, int epochs) {
+            aq::CalibrationRequest r = demoRequest(tmp, "w4a16");
+            r.config.let = false;
+            r.config.lwc = true;
+            r.config.groupSize = groupSize;
+            r.config.partialGroups = true;
+            r.config.zeroInRange = false;  // the exported steps then span exactly the learned bounds
+            r.config.epochs = epochs;
+            Spy spy;
+            aq::runCalibration(r, &spy);
+            return spy.hists;
+        };
+        const size_t histsPerRun = size_t(m.numLayers) * blockLayout(m).linears().size();
+        auto weightOf = [&](const aq::WeightHistogram& h) {
+            return ck.load(blockPrefix(m, h.block) + h.layer + ".weight").to(torch::kFloat32).contiguous();
+        };
+        // Invariants every histogram must satisfy.
+        auto checkShape = [](const aq::WeightHistogram& h, const torch::Tensor& w) {
+            int64_t total = 0;
+            for (int64_t c : h.counts)
+                total += c;
+            QCOMPARE(total, w.numel());
+            QVERIFY(h.clippedBelow >= 0 && h.clippedAbove >= 0);
+            QVERIFY(h.clippedBelow + h.clippedAbove <= total);
+            QVERIFY(h.clipLowMin <= h.clipLow && h.clipLow <= h.clipLowMax);
+            QVERIFY(h.clipHighMin <= h.clipHigh && h.clipHigh <= h.clipHighMax);
+            QVERIFY(h.clipLowMin >= h.binEdges.front() && h.clipHighMax <= h.binEdges.back());
+        };
+
+        // Untrained: bounds are sigmoid(4) times each group's extremes, recomputed here group by group.
+        {
+            QTemporaryDir tmp;
+            const float factor = torch::sigmoid(torch::full({1}, 4.0f)).item<float>();
+            const auto hists = run(tmp, 0);
+            QCOMPARE(hists.size(), histsPerRun);
+            int64_t clippedTotal = 0;
+            for (const aq::WeightHistogram& h : hists) {
+                const torch::Tensor w = weightOf(h);
+                checkShape(h, w);
+                const int64_t rows = w.size(0), in = w.size(1);
+                const float* x = w.data_ptr<float>();
+                int64_t below = 0, above = 0;
+                float lowMin = INFINITY, lowMax = -INFINITY, highMin = INFINITY, highMax = -INFINITY;
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t start = 0; start < in; start += groupSize) {
+                        const int64_t end = std::min(in, start + groupSize);
+                        float mn = INFINITY, mx = -INFINITY;
+                        for (int64_t j = start; j < end; ++j) {
+                            mn = std::min(mn, x[r * in + j]);
+                            mx = std::max(mx, x[r * in + j]);
+                        }
+                        const float lo = factor * mn, hi = factor * mx;
+                        if (r == 0 && start == 0) {
+                            QCOMPARE(h.clipLow, lo);
+                            QCOMPARE(h.clipHigh, hi);
+                        }
+                        lowMin = std::min(lowMin, lo);
+                        lowMax = std::max(lowMax, lo);
+                        highMin = std::min(highMin, hi);
+                        highMax = std::max(highMax, hi);
+                        for (int64_t j = start; j < end; ++j) {
+                            below += x[r * in + j] < lo;
+                            above += x[r * in + j] > hi;
+                        }
+                    }
+                QCOMPARE(h.clippedBelow, below);
+                QCOMPARE(h.clippedAbove, above);
+                QCOMPARE(h.clipLowMin, lowMin);
+                QCOMPARE(h.clipLowMax, lowMax);
+                QCOMPARE(h.clipHighMin, highMin);
+                QCOMPARE(h.clipHighMax, highMax);
+                clippedTotal += below + above;
+            }
+            QVERIFY(clippedTotal > 0);  // sigmoid(4) < 1 cuts each group's extremes
+        }
+
+        // Trained: the exported step s and zero point z of each group bracket its bounds.
+        {
+            QTemporaryDir tmp;
+            const auto hists = run(tmp, 1);
+            QCOMPARE(hists.size(), histsPerRun);
+            SafetensorsFile quant(tmp.path().toStdString() + "/run/model/quantization.safetensors");
+            int64_t clippedTotal = 0, surelyTotal = 0, maybeTotal = 0;
+            for (const aq::WeightHistogram& h : hists) {
+                const torch::Tensor w = weightOf(h);
+                checkShape(h, w);
+                const std::string name = blockPrefix(m, h.block) + h.layer;
+                const torch::Tensor s = quant.load(name + ".scales").to(torch::kFloat64).contiguous();
+                const torch::Tensor z = quant.load(name + ".zeros").to(torch::kFloat64).contiguous();
+                const int64_t rows = w.size(0), in = w.size(1), groups = s.size(1);
+                QCOMPARE(groups, (in + groupSize - 1) / groupSize);
+                const float* x = w.data_ptr<float>();
+                const double* sp = s.data_ptr<double>();
+                const double* zp = z.data_ptr<double>();
+                int64_t surelyBelow = 0, maybeBelow = 0, surelyAbove = 0, maybeAbove = 0;
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t k = 0; k < groups; ++k) {
+                        const double step = sp[r * groups + k], zero = zp[r * groups + k];
+                        const double slack = 1e-5 * step;  // float32 rounding of the step and the bounds
+                        const double loLow = -(zero + 0.5) * step - slack, loHigh = -(zero - 0.5) * step + slack;
+                        const double hiLow = loLow + 15 * step - slack, hiHigh = loHigh + 15 * step + slack;
+                        for (int64_t j = k * groupSize; j < std::min(in, (k + 1) * groupSize); ++j) {
+                            const double v = x[r * in + j];
+                            surelyBelow += v < loLow;
+                            maybeBelow += v < loHigh;
+                            surelyAbove += v > hiHigh;
+                            maybeAbove += v > hiLow;
+                        }
+                    }
+                QVERIFY2(surelyBelow <= h.clippedBelow && h.clippedBelow <= maybeBelow,
+                         qPrintable(QStringLiteral("%1 block %2: %3 below, expected %4..%5")
+                                        .arg(QString::fromStdString(h.layer))
+                                        .arg(h.block)
+                                        .arg(h.clippedBelow)
+                                        .arg(surelyBelow)
+                                        .arg(maybeBelow)));
+                QVERIFY2(surelyAbove <= h.clippedAbove && h.clippedAbove <= maybeAbove,
+                         qPrintable(QStringLiteral("%1 block %2: %3 above, expected %4..%5")
+                                        .arg(QString::fromStdString(h.layer))
+                                        .arg(h.block)
+                                        .arg(h.clippedAbove)
+                                        .arg(surelyAbove)
+                                        .arg(maybeAbove)));
+                clippedTotal += h.clippedBelow + h.clippedAbove;
+                surelyTotal += surelyBelow + surelyAbove;
+                maybeTotal += maybeBelow + maybeAbove;
+            }
+            qInfo("trained clipping: %lld weights outside their bounds, bracket %lld..%lld", (long long)clippedTotal,
+                  (long long)surelyTotal, (long long)maybeTotal);
+            QVERIFY(clippedTotal > 0);
+        }
     }
 
     void epochsZeroAndOne()

@@ -14,6 +14,7 @@
 #include "perplexity.h"
 #include "quantizer.h"
 #include "run_directory.h"
+#include "run_views.h"
 #include "safetensors.h"
 #include "torch_util.h"
 #include "transforms.h"
@@ -200,18 +201,69 @@ WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, cons
         h.binEdges.push_back(lo + (hi - lo) * static_cast<float>(i) / bins);
     for (float c : toFloats(counts))
         h.counts.push_back(static_cast<int64_t>(c));
-    // Bounds and grid of the first row's first group.
-    const int64_t n = spec.groupSize > 0 && spec.groupSize < wf.size(1) ? spec.groupSize : wf.size(1);
-    auto row = wf.narrow(0, 0, 1).narrow(1, 0, n).cpu();
-    auto it = t.lwc.find(layer);
-    torch::Tensor u, l;
-    if (it != t.lwc.end()) {
-        u = it->second.first.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
-        l = it->second.second.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
+
+    // Every row's (group's) own bounds, [out, groups], as the quantizer computes them: sigmoid(u) * max and
+    // sigmoid(l) * min of the row/group, or plain min/max without learned clipping. A partial last group is its own
+    // group, as in fakeQuantWeight.
+    const int64_t out = wf.size(0), in = wf.size(1);
+    const int64_t groups = groupsPerRow(in, spec.groupSize);
+    const int64_t g = groups == 1 ? in : spec.groupSize;
+    const int64_t full = in / g;
+    auto head = wf.narrow(1, 0, full * g).reshape({out, full, g});
+    auto tail = wf.narrow(1, full * g, in - full * g);  // empty unless the last group is partial
+    auto upper = std::get<0>(head.max(2)), lower = std::get<0>(head.min(2));
+    if (full < groups) {
+        upper = torch::cat({upper, std::get<0>(tail.max(1, true))}, 1);
+        lower = torch::cat({lower, std::get<0>(tail.min(1, true))}, 1);
     }
-    h.clipHigh = (u.defined() ? torch::sigmoid(u).item<float>() : 1.0f) * row.max().item<float>();
-    h.clipLow = (l.defined() ? torch::sigmoid(l).item<float>() : 1.0f) * row.min().item<float>();
+    auto it = t.lwc.find(layer);
+    const bool learned = it != t.lwc.end();
+    if (learned) {
+        upper = torch::sigmoid(it->second.first.detach().to(wf.device(), torch::kFloat32)) * upper;
+        lower = torch::sigmoid(it->second.second.detach().to(wf.device(), torch::kFloat32)) * lower;
+    }
+    // The range the grid covers, as the quantizer derives it from those bounds (rowParams): zero kept inside it, and
+    // with a symmetric grid [-half, half - 1] steps of max(|upper|, |lower|) / (half - 1).
+    if (spec.bits < 16 && spec.zeroInRange) {
+        upper = torch::clamp_min(upper, 0.0);
+        lower = torch::clamp_max(lower, 0.0);
+    }
+    if (spec.bits < 16 && spec.symmetric) {
+        const double half = std::ldexp(1.0, spec.bits - 1);
+        const auto reach = torch::max(upper.abs(), lower.abs());
+        upper = reach;
+        lower = -reach * (half / (half - 1));
+    }
+    auto below = head.lt(lower.narrow(1, 0, full).unsqueeze(2)).sum();
+    auto above = head.gt(upper.narrow(1, 0, full).unsqueeze(2)).sum();
+    if (full < groups) {
+        below = below + tail.lt(lower.narrow(1, full, 1)).sum();
+        above = above + tail.gt(upper.narrow(1, full, 1)).sum();
+    }
+    // One transfer for the eight numbers. Float64 holds the counts exactly up to 2^53.
+    const auto summary = torch::stack({lower.min().to(torch::kFloat64), lower.max().to(torch::kFloat64),
+                                       upper.min().to(torch::kFloat64), upper.max().to(torch::kFloat64),
+                                       lower[0][0].to(torch::kFloat64), upper[0][0].to(torch::kFloat64),
+                                       below.to(torch::kFloat64), above.to(torch::kFloat64)})
+                             .cpu();
+    const double* v = summary.data_ptr<double>();
+    h.clipLowMin = static_cast<float>(v[0]);
+    h.clipLowMax = static_cast<float>(v[1]);
+    h.clipHighMin = static_cast<float>(v[2]);
+    h.clipHighMax = static_cast<float>(v[3]);
+    h.clipLow = static_cast<float>(v[4]);
+    h.clipHigh = static_cast<float>(v[5]);
+    h.clippedBelow = static_cast<int64_t>(v[6]);
+    h.clippedAbove = static_cast<int64_t>(v[7]);
+
+    // The grid of the first row's first group.
     if (spec.bits < 16) {
+        auto row = wf.narrow(0, 0, 1).narrow(1, 0, std::min(g, in)).cpu();
+        torch::Tensor u, l;
+        if (learned) {
+            u = it->second.first.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
+            l = it->second.second.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
+        }
         const QuantParams p = weightQuantParams(row, spec, u, l);
         const float scale = p.scale.item<float>(), zero = p.zero.item<float>();
         const int levels = 1 << spec.bits;
@@ -377,7 +429,8 @@ OutputSizes estimateOutputSizes(const ModelConfig& m, const QuantConfig& q, cons
             if (q.wbits < 16)
                 quant += static_cast<uint64_t>(shape[0]) * static_cast<uint64_t>(groupsPerRow(shape[1], q.groupSize)) * 8;
         }
-        s.blocks.push_back(merged + quant + 2 * kHeader);
+        s.blocks.push_back(merged + quant + 2 * kHeader +
+                           estimateRunViewsBytes(m.hiddenSize, m.intermediateSize, q.epochs));
         s.model += merged + quant;
     }
     for (const auto& name : ck.names())
@@ -629,6 +682,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     };
     std::unique_ptr<BlockOptimizer> optimizer = train ? makeOptimizer() : nullptr;
     const int64_t steps = q.nsamples / B;
+    if (train)
+        obs.stage("training", block, numBlocks);  // the targets are done: the epochs follow
     // Mixed precision on CUDA: bf16 weights straight from the fused quantizer. On the fast path also bf16 products
     // for the full post-norm matrices, and the inverses of every matrix transform (post-norm and per-head) refined from
     // one step to the next (exact LU at every epoch start and whenever the refinement's residual exceeds 1e-2).
@@ -811,8 +866,13 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     }
     finalLoss /= static_cast<double>(yFp.numel());
     xFp = yFp;
-    for (const char* site : {"qkv", "out", "fc1"})
-        obs.activationProfile({block, site, toFloats(stats[site].absMax), toFloats(after[site].absMax)});
+    // "down" is never transformed: its "before" is the full-precision block's and its "after" the merged quantized
+    // block's, so it shows what the transforms upstream (and the quantization) did to the down_proj input.
+    const BlockLayout layout = blockLayout(m);
+    const std::vector<std::pair<const char*, std::vector<std::string>>> sites = {
+        {"qkv", layout.qkv}, {"out", {layout.out}}, {"fc1", layout.fc1}, {"down", {layout.down}}};
+    for (const auto& [site, layers] : sites)
+        obs.activationProfile({block, site, toFloats(stats[site].absMax), toFloats(after[site].absMax), layers});
 
     BlockSummary bs{block, numBlocks, r.report["initial_loss"].get<double>(), finalLoss, since(t0), fallback};
     obs.blockFinished(bs);
@@ -864,7 +924,10 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
 {
     using namespace detail;
     NullObserver nullObserver;
-    CalibrationObserver& obs = observer ? *observer : nullObserver;
+    // Every report also goes into the run folder (views/), block by block, so the finished run reopens with every
+    // view the live run showed.
+    ViewRecorder recorder(observer ? *observer : nullObserver);
+    CalibrationObserver& obs = recorder;
     const auto t0 = Clock::now();
     const QuantConfig& q = req.config;
     const torch::Device device = parseDevice(q.device);
@@ -930,7 +993,14 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                          "--resume to continue an interrupted run");
             clearRunDirectory(runDir);
         }
-        progress = {{"fingerprint", fingerprint}, {"completed_blocks", 0}, {"blocks", nlohmann::json::array()},
+        // The request itself too, so a front end can offer to resume a folder it did not start.
+        progress = {{"fingerprint", fingerprint},
+                    {"completed_blocks", 0},
+                    {"num_blocks", m.numLayers},
+                    {"model", fs::absolute(req.modelDir).lexically_normal().string()},
+                    {"calibration_text", fs::absolute(req.calibTextPath).lexically_normal().string()},
+                    {"configuration", qjson},
+                    {"blocks", nlohmann::json::array()},
                     {"recoveries", 0}};
     }
     std::error_code ec;
@@ -953,6 +1023,10 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
         if (!req.resume) {
             writing = progressPath;
             writeJsonAtomically(progressPath, progress);  // resumable from the start
+        } else {
+            // Views of a block the interrupted run wrote but did not record as finished are redone with the block.
+            for (int64_t i = firstBlock; i < m.numLayers; ++i)
+                fs::remove(runViewsFile(runDir, static_cast<int>(i)), ec);
         }
         writing.clear();
     } catch (...) {
@@ -1058,6 +1132,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 writing = quantFile(i);
                 writeSafetensors(quantFile(i).string(), namedBlockTensors(m, i, qp));
             }
+            writing = runViewsFile(runDir, i);
+            recorder.writeBlock(runDir, i);
             progress["completed_blocks"] = i + 1;
             progress["blocks"].push_back(out.report);
             progress["recoveries"] = progress["recoveries"].get<int>() + out.recoveries;
@@ -1142,7 +1218,9 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                               {"calibration_text", fs::absolute(req.calibTextPath).lexically_normal().string()},
                               {"configuration", qjson},
                               {"device", device.str()},
+                              {"num_blocks", numBlocks},
                               {"blocks", progress["blocks"]},
+                              {"views", {{"folder", "views"}, {"format_version", kRunViewsFormatVersion}}},
                               {"quantization_layout", layoutJson(m, q, ck)},
                               {"peak_host_memory_bytes", peakHostBytes()},
                               {"peak_device_memory_bytes", peakDeviceBytes(device)},
@@ -1171,6 +1249,9 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             run["eval"] = {{"text", req.evalTextPath},
                            {"seqlen", eo.seqlen},
                            {"windows", eo.maxWindows},
+                           // what the text gave: the cap, or every full window when there is none or it is larger
+                           {"windows_evaluated", std::min<int64_t>(eo.maxWindows > 0 ? eo.maxWindows : INT64_MAX,
+                                                                   int64_t(evalTokens.size()) / eo.seqlen)},
                            {"fp_perplexity", result.fpPerplexity},
                            {"rtn_perplexity", result.rtnPerplexity},
                            {"quant_perplexity", result.quantPerplexity}};

@@ -363,6 +363,48 @@ def run_json_seeds(s):
     s.add("run_json", "truncated.json", json.dumps(run)[:100])
 
 
+def run_views_seeds(s):
+    """Views files as the engine writes them (core/src/run_views.cpp): reports in the metadata, arrays as tensors."""
+    def f32(values):
+        return struct.pack("<%df" % len(values), *values)
+
+    def i64(values):
+        return struct.pack("<%dq" % len(values), *values)
+
+    rows = cols = 4
+    matrix = [1.0 if r == c else 0.1 * (r - c) for r in range(rows) for c in range(cols)]
+    mask = [1.0 if abs(r - c) <= 1 else 0.0 for r in range(rows) for c in range(cols)]
+    tensors = [("t0", "F32", [rows], f32([0.5, 0.4, 0.3, 0.2])),
+               ("t1", "F32", [rows, cols], f32(matrix)), ("t2", "F32", [rows, cols], f32(mask)),
+               ("t3", "F32", [8], f32([1, 2, 3, 40, 5, 6, 7, 8])), ("t4", "F32", [8], f32([1, 2, 3, 4, 5, 6, 7, 8])),
+               ("t5", "F32", [5], f32([-1, -0.5, 0, 0.5, 1])), ("t6", "I64", [4], i64([1, 10, 12, 2])),
+               ("t7", "F32", [4], f32([-1, -0.33, 0.33, 1]))]
+    events = [{"event": "step", "epoch": 0, "step": 0, "loss": 0.25, "steps_per_epoch": 4},
+              {"event": "diagnostics", "epoch": 0, "transform": "out", "size": rows, "row_margins": "t0",
+               "min_margin": 0.2, "median_margin": 0.35, "non_dominant_rows": 0, "condition_estimate": "inf",
+               "band_width": 1},
+              {"event": "snapshot", "epoch": 0, "transform": "out", "rows": rows, "cols": cols, "stride": 1,
+               "values": "t1", "mask": "t2"},
+              {"event": "recovery", "epoch": 0, "reason": "non-finite loss", "action": "rolled back"},
+              {"event": "epoch", "epoch": 0, "epochs": 1, "mean_loss": "nan", "seconds": 0.5, "band_width": 1},
+              {"event": "histogram", "layer": "self_attn.q_proj", "bin_edges": "t5", "counts": "t6",
+               "clip_low": -0.9, "clip_high": 0.9, "grid": "t7", "clip_low_min": -1, "clip_low_max": -0.8,
+               "clip_high_min": 0.8, "clip_high_max": 1, "clipped_below": 1, "clipped_above": 2},
+              {"event": "activation", "site": "qkv", "before": "t3", "after": "t4",
+               "layers": ["self_attn.q_proj", "self_attn.k_proj"]},
+              {"event": "block", "num_blocks": 1, "initial_loss": 0.3, "final_loss": 0.1, "seconds": 2,
+               "per_channel_fallback": []}]
+    meta = {"format": "affinequant-views", "format_version": "1", "block": "0", "events": json.dumps(events)}
+    s.add("run_views", "block.safetensors", safetensors(tensors, meta))
+    s.add("run_views", "no-events.safetensors", safetensors([], dict(meta, events="[]")))
+    s.add("run_views", "newer-version.safetensors", safetensors(tensors, dict(meta, format_version="2")))
+    s.add("run_views", "other-block.safetensors", safetensors(tensors, dict(meta, block="3")))
+    wrong = [dict(e, rows=8) if e["event"] == "snapshot" else e for e in events]
+    s.add("run_views", "snapshot-size-mismatch.safetensors", safetensors(tensors, dict(meta, events=json.dumps(wrong))))
+    twice = [dict(e, after="t3") if e["event"] == "activation" else e for e in events]
+    s.add("run_views", "array-used-twice.safetensors", safetensors(tensors, dict(meta, events=json.dumps(twice))))
+
+
 # ---- GGUF ----------------------------------------------------------------------------------------------------------
 
 GGUF_TYPES = {"u8": 0, "i8": 1, "u16": 2, "i16": 3, "u32": 4, "i32": 5, "f32": 6, "bool": 7, "str": 8, "arr": 9,
@@ -491,6 +533,7 @@ def main():
     sentencepiece_seeds(s, spm, os.path.join(ROOT, "resources", "demo-text", "heldout.txt"))
 
     run_json_seeds(s)
+    run_views_seeds(s)
     gguf_seeds(s)
     for target in sorted(s.count):
         print("%-15s %3d seeds" % (target, s.count[target]))

@@ -7,13 +7,14 @@
 #   --runs N                    fuzz each target for N inputs instead
 #   --timeout S                 an input running longer than S seconds is a hang (default 5)
 #   --build DIR                 the fuzz build folder (default build-fuzz, preset "fuzz")
-#   TARGET                      safetensors config tokenizer_json gpt2_bpe sentencepiece run_json gguf (default: all)
+#   TARGET                      safetensors config tokenizer_json gpt2_bpe sentencepiece run_json run_views gguf
+#                               (default: all)
 # Extra libFuzzer options can be given in AQ_FUZZ_FLAGS (e.g. AQ_FUZZ_FLAGS="-jobs=2 -workers=2").
 # Exit status: 0 when no target crashed, hung or ran out of memory; 1 otherwise (the inputs are kept in
 # DIR/fuzz-artifacts/TARGET/; copy small ones to tools/fuzz/regressions/TARGET/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ALL_TARGETS=(safetensors config tokenizer_json gpt2_bpe sentencepiece run_json gguf)
+ALL_TARGETS=(safetensors config tokenizer_json gpt2_bpe sentencepiece run_json run_views gguf)
 seconds=60
 runs=""
 timeout=5

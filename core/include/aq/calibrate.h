@@ -135,9 +135,12 @@ struct MatrixSnapshot {
 /// Per-channel abs-max of the activations entering a transform site, before and after the transform.
 struct ActivationProfile {
     int block = 0;
-    std::string site;            ///< "qkv" (input of q/k/v), "fc1" (input of up/gate or fc1), "out" (input of o)
+    std::string site;            ///< "qkv" (input of q/k/v), "fc1" (input of up/gate or fc1), "out" (input of o),
+                                 ///< "down" (input of down_proj or fc2; not transformed, its "after" is the merged
+                                 ///< block's)
     std::vector<float> absMaxBefore;
     std::vector<float> absMaxAfter;
+    std::vector<std::string> layers;  ///< the linears that read these activations, named as in WeightHistogram::layer
 };
 
 /// Histogram of a (transformed) weight with the learned clipping bounds and the quantization grid of its first
@@ -149,6 +152,10 @@ struct WeightHistogram {
     std::vector<int64_t> counts;
     float clipLow = 0, clipHigh = 0;   ///< learned bounds of the first row/group
     std::vector<float> grid;           ///< dequantized levels of the first row/group
+    /// Every row's (or group's) own learned bounds: their range over the layer, and how many weights lie outside
+    /// the bounds of their own row or group (what clipping removes).
+    float clipLowMin = 0, clipLowMax = 0, clipHighMin = 0, clipHighMax = 0;
+    int64_t clippedBelow = 0, clippedAbove = 0;
 };
 
 struct Recovery {
