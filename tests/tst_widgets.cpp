@@ -9,16 +9,21 @@
 #include "maskscheduleview.h"
 #include "matrixheatmapview.h"
 #include "messagebar.h"
+#include "outliertable.h"
 #include "plotexport.h"
 #include "replotcoalescer.h"
 #include "resultsview.h"
 #include "teachingview.h"
 #include "weighthistogramview.h"
 
+#include <QComboBox>
 #include <QFile>
+#include <QFileInfo>
 #include <QImage>
 #include <QMenu>
 #include <QPushButton>
+#include <QSet>
+#include <QSortFilterProxyModel>
 #include <QTemporaryDir>
 #include <QTabWidget>
 #include <QStandardItemModel>
@@ -26,8 +31,11 @@
 
 #include <qcustomplot.h>
 
+#include <climits>
 #include <cmath>
+#include <complex>
 #include <memory>
+#include <random>
 
 using namespace aq::widgets;
 
@@ -195,6 +203,45 @@ private slots:
         QVERIFY2(text.contains(QStringLiteral("block 4")) && text.contains(QStringLiteral("step 5")),
                  qPrintable(text));
         QVERIFY(view.toolTipAt(QPointF(-500, -500)).isEmpty());
+    }
+
+    void lossEmptyHint()
+    {
+        LossCurveView view;
+        view.resize(700, 450);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QCPItemText* hint = nullptr;
+        for (int i = 0; i < view.plot()->itemCount(); ++i)
+            if (auto* t = qobject_cast<QCPItemText*>(view.plot()->item(i)))
+                hint = t;
+        QVERIFY(hint);
+        QVERIFY(hint->text().contains(QStringLiteral("Run")));
+        QVERIFY(view.showsEmptyHint() && hint->visible());
+        QVERIFY(!view.plot()->legend->visible());
+        view.plot()->replot();
+        // Centred in the plot area.
+        const QPointF centre = QRectF(view.plot()->axisRect()->rect()).center();
+        QVERIFY(QLineF(hint->position->pixelPosition(), centre).length() < 1.0);
+
+        // A buffered point is no curve yet; the redraw that draws it takes the hint away and brings the legend.
+        view.appendPoint(3, 0, 1.5);
+        QVERIFY(view.showsEmptyHint());
+        view.replotCoalescer()->flushNow();
+        QVERIFY(!view.showsEmptyHint() && !hint->visible());
+        QVERIFY(view.plot()->legend->visible());
+        QCOMPARE(view.plot()->legend->itemCount(), 1);
+        view.clear();
+        QVERIFY(view.showsEmptyHint());
+        QVERIFY(!view.plot()->legend->visible());
+        // A reopened run's curves, or a comparison alone, are data too.
+        view.setSeries({LossSeries{1, {0, 1}, {2, 1}}});
+        QVERIFY(!view.showsEmptyHint());
+        view.clear();
+        view.setComparison(QStringLiteral("other"), {LossSeries{0, {0, 1}, {2, 1}}});
+        QVERIFY(!view.showsEmptyHint());
+        view.clearComparison();
+        QVERIFY(view.showsEmptyHint());
     }
 
     void lossSetSeriesReplaces()
@@ -405,6 +452,85 @@ private slots:
         QCOMPARE(view.dominantRowCount(), 0);
     }
 
+    void marginSelectionIsItsOwn()
+    {
+        MarginView view;
+        view.resize(900, 700);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        // The owner keeps every matrix's rows and answers the view's requests, as the main window does.
+        QHash<QString, QVector<double>> rows;
+        auto key = [](int b, const QString& t, int e) { return QStringLiteral("%1/%2/%3").arg(b).arg(t).arg(e); };
+        QStringList requests;
+        connect(&view, &MarginView::rowMarginsRequested, &view, [&](int b, const QString& t, int e) {
+            requests << key(b, t, e);
+            if (rows.contains(key(b, t, e)))
+                view.setRowMargins(QStringLiteral("block %1, %2, epoch %3").arg(b).arg(t).arg(e), rows[key(b, t, e)]);
+        });
+        const int epochs = 3;
+        for (int b = 0; b < 3; ++b)
+            for (int e = 0; e < epochs; ++e)
+                for (const QString t : {QStringLiteral("out"), QStringLiteral("qkt")}) {
+                    // Matrix (b, t, e) has b + e + 1 rows, one of them not dominant for qkt.
+                    QVector<double> m(b + e + 1, 0.5);
+                    if (t == QStringLiteral("qkt"))
+                        m[0] = -0.1;
+                    rows.insert(key(b, t, e), m);
+                    view.addEpochMinimum(b, e, epochs, t, *std::min_element(m.begin(), m.end()));
+                }
+        // Following the newest epoch of the first transform seen.
+        QVERIFY(view.followsNewest());
+        QCOMPARE(view.selectedBlock(), 2);
+        QCOMPARE(view.selectedTransform(), QStringLiteral("out"));
+        QCOMPARE(view.selectedEpoch(), 2);
+        QCOMPARE(view.dominantRowCount(), 5);
+        QCOMPARE(view.nonDominantRowCount(), 0);
+        QCOMPARE(requests.last(), key(2, QStringLiteral("out"), 2));
+
+        // Any stored matrix can be shown, whatever any other view shows.
+        view.select(0, QStringLiteral("qkt"), 1);
+        QCOMPARE(requests.last(), key(0, QStringLiteral("qkt"), 1));
+        QCOMPARE(view.dominantRowCount(), 1);
+        QCOMPARE(view.nonDominantRowCount(), 1);
+        QVERIFY2(view.rowTitle().startsWith(QStringLiteral("block 0, qkt, epoch 1")), qPrintable(view.rowTitle()));
+        // Picking an epoch by hand stops following; a new epoch then leaves the selection alone.
+        auto* epochBox = view.findChildren<QComboBox*>().at(2);
+        QCOMPARE(epochBox->count(), epochs);
+        epochBox->setCurrentIndex(2);
+        emit epochBox->activated(2);
+        QCOMPARE(view.selectedEpoch(), 2);
+        QCOMPARE(view.dominantRowCount() + view.nonDominantRowCount(), 3);
+        QVERIFY(!view.followsNewest());
+        view.addEpochMinimum(3, 0, epochs, QStringLiteral("qkt"), 0.2);
+        QCOMPARE(view.selectedBlock(), 0);
+        QCOMPARE(view.selectedEpoch(), 2);
+
+        // A matrix whose rows the owner does not have (a reopened run keeps only the minima) says so.
+        view.select(3, QStringLiteral("qkt"), 0);
+        QCOMPARE(view.dominantRowCount() + view.nonDominantRowCount(), 0);
+        QVERIFY2(view.rowTitle().contains(QStringLiteral("0.2")), qPrintable(view.rowTitle()));
+
+        // The timeline: a line between neighbouring blocks, block numbers under the blocks, hover readouts.
+        QTRY_VERIFY(!view.timelineReplot()->isPending());
+        QCOMPARE(view.blockSeparatorCount(), 3);
+        QCPAxis* x = view.timelinePlot()->xAxis;
+        QVERIFY(!x->label().contains(QLatin1Char('/')));
+        auto ticker = qSharedPointerDynamicCast<QCPAxisTickerText>(x->ticker());
+        QVERIFY(ticker);
+        QCOMPARE(ticker->ticks().value(2.5), QStringLiteral("2"));
+        view.timelinePlot()->replot();
+        const double px = x->coordToPixel(1 + 2.0 / epochs);
+        const double py = view.timelinePlot()->yAxis->coordToPixel(-0.1);
+        const QString text = view.timelineToolTipAt(QPointF(px + 2, py - 2));
+        QCOMPARE(text, QStringLiteral("block 1, qkt, epoch 2 (of 3): smallest row margin -0.1"));
+        QVERIFY(view.timelineToolTipAt(QPointF(-500, -500)).isEmpty());
+
+        view.clear();
+        QCOMPARE(view.blockSeparatorCount(), 0);
+        QCOMPARE(view.selectedEpoch(), -1);
+        QVERIFY(ticker->ticks().isEmpty());
+    }
+
     // ---- ActivationView ----
     void activationOutliers()
     {
@@ -436,6 +562,168 @@ private slots:
         QVERIFY(view.outliersBefore().isEmpty());
     }
 
+    void outlierExplorer()
+    {
+        ActivationView view;
+        view.resize(900, 700);
+        QVector<ActivationProfileData> fed;
+        auto profile = [](int block, const QString& site, QVector<double> before, QVector<double> after,
+                          QStringList layers) {
+            ActivationProfileData p;
+            p.block = block;
+            p.site = site;
+            p.absMaxBefore = std::move(before);
+            p.absMaxAfter = std::move(after);
+            p.layers = std::move(layers);
+            return p;
+        };
+        fed << profile(2, QStringLiteral("qkv"), {1, 1.2, 0.9, 1, 30, 1.1, 1, 7}, {2, 2.1, 1.9, 2, 3, 2.2, 2, 2.5}, {})
+            << profile(0, QStringLiteral("down"), {1, 2, 1, 2, 1, 2}, {1, 1, 1, 1, 20, 1}, {QStringLiteral("mlp.down_proj")})
+            << profile(0, QStringLiteral("qkv"), {1, 1, 1, 50, 1, 1, 1, 9, 1}, {1, 1, 1, 1, 1, 1, 1, 1, 1},
+                       {QStringLiteral("self_attn.q_proj"), QStringLiteral("self_attn.k_proj"),
+                        QStringLiteral("self_attn.v_proj")})
+            << profile(1, QStringLiteral("fc1"), {1, 1, 1, 1}, {1, 1, 1, 1}, {});
+        for (const auto& p : fed)
+            view.addProfile(p);
+
+        // Site names follow the linears reading them, as the Weights tab lists those.
+        QCOMPARE(view.siteLabel(QStringLiteral("qkv")), QStringLiteral("self_attn.q_proj / k_proj / v_proj"));
+        QCOMPARE(view.siteLabel(QStringLiteral("down")), QStringLiteral("mlp.down_proj"));
+        QCOMPARE(view.siteLabel(QStringLiteral("fc1")), QStringLiteral("up_proj / gate_proj"));  // no names given
+
+        // The table against an independent computation: every channel above 6x its profile's median, before or after.
+        auto median = [](QVector<double> v) {
+            std::sort(v.begin(), v.end());
+            const int n = int(v.size());
+            return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+        };
+        auto expected = [&](double factor) {
+            QSet<QString> keys;
+            for (const auto& p : fed) {
+                const double mb = median(p.absMaxBefore), ma = median(p.absMaxAfter);
+                for (int c = 0; c < p.absMaxBefore.size(); ++c)
+                    if (p.absMaxBefore[c] / mb > factor || p.absMaxAfter[c] / ma > factor)
+                        keys.insert(QStringLiteral("%1/%2/%3").arg(p.block).arg(p.site).arg(c));
+            }
+            return keys;
+        };
+        auto shown = [&] {
+            QSet<QString> keys;
+            OutlierTableModel* m = view.outlierModel();
+            for (int i = 0; i < m->rowCount(); ++i) {
+                const OutlierRow& r = m->outlierRow(i);
+                keys.insert(QStringLiteral("%1/%2/%3").arg(r.block).arg(r.site).arg(r.channel));
+                const ActivationProfileData* p = nullptr;
+                for (const auto& f : fed)
+                    if (f.block == r.block && f.site == r.site)
+                        p = &f;
+                if (!p)
+                    return QSet<QString>{QStringLiteral("unknown profile")};
+                if (r.before != p->absMaxBefore[r.channel] || r.after != p->absMaxAfter[r.channel]
+                    || std::abs(r.ratioBefore - r.before / median(p->absMaxBefore)) > 1e-12
+                    || std::abs(r.ratioAfter - r.after / median(p->absMaxAfter)) > 1e-12)
+                    return QSet<QString>{QStringLiteral("wrong values in row %1").arg(i)};
+            }
+            return keys;
+        };
+        const QSet<QString> six = expected(6);
+        QCOMPARE(six, (QSet<QString>{"2/qkv/4", "2/qkv/7", "0/down/4", "0/qkv/3", "0/qkv/7"}));
+        QCOMPARE(shown(), six);
+        QCOMPARE(view.outlierModel()->rowCount(), 5);
+        // A replaced profile replaces its rows.
+        view.addProfile(fed[0]);
+        QCOMPARE(shown(), six);
+
+        // Sorting: by default the largest ratio before first; any column sorts by its numbers.
+        QSortFilterProxyModel* proxy = view.outlierProxy();
+        auto column = [&](int col) {
+            QVector<double> v;
+            for (int i = 0; i < proxy->rowCount(); ++i)
+                v.push_back(proxy->index(i, col).data(OutlierTableModel::SortRole).toDouble());
+            return v;
+        };
+        QCOMPARE(proxy->index(0, OutlierTableModel::ColChannel).data().toInt(), 3);  // 50x in block 0
+        const QVector<double> ratios = column(OutlierTableModel::ColRatioBefore);
+        QVERIFY(std::is_sorted(ratios.rbegin(), ratios.rend()));
+        view.outlierTable()->sortByColumn(OutlierTableModel::ColRatioAfter, Qt::DescendingOrder);
+        QCOMPARE(proxy->index(0, OutlierTableModel::ColSite).data().toString(), QStringLiteral("mlp.down_proj"));
+        QCOMPARE(proxy->index(0, OutlierTableModel::ColRatioAfter).data(OutlierTableModel::SortRole).toDouble(), 20.0);
+        view.outlierTable()->sortByColumn(OutlierTableModel::ColSite, Qt::AscendingOrder);  // qkv, out, fc1, down
+        QCOMPARE(proxy->index(proxy->rowCount() - 1, OutlierTableModel::ColSite).data().toString(),
+                 QStringLiteral("mlp.down_proj"));
+        view.outlierTable()->sortByColumn(OutlierTableModel::ColBefore, Qt::AscendingOrder);
+        const QVector<double> befores = column(OutlierTableModel::ColBefore);
+        QVERIFY(std::is_sorted(befores.begin(), befores.end()));
+
+        // The threshold: a higher one lists fewer channels, in the table and in the plot.
+        view.thresholdBox()->setValue(10);
+        QCOMPARE(view.outlierFactor(), 10.0);
+        QCOMPARE(shown(), expected(10));
+        QCOMPARE(shown(), (QSet<QString>{"2/qkv/4", "0/down/4", "0/qkv/3"}));
+        view.thresholdBox()->setValue(6);
+        QCOMPARE(shown(), six);
+
+        // Clicking a row shows its block, site and channel.
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QTableView* table = view.outlierTable();
+        int row = -1;
+        for (int i = 0; i < proxy->rowCount(); ++i)
+            if (proxy->index(i, OutlierTableModel::ColSite).data().toString() == QStringLiteral("mlp.down_proj"))
+                row = i;
+        QVERIFY(row >= 0);
+        table->scrollTo(proxy->index(row, 0));
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, {},
+                          table->visualRect(proxy->index(row, OutlierTableModel::ColChannel)).center());
+        QCOMPARE(view.currentBlock(), 0);
+        QCOMPARE(view.currentSite(), QStringLiteral("down"));
+        QCOMPARE(view.markedChannel(), 4);
+        QVERIFY(view.markLine()->visible());
+        QCOMPARE(view.markLine()->point1->coords().x(), 4.0);
+        QCOMPARE(view.afterGraph()->dataCount(), 6);
+        QCOMPARE(view.outliersAfter(), QVector<int>{4});
+        QCOMPARE(view.outlierAfterGraph()->dataCount(), 1);
+        // Picking another site by hand drops the mark.
+        view.select(2, QStringLiteral("qkv"));
+        QCOMPARE(view.markedChannel(), -1);
+
+        // Hovering a bar reads out both values of its channel.
+        view.replotCoalescer()->flushNow();
+        QCustomPlot* plot = view.plot();
+        const QPoint at(int(plot->xAxis->coordToPixel(4)), int(plot->yAxis->coordToPixel(1.0)));
+        QTest::mouseMove(plot, at);
+        QTRY_COMPARE(view.hoverChannel(), 4);
+        QVERIFY2(view.hoverText().contains(QStringLiteral("30")), qPrintable(view.hoverText()));
+        QVERIFY2(view.hoverText().contains(QStringLiteral("28.6")), qPrintable(view.hoverText()));  // 30 / 1.05
+
+        // The legend sits outside the axis rect, so it never covers a bar.
+        QVERIFY(!plot->legend->outerRect().intersects(plot->axisRect()->rect()));
+
+        view.clear();
+        QCOMPARE(view.outlierModel()->rowCount(), 0);
+        QCOMPARE(view.currentBlock(), -1);
+    }
+
+    void activationLogAxisBelowOne()
+    {
+        // Values within one decade below 1 still get labelled ticks (the 2s and 5s).
+        ActivationView view;
+        view.resize(700, 500);
+        ActivationProfileData p;
+        p.site = QStringLiteral("fc1");
+        p.absMaxBefore = {0.2, 0.25, 0.3, 0.22, 0.28};
+        p.absMaxAfter = {0.15, 0.18, 0.2, 0.16, 0.17};
+        view.addProfile(p);
+        view.replotCoalescer()->flushNow();
+        const QVector<double> ticks = view.plot()->yAxis->tickVector();
+        const QVector<QString> labels = view.plot()->yAxis->tickVectorLabels();
+        QVERIFY2(ticks.size() >= 2, qPrintable(QString::number(ticks.size())));
+        QVERIFY(labels.contains(QStringLiteral("0.2")));
+        QVERIFY(std::all_of(labels.begin(), labels.end(), [](const QString& l) { return !l.contains('e'); }));
+        for (double t : ticks)
+            QVERIFY(view.plot()->yAxis->range().contains(t));
+    }
+
     // ---- WeightHistogramView ----
     void weightHistogram()
     {
@@ -462,6 +750,62 @@ private slots:
         QCOMPARE(view.binCount(), 0);
     }
 
+    void weightHistogramRowBounds()
+    {
+        WeightHistogramView view;
+        view.resize(800, 500);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        WeightHistogramData h;
+        h.block = 0;
+        h.layer = QStringLiteral("mlp.down_proj");
+        for (int i = 0; i <= 10; ++i)
+            h.binEdges.push_back(-1.0 + 0.2 * i);
+        h.counts = {1, 0, 40, 300, 900, 800, 350, 30, 0, 2};
+        h.clipLow = -0.62;
+        h.clipHigh = 0.58;
+        h.clipLowMin = -0.93;
+        h.clipLowMax = -0.41;
+        h.clipHighMin = 0.37;
+        h.clipHighMax = 0.88;
+        h.clippedBelow = 17;
+        h.clippedAbove = 9;
+        h.gridLevels = {-0.62, -0.22, 0.18, 0.58};
+        view.addHistogram(h);
+        QCOMPARE(view.lowerBoundRange(), qMakePair(-0.93, -0.41));
+        QCOMPARE(view.upperBoundRange(), qMakePair(0.37, 0.88));
+        QCOMPARE(view.clipLines(), qMakePair(-0.62, 0.58));
+        // "Outside" is the engine's count against every weight's own row, not the first row's bounds.
+        QCOMPARE(view.outsideCount(), qint64(26));
+        const QString summary = view.summaryText();
+        QVERIFY2(summary.contains(QStringLiteral("26 weights (1.073%), 17 below and 9 above")),
+                 qPrintable(summary));
+        QCOMPARE(view.plot()->legend->itemCount(), 4);
+        QVERIFY(view.plot()->legend->visible());
+
+        // Logarithmic counts by default; empty bins do not pull the axis to zero.
+        QVERIFY(view.logCounts());
+        QCOMPARE(view.plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
+        QCPRange y = view.plot()->yAxis->range();
+        QVERIFY(y.lower > 0 && y.lower <= 1 && y.upper >= 900);
+        view.plot()->replot();
+        QVERIFY(std::isfinite(view.plot()->yAxis->coordToPixel(1.0)));
+        // The grid ticks stand on the visible bottom of the axis.
+        QCOMPARE(view.gridLevelCount(), 4);
+        QCOMPARE(view.plot()->graph(0)->data()->at(0)->value, y.lower);
+        view.setLogCounts(false);
+        QCOMPARE(view.plot()->yAxis->scaleType(), QCPAxis::stLinear);
+        y = view.plot()->yAxis->range();
+        QCOMPARE(y.lower, 0.0);
+        QVERIFY(y.upper >= 900);
+        QCOMPARE(view.binCount(), 10);
+
+        view.clear();
+        QCOMPARE(view.outsideCount(), qint64(-1));
+        QCOMPARE(view.lowerBoundRange(), qMakePair(0.0, 0.0));
+        QVERIFY(!view.plot()->legend->visible());
+    }
+
     // ---- MaskScheduleView ----
     void maskSchedule()
     {
@@ -479,6 +823,52 @@ private slots:
         QCOMPARE(view.bandWidths(), QVector<double>{1.0});
         view.setSchedule(256, 0, 0.1);
         QCOMPARE(view.bandWidths(), QVector<double>{1.0});
+    }
+
+    void maskScheduleAxisTitlesVisible_data()
+    {
+        QTest::addColumn<QSize>("size");
+        QTest::newRow("setup panel") << QSize(330, 220);  // the main window's minimum height for it
+        QTest::newRow("narrow") << QSize(280, 220);
+        QTest::newRow("large") << QSize(700, 400);
+    }
+
+    void maskScheduleAxisTitlesVisible()
+    {
+        QFETCH(QSize, size);
+        MaskScheduleView view;
+        view.setSchedule(4096, 20, 0.01, 128);
+        view.resize(size);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        QCustomPlot* plot = view.plot();
+        plot->replot();
+        const QRect area = plot->axisRect()->rect();
+        // Each title is centred along its axis, at the place the plot's own hit test reports across the axis.
+        for (QCPAxis* axis : {plot->yAxis, plot->yAxis2, plot->xAxis}) {
+            const bool vertical = axis->orientation() == Qt::Vertical;
+            int across0 = INT_MAX, across1 = INT_MIN;
+            for (int x = -60; x < plot->width() + 60; ++x)
+                for (int y = -60; y < plot->height() + 60; ++y)
+                    if (axis->getPartAt(QPointF(x, y)) == QCPAxis::spAxisLabel) {
+                        across0 = std::min(across0, vertical ? x : y);
+                        across1 = std::max(across1, vertical ? x : y);
+                    }
+            QVERIFY2(across0 <= across1, qPrintable(axis->label()));
+            const int length = QFontMetrics(axis->labelFont()).boundingRect(QRect(), Qt::TextDontClip, axis->label()).width();
+            const int centre = vertical ? area.center().y() : area.center().x();
+            const QRect title = vertical ? QRect(across0, centre - length / 2, across1 - across0 + 1, length)
+                                         : QRect(centre - length / 2, across0, length, across1 - across0 + 1);
+            QVERIFY2(plot->rect().contains(title),
+                     qPrintable(QStringLiteral("%1: (%2, %3, %4 x %5) in %6 x %7")
+                                    .arg(axis->label())
+                                    .arg(title.x())
+                                    .arg(title.y())
+                                    .arg(title.width())
+                                    .arg(title.height())
+                                    .arg(plot->width())
+                                    .arg(plot->height())));
+        }
     }
 
     // ---- TeachingView ----
@@ -569,18 +959,288 @@ private slots:
         QCOMPARE(view.bandWidth(), 3LL);  // floor(7/3 * 1) + 1
     }
 
+    void teachingDiscsMatchTheMatrix()
+    {
+        // Centres and radii against a masked matrix built here from S, the band rule and the factor.
+        TeachingView view;
+        view.resize(1000, 700);
+        view.setEpochs(8);
+        view.setEpoch(4);  // N_e = floor(7/7 * 4) + 1 = 5
+        view.setStabilityFactor(0.7);
+        QCOMPARE(view.bandWidth(), 5LL);
+        const QVector<double> s = view.baseMatrix();
+        const QVector<matrixmath::Disc> discs = view.discs();
+        QCOMPARE(discs.size(), 8);
+        for (int i = 0; i < 8; ++i) {
+            double radius = 0;
+            for (int j = 0; j < 8; ++j)
+                if (j != i && std::abs(i - j) < 5)
+                    radius += 0.7 * std::abs(s[i * 8 + j]);
+            QCOMPARE(discs[i].centre, s[i * 8 + i]);
+            QVERIFY2(std::abs(discs[i].radius - radius) < 1e-12, qPrintable(QString::number(i)));
+            // A disc leaves out 0 exactly when its row is dominant.
+            QCOMPARE(std::abs(discs[i].centre) > discs[i].radius, view.rowMargins()[i] > 0);
+        }
+        // One closed curve per disc on the plot, every point at the radius from the centre.
+        QList<QCPCurve*> curves;
+        for (int i = 0; i < view.discPlot()->plottableCount(); ++i)
+            if (auto* c = qobject_cast<QCPCurve*>(view.discPlot()->plottable(i)))
+                curves << c;
+        QCOMPARE(curves.size(), 8);
+        for (int i = 0; i < 8; ++i)
+            for (auto it = curves[i]->data()->constBegin(); it != curves[i]->data()->constEnd(); ++it)
+                QVERIFY(std::abs(std::hypot(it->key - discs[i].centre, it->value) - discs[i].radius) < 1e-9);
+    }
+
+    void teachingEigenvalues()
+    {
+        using C = std::complex<double>;
+        auto near = [](const QVector<C>& got, QVector<C> want) {
+            if (got.size() != want.size())
+                return false;
+            for (const C& g : got) {
+                auto best = std::min_element(want.begin(), want.end(),
+                                             [&](const C& a, const C& b) { return std::abs(a - g) < std::abs(b - g); });
+                if (std::abs(*best - g) > 1e-9)
+                    return false;
+                want.erase(best);
+            }
+            return true;
+        };
+        // Triangular: the diagonal. A rotation block [1 -2; 2 1] next to 3: 1 ± 2i and 3.
+        QVERIFY(near(matrixmath::eigenvalues(upperBidiagonal(5, 2.0, 7.0), 5), QVector<C>(5, C(2, 0))));
+        const QVector<double> rot = {1, -2, 0.5, 2, 1, -1, 0, 0, 3};
+        QVERIFY(near(matrixmath::eigenvalues(rot, 3), {C(1, 2), C(1, -2), C(3, 0)}));
+        QVERIFY(near(matrixmath::eigenvalues({0, 1, -1, 0}, 2), {C(0, 1), C(0, -1)}));
+        // The size of a learned matrix, with many complex pairs: converges, and the first two power sums hold.
+        {
+            std::mt19937 rng(5);
+            std::uniform_real_distribution<double> u(-1.0, 1.0);
+            const int n = 128;
+            QVector<double> a(n * n);
+            for (double& x : a)
+                x = u(rng);
+            const QVector<C> l = matrixmath::eigenvalues(a, n);
+            QCOMPARE(l.size(), n);
+            const QVector<double> a2 = matrixmath::multiply(a, a, n);
+            double t1 = 0, t2 = 0;
+            for (int i = 0; i < n; ++i) {
+                t1 += a[i * n + i];
+                t2 += a2[i * n + i];
+            }
+            C s1 = 0, s2 = 0;
+            for (const C& x : l) {
+                s1 += x;
+                s2 += x * x;
+            }
+            QVERIFY2(std::abs(s1 - t1) < 1e-8 && std::abs(s2 - t2) < 1e-8,
+                     qPrintable(QStringLiteral("%1 vs %2, %3 vs %4").arg(s1.real()).arg(t1).arg(s2.real()).arg(t2)));
+        }
+
+        // A random 8 x 8 and the full 8 x 8 of the view: the power sums of the eigenvalues are the traces of the powers
+        // of A (Newton's identities), their product is the determinant, and each lies in some disc (Gershgorin).
+        TeachingView view;
+        for (double sf : {0.3, 1.0}) {
+            view.setStabilityFactor(sf);
+            const QVector<double> a = view.maskedMatrix();
+            const QVector<C> l = view.eigenvalues();
+            QCOMPARE(l.size(), 8);
+            QVector<double> power = a;
+            for (int p = 1; p <= 3; ++p) {
+                double trace = 0;
+                for (int i = 0; i < 8; ++i)
+                    trace += power[i * 8 + i];
+                C sum = 0;
+                for (const C& x : l)
+                    sum += std::pow(x, p);
+                QVERIFY2(std::abs(sum - trace) < 1e-9 * std::max(1.0, std::abs(trace)),
+                         qPrintable(QStringLiteral("p %1: %2 vs %3").arg(p).arg(sum.real()).arg(trace)));
+                power = matrixmath::multiply(power, a, 8);
+            }
+            C product = 1;
+            for (const C& x : l)
+                product *= x;
+            QVERIFY(std::abs(product - view.determinant()) < 1e-9 * std::abs(view.determinant()));
+            const QVector<matrixmath::Disc> discs = view.discs();
+            for (const C& x : l)
+                QVERIFY(std::any_of(discs.begin(), discs.end(), [&](const matrixmath::Disc& d) {
+                    return std::abs(x - C(d.centre, 0)) <= d.radius + 1e-9;
+                }));
+        }
+    }
+
+    void teachingFailingExample()
+    {
+        // Singular by construction: every row sums to zero (exactly: the entries are sixteenths).
+        const QVector<double> s = TeachingView::failingExample();
+        QCOMPARE(s.size(), 64);
+        for (int i = 0; i < 8; ++i) {
+            double rowSum = 0;
+            for (int j = 0; j < 8; ++j)
+                rowSum += s[i * 8 + j];
+            QCOMPARE(rowSum, 0.0);
+            QVERIFY(s[i * 8 + i] >= 1.0);
+        }
+        TeachingView view;
+        view.loadFailingExample();
+        QCOMPARE(view.source(), TeachingView::Source::FailingExample);
+        QCOMPARE(view.stabilityFactor(), 1.0);
+        QCOMPARE(view.bandWidth(), 8LL);
+        QCOMPARE(view.maskedMatrix(), s);  // without the mask
+        QVERIFY(!view.isInvertible());
+        QVERIFY(!view.isStrictlyDiagonallyDominant());
+        int across = 0;
+        for (double m : view.rowMargins()) {
+            QVERIFY(m <= 0);  // every disc reaches 0 ...
+            across += m < 0;
+        }
+        QVERIFY(across >= 4);  // ... and most cross it
+        // Just short of the full matrix it is invertible but badly conditioned.
+        view.setStabilityFactor(0.999);
+        QVERIFY(view.isInvertible());
+        QVERIFY2(view.conditionEstimate() > 1e3, qPrintable(QString::number(view.conditionEstimate())));
+
+        // Under the gradual mask: dominant, and well conditioned. Below the limit at the full band ...
+        const double limit = TeachingView::failingExampleDominanceLimit();
+        QVERIFY(limit > 0.5 && limit < 0.8);
+        view.setStabilityFactor(0.5);
+        QVERIFY(view.isStrictlyDiagonallyDominant());
+        QVERIFY(view.isInvertible());
+        QVERIFY2(view.conditionEstimate() < 20, qPrintable(QString::number(view.conditionEstimate())));
+        view.setStabilityFactor(limit - 0.01);
+        QVERIFY(view.isStrictlyDiagonallyDominant());
+        view.setStabilityFactor(limit + 0.01);
+        QVERIFY(!view.isStrictlyDiagonallyDominant());
+        // ... and at factor 1 in the early epochs, where the band is narrow.
+        view.setStabilityFactor(1.0);
+        view.setEpoch(0);
+        QVERIFY(view.isStrictlyDiagonallyDominant());
+        QVERIFY(view.conditionEstimate() < 5);
+        for (const matrixmath::Disc& d : view.discs())
+            QCOMPARE(d.radius, 0.0);
+    }
+
+    void teachingLoadsLearnedFrames()
+    {
+        // A 20 x 20 "learned" matrix at three epochs, an epoch stored twice over as a tile average (to be ignored).
+        std::mt19937 rng(11);
+        std::uniform_real_distribution<float> off(-0.02f, 0.02f);
+        QVector<MatrixFrame> frames;
+        for (int epoch : {2, 0, 1}) {
+            MatrixFrame f = frame(3, QStringLiteral("out"), epoch, 20);
+            for (int i = 0; i < 20; ++i)
+                for (int j = 0; j < 20; ++j)
+                    f.values[i * 20 + j] = f.mask[i * 20 + j] == 0 ? 0.0f : (i == j ? 1.0f + 0.05f * i : off(rng));
+            frames << f;
+        }
+        frames << frame(3, QStringLiteral("out"), 2, 10, 2);
+        TeachingView view;
+        view.resize(1200, 800);
+        QString error;
+        QVERIFY2(view.setLearnedFrames(frames, &error), qPrintable(error));
+        QCOMPARE(view.source(), TeachingView::Source::Learned);
+        QCOMPARE(view.size(), 20);
+        QCOMPARE(view.shownSize(), TeachingView::kDefaultLearnedBlock);
+        QCOMPARE(view.learnedFrameCount(), 3);
+        QCOMPARE(view.epochs(), 3);
+        QCOMPARE(view.epoch(), 2);  // the newest
+        QVERIFY(view.learnedFrame());
+        QCOMPARE(view.learnedFrame()->epoch, 2);
+        const MatrixFrame& shown = frames[0];
+        QCOMPARE(view.bandWidth(), 3LL);  // the frame's mask keeps |i - j| <= 2
+        // The shown block is the leading 16 x 16 of the frame, the table shows its values.
+        const QVector<double> a = view.maskedMatrix();
+        QCOMPARE(a.size(), 16 * 16);
+        for (int i = 0; i < 16; ++i)
+            for (int j = 0; j < 16; ++j) {
+                QCOMPARE(a[i * 16 + j], double(shown.values[i * 20 + j]));
+                QCOMPARE(view.matrixTable()->item(i, j)->text(), QString::number(double(shown.values[i * 20 + j]), 'g', 3));
+            }
+        QVERIFY(view.statusText().contains(QStringLiteral("out")));
+        // The whole matrix.
+        view.setShownSize(20);
+        QCOMPARE(view.discs().size(), 20);
+        QCOMPARE(view.maskedMatrix(), QVector<double>(shown.values.begin(), shown.values.end()));
+        QCOMPARE(view.wholeIsStrictlyDiagonallyDominant(), view.isStrictlyDiagonallyDominant());
+        // The oldest epoch: diagonal only.
+        view.setEpoch(0);
+        QCOMPARE(view.learnedFrame()->epoch, 0);
+        for (const matrixmath::Disc& d : view.discs())
+            QCOMPARE(d.radius, 0.0);
+        // The stability factor belongs to the training: the slider does nothing here.
+        view.setStabilityFactor(0.0);
+        QCOMPARE(view.epoch(), 0);
+        QCOMPARE(view.learnedFrame()->epoch, 0);
+
+        // Only tile averages, or nothing: refused with a reason, the view stays as it was.
+        QVERIFY(!view.setLearnedFrames({frame(0, QStringLiteral("qkv"), 0, 128, 2)}, &error));
+        QVERIFY(error.contains(QStringLiteral("256")));
+        QCOMPARE(view.statusText(), error);
+        QCOMPARE(view.learnedFrameCount(), 3);
+        QVERIFY(!view.setLearnedFrames({}, &error));
+        QVERIFY(!error.isEmpty());
+        // Back to a preset and to the learned matrix again.
+        view.randomize(3);
+        QCOMPARE(view.size(), 8);
+        QCOMPARE(view.source(), TeachingView::Source::Random);
+    }
+
+    void teachingPlaysThroughEpochs()
+    {
+        TeachingView view;
+        view.setEpochs(6);
+        view.setEpoch(5);
+        view.setPlayIntervalMs(5);
+        QList<int> seen;
+        connect(&view, &TeachingView::recomputed, &view, [&] { seen << view.epoch(); });
+        view.play();  // at the last epoch: starts again from the first
+        QVERIFY(view.isPlaying());
+        QTRY_VERIFY(!view.isPlaying());
+        QCOMPARE(view.epoch(), 5);
+        QCOMPARE(seen, (QList<int>{0, 1, 2, 3, 4, 5}));
+        QVERIFY(!view.stepForward());
+
+        // A learned matrix plays through its stored epochs.
+        QVector<MatrixFrame> frames;
+        for (int epoch : {0, 3, 7})
+            frames << frame(1, QStringLiteral("qkt"), epoch, 12);
+        QVERIFY(view.setLearnedFrames(frames));
+        seen.clear();
+        view.play();
+        QTRY_VERIFY(!view.isPlaying());
+        QList<int> epochs;
+        for (int index : seen)
+            epochs << frames[index].epoch;
+        QCOMPARE(epochs, (QList<int>{0, 3, 7}));
+        QCOMPARE(view.learnedFrame()->epoch, 7);
+        view.setEpoch(0);
+        QVERIFY(view.stepForward());
+        QCOMPARE(view.learnedFrame()->epoch, 3);
+        view.play();
+        view.pause();
+        QVERIFY(!view.isPlaying());
+    }
+
     // ---- ResultsView ----
     void resultsTable()
     {
         ResultsView view;
-        view.addRun({QStringLiteral("/runs/a"), QStringLiteral("a"), QStringLiteral("affinequant"),
-                     QStringLiteral("w4a4"), 25.0, 80.5, 31.2});
-        view.addRun({QStringLiteral("/runs/b"), QStringLiteral("b"), QStringLiteral("omniquant"),
-                     QStringLiteral("w4a4"), 25.0, 80.5, 0});
+        auto record = [](const char* id, const char* method, double quant) {
+            RunRecord r;
+            r.id = QString::fromLatin1(id);
+            r.name = QFileInfo(r.id).fileName();
+            r.method = QString::fromLatin1(method);
+            r.preset = QStringLiteral("w4a4");
+            r.fpPerplexity = 25.0;
+            r.rtnPerplexity = 80.5;
+            r.quantPerplexity = quant;
+            return r;
+        };
+        view.addRun(record("/runs/a", "affinequant", 31.2));
+        view.addRun(record("/runs/b", "omniquant", 0));
         QCOMPARE(view.runCount(), 2);
         QCOMPARE(view.model()->item(1, ResultsView::ColQuant)->text(), QStringLiteral("—"));
-        view.addRun({QStringLiteral("/runs/b"), QStringLiteral("b"), QStringLiteral("omniquant"),
-                     QStringLiteral("w4a4"), 25.0, 80.5, 35.0});
+        view.addRun(record("/runs/b", "omniquant", 35.0));
         QCOMPARE(view.runCount(), 2);
         QCOMPARE(view.runs()[1].quantPerplexity, 35.0);
 
@@ -597,6 +1257,90 @@ private slots:
         QCOMPARE(compare.at(0).at(0).toString(), QStringLiteral("/runs/a"));
         view.removeRun(QStringLiteral("/runs/a"));
         QCOMPARE(view.runCount(), 1);
+    }
+
+    void resultsTableComparability()
+    {
+        ResultsView view;
+        view.show();
+        // Two runs of one model whose FP perplexities differ only because their evaluation windows differed.
+        RunRecord a;
+        a.id = QStringLiteral("/runs/a");
+        a.name = QStringLiteral("a");
+        a.method = QStringLiteral("affinequant");
+        a.preset = QStringLiteral("w4a4");
+        a.fpPerplexity = 25.008;
+        a.quantPerplexity = 31.2;
+        a.wbits = 4;
+        a.abits = 4;
+        a.groupSize = 0;
+        a.nsamples = 16;
+        a.seqlen = 64;
+        a.epochs = 10;
+        a.evalWindows = 4;
+        a.evalSeqlen = 512;
+        a.evalText = QStringLiteral("heldout.txt");
+        a.seconds = 3725;
+        a.edits = QStringList{QStringLiteral("Epochs 10"), QStringLiteral("Samples 16")};
+        RunRecord b = a;
+        b.id = QStringLiteral("/runs/b");
+        b.name = QStringLiteral("b");
+        b.fpPerplexity = 24.478;
+        b.groupSize = 128;
+        b.wbits = 3;
+        b.abits = 16;
+        b.evalWindows = 0;  // every window of the text
+        b.seconds = 42.4;
+        b.edits.clear();
+        view.addRun(a);
+        view.addRun(b);
+
+        auto cell = [&](int row, int column) { return view.model()->item(row, column)->text(); };
+        QCOMPARE(view.model()->columnCount(), int(ResultsView::ColCount));
+        QCOMPARE(cell(0, ResultsView::ColPreset), QStringLiteral("w4a4 (edited: Epochs 10, Samples 16)"));
+        QCOMPARE(cell(1, ResultsView::ColPreset), QStringLiteral("w4a4"));
+        QCOMPARE(cell(0, ResultsView::ColBits), QStringLiteral("W4A4"));
+        QCOMPARE(cell(1, ResultsView::ColBits), QStringLiteral("W3A16"));
+        QCOMPARE(cell(0, ResultsView::ColGroup), QStringLiteral("per channel"));
+        QCOMPARE(cell(1, ResultsView::ColGroup), QStringLiteral("128"));
+        QCOMPARE(cell(0, ResultsView::ColSamples), QStringLiteral("16 × 64"));
+        QCOMPARE(cell(0, ResultsView::ColEpochs), QStringLiteral("10"));
+        QCOMPARE(cell(0, ResultsView::ColEval), QStringLiteral("4 × 512"));
+        QCOMPARE(cell(1, ResultsView::ColEval), QStringLiteral("all × 512"));
+        QCOMPARE(cell(0, ResultsView::ColDuration), QStringLiteral("1:02:05"));
+        QCOMPARE(cell(1, ResultsView::ColDuration), QStringLiteral("0:42"));
+        QCOMPARE(cell(0, ResultsView::ColFp), QStringLiteral("25.008"));
+        QVERIFY(view.model()->item(0, ResultsView::ColFp)->toolTip().contains(QStringLiteral("heldout.txt")));
+        QVERIFY(view.model()->item(0, ResultsView::ColPreset)->toolTip().contains(QStringLiteral("Samples 16")));
+        // The windows differ, and the table says so.
+        QVERIFY(view.evaluationNote()->isVisible());
+        // The records come back whole.
+        QCOMPARE(view.runs()[0].edits, a.edits);
+        QCOMPARE(view.runs()[1].evalWindows, qint64(0));
+        QCOMPARE(view.runs()[0].seconds, 3725.0);
+
+        // Same windows: nothing to warn about.
+        b.evalWindows = 4;
+        view.addRun(b);
+        QVERIFY(!view.evaluationNote()->isVisible());
+
+        // Sorting by group puts per channel (the coarsest) last; sorting by duration goes by seconds, not text.
+        view.table()->sortByColumn(ResultsView::ColGroup, Qt::AscendingOrder);
+        QCOMPARE(cell(0, ResultsView::ColName), QStringLiteral("b"));
+        view.table()->sortByColumn(ResultsView::ColDuration, Qt::DescendingOrder);
+        QCOMPARE(cell(0, ResultsView::ColName), QStringLiteral("a"));
+
+        // A run saved before these were kept shows dashes, not zeros.
+        RunRecord old;
+        old.id = QStringLiteral("/runs/old");
+        old.name = QStringLiteral("old");
+        old.preset = QStringLiteral("w4a16");
+        old.fpPerplexity = 25.0;
+        view.addRun(old);
+        const int row = view.runCount() - 1;
+        for (int column : {int(ResultsView::ColBits), int(ResultsView::ColGroup), int(ResultsView::ColSamples),
+                           int(ResultsView::ColEpochs), int(ResultsView::ColEval), int(ResultsView::ColDuration)})
+            QCOMPARE(cell(row, column), QStringLiteral("—"));
     }
 
     // ---- MessageBar ----

@@ -35,6 +35,19 @@ LossCurveView::LossCurveView(QWidget* parent) : QWidget(parent)
     m_plot->legend->setFont(legendFont);
     m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     m_plot->setMouseTracking(true);
+    // Until there is a curve, an empty legend box would be all there is to see: say how curves get there instead.
+    m_emptyHint = new QCPItemText(m_plot);
+    m_emptyHint->setClipToAxisRect(false);
+    m_emptyHint->position->setAxisRect(m_plot->axisRect());
+    m_emptyHint->position->setType(QCPItemPosition::ptAxisRectRatio);
+    m_emptyHint->position->setCoords(0.5, 0.5);
+    m_emptyHint->setPositionAlignment(Qt::AlignCenter);
+    m_emptyHint->setTextAlignment(Qt::AlignCenter);
+    QFont hintFont = font();
+    hintFont.setPointSizeF(hintFont.pointSizeF() * 1.2);
+    m_emptyHint->setFont(hintFont);
+    m_emptyHint->setColor(palette().color(QPalette::PlaceholderText).darker(130));
+    m_emptyHint->setText(tr("Press Run to calibrate; each block's loss appears here"));
     m_replot = new ReplotCoalescer(m_plot, [this] { flushPending(); }, this);
     new PlotExporter(m_plot, QStringLiteral("loss-curves"), [this] { m_replot->flushNow(); });
 
@@ -69,6 +82,7 @@ LossCurveView::LossCurveView(QWidget* parent) : QWidget(parent)
     connect(m_plot, &QCustomPlot::mouseWheel, this, [this] { m_followData = false; });
     connect(m_plot, &QCustomPlot::mousePress, this, [this] { m_followData = false; });
     connect(m_plot, &QCustomPlot::mouseMove, this, &LossCurveView::showHoverText);
+    updateEmptyState();
 }
 
 void LossCurveView::appendPoint(int block, double step, double loss)
@@ -100,6 +114,7 @@ void LossCurveView::flushPending()
     for (const PendingPoint& p : std::as_const(m_pending))
         graphFor(p.block)->addData(p.step, p.loss);
     m_pending.clear();
+    updateEmptyState();
     rescale();
 }
 
@@ -120,6 +135,7 @@ void LossCurveView::setSeries(const QVector<LossSeries>& series)
     for (const LossSeries& s : series)
         graphFor(s.block)->setData(s.steps, s.losses);
     m_followData = true;
+    updateEmptyState();
     rescale();
     m_replot->request();
 }
@@ -161,6 +177,7 @@ void LossCurveView::setComparison(const QString& label, const QVector<LossSeries
     }
     m_comparisonName = label;
     m_comparisonLabel->setText(series.isEmpty() ? QString() : tr("dashed: %1").arg(label));
+    updateEmptyState();
     m_followData = true;
     rescale();
     m_replot->request();
@@ -173,6 +190,7 @@ void LossCurveView::clearComparison()
     m_comparisonGraphs.clear();
     m_comparisonName.clear();
     m_comparisonLabel->clear();
+    updateEmptyState();
     m_replot->request();
 }
 
@@ -183,6 +201,7 @@ void LossCurveView::clear()
         m_plot->removeGraph(g);
     m_graphs.clear();
     m_followData = true;
+    updateEmptyState();
     m_replot->request();
 }
 
@@ -200,6 +219,15 @@ void LossCurveView::setLogScale(bool logarithmic)
     m_replot->request();
     emit logScaleChanged(logarithmic);
 }
+
+void LossCurveView::updateEmptyState()
+{
+    const bool empty = m_graphs.isEmpty() && m_comparisonGraphs.isEmpty();
+    m_emptyHint->setVisible(empty);
+    m_plot->legend->setVisible(!empty);
+}
+
+bool LossCurveView::showsEmptyHint() const { return m_emptyHint->visible(); }
 
 int LossCurveView::plottedPointCount(int block) const
 {

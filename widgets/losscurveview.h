@@ -7,6 +7,7 @@
 #include <QWidget>
 
 class QCPGraph;
+class QCPItemText;
 class QCheckBox;
 class QCustomPlot;
 class QLabel;
@@ -37,6 +38,8 @@ public:
     bool logScale() const { return m_logScale; }
 
     int curveCount() const { return int(m_graphs.size()); }
+    /// Whether the plot shows its "press Run" hint (it has no curve yet) instead of a legend.
+    bool showsEmptyHint() const;
     int comparisonCurveCount() const { return int(m_comparisonGraphs.size()); }
     /// Points of `block`'s curve that are in the plot (buffered points are not counted until the redraw).
     int plottedPointCount(int block) const;
@@ -60,10 +63,12 @@ private:
     void flushPending();
     void rescale();
     void showHoverText(QMouseEvent* event);
+    void updateEmptyState();
 
     QCustomPlot* m_plot = nullptr;
     QCheckBox* m_logBox = nullptr;
     QLabel* m_comparisonLabel = nullptr;
+    QCPItemText* m_emptyHint = nullptr;
     ReplotCoalescer* m_replot = nullptr;
     QMap<int, QCPGraph*> m_graphs;
     QMap<int, QCPGraph*> m_comparisonGraphs;

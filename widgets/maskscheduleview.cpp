@@ -11,17 +11,45 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
+#include <utility>
 
 namespace aq::widgets {
+
+namespace {
+int textLength(const QFont& font, const QString& text)
+{
+    return QFontMetrics(font).boundingRect(QRect(), Qt::TextDontClip, text).width();
+}
+
+/// `title` as it fits along an axis `length` pixels long: on one line, else on two lines broken at the space nearest
+/// the middle (or in the middle, for text without spaces), else elided.
+QString fittedTitle(const QString& title, const QFont& font, int length)
+{
+    if (textLength(font, title) <= length)
+        return title;
+    const int middle = int(title.size() / 2);
+    int cut = -1;
+    for (int i = 0; i < title.size(); ++i)
+        if (title[i] == QLatin1Char(' ') && (cut < 0 || std::abs(i - middle) < std::abs(cut - middle)))
+            cut = i;
+    const QString first = cut >= 0 ? title.left(cut) : title.left(middle);
+    const QString second = cut >= 0 ? title.mid(cut + 1) : title.mid(middle);
+    const QFontMetrics fm(font);
+    return fm.elidedText(first, Qt::ElideRight, length) + QLatin1Char('\n') + fm.elidedText(second, Qt::ElideRight, length);
+}
+}  // namespace
 
 MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
 {
     m_plot = new QCustomPlot(this);
     m_plot->xAxis->setLabel(tr("epoch"));
-    m_plot->yAxis->setLabel(tr("band width N_e"));
+    m_leftTitle = tr("band width N_e");
+    m_rightTitle = tr("sf x off-diagonals per row");
+    m_plot->yAxis->setLabel(m_leftTitle);
     m_plot->yAxis2->setVisible(true);
-    m_plot->yAxis2->setLabel(tr("sf x off-diagonals per row"));
+    m_plot->yAxis2->setLabel(m_rightTitle);
     m_plot->yAxis2->setTickLabels(true);
     m_bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
     m_bars->setName(tr("diagonals trained (N_e)"));
@@ -42,6 +70,7 @@ MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
     m_plot->yAxis->setLabelColor(plotstyle::seriesColor(0));
     m_plot->yAxis2->setLabelColor(plotstyle::seriesColor(1));
     m_replot = new ReplotCoalescer(m_plot, {}, this);
+    connect(m_plot, &QCustomPlot::afterLayout, this, &MaskScheduleView::fitAxisTitles);
     new PlotExporter(m_plot, QStringLiteral("mask-schedule"), [this] { m_replot->flushNow(); });
 
     m_summary = new QLabel(this);
@@ -56,6 +85,28 @@ MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
                   "diagonal (if the entries were of equal size): beyond it, diagonal dominance is no longer "
                   "guaranteed by the mask alone."));
     setSchedule(256, 20, 1e-2);
+}
+
+void MaskScheduleView::fitAxisTitles()
+{
+    // The titles run along the axis rect's height, which the layout just settled; a title longer than that would be
+    // cut off at the widget's edges (in a short plot, or in a language with longer words).
+    const int length = m_plot->axisRect()->height() - 4;
+    if (length <= 0)
+        return;
+    bool changed = false;
+    for (auto [axis, title] : {std::pair{m_plot->yAxis, m_leftTitle}, std::pair{m_plot->yAxis2, m_rightTitle}}) {
+        const QString fitted = fittedTitle(title, axis->labelFont(), length);
+        if (axis->label() != fitted) {
+            axis->setLabel(fitted);
+            changed = true;
+        }
+    }
+    if (!changed)
+        return;
+    // A two-line title needs a wider margin: lay out again before this replot draws (the height stays the same).
+    for (auto phase : {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins, QCPLayoutElement::upLayout})
+        m_plot->plotLayout()->update(phase);
 }
 
 void MaskScheduleView::setSchedule(long long size, int epochs, double stabilityFactor, long long headSize)

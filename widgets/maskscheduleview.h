@@ -3,6 +3,7 @@
 // weight the stability factor lets into a row, for the configured hidden size, epochs and stability factor.
 #include <QWidget>
 
+class QCPAxis;
 class QCPBars;
 class QCPGraph;
 class QCustomPlot;
@@ -34,11 +35,15 @@ public:
     ReplotCoalescer* replotCoalescer() const { return m_replot; }
 
 private:
+    void fitAxisTitles();
+
     QCustomPlot* m_plot = nullptr;
     QCPBars* m_bars = nullptr;
     QCPGraph* m_share = nullptr;
     QLabel* m_summary = nullptr;
     ReplotCoalescer* m_replot = nullptr;
+    QString m_leftTitle;
+    QString m_rightTitle;
     long long m_size = 0;
     long long m_headSize = 0;
     int m_epochs = 0;

@@ -247,6 +247,11 @@ int MatrixHeatmapView::historySize(int block, const QString& transform) const
     return it == m_history.constEnd() ? 0 : int(it->size());
 }
 
+QVector<MatrixFrame> MatrixHeatmapView::history(int block, const QString& transform) const
+{
+    return m_history.value(Key(block, transform));
+}
+
 const MatrixFrame* MatrixHeatmapView::currentFrame() const
 {
     const auto it = m_history.constFind(Key(currentBlock(), currentTransform()));

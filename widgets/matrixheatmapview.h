@@ -43,6 +43,8 @@ public:
     void showHistoryIndex(int index);
     int historySize() const;
     int historySize(int block, const QString& transform) const;
+    /// Every stored snapshot of one matrix, oldest epoch first (empty when none).
+    QVector<MatrixFrame> history(int block, const QString& transform) const;
     /// The snapshot on screen, or nullptr.
     const MatrixFrame* currentFrame() const;
 

@@ -3,6 +3,8 @@
 // torch): the widgets must not depend on core, and 8 x 8 matrices need nothing more.
 #include <QVector>
 
+#include <complex>
+
 namespace aq::widgets::matrixmath {
 
 /// Number of included diagonals of the gradual mask at 0-based `epoch` of `epochs` for a d x d matrix:
@@ -35,5 +37,21 @@ Inversion invert(const QVector<double>& a, int n, double relativeTolerance = 1e-
 
 /// Product of two n x n row-major matrices.
 QVector<double> multiply(const QVector<double>& a, const QVector<double>& b, int n);
+
+/// The leading principal k x k block A[0..k-1, 0..k-1] of an n x n row-major matrix (k clamped to [0, n]).
+QVector<double> leadingBlock(const QVector<double>& a, int n, int k);
+
+/// Gershgorin disc of one row in the complex plane: centre a_ii (real for a real matrix), radius sum_{j != i} |a_ij|.
+/// It contains 0 exactly when the row is not strictly diagonally dominant.
+struct Disc {
+    double centre = 0;
+    double radius = 0;
+};
+QVector<Disc> gershgorinDiscs(const QVector<double>& a, int n);
+
+/// Eigenvalues of a real n x n row-major matrix (in no particular order): Householder reduction to Hessenberg form,
+/// then shifted QR steps in complex arithmetic with deflation. Empty when the iteration did not converge (it does for
+/// every matrix the views show; the limit only guards against a hang on NaN input).
+QVector<std::complex<double>> eigenvalues(const QVector<double>& a, int n);
 
 }  // namespace aq::widgets::matrixmath

@@ -3,6 +3,7 @@
 // know nothing of the engine, so the views can be driven by synthetic data in tests.
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 #include <QVector>
 
 namespace aq::widgets {
@@ -31,12 +32,15 @@ struct MatrixFrame {
 /// Per-channel abs-max of the activations at one transform site, before and after the transform.
 struct ActivationProfileData {
     int block = 0;
-    QString site;
+    QString site;                ///< "qkv", "out", "fc1" or "down"
     QVector<double> absMaxBefore;
     QVector<double> absMaxAfter;
+    QStringList layers;          ///< the linears reading these activations ("self_attn.q_proj", ...); may be empty
 };
 
-/// Histogram of one weight with its clipping bounds and quantization grid.
+/// Histogram of one weight with its clipping bounds and quantization grid. Every row (or group) of the weight has
+/// clipping bounds of its own; clipLow/clipHigh and gridLevels are the first row's/group's, the ranges and counts
+/// cover all of them.
 struct WeightHistogramData {
     int block = 0;
     QString layer;
@@ -45,6 +49,12 @@ struct WeightHistogramData {
     double clipLow = 0;
     double clipHigh = 0;
     QVector<double> gridLevels;
+    double clipLowMin = 0;     ///< smallest and largest lower bound over the rows/groups
+    double clipLowMax = 0;
+    double clipHighMin = 0;    ///< smallest and largest upper bound over the rows/groups
+    double clipHighMax = 0;
+    qint64 clippedBelow = 0;   ///< weights below the lower bound of their own row/group
+    qint64 clippedAbove = 0;   ///< weights above the upper bound of their own row/group
 };
 
 /// One row of the results table. Perplexities of 0 mean "not measured".
@@ -56,6 +66,18 @@ struct RunRecord {
     double fpPerplexity = 0;
     double rtnPerplexity = 0;
     double quantPerplexity = 0;
+    // What makes runs comparable. Zero or empty: not known (a run saved by an older version).
+    int wbits = 0;
+    int abits = 0;
+    qint64 groupSize = -1;    ///< 0: per output channel; -1: not known
+    qint64 nsamples = 0;      ///< calibration samples of seqlen tokens
+    qint64 seqlen = 0;
+    int epochs = -1;          ///< -1: not known (0 is a valid count: round-to-nearest)
+    qint64 evalWindows = 0;   ///< evaluation windows; 0 with evalSeqlen > 0: every window of the text
+    qint64 evalSeqlen = 0;    ///< tokens per evaluation window; 0: not evaluated or not known
+    QString evalText;         ///< the evaluation text's file name
+    double seconds = 0;       ///< wall time of the run
+    QStringList edits;        ///< settings changed from the preset, in the window's words ("Epochs 10")
 };
 
 }  // namespace aq::widgets

@@ -1,6 +1,7 @@
 #pragma once
-// Histogram of a weight matrix with the learned clipping bounds (vertical lines) and the quantization grid levels
-// (ticks along the bottom): shows how much of the distribution the clipping cuts and how coarse the grid is.
+// Histogram of a weight matrix with its clipping bounds and quantization grid: shows how much of the distribution
+// the clipping cuts and how coarse the grid is. Every row (or group) has bounds of its own: the shaded bands show
+// where they lie over the whole layer, the dashed lines and ticks are the first row's/group's bounds and grid.
 #include "viewdata.h"
 
 #include <QHash>
@@ -9,7 +10,9 @@
 
 class QCPBars;
 class QCPGraph;
+class QCPItemRect;
 class QCPItemStraightLine;
+class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QLabel;
@@ -31,10 +34,20 @@ public:
     int currentBlock() const;
     QString currentLayer() const;
 
+    /// Counts on a base-10 logarithmic axis (the default: the clipped tails hold few weights).
+    void setLogCounts(bool logarithmic);
+    bool logCounts() const { return m_logCounts; }
+
     int binCount() const;
     int gridLevelCount() const;
-    /// Positions of the two clipping lines (low, high) of the shown histogram.
+    /// Positions of the two clipping lines (low, high) of the first row/group of the shown histogram.
     QPair<double, double> clipLines() const;
+    /// The shaded ranges of all rows'/groups' lower and upper bounds (empty pairs when none is shown).
+    QPair<double, double> lowerBoundRange() const;
+    QPair<double, double> upperBoundRange() const;
+    /// Weights of the shown layer outside their own row's/group's bounds (-1 when none is shown).
+    qint64 outsideCount() const;
+    QString summaryText() const;
 
     QCustomPlot* plot() const { return m_plot; }
     ReplotCoalescer* replotCoalescer() const { return m_replot; }
@@ -46,13 +59,20 @@ private:
     QCustomPlot* m_plot = nullptr;
     QCPBars* m_bars = nullptr;
     QCPGraph* m_gridTicks = nullptr;
+    QCPGraph* m_boundsKey = nullptr;  ///< legend entry of the dashed lines (items have none)
+    QCPGraph* m_bandKey = nullptr;    ///< legend entry of the shaded bands
     QCPItemStraightLine* m_clipLow = nullptr;
     QCPItemStraightLine* m_clipHigh = nullptr;
+    QCPItemRect* m_lowBand = nullptr;
+    QCPItemRect* m_highBand = nullptr;
     QComboBox* m_blockBox = nullptr;
     QComboBox* m_layerBox = nullptr;
+    QCheckBox* m_logBox = nullptr;
     QLabel* m_summary = nullptr;
     ReplotCoalescer* m_replot = nullptr;
     QHash<Key, WeightHistogramData> m_histograms;
+    bool m_logCounts = true;
+    qint64 m_outside = -1;
 };
 
 }  // namespace aq::widgets
