@@ -9,18 +9,30 @@
 
 #include "calibrationworker.h"
 #include "configpanel.h"
+#include "enginemessages.h"
+#include "exportdialog.h"
 #include "i18n.h"
 #include "mainwindow.h"
 #include "modelpanel.h"
+#include "runfile.h"
+#include "settingnames.h"
 
 #include "activationview.h"
+#include "coreconvert.h"
+#include "outliertable.h"
+#include "replotcoalescer.h"
+#include "testruns.h"
 #include "losscurveview.h"
 #include "marginview.h"
 #include "matrixheatmapview.h"
 #include "messagebar.h"
 #include "resultsview.h"
+#include "teachingview.h"
+#include "weighthistogramview.h"
 
 #include "aq/device.h"
+#include "aq/evaluate.h"
+#include "aq/run_views.h"
 
 #include <nlohmann/json.hpp>
 #include <fstream>
@@ -35,16 +47,24 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QProcess>
+#include <QSortFilterProxyModel>
+#include <QTableView>
 #include <QProgressBar>
+#include <QPushButton>
+#include <QRadioButton>
 #include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QSet>
 #include <QSettings>
+#include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QToolTip>
+
+#include <qcustomplot.h>
 
 #include <algorithm>
 
@@ -131,6 +151,95 @@ private:
         const QImage image = grabWindow(w, withPopups);
         QVERIFY2(distinctColours(image) > 16, qPrintable(file));
         QVERIFY2(image.save(file), qPrintable(file));
+    }
+
+    /// A copy of the demo model with outlier channels planted by aq-plant-outliers (same function, real outliers),
+    /// and the planted channels by (block, site).
+    static QString plantOutliers(const QString& out, QMap<QPair<int, QString>, QMap<int, double>>* planted)
+    {
+        QProcess p;
+        p.start(QStringLiteral(AQ_PLANT_OUTLIERS_PATH),
+                {QStringLiteral("--model"), QString::fromStdString(aqtest::sourcePath("resources/demo-model")),
+                 QStringLiteral("--out"), out});
+        if (!p.waitForFinished(120000) || p.exitCode() != 0)
+            return QString::fromUtf8(p.readAllStandardError());
+        QFile f(QDir(out).filePath(QStringLiteral("planted_outliers.json")));
+        if (!f.open(QIODevice::ReadOnly))
+            return QStringLiteral("no planted_outliers.json");
+        const auto list = nlohmann::json::parse(f.readAll().toStdString()).at("planted");
+        for (const auto& e : list)
+            (*planted)[{e.at("block").get<int>(), QString::fromStdString(e.at("site").get<std::string>())}]
+                .insert(e.at("channel").get<int>(), e.at("factor").get<double>());
+        return {};
+    }
+
+    /// Everything the data views of a window hold, as text (doubles with 17 digits): the loss curves, every stored
+    /// matrix frame, the margin timeline, every block's activation profiles and outlier table, every layer's weight
+    /// histogram. Two windows showing the same run give the same lines.
+    static QStringList viewState(MainWindow& w, int blocks)
+    {
+        QStringList lines;
+        auto num = [](double v) { return QString::number(v, 'g', 17); };
+        for (const aq::widgets::LossSeries& s : w.lossView()->series()) {
+            QString line = QStringLiteral("loss %1:").arg(s.block);
+            for (int i = 0; i < s.steps.size(); ++i)
+                line += QLatin1Char(' ') + num(s.steps[i]) + QLatin1Char('=') + num(s.losses[i]);
+            lines << line;
+        }
+        const QStringList transforms = {QStringLiteral("qkv"), QStringLiteral("fc1"), QStringLiteral("out"),
+                                        QStringLiteral("qkt")};
+        for (int b = 0; b < blocks; ++b)
+            for (const QString& t : transforms)
+                for (const aq::widgets::MatrixFrame& f : w.heatmapView()->history(b, t)) {
+                    QString line = QStringLiteral("frame %1 %2 e%3 %4x%5/%6:")
+                                       .arg(f.block).arg(f.transform).arg(f.epoch).arg(f.rows).arg(f.cols).arg(f.stride);
+                    for (float v : f.values)
+                        line += QLatin1Char(' ') + num(v);
+                    line += QStringLiteral(" mask");
+                    for (float v : f.mask)
+                        line += QLatin1Char(' ') + num(v);
+                    lines << line;
+                }
+        for (const QString& t : transforms)
+            lines << QStringLiteral("margin timeline %1: %2").arg(t).arg(w.marginView()->timelinePointCount(t));
+        auto* activations = w.findChild<aq::widgets::ActivationView*>();
+        auto* histograms = w.findChild<aq::widgets::WeightHistogramView*>();
+        if (!activations || !histograms)
+            return {QStringLiteral("views missing")};
+        for (int b = 0; b < blocks; ++b) {
+            for (const char* site : {"qkv", "out", "fc1", "down"}) {
+                activations->select(b, QLatin1String(site));
+                if (activations->currentBlock() != b || activations->currentSite() != QLatin1String(site))
+                    continue;
+                QString line = QStringLiteral("activation %1 %2:").arg(b).arg(QLatin1String(site));
+                for (QCPGraph* g : {activations->beforeGraph(), activations->afterGraph()})
+                    for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
+                        line += QLatin1Char(' ') + num(it->key) + QLatin1Char('=') + num(it->value);
+                lines << line;
+            }
+            for (const char* layer : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                      "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}) {
+                histograms->select(b, QLatin1String(layer));
+                if (histograms->currentBlock() != b || histograms->currentLayer() != QLatin1String(layer))
+                    continue;
+                lines << QStringLiteral("histogram %1 %2: %3 bins, %4 levels, clip %5 %6, outside %7, %8")
+                             .arg(b)
+                             .arg(QLatin1String(layer))
+                             .arg(histograms->binCount())
+                             .arg(histograms->gridLevelCount())
+                             .arg(num(histograms->clipLines().first), num(histograms->clipLines().second))
+                             .arg(histograms->outsideCount())
+                             .arg(histograms->summaryText());
+            }
+        }
+        QAbstractItemModel* table = activations->outlierTable()->model();
+        for (int r = 0; r < table->rowCount(); ++r) {
+            QString line = QStringLiteral("outlier row:");
+            for (int c = 0; c < table->columnCount(); ++c)
+                line += QLatin1Char(' ') + table->index(r, c).data().toString();
+            lines << line;
+        }
+        return lines;
     }
 
     static QString tabFile(int index)
@@ -283,6 +392,181 @@ private slots:
         QSettings().remove(QStringLiteral("results"));
     }
 
+    void exportDialogFitsTheRun()
+    {
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        auto run = [&](const QString& preset, QString* runDir) {
+            QVERIFY(w.configPanel()->applyPreset(preset));
+            w.configPanel()->setMethod(aq::Method::Rtn);  // finished in seconds, without training
+            aq::QuantConfig c = w.configPanel()->config();
+            c.nsamples = 2;
+            c.seqlen = 64;
+            w.configPanel()->loadConfig(c);
+            const int before = int(ended.count());
+            QVERIFY(w.startRun());
+            QTRY_COMPARE_WITH_TIMEOUT(int(ended.count()), before + 1, 120000);
+            QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+            *runDir = w.currentRunDir();
+        };
+        QString weightOnly, w4a4;
+        w.setEvaluationText(QString());
+        run(QStringLiteral("w4a16g128"), &weightOnly);
+        w.setEvaluationText(QString::fromStdString(aqtest::sourcePath("resources/demo-text/heldout.txt")));
+        run(QStringLiteral("w4a4"), &w4a4);
+        QVERIFY(weightOnly != w4a4);
+
+        // The results table shows what makes the runs comparable, as the engine recorded it.
+        const RunFile written = readRunFile(w4a4);
+        aq::widgets::RunRecord shown;
+        for (const aq::widgets::RunRecord& r : w.resultsView()->runs())
+            if (r.id == w4a4)
+                shown = r;
+        QCOMPARE(shown.wbits, 4);
+        QCOMPARE(shown.abits, 4);
+        QCOMPARE(shown.nsamples, qint64(2));
+        QCOMPARE(shown.seqlen, qint64(64));
+        QCOMPARE(shown.evalWindows, qint64(4));  // init() caps the evaluation at 4 windows
+        QCOMPARE(shown.evalSeqlen, qint64(64));  // the calibration's length, as no evaluation length was set
+        QCOMPARE(shown.evalText, QStringLiteral("heldout.txt"));
+        QVERIFY(shown.seconds > 0);
+        QCOMPARE(shown.evalWindows, written.record.evalWindows);
+        QCOMPARE(shown.edits, written.record.edits);
+        // The run's edits of the preset, named as the configuration names them.
+        QVERIFY2(shown.edits.contains(settingLabel(QStringLiteral("nsamples")) + QStringLiteral(" 2")),
+                 qPrintable(shown.edits.join(QStringLiteral(", "))));
+        QVERIFY(shown.edits.contains(settingLabel(QStringLiteral("seqlen")) + QStringLiteral(" 64")));
+        QVERIFY(!shown.edits.join(QString()).contains(QStringLiteral("wbits")));  // the preset's own bits
+        int row = -1;
+        for (int r = 0; r < w.resultsView()->runCount(); ++r)
+            if (w.resultsView()->runs()[r].id == w4a4)
+                row = r;
+        QVERIFY(w.resultsView()->model()->item(row, aq::widgets::ResultsView::ColPreset)->text().startsWith(
+            QStringLiteral("w4a4 (edited: ")));
+
+        // Export opens on the run that just finished; the formats it cannot produce are disabled, with the engine's
+        // reason in the window's words.
+        QVERIFY(w.exportAction()->isEnabled());
+        w.exportAction()->trigger();
+        auto* dialog = w.findChild<ExportDialog*>();
+        QVERIFY(dialog);
+        QTRY_VERIFY(dialog->isVisible());
+        QCOMPARE(dialog->runDir(), w4a4);
+        QVERIFY(dialog->isOffered(aq::ExportFormat::HuggingFace));
+        QCOMPARE(dialog->format(), aq::ExportFormat::HuggingFace);
+        for (aq::ExportFormat f : {aq::ExportFormat::Awq, aq::ExportFormat::Gptq, aq::ExportFormat::CompressedTensors,
+                                   aq::ExportFormat::Gguf}) {
+            QVERIFY2(!dialog->isOffered(f), aq::exportFormatName(f));
+            QVERIFY(!dialog->setFormat(f));
+            auto* button = dialog->findChild<QRadioButton*>(
+                QStringLiteral("format-%1").arg(QString::fromLatin1(aq::exportFormatName(f))));
+            QVERIFY(button && !button->isEnabled());
+            const QString note = dialog->formatNote(f);
+            QVERIFY2(note.contains(QStringLiteral("activations are quantized (W4A4)")), qPrintable(note));
+        }
+        QVERIFY(dialog->formatNote(aq::ExportFormat::HuggingFace).contains(QStringLiteral("W4A4")));
+        // No command-line option and no literal '&' anywhere in the dialog.
+        for (QLabel* label : dialog->findChildren<QLabel*>()) {
+            QVERIFY2(!label->text().contains(QStringLiteral("--")), qPrintable(label->text()));
+            if (label->text().contains(QLatin1Char('&')))
+                QVERIFY2(label->buddy(), qPrintable(label->text()));  // a mnemonic, not shown as '&'
+        }
+
+        // The weight-only run of the table can produce every format.
+        QVERIFY(dialog->setRunDir(weightOnly));
+        for (aq::ExportFormat f : {aq::ExportFormat::HuggingFace, aq::ExportFormat::Awq, aq::ExportFormat::Gptq,
+                                   aq::ExportFormat::CompressedTensors, aq::ExportFormat::Gguf})
+            QVERIFY2(dialog->isOffered(f), qPrintable(dialog->formatNote(f)));
+        QVERIFY(dialog->setRunDir(w4a4));
+        QVERIFY(!dialog->isOffered(aq::ExportFormat::Gguf));
+
+        // Export, then Verify the result against the run and offer its folder.
+        const QString out = m_home.filePath(QStringLiteral("dialog-export-hf"));
+        dialog->setOutput(out);
+        QVERIFY(!dialog->verifyButton()->isEnabled());
+        QVERIFY(!dialog->openFolderButton()->isEnabled());
+        QSignalSpy exported(&w, &MainWindow::exportEnded);
+        QTest::mouseClick(dialog->exportButton(), Qt::LeftButton);
+        QVERIFY(w.isExporting());
+        QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 1, 60000);
+        QCOMPARE(exported.first().first().toBool(), true);
+        QVERIFY(QFileInfo::exists(QDir(out).filePath(QStringLiteral("config.json"))));
+        QVERIFY2(dialog->statusText().contains(QDir::toNativeSeparators(out)), qPrintable(dialog->statusText()));
+        QVERIFY(dialog->openFolderButton()->isEnabled());
+        QVERIFY(dialog->verifyButton()->isEnabled());
+        QSignalSpy verified(dialog, &ExportDialog::verifyEnded);
+        QTest::mouseClick(dialog->verifyButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(verified.count(), 1, 120000);
+        QVERIFY2(verified.first().first().toBool(), qPrintable(dialog->verifyText()));
+        QVERIFY(dialog->verifyPassed());
+        QVERIFY2(dialog->verifyText().contains(QStringLiteral("Perplexity: run")), qPrintable(dialog->verifyText()));
+
+        // The same destination again: the engine's refusal names the dialog's control, not a command-line option.
+        QTest::mouseClick(dialog->exportButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 2, 60000);
+        QCOMPARE(exported.last().first().toBool(), false);
+        QVERIFY2(dialog->statusText().contains(QStringLiteral("“Replace an existing folder or file”")),
+                 qPrintable(dialog->statusText()));
+        QVERIFY(!dialog->statusText().contains(QStringLiteral("--")));
+        QVERIFY(!w.messageBar()->text().contains(QStringLiteral("--force")));
+        dialog->close();
+
+        // The comparability fields outlive the window (they are kept with the saved runs).
+        w.close();
+        MainWindow again;
+        QTRY_VERIFY_WITH_TIMEOUT(again.modelPanel()->summary().has_value(), 30000);
+        aq::widgets::RunRecord kept;
+        for (const aq::widgets::RunRecord& r : again.resultsView()->runs())
+            if (r.id == w4a4)
+                kept = r;
+        QCOMPARE(kept.edits, shown.edits);
+        QCOMPARE(kept.evalWindows, shown.evalWindows);
+        QCOMPARE(kept.evalSeqlen, shown.evalSeqlen);
+        QCOMPARE(kept.groupSize, shown.groupSize);
+        QCOMPARE(kept.epochs, shown.epochs);
+        QCOMPARE(kept.seconds, shown.seconds);
+        QSettings().remove(QStringLiteral("results"));
+    }
+
+    void windowWordsForOptions()
+    {
+        // Engine messages that reach the window name its controls instead of command-line options.
+        const QString force = inWindowWords(QStringLiteral("'/x' exists; choose another --out, or add --force to replace it"));
+        QVERIFY2(force.contains(QStringLiteral("“Replace an existing folder or file”")), qPrintable(force));
+        QVERIFY2(force.contains(QStringLiteral("“Output”")), qPrintable(force));
+        const QString seqlen = inWindowWords(QStringLiteral("use a longer text or a smaller --seqlen"));
+        QCOMPARE(seqlen, QStringLiteral("use a longer text or a smaller “Sequence length”"));
+        QCOMPARE(inWindowWords(QStringLiteral("re-run with --zero-in-range (or --symmetric), or export --format hf")),
+                 QStringLiteral("re-run with “Keep 0 inside the grid range” (or “Symmetric weights”), or export as hf"));
+        QCOMPARE(inWindowWords(QStringLiteral("--no-ln-matrix: vector post-norm transforms fold completely")),
+                 QStringLiteral("“Full matrices after the norms (paper's recipe: evaluation inside AffineQuant "
+                                "Studio only)” off: vector post-norm transforms fold completely"));
+        QCOMPARE(inWindowWords(QStringLiteral("no export format chosen (--format hf|awq|gptq|compressed-tensors|gguf)")),
+                 QStringLiteral("no export format chosen (choose a format)"));
+        QCOMPARE(inWindowWords(QStringLiteral("export --format hf --allow-extension")),
+                 QStringLiteral("export as hf with “Keep the post-norm matrices as extra tensors”"));
+        // Options without a control stay as they are; text without options is untouched.
+        QCOMPARE(inWindowWords(QStringLiteral("drop --gptq-v1")), QStringLiteral("drop --gptq-v1"));
+        QCOMPARE(inWindowWords(QStringLiteral("a -- b")), QStringLiteral("a -- b"));
+
+        // Edits of a preset: only what differs, named as the configuration names it.
+        aq::QuantConfig c = aq::presetConfig("w4a4", aq::Method::AffineQuant);
+        QVERIFY(presetEdits(c, nullptr).isEmpty());
+        c.epochs = 10;
+        c.nsamples = 16;
+        c.augLoss = false;
+        c.device = "cuda:0";  // not a setting of the preset
+        const QStringList edits = presetEdits(c, nullptr);
+        QCOMPARE(edits.size(), 3);
+        QVERIFY2(edits.contains(QStringLiteral("Epochs 10")), qPrintable(edits.join(QStringLiteral(", "))));
+        QVERIFY(edits.contains(QStringLiteral("Samples 16")));
+        QVERIFY(edits.contains(QStringLiteral("Augmented loss off")));
+        c.preset = "custom";
+        QVERIFY(presetEdits(c, nullptr).isEmpty());
+    }
+
     void badInputShowsMessage_data()
     {
         QTest::addColumn<QString>("what");
@@ -419,10 +703,70 @@ private slots:
         QVERIFY(!w.isRunning());
         QVERIFY(w.messageBar()->title().contains(QStringLiteral("cancelled")));
         QCOMPARE(w.resultsView()->runCount(), runsBefore);  // a cancelled run is not a result
-        // The cancelled run's folder does not claim completion.
+        // The cancelled run's folder does not claim completion; with no finished block it is not left behind.
         const QDir dir(runDir);
         QVERIFY(!dir.exists(QStringLiteral("run.json")));
         QVERIFY(!dir.exists(QStringLiteral("model/config.json")));
+        QVERIFY2(!dir.exists() || dir.exists(QStringLiteral("blocks/block_0.safetensors")), qPrintable(runDir));
+        if (!dir.exists())
+            QVERIFY(w.messageBar()->text().contains(QStringLiteral("removed")));
+    }
+
+    void cancelledRunResumes()
+    {
+        // Cancelled after two finished blocks: the folder is kept and offered for Resume, which finishes it with the
+        // same configuration; the finished blocks' views come from the folder, the rest live.
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        w.configPanel()->setMethod(aq::Method::AffineQuant);
+        aq::QuantConfig c = w.configPanel()->config();
+        c.nsamples = 4;
+        c.seqlen = 64;
+        c.epochs = 2;
+        c.batchSize = 1;
+        w.configPanel()->setConfig(c);
+        w.setEvaluationText(QString());
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QStringList statesWhileTraining;
+        connect(w.worker(), &CalibrationWorker::lossesReady, this,
+                [&] { statesWhileTraining << w.stateLabel()->text(); });
+        const QMetaObject::Connection stop = connect(w.worker(), &CalibrationWorker::blockEnded, this,
+                                                     [&](const BlockInfo& b) {
+            if (b.block == 1)
+                w.cancelRun();
+        });
+        QVERIFY(w.startRun());
+        const QString runDir = w.currentRunDir();
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
+        disconnect(stop);
+        // While the epochs ran, the status bar said so (not the targets' stage of the block's start).
+        QVERIFY(!statesWhileTraining.isEmpty());
+        for (const QString& state : std::as_const(statesWhileTraining))
+            QVERIFY2(state.startsWith(QStringLiteral("Training")), qPrintable(state));
+        QVERIFY(w.messageBar()->text().contains(QStringLiteral("Resume")));
+        QCOMPARE(w.interruptedRunDir(), QFileInfo(runDir).absoluteFilePath());
+        QVERIFY(w.resumeAction()->isEnabled());
+        const std::optional<InterruptedRun> interrupted = readInterruptedRun(runDir);
+        QVERIFY(interrupted && interrupted->resumable);
+        QVERIFY(interrupted->completedBlocks >= 2);
+        QCOMPARE(interrupted->config.epochs, 2);
+
+        // Opening the unfinished folder says so and offers the same.
+        QVERIFY(!w.openRun(runDir));
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Warning);
+        QVERIFY(w.messageBar()->text().contains(QStringLiteral("Resume")));
+
+        w.configPanel()->setConfig(quickConfig(w.configPanel(), 8, 2));  // resume uses the run's own configuration
+        QVERIFY(w.resumeRun(runDir));
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 2, 300000);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        QVERIFY(QFileInfo::exists(QDir(runDir).filePath(QStringLiteral("run.json"))));
+        QCOMPARE(w.configPanel()->config().epochs, 2);
+        for (int b = 0; b < 4; ++b)
+            QCOMPARE(w.heatmapView()->history(b, QStringLiteral("out")).size(), 2);  // stored and live blocks alike
+        QVERIFY(w.interruptedRunDir().isEmpty());
     }
 
     void eventLoopLatencyDuringRun()
@@ -525,7 +869,14 @@ private slots:
         QVERIFY(w.openRun(runDir));
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
         QTRY_COMPARE(w.lossView()->curveCount(), 4);
-        QCOMPARE(w.lossView()->plottedPointCount(0), 2);  // one mean loss per epoch
+        // Every step loss the run reported (the run folder's views), not just run.json's mean per epoch.
+        struct StepCount : aq::CalibrationObserver {
+            int block0 = 0;
+            void stepLoss(const aq::StepLoss& s) override { block0 += s.block == 0; }
+        } steps;
+        aq::replayRunViews(runDir.toStdString(), steps);
+        QVERIFY(steps.block0 > 2);
+        QCOMPARE(w.lossView()->plottedPointCount(0), steps.block0);
         QCOMPARE(w.configPanel()->method(), aq::Method::OmniQuant);
         QCOMPARE(w.configPanel()->config().epochs, 2);
         QVERIFY(w.configPanel()->isModified());
@@ -597,6 +948,201 @@ private slots:
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
     }
 
+    void reopenedRunShowsTheLiveViews()
+    {
+        // A live run in one window, then the same run reopened in a fresh window: every view holds the same data,
+        // epoch history included.
+        QString runDir;
+        QStringList live;
+        {
+            QSettings().setValue(QStringLiteral("texts/evalWindows"), 2);
+            MainWindow w;
+            QSettings().remove(QStringLiteral("texts/evalWindows"));
+            QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+            QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+            w.configPanel()->setMethod(aq::Method::AffineQuant);
+            aq::QuantConfig c = w.configPanel()->config();
+            c.nsamples = 4;
+            c.seqlen = 64;
+            c.epochs = 2;
+            c.batchSize = 1;
+            w.configPanel()->setConfig(c);
+            w.setEvaluationText(QString::fromStdString(aqtest::sourcePath("resources/demo-text/heldout.txt")));
+            QSignalSpy ended(&w, &MainWindow::runEnded);
+            QVERIFY(w.startRun());
+            QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
+            QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+            runDir = w.currentRunDir();
+            QCoreApplication::processEvents();
+            live = viewState(w, 4);
+            // The evaluation just measured replaces the targets' upper bound in the estimate.
+            QTRY_VERIFY_WITH_TIMEOUT(w.estimateLabel()->text().contains(QStringLiteral("then about")), 120000);
+            QVERIFY(!w.estimateLabel()->text().contains(QStringLiteral("at most")));
+        }
+        // Every kind of data is there (equal empty states would prove nothing).
+        for (const char* kind : {"loss 3:", "frame 3 ", "activation 3 ", "histogram 3 "})
+            QVERIFY2(!live.filter(QRegularExpression(QLatin1Char('^') + QRegularExpression::escape(QLatin1String(kind))))
+                          .isEmpty(),
+                     kind);
+        QCOMPARE(live.filter(QRegularExpression(QStringLiteral("^frame 0 out "))).size(), 2);  // both epochs
+
+        MainWindow reopened;
+        QTRY_VERIFY_WITH_TIMEOUT(reopened.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(reopened.openRun(runDir));
+        QCOMPARE(reopened.messageBar()->kind(), MessageBar::Kind::Information);
+        QCoreApplication::processEvents();
+        const QStringList again = viewState(reopened, 4);
+        QCOMPARE(again.size(), live.size());
+        for (int i = 0; i < live.size(); ++i)
+            QVERIFY2(again[i] == live[i], qPrintable(QStringLiteral("line %1 differs: %2").arg(i).arg(live[i].left(160))));
+    }
+
+    void reopenCommandLineRunAndOlderRun()
+    {
+        // A run made by the command-line program opens with every view; the same folder without its views (as runs
+        // made before views were kept) opens with losses and margins per epoch and says what is missing.
+        const QString runDir = m_home.filePath(QStringLiteral("runs/from-cli"));
+        QProcess cli;
+        cli.start(QStringLiteral(AQ_CLI_PATH),
+                  {QStringLiteral("quantize"), QStringLiteral("--model"),
+                   QString::fromStdString(aqtest::sourcePath("resources/demo-model")), QStringLiteral("--calib"),
+                   QString::fromStdString(aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt")),
+                   QStringLiteral("--out"), runDir, QStringLiteral("--preset"), QStringLiteral("w4a4"),
+                   QStringLiteral("--nsamples"), QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64"),
+                   QStringLiteral("--epochs"), QStringLiteral("3"), QStringLiteral("--force")});
+        QVERIFY(cli.waitForFinished(300000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+
+        {
+            MainWindow w;
+            QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+            QVERIFY(w.openRun(runDir));
+            QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+            const QStringList state = viewState(w, 4);
+            struct StepCount : aq::CalibrationObserver {
+                QMap<int, int> perBlock;
+                void stepLoss(const aq::StepLoss& s) override { ++perBlock[s.block]; }
+            } steps;
+            aq::replayRunViews(runDir.toStdString(), steps);
+            for (int b = 0; b < 4; ++b) {
+                const QString block = QString::number(b);
+                QCOMPARE(w.heatmapView()->history(b, QStringLiteral("out")).size(), 3);  // one frame per epoch
+                QCOMPARE(state.filter(QRegularExpression(QStringLiteral("^activation %1 ").arg(block))).size(), 4);
+                QCOMPARE(state.filter(QRegularExpression(QStringLiteral("^histogram %1 ").arg(block))).size(), 7);
+                QVERIFY(steps.perBlock.value(b) > 0);
+                QTRY_COMPARE(w.lossView()->plottedPointCount(b), steps.perBlock.value(b));  // step losses as reported
+            }
+            QVERIFY(w.marginView()->timelinePointCount(QStringLiteral("out")) >= 4 * 3);
+        }
+
+        const QString older = m_home.filePath(QStringLiteral("runs/older"));
+        QVERIFY(QDir().mkpath(older));
+        QProcess copy;
+        copy.start(QStringLiteral("cp"), {QStringLiteral("-a"), runDir + QStringLiteral("/."), older});
+        QVERIFY(copy.waitForFinished(60000) && copy.exitCode() == 0);
+        QVERIFY(QDir(older + QStringLiteral("/views")).removeRecursively());
+        MainWindow w;
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.openRun(older));
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Warning);
+        QVERIFY(w.messageBar()->text().contains(QStringLiteral("not available")));
+        QTRY_COMPARE(w.lossView()->curveCount(), 4);
+        QTRY_COMPARE(w.lossView()->plottedPointCount(0), 3);  // run.json: one mean loss per epoch
+        QCOMPARE(w.heatmapView()->history(0, QStringLiteral("out")).size(), 0);
+        QVERIFY(w.marginView()->timelinePointCount(QStringLiteral("out")) >= 4 * 3);
+    }
+
+    void reopenedRunScreenshots()
+    {
+        // docs/screenshots/reopened-*.png: a w4a4 run made by the command-line program, reopened in a fresh window;
+        // the Matrices, Margins, Activations and Weights tabs show it from the run folder's stored views.
+        const QString dir = QString::fromLocal8Bit(qgetenv("AQ_DOC_SCREENSHOTS"));
+        if (dir.isEmpty())
+            QSKIP("set AQ_DOC_SCREENSHOTS=DIR (tools/make-screenshots.sh does) to make the documentation's screenshots");
+        const QString lang = QString::fromLocal8Bit(qgetenv("AQ_SCREENSHOT_LANG"));
+        const QString suffix = lang.isEmpty() || lang == QLatin1String("en") ? QString() : QLatin1Char('-') + lang;
+        QVERIFY(QDir().mkpath(dir));
+        QSettings().setValue(QStringLiteral("ui/language"), lang);
+        installTranslators(preferredLocale());
+
+        const QString runDir = m_home.filePath(QStringLiteral("runs/cli-w4a4"));
+        QProcess cli;
+        cli.start(QStringLiteral(AQ_CLI_PATH),
+                  {QStringLiteral("quantize"), QStringLiteral("--model"),
+                   QString::fromStdString(aqtest::sourcePath("resources/demo-model")), QStringLiteral("--calib"),
+                   QString::fromStdString(aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt")),
+                   QStringLiteral("--out"), runDir, QStringLiteral("--preset"), QStringLiteral("w4a4"),
+                   QStringLiteral("--nsamples"), QStringLiteral("16"), QStringLiteral("--seqlen"),
+                   QStringLiteral("256"), QStringLiteral("--epochs"), QStringLiteral("6"), QStringLiteral("--eval"),
+                   QString::fromStdString(aqtest::sourcePath("resources/demo-text/heldout.txt")),
+                   QStringLiteral("--eval-windows"), QStringLiteral("8"), QStringLiteral("--force")});
+        QVERIFY(cli.waitForFinished(600000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.openRun(runDir));
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        QTest::qWait(300);
+        saveScreenshot(w, QDir(dir).filePath(QStringLiteral("reopened-loss") + suffix + QStringLiteral(".png")));
+        w.messageBar()->dismiss();
+        for (int tab : {int(MainWindow::TabMatrices), int(MainWindow::TabMargins), int(MainWindow::TabActivations),
+                        int(MainWindow::TabWeights)}) {
+            w.tabs()->setCurrentIndex(tab);
+            QTest::qWait(300);
+            saveScreenshot(w, QDir(dir).filePath(QStringLiteral("reopened-") + tabFile(tab) + suffix +
+                                                 QStringLiteral(".png")));
+        }
+        removeTranslators();
+        QSettings().remove(QStringLiteral("ui/language"));
+    }
+
+    void engineMessagesInWindowWords()
+    {
+        // Real engine messages (not copies of their text): a calibration text shorter than one window, and a run
+        // folder locked by another run. The window shows them in its words and language, with figures and paths.
+        aq::CalibrationRequest r;
+        r.modelDir = aqtest::sourcePath("resources/demo-model");
+        const QString shortText = m_home.filePath(QStringLiteral("short.txt"));
+        {
+            QFile f(shortText);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("A few words only.");
+        }
+        r.calibTextPath = shortText.toStdString();
+        r.runDir = m_home.filePath(QStringLiteral("runs/short")).toStdString();
+        r.config = aq::presetConfig("w4a16g128", aq::Method::Rtn);
+        r.config.seqlen = 64;
+        QString tooShort;
+        try {
+            aq::runCalibration(r);
+        } catch (const aq::Error& e) {
+            tooShort = QString::fromStdString(e.what());
+        }
+        QVERIFY(tooShort.contains(QStringLiteral("--seqlen")));
+        const QString english = engineMessageForWindow(tooShort);
+        QVERIFY2(!english.contains(QStringLiteral("--")), qPrintable(english));
+        QVERIFY(english.contains(QStringLiteral("“Sequence length”")));
+        QVERIFY(english.contains(QStringLiteral("64")));
+
+        // An unknown message keeps its words; in English no note is added.
+        QCOMPARE(engineMessageForWindow(QStringLiteral("something unforeseen")), QStringLiteral("something unforeseen"));
+
+        QVERIFY(installTranslators(QLocale(QLocale::Chinese, QLocale::China)));
+        const QString chinese = engineMessageForWindow(tooShort);
+        removeTranslators();
+        QVERIFY2(chinese.contains(QRegularExpression(QStringLiteral("[\\x{4e00}-\\x{9fff}]"))), qPrintable(chinese));
+        QVERIFY(chinese.contains(QStringLiteral("64")));
+        QVERIFY(!chinese.contains(QStringLiteral("--")));
+        installTranslators(QLocale(QLocale::Chinese, QLocale::China));
+        const QString unknown = engineMessageForWindow(QStringLiteral("something unforeseen"));
+        removeTranslators();
+        QVERIFY(unknown.startsWith(QStringLiteral("something unforeseen ")));  // plus the translated note
+    }
+
     void chineseTranslation()
     {
         // The translation is compiled into the program; the window comes up in Chinese with it installed.
@@ -642,8 +1188,24 @@ private slots:
         // Round to nearest trains nothing: only the per-sample work remains.
         c.method = aq::Method::Rtn;
         QCOMPARE(estimateCalibrationSeconds(t, c, 4), 2 + 4 * 32 * 0.03);
+        // The evaluation: three forward passes over the windows, each block at the targets' cost per sample.
+        c.method = aq::Method::AffineQuant;
+        c.seqlen = 256;
+        QCOMPARE(estimateEvaluationSeconds(t, c, 4, 10 * 256 + 100), 3 * 10 * 4 * 0.01);
+        QCOMPARE(estimateEvaluationSeconds(t, c, 4, 0), 0.0);
+        // An earlier evaluation's own cost per window and block replaces the targets' upper bound.
+        QCOMPARE(estimateEvaluationSeconds(t, c, 4, 10 * 256, 0.002), 3 * 10 * 4 * 0.002);
+        // A finished run's epochs replace the measured step time (and hold the end of each epoch).
+        const CalibrationTimings r = refinedByRun(t, 40 * 1.6, 40, 16);
+        QVERIFY(r.fromRun);
+        QCOMPARE(r.stepSeconds, 0.1);
+        QCOMPARE(r.epochEndSeconds, 0.0);
+        QCOMPARE(estimateCalibrationSeconds(r, c, 4), 2 + 4 * (32 * 0.03 + 10 * (16 * 0.1)));
+        QVERIFY(!refinedByRun(t, 0, 0, 16).fromRun);  // nothing measured: the measurement stays
+        c.method = aq::Method::Rtn;
         t.valid = false;
         QCOMPARE(estimateCalibrationSeconds(t, c, 4), 0.0);
+        QCOMPARE(estimateEvaluationSeconds(t, c, 4, 5000), 0.0);
         // The key ignores what does not change the cost of a step, and follows what does.
         aq::QuantConfig a = aq::presetConfig("w4a4");
         aq::QuantConfig b = a;
@@ -832,6 +1394,301 @@ private slots:
         QTest::qWait(400);
         saveScreenshot(w, file("model"), true);
         QToolTip::hideText();
+
+        QSettings().remove(QStringLiteral("results"));
+        QSettings().remove(QStringLiteral("ui/language"));
+        removeTranslators();
+    }
+
+    void teachingLoadsLearnedMatrix()
+    {
+        // The teaching view takes the history of the matrix selected on the Matrices tab: the exact snapshots only.
+        MainWindow w;
+        auto* teaching = w.findChild<aq::widgets::TeachingView*>();
+        QVERIFY(teaching);
+        const int n = 12;
+        for (int epoch = 0; epoch < 3; ++epoch) {
+            aq::widgets::MatrixFrame f;
+            f.block = 2;
+            f.epoch = epoch;
+            f.transform = QStringLiteral("out");
+            f.rows = f.cols = n;
+            for (int i = 0; i < n; ++i)
+                for (int j = 0; j < n; ++j) {
+                    f.values << (i == j ? 1.0f + 0.25f * float(epoch) : 0.001f * float(i * n + j));
+                    f.mask << (i == j ? 1.0f : 0.01f);
+                }
+            w.heatmapView()->addFrame(f);
+        }
+        aq::widgets::MatrixFrame tiles;  // another matrix, only as tile averages
+        tiles.block = 2;
+        tiles.transform = QStringLiteral("qkv");
+        tiles.rows = tiles.cols = 2;
+        tiles.stride = 128;
+        tiles.values = {1, 0.1f, 0.1f, 1};
+        w.heatmapView()->addFrame(tiles);
+
+        w.heatmapView()->select(2, QStringLiteral("out"));
+        emit teaching->learnedMatrixRequested();
+        QCOMPARE(teaching->source(), aq::widgets::TeachingView::Source::Learned);
+        QCOMPARE(teaching->learnedFrameCount(), 3);
+        QCOMPARE(teaching->size(), n);
+        QCOMPARE(teaching->learnedFrame()->epoch, 2);
+        QCOMPARE(teaching->maskedMatrix()[0], 1.5);
+        QCOMPARE(teaching->maskedMatrix()[1], double(0.001f));
+
+        w.heatmapView()->select(2, QStringLiteral("qkv"));
+        emit teaching->learnedMatrixRequested();
+        QVERIFY(teaching->statusText().contains(QStringLiteral("256")));
+        QCOMPARE(teaching->learnedFrameCount(), 3);  // the loaded matrix stays
+    }
+
+    void teachingScreenshots()
+    {
+        // docs/screenshots/teaching-discs*.png: the failing example without the mask (every disc reaches the origin),
+        // and teaching-learned*.png: a learned matrix of a short AffineQuant run of the demo model (the per-head out
+        // transform, 128 x 128, the largest that is stored exactly), loaded through the Matrices tab's selection.
+        const QString dir = QString::fromLocal8Bit(qgetenv("AQ_DOC_SCREENSHOTS"));
+        if (dir.isEmpty())
+            QSKIP("set AQ_DOC_SCREENSHOTS=DIR (tools/make-screenshots.sh does) to make the documentation's screenshots");
+        const QString lang = QString::fromLocal8Bit(qgetenv("AQ_SCREENSHOT_LANG"));
+        const QString suffix = lang.isEmpty() || lang == QLatin1String("en") ? QString() : QLatin1Char('-') + lang;
+        QVERIFY(QDir().mkpath(dir));
+        QSettings().setValue(QStringLiteral("ui/language"), lang);
+        installTranslators(preferredLocale());
+        auto file = [&](const char* name) { return QDir(dir).filePath(QLatin1String(name) + suffix + ".png"); };
+
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        auto* teaching = w.findChild<aq::widgets::TeachingView*>();
+        QVERIFY(teaching);
+
+        w.tabs()->setCurrentIndex(MainWindow::TabTeaching);
+        teaching->loadFailingExample();
+        QVERIFY(!teaching->isInvertible());
+        QTest::qWait(300);
+        saveScreenshot(w, file("teaching-discs"));
+
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        w.configPanel()->setMethod(aq::Method::AffineQuant);
+        aq::QuantConfig c = w.configPanel()->config();
+        c.nsamples = 4;
+        c.seqlen = 64;
+        c.epochs = 6;
+        c.batchSize = 1;
+        w.configPanel()->setConfig(c);
+        w.setEvaluationText(QString());
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY(w.startRun());
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
+        QVERIFY(w.heatmapView()->historySize(1, QStringLiteral("out")) > 0);
+        w.heatmapView()->select(1, QStringLiteral("out"));
+        emit teaching->learnedMatrixRequested();
+        QCOMPARE(teaching->source(), aq::widgets::TeachingView::Source::Learned);
+        teaching->setEpoch(teaching->epochs() / 2);
+        teaching->setShownSize(teaching->size());  // every disc of the whole matrix
+        w.messageBar()->dismiss();
+        w.tabs()->setCurrentIndex(MainWindow::TabTeaching);
+        QTest::qWait(300);
+        saveScreenshot(w, file("teaching-learned"));
+
+        QSettings().remove(QStringLiteral("results"));
+        QSettings().remove(QStringLiteral("ui/language"));
+        removeTranslators();
+    }
+
+    void plantedOutliersKeepFunction()
+    {
+        // The planted model computes what the demo model computes, and its activations carry the planted channels:
+        // the full-precision profiles of the two models differ by the planted factors exactly there.
+        const QString planted = m_home.filePath(QStringLiteral("planted-model"));
+        QMap<QPair<int, QString>, QMap<int, double>> channels;
+        const QString error = plantOutliers(planted, &channels);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        const std::string demo = aqtest::sourcePath("resources/demo-model");
+        const std::string text = aqtest::sourcePath("resources/demo-text/heldout.txt");
+        aq::EvalOptions eo;
+        eo.seqlen = 128;
+        eo.maxWindows = 4;
+        const aq::EvalResult a = aq::evaluatePerplexity(demo, text, eo);
+        const aq::EvalResult b = aq::evaluatePerplexity(planted.toStdString(), text, eo);
+        QVERIFY2(std::abs(a.perplexity - b.perplexity) < 1e-5 * a.perplexity,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(a.perplexity, 0, 'g', 10).arg(b.perplexity, 0, 'g', 10)));
+
+        struct Profiles : aq::CalibrationObserver {
+            QMap<QPair<int, QString>, aq::ActivationProfile> p;
+            void activationProfile(const aq::ActivationProfile& a) override
+            {
+                p.insert({a.block, QString::fromStdString(a.site)}, a);
+            }
+        };
+        auto profile = [&](const std::string& model, const char* run) {
+            Profiles obs;
+            aq::CalibrationRequest req;
+            req.modelDir = model;
+            req.calibTextPath = aqtest::demoCalibText();
+            req.runDir = m_home.filePath(QLatin1String(run)).toStdString();
+            req.config = aqtest::quickConfig("w4a4", aq::Method::AffineQuant);
+            req.force = true;
+            aq::runCalibration(req, &obs);
+            return obs.p;
+        };
+        const auto before = profile(demo, "run-demo");
+        const auto after = profile(planted.toStdString(), "run-planted");
+        QCOMPARE(before.size(), 4 * 4);  // blocks x (qkv, out, fc1, down)
+        QCOMPARE(after.keys(), before.keys());
+        for (auto it = before.cbegin(); it != before.cend(); ++it) {
+            const auto& x = it.value().absMaxBefore;
+            const auto& y = after[it.key()].absMaxBefore;
+            QCOMPARE(y.size(), x.size());
+            const QMap<int, double> plantedHere = channels.value(it.key());
+            QVERIFY2(!plantedHere.isEmpty(), qPrintable(it.key().second));
+            for (size_t c = 0; c < x.size(); ++c) {
+                const double factor = plantedHere.value(int(c), 1.0);
+                QVERIFY2(std::abs(y[c] - factor * x[c]) <= 1e-3 * factor * x[c] + 1e-6,
+                         qPrintable(QStringLiteral("block %1 %2 channel %3: %4 vs %5 x %6")
+                                        .arg(it.key().first).arg(it.key().second).arg(c).arg(y[c]).arg(factor).arg(x[c])));
+            }
+        }
+
+        // The explorer lists the planted residual-stream channels (20-30x: far above the 6x threshold).
+        aq::widgets::ActivationView view;
+        for (const auto& p : after)
+            view.addProfile(toActivationProfile(p));
+        QSet<QString> listed;
+        for (int i = 0; i < view.outlierModel()->rowCount(); ++i) {
+            const aq::widgets::OutlierRow& r = view.outlierModel()->outlierRow(i);
+            if (r.ratioBefore > view.outlierFactor())
+                listed.insert(QStringLiteral("%1/%2/%3").arg(r.block).arg(r.site).arg(r.channel));
+        }
+        int plantedListed = 0, plantedTotal = 0;
+        for (auto it = channels.cbegin(); it != channels.cend(); ++it)
+            for (int c : it.value().keys()) {
+                const bool in = listed.contains(QStringLiteral("%1/%2/%3").arg(it.key().first).arg(it.key().second).arg(c));
+                ++plantedTotal;
+                plantedListed += in;
+                if (it.key().second == QLatin1String("qkv") || it.key().second == QLatin1String("fc1"))
+                    QVERIFY2(in, qPrintable(QStringLiteral("%1 %2 %3").arg(it.key().first).arg(it.key().second).arg(c)));
+            }
+        QCOMPARE(plantedListed, plantedTotal);
+        QCOMPARE(view.siteLabel(QStringLiteral("down")), QStringLiteral("mlp.down_proj"));
+    }
+
+    void outlierScreenshots()
+    {
+        // docs/screenshots/outliers*.png: the outlier explorer after a short w4a4 AffineQuant run of the demo model
+        // with planted outlier channels.
+        const QString dir = QString::fromLocal8Bit(qgetenv("AQ_DOC_SCREENSHOTS"));
+        if (dir.isEmpty())
+            QSKIP("set AQ_DOC_SCREENSHOTS=DIR (tools/make-screenshots.sh does) to make the documentation's screenshots");
+        const QString lang = QString::fromLocal8Bit(qgetenv("AQ_SCREENSHOT_LANG"));
+        const QString suffix = lang.isEmpty() || lang == QLatin1String("en") ? QString() : QLatin1Char('-') + lang;
+        QVERIFY(QDir().mkpath(dir));
+        QSettings().setValue(QStringLiteral("ui/language"), lang);
+        installTranslators(preferredLocale());
+        QSettings().setValue(QStringLiteral("texts/evalWindows"), 2);
+        const QString planted = m_home.filePath(QStringLiteral("planted-shots"));
+        QMap<QPair<int, QString>, QMap<int, double>> channels;
+        const QString error = plantOutliers(planted, &channels);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.openModel(planted);
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value() && w.modelPanel()->modelDir() == planted, 30000);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        w.configPanel()->setMethod(aq::Method::AffineQuant);
+        aq::QuantConfig c = w.configPanel()->config();
+        c.nsamples = 8;
+        c.seqlen = 128;
+        c.epochs = 2;
+        c.batchSize = 1;
+        w.configPanel()->setConfig(c);
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY(w.startRun());
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 600000);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        w.messageBar()->dismiss();
+
+        w.tabs()->setCurrentIndex(MainWindow::TabActivations);
+        auto* view = w.findChild<aq::widgets::ActivationView*>();
+        QVERIFY(view);
+        QVERIFY(view->outlierModel()->rowCount() > 0);
+        // The largest outlier at the input of q/k/v (a transformed site), picked in the table.
+        QTableView* table = view->outlierTable();
+        table->sortByColumn(aq::widgets::OutlierTableModel::ColRatioBefore, Qt::DescendingOrder);
+        QSortFilterProxyModel* proxy = view->outlierProxy();
+        int row = 0;
+        while (row < proxy->rowCount()
+               && view->outlierModel()->outlierRow(proxy->mapToSource(proxy->index(row, 0)).row()).site != QLatin1String("qkv"))
+            ++row;
+        QVERIFY(row < proxy->rowCount());
+        const QModelIndex first = proxy->index(row, aq::widgets::OutlierTableModel::ColChannel);
+        table->scrollTo(first);
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(first).center());
+        QCOMPARE(view->markedChannel(), first.data().toInt());
+        view->replotCoalescer()->flushNow();
+        QTest::qWait(200);
+        // The hover readout on the leftmost outlier of the shown profile, so the tooltip stays inside the window.
+        QCustomPlot* plot = view->plot();
+        QVERIFY(!view->outliersBefore().isEmpty());
+        const int channel = view->outliersBefore().first();
+        const double value = view->beforeGraph()->data()->at(channel)->value;
+        QTest::mouseMove(plot, QPoint(int(plot->xAxis->coordToPixel(channel)), int(plot->yAxis->coordToPixel(value * 0.7))));
+        QTRY_COMPARE(view->hoverChannel(), channel);
+        QTest::qWait(400);
+        saveScreenshot(w, QDir(dir).filePath(QStringLiteral("outliers") + suffix + QStringLiteral(".png")), true);
+        QToolTip::hideText();
+
+        QSettings().remove(QStringLiteral("texts/evalWindows"));
+        QSettings().remove(QStringLiteral("ui/language"));
+        removeTranslators();
+    }
+
+    void exportScreenshots()
+    {
+        // docs/screenshots/export*.png: the export dialog on a short AffineQuant w4a4 run of the demo model, with the
+        // formats such a run cannot produce disabled and the reasons beside them.
+        const QString dir = QString::fromLocal8Bit(qgetenv("AQ_DOC_SCREENSHOTS"));
+        if (dir.isEmpty())
+            QSKIP("set AQ_DOC_SCREENSHOTS=DIR (tools/make-screenshots.sh does) to make the documentation's screenshots");
+        const QString lang = QString::fromLocal8Bit(qgetenv("AQ_SCREENSHOT_LANG"));
+        const QString suffix = lang.isEmpty() || lang == QLatin1String("en") ? QString() : QLatin1Char('-') + lang;
+        QVERIFY(QDir().mkpath(dir));
+        QSettings().setValue(QStringLiteral("ui/language"), lang);
+        installTranslators(preferredLocale());
+
+        MainWindow w;
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        aq::QuantConfig c = w.configPanel()->config();
+        c.nsamples = 4;
+        c.seqlen = 128;
+        c.epochs = 2;
+        w.configPanel()->loadConfig(c);
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY(w.startRun());
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 600000);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+
+        w.exportAction()->trigger();
+        auto* dialog = w.findChild<ExportDialog*>();
+        QVERIFY(dialog);
+        QVERIFY(QTest::qWaitForWindowExposed(dialog));
+        QCOMPARE(dialog->runDir(), w.currentRunDir());
+        QVERIFY(!dialog->isOffered(aq::ExportFormat::Gguf));
+        dialog->resize(900, dialog->layout()->totalHeightForWidth(900));
+        QTest::qWait(300);
+        saveScreenshot(*dialog, QDir(dir).filePath(QStringLiteral("export%1.png").arg(suffix)));
+        dialog->close();
 
         QSettings().remove(QStringLiteral("results"));
         QSettings().remove(QStringLiteral("ui/language"));

@@ -1259,6 +1259,36 @@ private slots:
         QCOMPARE(view.runCount(), 1);
     }
 
+    void resultsTableKeepsPerplexitiesInView()
+    {
+        // Long run names and long lists of edits are elided, not allowed to push the perplexities out of view.
+        ResultsView view;
+        view.resize(1100, 400);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        RunRecord r;
+        r.id = QStringLiteral("/runs/a");
+        r.name = QStringLiteral("a-very-long-run-name-of-a-model-with-a-long-name-w4a4-affinequant-20261205-152731");
+        r.method = QStringLiteral("affinequant");
+        r.preset = QStringLiteral("w4a4");
+        r.edits = QStringList{QStringLiteral("Epochs 10"), QStringLiteral("Samples 16"),
+                              QStringLiteral("Sequence length 256"), QStringLiteral("Learning rate 0.001")};
+        r.fpPerplexity = 25.008;
+        r.quantPerplexity = 27.932;
+        view.addRun(r);
+        QTableView* t = view.table();
+        const int right = t->columnViewportPosition(ResultsView::ColQuant) + t->columnWidth(ResultsView::ColQuant);
+        QString widths;
+        for (int c = 0; c < t->model()->columnCount(); ++c)
+            widths += QStringLiteral(" %1").arg(t->columnWidth(c));
+        QVERIFY2(right <= t->viewport()->width(),
+                 qPrintable(QStringLiteral("%1 > %2:%3").arg(right).arg(t->viewport()->width()).arg(widths)));
+        // The full texts stay one hover away.
+        QCOMPARE(t->model()->index(0, ResultsView::ColName).data(Qt::ToolTipRole).toString(), r.id);
+        QVERIFY(t->model()->index(0, ResultsView::ColPreset).data(Qt::ToolTipRole).toString().contains(
+            QStringLiteral("Learning rate 0.001")));
+    }
+
     void resultsTableComparability()
     {
         ResultsView view;

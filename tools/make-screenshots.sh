@@ -14,9 +14,11 @@ if ! fc-list :lang=zh family | grep -q .; then
   echo "no font with Chinese glyphs: install fonts-wqy-microhei (tools/install-deps.sh does)" >&2
   exit 1
 fi
+# Every test function of tst_studio whose name ends in "Screenshots" (each skips unless AQ_DOC_SCREENSHOTS is set).
+mapfile -t functions < <(QT_QPA_PLATFORM=offscreen build/bin/tst_studio -functions | sed -n 's/()$//p' | grep 'Screenshots$')
 for lang in en zh_CN; do
   AQ_DOC_SCREENSHOTS="$out" AQ_SCREENSHOT_LANG=$lang QT_QPA_PLATFORM=xcb \
-    xvfb-run -a -s "-screen 0 1600x1000x24" build/bin/tst_studio documentationScreenshots
+    xvfb-run -a -s "-screen 0 1600x1000x24" build/bin/tst_studio "${functions[@]}"
 done
 # pngquant (if installed) halves the new files without visible loss; other pictures in the folder are left alone.
 if command -v pngquant >/dev/null 2>&1; then

@@ -2,6 +2,57 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
+    <name>EngineMessages</name>
+    <message>
+        <source>the calibration text has %1 tokens, fewer than one window of %2 (+1); choose a longer text or a smaller “Sequence length”.</source>
+        <translation>校准文本只有 %1 个 token，不足一个 %2（+1）token 的窗口；请选择更长的文本或更小的“序列长度”。</translation>
+    </message>
+    <message>
+        <source>the calibration needs about %1 GB on %2 but only %3 GB are free; lower “Samples” or “Sequence length”, or keep the activation buffers in host memory.</source>
+        <translation>校准在 %2 上约需 %1 GB，但只有 %3 GB 可用；请降低“样本数”或“序列长度”，或把激活缓冲区放在主机内存中。</translation>
+    </message>
+    <message>
+        <source>block %1, epoch %2: %3 after %4 recoveries; lower the learning rates or the stability factor, or keep the matrices diagonally dominant.</source>
+        <translation>块 %1，第 %2 轮：经过 %4 次恢复后仍出现%3；请降低学习率或稳定因子，或保持矩阵对角占优。</translation>
+    </message>
+    <message>
+        <source>the quantized outputs of %1 hold %2: quantization made the block&apos;s activations overflow; use more activation bits or lower the learning rates.</source>
+        <translation>%1 的量化输出含有 %2：量化使该块的激活溢出；请使用更多激活位数或降低学习率。</translation>
+    </message>
+    <message>
+        <source>not enough disk space in &apos;%1&apos;: the run needs about %2 but only %3 are free there; free some space or choose another runs folder.</source>
+        <translation>“%1”的磁盘空间不足：本次运行约需 %2，但那里只有 %3 可用；请释放空间或选择其他运行文件夹。</translation>
+    </message>
+    <message>
+        <source>the run folder &apos;%1&apos; is in use by another run (%2); wait for that run to finish or stop it, or choose another runs folder.</source>
+        <translation>运行文件夹“%1”正被另一个运行使用（%2）；请等待该运行结束或停止它，或选择其他运行文件夹。</translation>
+    </message>
+    <message>
+        <source>&apos;%1&apos; is already quantized (a run wrote it); open the original model.</source>
+        <translation>“%1”已经量化过（由某次运行写出）；请打开原始模型。</translation>
+    </message>
+    <message>
+        <source>cannot resume &apos;%1&apos;: its model, calibration text or configuration have changed since it was interrupted; start a new run.</source>
+        <translation>无法继续“%1”：自中断以来，其模型、校准文本或配置已经改变；请开始新的运行。</translation>
+    </message>
+    <message>
+        <source>&apos;%1&apos; has no config.json: it is not a Hugging Face model folder.</source>
+        <translation>“%1”中没有 config.json：它不是 Hugging Face 模型文件夹。</translation>
+    </message>
+    <message>
+        <source>(The engine&apos;s own words, in English.)</source>
+        <translation>（以上为引擎的英文原文。）</translation>
+    </message>
+    <message>
+        <source>non-finite loss</source>
+        <translation>非有限损失</translation>
+    </message>
+    <message>
+        <source>non-finite gradient</source>
+        <translation>非有限梯度</translation>
+    </message>
+</context>
+<context>
     <name>QObject</name>
     <message>
         <source>Browse…</source>
@@ -487,6 +538,213 @@
     </message>
 </context>
 <context>
+    <name>aq::gui::ExportDialog</name>
+    <message>
+        <source>Not checked: %1</source>
+        <translation>未检查：%1</translation>
+    </message>
+    <message>
+        <source>Not checked: the engine does not judge this format.</source>
+        <translation>未检查：引擎不评估此格式。</translation>
+    </message>
+    <message>
+        <source>Export Run</source>
+        <translation>导出运行结果</translation>
+    </message>
+    <message>
+        <source>The finished run to export. The run that just finished, or the one selected in the results table, comes first.</source>
+        <translation>要导出的已完成运行。刚完成的运行或结果表中选中的运行排在最前。</translation>
+    </message>
+    <message>
+        <source>Format</source>
+        <translation>格式</translation>
+    </message>
+    <message>
+        <source>hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, gptq, compressed-tensors: integer codes packed for those runtimes. gguf: one file for llama.cpp, Ollama and LM Studio, with the run&apos;s grid as ggml blocks and the tokenizer inside. Formats the run cannot produce are disabled, with the reason beside them.</source>
+        <translation>hf：标准的 Hugging Face 模型，伪量化权重以 float16/bfloat16 存储。awq、gptq、compressed-tensors：为这些运行时打包的整数编码。gguf：供 llama.cpp、Ollama 和 LM Studio 使用的单个文件，以 ggml 块保存本次运行的量化网格，并内含分词器。本次运行无法生成的格式不可选，旁边注明原因。</translation>
+    </message>
+    <message>
+        <source>Keep the post-norm matrices as extra tensors</source>
+        <translation>将归一化后的矩阵保留为额外张量</translation>
+    </message>
+    <message>
+        <source>The run learned full matrices after the norms, which a stock model has no place for. With this, hf keeps them as extra tensors with a note on applying them; stock loaders ignore them, so only custom code computes what the run computed.</source>
+        <translation>本次运行在归一化之后学习了完整矩阵，标准模型中没有它们的位置。勾选后，hf 将它们保留为额外张量，并附上如何应用的说明；标准加载器会忽略它们，因此只有自定义代码才能计算出与本次运行相同的结果。</translation>
+    </message>
+    <message>
+        <source>Only exact grids (refuse layers gguf must store as float16)</source>
+        <translation>只接受精确网格（拒绝 gguf 只能以 float16 存储的层）</translation>
+    </message>
+    <message>
+        <source>Without this, layers whose grid no ggml block type holds (2 or 3 bits, asymmetric 8 bits, groups not splitting into blocks of 32) are stored as float16 values: the same model, without the size saving.</source>
+        <translation>不勾选时，没有 ggml 块类型能容纳其网格的层（2 位或 3 位、非对称 8 位、分组不能分成 32 个一块）以 float16 数值存储：模型相同，但不节省空间。</translation>
+    </message>
+    <message>
+        <source>Storage type of the unquantized tensors (and of the scales in compressed-tensors).</source>
+        <translation>未量化张量（以及 compressed-tensors 中缩放因子）的存储类型。</translation>
+    </message>
+    <message>
+        <source>A new folder for the export (a .gguf file for gguf). It is written under a temporary name and renamed at the end, so a failed export leaves nothing that looks complete.</source>
+        <translation>导出的新文件夹（gguf 为 .gguf 文件）。先以临时名称写入，最后再重命名，因此失败的导出不会留下看似完整的内容。</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Replace an existing folder or file</source>
+        <translation>替换已有的文件夹或文件</translation>
+    </message>
+    <message>
+        <source>&amp;Run:</source>
+        <translation>运行(&amp;R)：</translation>
+    </message>
+    <message>
+        <source>&amp;Data type:</source>
+        <translation>数据类型(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>&amp;Output:</source>
+        <translation>输出(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>&amp;Export</source>
+        <translation>导出(&amp;E)</translation>
+    </message>
+    <message>
+        <source>&amp;Stop</source>
+        <translation>停止(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Stop the export; nothing is left that looks complete.</source>
+        <translation>停止导出；不会留下看似完整的内容。</translation>
+    </message>
+    <message>
+        <source>&amp;Verify</source>
+        <translation>校验(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Read the export back with decoding code independent of the writer and compare it with the run: every tensor, the logits and the perplexity on a few windows of text.</source>
+        <translation>用独立于写入程序的解码代码读回导出结果，并与本次运行比较：每个张量、logits，以及若干文本窗口上的困惑度。</translation>
+    </message>
+    <message>
+        <source>Open &amp;folder</source>
+        <translation>打开文件夹(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Show the export in the file manager.</source>
+        <translation>在文件管理器中显示导出结果。</translation>
+    </message>
+    <message>
+        <source>The export did not start: another export or a run is in progress.</source>
+        <translation>导出未开始：另一个导出或运行正在进行。</translation>
+    </message>
+    <message>
+        <source>GGUF file to write</source>
+        <translation>要写入的 GGUF 文件</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>Folder to write the export into</source>
+        <translation>导出写入的文件夹</translation>
+    </message>
+    <message>
+        <source>Computes what the run computed: %1</source>
+        <translation>计算结果与本次运行一致：%1</translation>
+    </message>
+    <message>
+        <source>Exact if the export&apos;s check passes: %1</source>
+        <translation>若导出时的检查通过则精确：%1</translation>
+    </message>
+    <message>
+        <source>Weights only: %1</source>
+        <translation>仅权重：%1</translation>
+    </message>
+    <message>
+        <source>Only with the extra tensors below: %1</source>
+        <translation>仅在保留下方的额外张量时可用：%1</translation>
+    </message>
+    <message>
+        <source>Not possible for this run: %1</source>
+        <translation>本次运行无法导出为此格式：%1</translation>
+    </message>
+    <message>
+        <source>This run cannot be exported to any format; the reasons are listed above.</source>
+        <translation>本次运行无法导出为任何格式；原因见上方。</translation>
+    </message>
+    <message>
+        <source>Exporting: %1</source>
+        <translation>正在导出：%1</translation>
+    </message>
+    <message numerus="yes">
+        <source>Written: %1 (%2, %n file(s), %3). Verify compares it with the run.</source>
+        <translation>
+            <numerusform>已写入：%1（%2，%n 个文件，%3）。“校验”会将其与本次运行比较。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Export stopped: nothing was written as complete.</source>
+        <translation>导出已停止：没有任何内容被写成完整状态。</translation>
+    </message>
+    <message>
+        <source>Cannot export: %1</source>
+        <translation>无法导出：%1</translation>
+    </message>
+    <message>
+        <source>Verifying %1 against the run…</source>
+        <translation>正在将 %1 与本次运行比较…</translation>
+    </message>
+    <message>
+        <source>Verification stopped.</source>
+        <translation>校验已停止。</translation>
+    </message>
+    <message>
+        <source>Cannot verify: %1</source>
+        <translation>无法校验：%1</translation>
+    </message>
+    <message>
+        <source>Verification passed: the export holds what the run computed.</source>
+        <translation>校验通过：导出结果与本次运行的计算一致。</translation>
+    </message>
+    <message numerus="yes">
+        <source>Verification FAILED: %n problem(s) in the export.</source>
+        <translation>
+            <numerusform>校验失败：导出结果中有 %n 个问题。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Largest weight difference %1 (%2).</source>
+        <translation>最大权重差异 %1（%2）。</translation>
+    </message>
+    <message>
+        <source>Logits over %1 windows of %2 tokens (%3): largest difference %4, mean KL divergence %5 nats, same top token at %6 % of positions.</source>
+        <translation>在 %1 个窗口、每个 %2 个词元（%3）上的 logits：最大差异 %4，平均 KL 散度 %5 nats，%6 % 的位置最可能的词元相同。</translation>
+    </message>
+    <message>
+        <source>Perplexity: run %1, export %2.</source>
+        <translation>困惑度：运行 %1，导出 %2。</translation>
+    </message>
+    <message>
+        <source>Problem: %1</source>
+        <translation>问题：%1</translation>
+    </message>
+    <message>
+        <source>Note: %1</source>
+        <translation>说明：%1</translation>
+    </message>
+    <message>
+        <source>Could not open %1 in the file manager.</source>
+        <translation>无法在文件管理器中打开 %1。</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+</context>
+<context>
     <name>aq::gui::MainWindow</name>
     <message>
         <source>&amp;Open Model…</source>
@@ -725,10 +983,6 @@
         <translation>此模型各次运行的困惑度</translation>
     </message>
     <message>
-        <source>An 8 x 8 matrix to explore masks, dominance and invertibility</source>
-        <translation>用一个 8 × 8 矩阵探索掩码、对角占优与可逆性</translation>
-    </message>
-    <message>
         <source>Log</source>
         <translation>日志</translation>
     </message>
@@ -935,10 +1189,6 @@
         <translation>已打开运行：</translation>
     </message>
     <message>
-        <source>%1. Its configuration is loaded; losses and margins are shown per epoch. Matrices, activations and histograms are only reported while a run is live.</source>
-        <translation>%1。已载入其配置；损失和裕度按轮显示。矩阵、激活和直方图只在运行进行时提供。</translation>
-    </message>
-    <message>
         <source>Opened run %1</source>
         <translation>已打开运行 %1</translation>
     </message>
@@ -995,38 +1245,6 @@
     <message>
         <source>the new language applies the next time AffineQuant Studio starts.</source>
         <translation>新的语言将在下次启动 AffineQuant Studio 时生效。</translation>
-    </message>
-    <message>
-        <source>Export Run</source>
-        <translation>导出运行结果</translation>
-    </message>
-    <message>
-        <source>Storage type of the unquantized tensors (and of the scales in compressed-tensors).</source>
-        <translation>未量化张量（以及 compressed-tensors 中缩放因子）的存储类型。</translation>
-    </message>
-    <message>
-        <source>Browse…</source>
-        <translation>浏览…</translation>
-    </message>
-    <message>
-        <source>Run:</source>
-        <translation>运行：</translation>
-    </message>
-    <message>
-        <source>&amp;Format:</source>
-        <translation>格式(&amp;F)：</translation>
-    </message>
-    <message>
-        <source>&amp;Data type:</source>
-        <translation>数据类型(&amp;D)：</translation>
-    </message>
-    <message>
-        <source>&amp;Export</source>
-        <translation>导出(&amp;E)</translation>
-    </message>
-    <message>
-        <source>Folder to write the export into</source>
-        <translation>导出写入的文件夹</translation>
     </message>
     <message>
         <source>&amp;Export…</source>
@@ -1151,10 +1369,6 @@
         <translation>&lt;b&gt;时间&lt;/b&gt;：尚未测量。</translation>
     </message>
     <message>
-        <source>&lt;p&gt;&lt;b&gt;Memory&lt;/b&gt; is what the engine checks against the device&apos;s free memory before it starts: the activation buffers (samples x tokens x hidden size in float32, or bfloat16 with mixed precision on large runs, for the quantized stream and the full-precision targets, a third copy with aug-loss), one block&apos;s weights, transformed copies and gradients in float32, and one training step&apos;s saved activations and attention scores. The evaluation after the run holds the model in float32 (%1) besides.&lt;/p&gt;&lt;p&gt;&lt;b&gt;Time&lt;/b&gt; comes from a measurement: a short real calibration of the first block on the chosen device with %2 samples and %3 epochs, run in the background when the device or a setting that changes the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample (targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples. Writing the model and the evaluation are not included.&lt;/p&gt;</source>
-        <translation>&lt;p&gt;&lt;b&gt;内存&lt;/b&gt;是引擎在开始前与设备可用内存比较的数值：激活缓冲区（样本数 x token 数 x 隐藏维度，float32；大规模运行在混合精度下为 bfloat16；量化流和全精度目标各一份，使用 aug-loss 时再加一份）、一个块在 float32 下的权重、变换后的副本和梯度，以及一个训练步保存的激活和注意力分数。运行后的评估还需要以 float32 保存整个模型（%1）。&lt;/p&gt;&lt;p&gt;&lt;b&gt;时间&lt;/b&gt;来自实测：在所选设备上用 %2 个样本、%3 轮训练对第一个块做一次简短的真实校准；设备或影响每步开销的设置（位数、分组、变换、序列长度、批大小）改变时会在后台重新测量。其每个样本（目标、合并）、每步和每轮的时间按 %4 个块 x %5 轮 x %6 个样本换算。不包括写出模型和评估。&lt;/p&gt;</translation>
-    </message>
-    <message>
         <source>Loading the model and the calibration text</source>
         <translation>正在加载模型和校准文本</translation>
     </message>
@@ -1185,38 +1399,6 @@
     <message>
         <source>Done</source>
         <translation>完成</translation>
-    </message>
-    <message>
-        <source>hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, gptq, compressed-tensors: integer codes packed for those runtimes. gguf: one file for llama.cpp, Ollama and LM Studio, with the run&apos;s grid as ggml blocks and the tokenizer inside. The packed formats and gguf hold weight-only configurations only. The Deployability section of the configuration says which ones fit.</source>
-        <translation>hf：标准的 Hugging Face 模型，伪量化权重以 float16/bfloat16 存储。awq、gptq、compressed-tensors：为这些运行时打包的整数编码。gguf：供 llama.cpp、Ollama 和 LM Studio 使用的单个文件，以 ggml 块保存本次运行的量化网格，并内含分词器。打包格式和 gguf 只能容纳仅权重量化的配置。配置中的“可部署性”部分说明哪些格式适用。</translation>
-    </message>
-    <message>
-        <source>Only exact grids (refuse layers gguf must store as float16)</source>
-        <translation>只接受精确网格（拒绝 gguf 只能以 float16 存储的层）</translation>
-    </message>
-    <message>
-        <source>Without this, layers whose grid no ggml block type holds (2 or 3 bits, asymmetric 8 bits, groups not splitting into blocks of 32) are stored as float16 values: the same model, without the size saving.</source>
-        <translation>不勾选时，没有 ggml 块类型能容纳其网格的层（2 位或 3 位、非对称 8 位、分组不能分成 32 个一块）以 float16 数值存储：模型相同，但不节省空间。</translation>
-    </message>
-    <message>
-        <source>A new folder for the export (a .gguf file for gguf). It is written under a temporary name and renamed at the end, so a failed export leaves nothing that looks complete.</source>
-        <translation>导出的新文件夹（gguf 为 .gguf 文件）。先以临时名称写入，最后再重命名，因此失败的导出不会留下看似完整的内容。</translation>
-    </message>
-    <message>
-        <source>Replace an existing folder or file</source>
-        <translation>替换已有的文件夹或文件</translation>
-    </message>
-    <message>
-        <source>&amp;Output:</source>
-        <translation>输出(&amp;O)：</translation>
-    </message>
-    <message>
-        <source>GGUF file to write</source>
-        <translation>要写入的 GGUF 文件</translation>
-    </message>
-    <message>
-        <source>GGUF models (*.gguf)</source>
-        <translation>GGUF 模型 (*.gguf)</translation>
     </message>
     <message>
         <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)</source>
@@ -1257,6 +1439,126 @@
     <message>
         <source>Report not saved</source>
         <translation>报告未保存</translation>
+    </message>
+    <message>
+        <source>A small or learned matrix to explore masks, dominance, Gershgorin discs and invertibility</source>
+        <translation>用小矩阵或学习到的矩阵探索掩码、对角占优、Gershgorin 圆盘与可逆性</translation>
+    </message>
+    <message>
+        <source>%1. Its configuration is loaded and every view shows the run as it was calibrated; the Matrices tab replays its epochs.</source>
+        <translation>%1。已载入其配置，所有视图都显示校准时的内容；“矩阵”页可以逐轮回放。</translation>
+    </message>
+    <message>
+        <source>%1. Its configuration is loaded. The run folder keeps no views (made by an earlier version, or the views folder was removed): losses and margins are shown per epoch from run.json; matrices, activations and weight histograms are not available.</source>
+        <translation>%1。已载入其配置。运行文件夹中没有保存视图（由早期版本生成，或 views 文件夹已被删除）：损失和裕度按轮取自 run.json；矩阵、激活和权重直方图不可用。</translation>
+    </message>
+    <message>
+        <source>%1. Its configuration is loaded. Blocks %2 have no stored views (see the log): for them, losses and margins are shown per epoch from run.json, without matrices, activations or histograms.</source>
+        <translation>%1。已载入其配置。块 %2 没有保存的视图（见日志）：这些块的损失和裕度按轮取自 run.json，没有矩阵、激活和直方图。</translation>
+    </message>
+    <message>
+        <source>Views not shown: %1</source>
+        <translation>未显示的视图：%1</translation>
+    </message>
+    <message>
+        <source>Res&amp;ume Interrupted Run…</source>
+        <translation>继续中断的运行(&amp;U)…</translation>
+    </message>
+    <message>
+        <source>Continue a run that stopped before the end; its finished blocks are kept</source>
+        <translation>继续一个未完成就停止的运行；已完成的块会保留</translation>
+    </message>
+    <message>
+        <source>Resume Run</source>
+        <translation>继续运行</translation>
+    </message>
+    <message>
+        <source>Cannot resume the run:</source>
+        <translation>无法继续运行：</translation>
+    </message>
+    <message>
+        <source>Cannot resume the run: %1</source>
+        <translation>无法继续运行：%1</translation>
+    </message>
+    <message>
+        <source>%1 is a finished run; open it with File &gt; Open Run.</source>
+        <translation>%1 是已完成的运行；请用“文件 &gt; 打开运行”打开它。</translation>
+    </message>
+    <message>
+        <source>%1 holds no interrupted run (no readable progress.json).</source>
+        <translation>%1 中没有中断的运行（没有可读的 progress.json）。</translation>
+    </message>
+    <message>
+        <source>%1 was started by an earlier version that does not record its model, text and configuration; resume it with the command-line program (affinequant quantize … --resume).</source>
+        <translation>%1 由早期版本启动，未记录其模型、文本和配置；请用命令行程序继续（affinequant quantize … --resume）。</translation>
+    </message>
+    <message>
+        <source>its model folder %1 is no longer there.</source>
+        <translation>其模型文件夹 %1 已不存在。</translation>
+    </message>
+    <message>
+        <source>its calibration text %1 is no longer there.</source>
+        <translation>其校准文本 %1 已不存在。</translation>
+    </message>
+    <message>
+        <source>the evaluation text &apos;%1&apos; does not exist. Choose a text file, or clear the field to skip the evaluation.</source>
+        <translation>评估文本“%1”不存在。请选择一个文本文件，或清空该字段以跳过评估。</translation>
+    </message>
+    <message>
+        <source>Resuming %1 after %2 finished blocks</source>
+        <translation>在 %2 个已完成的块之后继续 %1</translation>
+    </message>
+    <message numerus="yes">
+        <source>the %n finished block(s) are kept in %1: Run &gt; Resume Interrupted Run continues from there.</source>
+        <translation>
+            <numerusform>%n 个已完成的块保留在 %1 中：“运行 &gt; 继续中断的运行”会从那里继续。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>no block had finished, so its folder was removed.</source>
+        <translation>没有任何块完成，因此已删除其文件夹。</translation>
+    </message>
+    <message>
+        <source>Training the transforms, clipping bounds and shifts</source>
+        <translation>正在训练变换、裁剪边界和平移</translation>
+    </message>
+    <message>
+        <source>ETA ~%1</source>
+        <translation>预计剩余 ~%1</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n finished block(s) are kept in %1: once the problem is solved, Run &gt; Resume Interrupted Run continues from there.</source>
+        <translation>
+            <numerusform>%n 个已完成的块保留在 %1 中：问题解决后，“运行 &gt; 继续中断的运行”会从那里继续。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>The run did not finish:</source>
+        <translation>运行未完成：</translation>
+    </message>
+    <message>
+        <source>%1 stopped after %2 of %3 blocks. Run &gt; Resume Interrupted Run continues it with the model, text and configuration it was started with.</source>
+        <translation>%1 在 %3 个块中的第 %2 个之后停止。“运行 &gt; 继续中断的运行”会用启动时的模型、文本和配置继续它。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (the last run of this kind on %2: %3 s per step)</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上同类配置的上次运行：每步 %3 秒）</translation>
+    </message>
+    <message>
+        <source>, then about %1 for the evaluation</source>
+        <translation>，之后评估约需 %1</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;&lt;b&gt;Memory&lt;/b&gt; is what the engine checks against the device&apos;s free memory before it starts: the activation buffers (samples x tokens x hidden size in float32, or bfloat16 with mixed precision on large runs, for the quantized stream and the full-precision targets, a third copy with aug-loss), one block&apos;s weights, transformed copies and gradients in float32, and one training step&apos;s saved activations and attention scores. The evaluation after the run holds the model in float32 (%1) besides.&lt;/p&gt;&lt;p&gt;&lt;b&gt;Time&lt;/b&gt; comes from a measurement: a short real calibration of the first block on the chosen device with %2 samples and %3 epochs, run in the background when the device or a setting that changes the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample (targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples; after a run finishes, its own time per step replaces the measurement&apos;s for the same kind of configuration. The evaluation is three passes (full precision, round to nearest, quantized) over the evaluation windows at the measured cost of the full-precision targets; with all windows, their number is estimated from the text&apos;s size (about 4 bytes a token). Writing the model is not included.&lt;/p&gt;</source>
+        <translation>&lt;p&gt;&lt;b&gt;内存&lt;/b&gt;是引擎在开始前与设备可用内存比较的数字：激活缓冲区（样本数 x token 数 x 隐藏维度，float32；大型运行在混合精度下为 bfloat16，包括量化流和全精度目标，启用 aug-loss 时还有第三份）、一个块的 float32 权重、变换后的副本和梯度，以及一个训练步保存的激活和注意力分数。运行之后的评估还会以 float32 保存整个模型（%1）。&lt;/p&gt;&lt;p&gt;&lt;b&gt;时间&lt;/b&gt;来自实测：在所选设备上用 %2 个样本、%3 轮对第一个块做一次简短的真实校准；设备或改变每步开销的设置（位数、分组、变换、序列长度、批大小）改变时，会在后台重新测量。每个样本（目标、合并）、每步和每轮的时间按 %4 个块 x %5 轮 x %6 个样本换算；一次运行结束后，同类配置改用该运行自己的每步时间。评估是对评估窗口的三次前向（全精度、就近取整、量化），按实测的全精度目标开销计算；使用全部窗口时，窗口数按文本大小估算（约每 4 字节一个 token）。不包括写出模型的时间。&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>, then at most about %1 for the evaluation</source>
+        <translation>，之后评估至多约需 %1</translation>
+    </message>
+    <message>
+        <source>Opening the run&apos;s model %1 before resuming</source>
+        <translation>继续之前先打开该运行的模型 %1</translation>
     </message>
 </context>
 <context>
@@ -1363,6 +1665,41 @@
     </message>
 </context>
 <context>
+    <name>aq::gui::SettingNames</name>
+    <message>
+        <source>“%1”</source>
+        <translation>“%1”</translation>
+    </message>
+    <message>
+        <source>on</source>
+        <translation>开</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关</translation>
+    </message>
+    <message>
+        <source>(choose a format)</source>
+        <translation>（请选择一种格式）</translation>
+    </message>
+    <message>
+        <source>%1 as %2 with %3</source>
+        <translation>%1 为 %2，并勾选 %3</translation>
+    </message>
+    <message>
+        <source>%1 as %2</source>
+        <translation>%1 为 %2</translation>
+    </message>
+    <message>
+        <source>%1 off</source>
+        <translation>%1 关闭</translation>
+    </message>
+    <message>
+        <source>%1 %2</source>
+        <translation>%1 %2</translation>
+    </message>
+</context>
+<context>
     <name>aq::widgets::ActivationView</name>
     <message>
         <source>channel</source>
@@ -1389,20 +1726,12 @@
         <translation>Transformer 块。</translation>
     </message>
     <message>
-        <source>Where the activations are measured: qkv is the input of the q/k/v projections, fc1 the input of the MLP, out the input of the output projection.</source>
-        <translation>测量激活的位置：qkv 是 q/k/v 投影的输入，fc1 是 MLP 的输入，out 是输出投影的输入。</translation>
-    </message>
-    <message>
         <source>&amp;Logarithmic axis</source>
         <translation>对数坐标(&amp;L)</translation>
     </message>
     <message>
         <source>Block:</source>
         <translation>块：</translation>
-    </message>
-    <message>
-        <source>Site:</source>
-        <translation>位置：</translation>
     </message>
     <message>
         <source>No activation profile yet: one arrives per block and site once the block is calibrated.</source>
@@ -1415,6 +1744,70 @@
     <message>
         <source>Outlier channels (abs-max above %1x the median): %2 before, %3 after. Largest / median: %4 before, %5 after.</source>
         <translation>离群通道（绝对值最大值超过中位数的 %1 倍）：变换前 %2 个，变换后 %3 个。最大值 / 中位数：变换前 %4，变换后 %5。</translation>
+    </message>
+    <message>
+        <source>outlier threshold (before)</source>
+        <translation>离群阈值（变换前）</translation>
+    </message>
+    <message>
+        <source>outlier threshold (after)</source>
+        <translation>离群阈值（变换后）</translation>
+    </message>
+    <message>
+        <source>outlier channel (after)</source>
+        <translation>离群通道（变换后）</translation>
+    </message>
+    <message>
+        <source>Where the activations are measured: the input of the named linear layers (as in the Weights tab). The input of down_proj (fc2) is not transformed: its &quot;after&quot; is the merged quantized block&apos;s.</source>
+        <translation>测量激活的位置：所列线性层的输入（名称与“权重”页相同）。down_proj（fc2）的输入不做变换：其“变换后”取自合并后的量化块。</translation>
+    </message>
+    <message>
+        <source>× median</source>
+        <translation>× 中位数</translation>
+    </message>
+    <message>
+        <source>A channel is an outlier when its abs-max exceeds this multiple of the median abs-max over the channels of its block and site.</source>
+        <translation>通道的绝对值最大值超过其所在块和位置各通道绝对值最大值中位数的这个倍数时，即视为离群通道。</translation>
+    </message>
+    <message>
+        <source>Outlier channels of every block and site. Click a column header to sort, a row to show the channel in the plot.</source>
+        <translation>所有块和位置的离群通道。点击列标题排序，点击一行在图中显示该通道。</translation>
+    </message>
+    <message>
+        <source>Input of:</source>
+        <translation>输入位置：</translation>
+    </message>
+    <message>
+        <source>Outlier &amp;threshold:</source>
+        <translation>离群阈值(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Outlier channels of all blocks and sites are listed here once profiles arrive.</source>
+        <translation>激活统计到达后，这里会列出所有块和位置的离群通道。</translation>
+    </message>
+    <message>
+        <source>All blocks and sites (%1 profiles): %2 outlier channels before the transforms, %3 after (abs-max above %4× the median of their site). Click a row to show it in the plot.</source>
+        <translation>所有块和位置（%1 份统计）：变换前 %2 个离群通道，变换后 %3 个（绝对值最大值超过所在位置中位数的 %4 倍）。点击一行在图中显示。</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>%1 (%2× the median)</source>
+        <translation>%1（中位数的 %2 倍）</translation>
+    </message>
+    <message>
+        <source>Block %1, input of %2, channel %3
+before: %4
+after: %5</source>
+        <translation>块 %1，%2 的输入，通道 %3
+变换前：%4
+变换后：%5</translation>
+    </message>
+    <message>
+        <source>Channel %1 (dotted line): %2 before, %3 after.</source>
+        <translation>通道 %1（点线）：变换前 %2，变换后 %3。</translation>
     </message>
 </context>
 <context>
@@ -1467,6 +1860,10 @@
         <source>comparison</source>
         <translation>对比</translation>
     </message>
+    <message>
+        <source>Press Run to calibrate; each block&apos;s loss appears here</source>
+        <translation>点击“运行”开始校准；每个块的损失会显示在这里</translation>
+    </message>
 </context>
 <context>
     <name>aq::widgets::MarginView</name>
@@ -1487,14 +1884,6 @@
         <translation>裕度 &lt;= 0 的行</translation>
     </message>
     <message>
-        <source>block + epoch / epochs</source>
-        <translation>块 + 轮 / 总轮数</translation>
-    </message>
-    <message>
-        <source>minimum row margin</source>
-        <translation>最小行裕度</translation>
-    </message>
-    <message>
         <source>&lt;p&gt;A row&apos;s &lt;b&gt;margin&lt;/b&gt; is |a&lt;sub&gt;ii&lt;/sub&gt;| &amp;minus; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|. If every margin is positive the matrix is &lt;b&gt;strictly diagonally dominant&lt;/b&gt;, and by the Levy&amp;ndash;Desplanques theorem it is then invertible: for A x = 0, take the row i where |x&lt;sub&gt;i&lt;/sub&gt;| is largest; |a&lt;sub&gt;ii&lt;/sub&gt;| |x&lt;sub&gt;i&lt;/sub&gt;| &amp;le; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;| |x&lt;sub&gt;j&lt;/sub&gt;| &amp;le; (&amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|) |x&lt;sub&gt;i&lt;/sub&gt;| forces x&lt;sub&gt;i&lt;/sub&gt; = 0, so x = 0.&lt;/p&gt;&lt;p&gt;Dominance is &lt;b&gt;sufficient, not necessary&lt;/b&gt;: a matrix with red rows can still be perfectly invertible and well conditioned. The gradual mask and a small stability factor keep the learned transforms close to dominant, which is why AffineQuant can invert them safely.&lt;/p&gt;</source>
         <translation>&lt;p&gt;一行的&lt;b&gt;裕度&lt;/b&gt;是 |a&lt;sub&gt;ii&lt;/sub&gt;| &amp;minus; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|。若每一行的裕度都为正，矩阵就是&lt;b&gt;严格对角占优&lt;/b&gt;的，根据 Levy&amp;ndash;Desplanques 定理它一定可逆：设 A x = 0，取 |x&lt;sub&gt;i&lt;/sub&gt;| 最大的那一行 i，则 |a&lt;sub&gt;ii&lt;/sub&gt;| |x&lt;sub&gt;i&lt;/sub&gt;| &amp;le; &amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;| |x&lt;sub&gt;j&lt;/sub&gt;| &amp;le; (&amp;Sigma;&lt;sub&gt;j&amp;ne;i&lt;/sub&gt; |a&lt;sub&gt;ij&lt;/sub&gt;|) |x&lt;sub&gt;i&lt;/sub&gt;|，迫使 x&lt;sub&gt;i&lt;/sub&gt; = 0，从而 x = 0。&lt;/p&gt;&lt;p&gt;对角占优是&lt;b&gt;充分条件而非必要条件&lt;/b&gt;：含有红色行的矩阵仍可能完全可逆且条件良好。渐进掩码和较小的稳定因子让学到的变换保持接近对角占优，这正是 AffineQuant 能够安全求逆的原因。&lt;/p&gt;</translation>
     </message>
@@ -1505,6 +1894,58 @@
     <message>
         <source>No matrix selected: row margins appear with the first epoch of a run with matrix transforms.</source>
         <translation>未选择矩阵：使用矩阵变换的运行在第一轮结束后会显示行裕度。</translation>
+    </message>
+    <message>
+        <source>Transformer block of the matrix whose row margins are shown.</source>
+        <translation>显示其行裕度的矩阵所在的 Transformer 块。</translation>
+    </message>
+    <message>
+        <source>Which learned transform: out (the value/output per-head matrices), qkt (the query/key per-head matrices), qkv and fc1 (the matrices after the norms).</source>
+        <translation>哪一个学习到的变换：out（value/output 的逐头矩阵）、qkt（query/key 的逐头矩阵）、qkv 和 fc1（归一化之后的矩阵）。</translation>
+    </message>
+    <message>
+        <source>Epoch at whose end the matrix was taken.</source>
+        <translation>在该轮结束时取得的矩阵。</translation>
+    </message>
+    <message>
+        <source>&amp;Follow the newest epoch</source>
+        <translation>跟随最新一轮(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Show each new epoch&apos;s matrix of the selected transform as it arrives. Picking a block or an epoch by hand, or clicking a point of the lower plot, stops following.</source>
+        <translation>所选变换每完成一轮就显示该轮的矩阵。手动选择块或轮，或点击下方图中的点，会停止跟随。</translation>
+    </message>
+    <message>
+        <source>transformer block (each block&apos;s epochs from left to right)</source>
+        <translation>Transformer 块（每块内各轮从左到右）</translation>
+    </message>
+    <message>
+        <source>smallest row margin</source>
+        <translation>最小行裕度</translation>
+    </message>
+    <message>
+        <source>Block:</source>
+        <translation>块：</translation>
+    </message>
+    <message>
+        <source>Transform:</source>
+        <translation>变换：</translation>
+    </message>
+    <message>
+        <source>Epoch:</source>
+        <translation>轮：</translation>
+    </message>
+    <message>
+        <source>No margins of %1 in block %2.</source>
+        <translation>块 %2 中没有 %1 的裕度。</translation>
+    </message>
+    <message>
+        <source>Block %1, %2, epoch %3: only the smallest row margin, %4, is known (a reopened run keeps each epoch&apos;s smallest margin, not every row&apos;s).</source>
+        <translation>块 %1，%2，第 %3 轮：只知道最小行裕度 %4（重新打开的运行只保存每轮的最小裕度，而不是每一行的裕度）。</translation>
+    </message>
+    <message>
+        <source>block %1, %2, epoch %3 (of %4): smallest row margin %5</source>
+        <translation>块 %1，%2，第 %3 轮（共 %4 轮）：最小行裕度 %5</translation>
     </message>
 </context>
 <context>
@@ -1669,6 +2110,57 @@
     </message>
 </context>
 <context>
+    <name>aq::widgets::OutlierTableModel</name>
+    <message>
+        <source>%1×</source>
+        <translation>%1×</translation>
+    </message>
+    <message>
+        <source>Input of %1 (site &quot;%2&quot;).</source>
+        <translation>%1 的输入（位置“%2”）。</translation>
+    </message>
+    <message>
+        <source>Block</source>
+        <translation>块</translation>
+    </message>
+    <message>
+        <source>Input of</source>
+        <translation>输入位置</translation>
+    </message>
+    <message>
+        <source>Channel</source>
+        <translation>通道</translation>
+    </message>
+    <message>
+        <source>Abs-max before</source>
+        <translation>变换前绝对值最大值</translation>
+    </message>
+    <message>
+        <source>Abs-max after</source>
+        <translation>变换后绝对值最大值</translation>
+    </message>
+    <message>
+        <source>Before / median</source>
+        <translation>变换前 / 中位数</translation>
+    </message>
+    <message>
+        <source>After / median</source>
+        <translation>变换后 / 中位数</translation>
+    </message>
+    <message>
+        <source>Largest |activation| of the channel over the calibration tokens, on the full-precision model, before the transform.</source>
+        <translation>该通道在校准 token 上的最大 |激活值|，取自全精度模型，变换前。</translation>
+    </message>
+    <message>
+        <source>The same after the transform, on the merged quantized block.</source>
+        <translation>变换后的同一数值，取自合并后的量化块。</translation>
+    </message>
+    <message>
+        <source>The channel&apos;s abs-max divided by the median abs-max over all channels of the same block and site (before, respectively after). Values above the threshold are highlighted.</source>
+        <translation>该通道的绝对值最大值除以同一块和位置所有通道绝对值最大值的中位数（分别对应变换前和变换后）。超过阈值的数值会突出显示。</translation>
+    </message>
+</context>
+<context>
     <name>aq::widgets::PlotExporter</name>
     <message>
         <source>Unknown image type &quot;%1&quot;: choose a file name ending in .png, .svg or .pdf.</source>
@@ -1773,6 +2265,102 @@
         <source>Remove the selected run from this table. Its files on disk are kept.</source>
         <translation>从表中移除所选运行。磁盘上的文件会保留。</translation>
     </message>
+    <message>
+        <source>Bits</source>
+        <translation>位宽</translation>
+    </message>
+    <message>
+        <source>Group</source>
+        <translation>分组</translation>
+    </message>
+    <message>
+        <source>Samples × length</source>
+        <translation>样本数 × 长度</translation>
+    </message>
+    <message>
+        <source>Epochs</source>
+        <translation>训练轮数</translation>
+    </message>
+    <message>
+        <source>Evaluation</source>
+        <translation>评估</translation>
+    </message>
+    <message>
+        <source>Duration</source>
+        <translation>用时</translation>
+    </message>
+    <message>
+        <source>The preset the configuration started from, and the settings changed from it.</source>
+        <translation>配置所基于的预设，以及相对它修改过的设置。</translation>
+    </message>
+    <message>
+        <source>Weight and activation bits (W4A16: 4-bit weights, activations not quantized).</source>
+        <translation>权重和激活的位宽（W4A16：4 位权重，激活不量化）。</translation>
+    </message>
+    <message>
+        <source>Weights per quantization group; per channel: one group per output row.</source>
+        <translation>每个量化分组的权重数；按通道：每个输出行一个分组。</translation>
+    </message>
+    <message>
+        <source>Calibration samples × tokens per sample.</source>
+        <translation>校准样本数 × 每个样本的词元数。</translation>
+    </message>
+    <message>
+        <source>Training epochs per block (0: round-to-nearest, no training).</source>
+        <translation>每个块的训练轮数（0：就近取整，不训练）。</translation>
+    </message>
+    <message>
+        <source>Evaluation windows × tokens per window. Perplexities are comparable only between runs evaluated on the same windows of the same text.</source>
+        <translation>评估窗口数 × 每个窗口的词元数。只有在同一文本的相同窗口上评估的运行之间，困惑度才可比较。</translation>
+    </message>
+    <message>
+        <source>Wall time of the run, evaluation included.</source>
+        <translation>运行的实际用时（含评估）。</translation>
+    </message>
+    <message>
+        <source>These runs were evaluated on different windows (see Evaluation): compare their perplexities only between runs with the same evaluation.</source>
+        <translation>这些运行是在不同的窗口上评估的（见“评估”列）：只在评估相同的运行之间比较困惑度。</translation>
+    </message>
+    <message>
+        <source>Changed from the preset %1:
+%2</source>
+        <translation>相对预设 %1 的修改：
+%2</translation>
+    </message>
+    <message>
+        <source>per channel</source>
+        <translation>按通道</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n window(s) of %1 tokens</source>
+        <translation>
+            <numerusform>%n 个窗口，每个 %1 个词元</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>every window of %1 tokens</source>
+        <translation>全部窗口，每个 %1 个词元</translation>
+    </message>
+    <message>
+        <source>%1 of %2</source>
+        <translation>%2 的 %1</translation>
+    </message>
+    <message>
+        <source>Evaluated on %1</source>
+        <translation>评估于 %1</translation>
+    </message>
+    <message>
+        <source>%1 (edited: %2)</source>
+        <translation>%1（已修改：%2）</translation>
+    </message>
+    <message>
+        <source>, </source>
+        <translation>，</translation>
+    </message>
+    <message>
+        <source>all × %1</source>
+        <translation>全部 × %1</translation>
+    </message>
 </context>
 <context>
     <name>aq::widgets::TeachingView</name>
@@ -1817,10 +2405,6 @@
         <translation>逆矩阵 A⁻¹</translation>
     </message>
     <message>
-        <source>Grey cells are masked out, tinted cells are inside the band and scaled by the stability factor. A red margin means the row is not strictly diagonally dominant. Dominance guarantees invertibility (Levy–Desplanques), but a matrix can lose it and stay invertible: watch the determinant and the inverse as you widen the band.</source>
-        <translation>灰色单元格被掩码屏蔽，着色单元格位于掩码带内并乘以稳定因子。红色裕度表示该行不是严格对角占优。对角占优保证可逆（Levy–Desplanques），但矩阵失去对角占优后仍可能可逆：加宽掩码带时，请观察行列式和逆矩阵。</translation>
-    </message>
-    <message>
         <source>%1 of %2</source>
         <translation>%1 / %2</translation>
     </message>
@@ -1854,24 +2438,190 @@
         <source>S[%1,%2] = %3, mask %4</source>
         <translation>S[%1,%2] = %3，掩码 %4</translation>
     </message>
+    <message>
+        <source>Random matrix S</source>
+        <translation>随机矩阵 S</translation>
+    </message>
+    <message>
+        <source>Where the matrix comes from. A learned matrix is added once one has been loaded.</source>
+        <translation>矩阵的来源。载入学习到的矩阵后会添加到此列表。</translation>
+    </message>
+    <message>
+        <source>&amp;Load learned matrix</source>
+        <translation>载入学习到的矩阵(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Load the matrix selected on the Matrices tab (its block and transform, every stored epoch) from the current or a reopened run.</source>
+        <translation>从当前运行或重新打开的运行中载入“矩阵”标签页上选中的矩阵（其块与变换，以及存储的每一轮）。</translation>
+    </message>
+    <message>
+        <source>&amp;Play</source>
+        <translation>播放(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Step through the epochs of the mask schedule (of a learned matrix: its stored epochs) one after another.</source>
+        <translation>依次播放掩码进度的各轮（学习到的矩阵：其存储的各轮）。</translation>
+    </message>
+    <message>
+        <source>The tables, the discs and the eigenvalues describe the leading k x k block A[0..k-1, 0..k-1]: a learned matrix has up to 128 rows, too many to read in a table. Set k to the full size to see every disc.</source>
+        <translation>表格、圆盘和特征值描述前 k x k 主子块 A[0..k-1, 0..k-1]：学习到的矩阵最多有 128 行，在表格中难以阅读。将 k 设为完整大小即可看到所有圆盘。</translation>
+    </message>
+    <message>
+        <source>Show &amp;eigenvalues</source>
+        <translation>显示特征值(&amp;E)</translation>
+    </message>
+    <message>
+        <source>Every eigenvalue lies in the union of the discs (Gershgorin&apos;s theorem).</source>
+        <translation>每个特征值都位于这些圆盘的并集中（Gershgorin 圆盘定理）。</translation>
+    </message>
+    <message>
+        <source>Matrix:</source>
+        <translation>矩阵：</translation>
+    </message>
+    <message>
+        <source>Leading block k:</source>
+        <translation>主子块 k：</translation>
+    </message>
+    <message>
+        <source>real part</source>
+        <translation>实部</translation>
+    </message>
+    <message>
+        <source>imaginary part</source>
+        <translation>虚部</translation>
+    </message>
+    <message>
+        <source>Gershgorin discs</source>
+        <translation>Gershgorin 圆盘</translation>
+    </message>
+    <message>
+        <source>Row i gives a disc centred at a_ii with radius Σ_{j≠i} |a_ij|, and every eigenvalue lies in their union. A row is strictly dominant when its disc leaves out 0; if no disc contains 0, A is invertible (Levy–Desplanques). Red marks rows that are not dominant (a matrix can lose dominance and stay invertible); grey cells are masked out, tinted ones are scaled by the stability factor.</source>
+        <translation>第 i 行给出一个以 a_ii 为圆心、半径为 Σ_{j≠i} |a_ij| 的圆盘，每个特征值都位于这些圆盘的并集中。圆盘不含 0 时该行严格对角占优；若没有圆盘包含 0，则 A 可逆（Levy–Desplanques 定理）。红色表示非对角占优的行（矩阵失去对角占优后仍可能可逆）；灰色单元格被掩码屏蔽，着色单元格按稳定因子缩放。</translation>
+    </message>
+    <message>
+        <source>No learned matrix to load: run a calibration with matrix transforms (or open a run) and pick the block and transform on the Matrices tab.</source>
+        <translation>没有可载入的学习矩阵：请运行一次带矩阵变换的校准（或打开一个运行），并在“矩阵”标签页上选择块与变换。</translation>
+    </message>
+    <message>
+        <source>This matrix (about %1 x %1) is stored only as tile averages of |a|, which are not a matrix: only matrices of up to 128 rows keep exact values. Pick a smaller transform on the Matrices tab (for example out or qkt).</source>
+        <translation>该矩阵（约 %1 x %1）只以 |a| 的分块平均值存储，这并不是一个矩阵：只有不超过 128 行的矩阵保留精确值。请在“矩阵”标签页上选择较小的变换（例如 out 或 qkt）。</translation>
+    </message>
+    <message>
+        <source>The selected snapshots are not square matrices with values.</source>
+        <translation>所选快照不是带数值的方阵。</translation>
+    </message>
+    <message>
+        <source>Learned: block %1, %2</source>
+        <translation>学习到的：块 %1，%2</translation>
+    </message>
+    <message>
+        <source>Stored epochs of the learned matrix, oldest on the left.</source>
+        <translation>学习到的矩阵的各存储轮，最早的在左侧。</translation>
+    </message>
+    <message>
+        <source>&amp;Pause</source>
+        <translation>暂停(&amp;P)</translation>
+    </message>
+    <message>
+        <source>A given %1 x %1 matrix S.</source>
+        <translation>给定的 %1 x %1 矩阵 S。</translation>
+    </message>
+    <message>
+        <source>Random S (seed %1): diagonal entries in [1, 1.5], the others in [-0.6, 0.6].</source>
+        <translation>随机 S（种子 %1）：对角元素在 [1, 1.5] 内，其余在 [-0.6, 0.6] 内。</translation>
+    </message>
+    <message>
+        <source>Failing example: every row of S sums to zero, so S·(1, …, 1)ᵀ = 0 and S is singular; every disc reaches the origin. At the last epoch with stability factor 1 the mask is all ones and A = S. Lower the factor below %1, or go back to an earlier epoch, and the discs pull away from 0.</source>
+        <translation>失败示例：S 的每一行之和为零，因此 S·(1, …, 1)ᵀ = 0，S 奇异；每个圆盘都触及原点。在最后一轮且稳定因子为 1 时，掩码全为 1，A = S。将稳定因子降到 %1 以下，或回到较早的轮，圆盘便会离开 0。</translation>
+    </message>
+    <message>
+        <source>Learned matrix of block %1, %2: %3 x %3, exact values as trained (already masked). The tables, discs and eigenvalues show its leading %4 x %4 block.</source>
+        <translation>块 %1 的学习矩阵 %2：%3 x %3，训练所得的精确值（已施加掩码）。表格、圆盘和特征值显示其前 %4 x %4 主子块。</translation>
+    </message>
+    <message>
+        <source>epoch %1 (%2 of %3 stored)</source>
+        <translation>第 %1 轮（已存储 %3 轮中的第 %2 轮）</translation>
+    </message>
+    <message>
+        <source>as trained</source>
+        <translation>按训练所用</translation>
+    </message>
+    <message numerus="yes">
+        <source>Mask of this epoch: %n diagonal(s) on each side of the main one are trained.</source>
+        <translation>
+            <numerusform>本轮掩码：主对角线两侧各训练 %n 条对角线。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Leading %1 x %1 block: </source>
+        <translation>前 %1 x %1 主子块：</translation>
+    </message>
+    <message>
+        <source>strictly diagonally dominant (smallest margin %1)</source>
+        <translation>严格对角占优（最小裕度 %1）</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n row(s) not strictly diagonally dominant</source>
+        <translation>
+            <numerusform>%n 行非严格对角占优</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>invertible, condition estimate %1</source>
+        <translation>可逆，条件数估计 %1</translation>
+    </message>
+    <message>
+        <source>singular</source>
+        <translation>奇异</translation>
+    </message>
+    <message>
+        <source>Whole matrix (%1 x %1): %2; %3.</source>
+        <translation>整个矩阵（%1 x %1）：%2；%3。</translation>
+    </message>
+    <message>
+        <source>No disc contains the origin: 0 cannot be an eigenvalue, so A is invertible (Levy–Desplanques).</source>
+        <translation>没有圆盘包含原点：0 不可能是特征值，因此 A 可逆（Levy–Desplanques 定理）。</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n disc(s) reach the origin: dominance cannot vouch for invertibility here.</source>
+        <translation>
+            <numerusform>%n 个圆盘触及原点：此时对角占优无法保证可逆。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>a[%1,%2] = %3, mask %4</source>
+        <translation>a[%1,%2] = %3，掩码 %4</translation>
+    </message>
+    <message>
+        <source>disc of a dominant row</source>
+        <translation>对角占优行的圆盘</translation>
+    </message>
+    <message>
+        <source>disc reaching 0</source>
+        <translation>触及 0 的圆盘</translation>
+    </message>
+    <message>
+        <source>centre a_ii</source>
+        <translation>圆心 a_ii</translation>
+    </message>
+    <message>
+        <source>origin</source>
+        <translation>原点</translation>
+    </message>
+    <message>
+        <source>eigenvalue</source>
+        <translation>特征值</translation>
+    </message>
+    <message>
+        <source>Failing example (singular S)</source>
+        <translation>失败示例（奇异的 S）</translation>
+    </message>
 </context>
 <context>
     <name>aq::widgets::WeightHistogramView</name>
     <message>
         <source>weight value</source>
         <translation>权重值</translation>
-    </message>
-    <message>
-        <source>count</source>
-        <translation>数量</translation>
-    </message>
-    <message>
-        <source>weights</source>
-        <translation>权重</translation>
-    </message>
-    <message>
-        <source>quantization grid levels</source>
-        <translation>量化网格级别</translation>
     </message>
     <message>
         <source>Transformer block.</source>
@@ -1898,8 +2648,36 @@
         <translation>此块和层没有直方图。</translation>
     </message>
     <message>
-        <source>Clipping bounds of the first row/group: [%1, %2] (dashed), with its %3 grid levels (ticks). %4% of all weights of the layer lie outside these bounds (other rows/groups have bounds of their own).</source>
-        <translation>第一行/组的截断边界：[%1, %2]（虚线），及其 %3 个网格级别（刻度）。该层全部权重中有 %4% 位于这些边界之外（其他行/组有各自的边界）。</translation>
+        <source>number of weights</source>
+        <translation>权重个数</translation>
+    </message>
+    <message>
+        <source>weights of the layer</source>
+        <translation>该层的权重</translation>
+    </message>
+    <message>
+        <source>grid levels of the first row/group</source>
+        <translation>第一行/组的网格级别</translation>
+    </message>
+    <message>
+        <source>clipping bounds of the first row/group</source>
+        <translation>第一行/组的截断边界</translation>
+    </message>
+    <message>
+        <source>range of the bounds of all rows/groups</source>
+        <translation>所有行/组截断边界的范围</translation>
+    </message>
+    <message>
+        <source>&amp;Logarithmic counts</source>
+        <translation>计数使用对数坐标(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Count weights on a base-10 logarithmic axis: the tails that clipping cuts hold few weights and vanish on a linear axis. Empty bins draw nothing.</source>
+        <translation>以 10 为底的对数坐标显示权重个数：被截断的尾部权重很少，在线性坐标上几乎看不见。空的区间不绘制。</translation>
+    </message>
+    <message>
+        <source>First row/group (dashed, ticks): bounds [%1, %2], %3 grid levels. All rows/groups (shaded): lower bounds %4 to %5, upper bounds %6 to %7. Outside the bounds of their own row/group: %8 weights (%9%), %10 below and %11 above.</source>
+        <translation>第一行/组（虚线、刻度）：边界 [%1, %2]，%3 个网格级别。所有行/组（阴影）：下边界 %4 至 %5，上边界 %6 至 %7。超出所在行/组边界的权重：%8 个（%9%），低于下边界 %10 个，高于上边界 %11 个。</translation>
     </message>
 </context>
 <context>

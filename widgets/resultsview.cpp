@@ -10,6 +10,7 @@
 #include <QTableView>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -77,7 +78,14 @@ ResultsView::ResultsView(QWidget* parent) : QWidget(parent)
     m_table->setSortingEnabled(true);
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setStretchLastSection(true);
-    m_table->horizontalHeader()->setSectionResizeMode(ColName, QHeaderView::Stretch);
+    m_table->setTextElideMode(Qt::ElideMiddle);  // long run names and preset edits: their tooltips hold all of it
+    // The perplexities right after what names the run; what makes runs comparable follows them.
+    {
+        QHeaderView* header = m_table->horizontalHeader();
+        int visual = header->visualIndex(ColPreset) + 1;
+        for (int column : {int(ColFp), int(ColRtn), int(ColQuant)})
+            header->moveSection(header->visualIndex(column), visual++);
+    }
     m_table->setToolTip(tr("Perplexities on the evaluation text: FP is the unquantized model, RTN plain "
                            "round-to-nearest quantization with the same bits, Quantized the calibrated model. Lower is "
                            "better."));
@@ -127,6 +135,17 @@ int ResultsView::rowOf(const QString& id) const
     return -1;
 }
 
+void ResultsView::fitColumns()
+{
+    // Every column to its contents, but the two free texts (run name, preset with its edits) no wider than they need
+    // to be for the perplexities to stay in view: the numbers are what the table is for.
+    m_table->resizeColumnsToContents();
+    const int limit = std::max(160, m_table->viewport()->width() / 5);
+    for (int column : {int(ColName), int(ColPreset)})
+        if (m_table->columnWidth(column) > limit)
+            m_table->setColumnWidth(column, limit);
+}
+
 void ResultsView::fillRow(int row, const RunRecord& run)
 {
     auto* name = new QStandardItem(run.name);
@@ -139,6 +158,8 @@ void ResultsView::fillRow(int row, const RunRecord& run)
     auto* preset = sortedItem(presetText(run), presetText(run), false);
     if (!run.edits.isEmpty())
         preset->setToolTip(tr("Changed from the preset %1:\n%2").arg(run.preset, run.edits.join(QLatin1Char('\n'))));
+    else
+        preset->setToolTip(presetText(run));
     m_model->setItem(row, ColName, name);
     m_model->setItem(row, ColMethod, method);
     m_model->setItem(row, ColPreset, preset);
@@ -223,7 +244,7 @@ void ResultsView::addRun(const RunRecord& run)
         m_model->insertRow(row);
     }
     fillRow(row, run);
-    m_table->resizeColumnsToContents();
+    fitColumns();
     updateButtons();
     updateEvaluationNote();
 }

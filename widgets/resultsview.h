@@ -65,6 +65,7 @@ signals:
 private:
     int rowOf(const QString& id) const;
     void fillRow(int row, const RunRecord& run);
+    void fitColumns();
     void updateButtons();
     void updateEvaluationNote();
 

@@ -5,6 +5,7 @@
 #include "runevents.h"
 
 #include "aq/calibrate.h"
+#include "aq/run_views.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -33,6 +34,12 @@ public:
     /// Runs synchronously on the calling thread (what start() queues). Emits exactly one of finished, failed or
     /// cancelled.
     void runNow(const aq::CalibrationRequest& request);
+
+    /// Emits the stored reports of a finished or interrupted run (the run folder's views, aq/run_views.h) through the
+    /// same signals as a live run, synchronously on the calling thread, so a reopened run fills the views the way
+    /// the live run did. No terminal signal follows. Call it only while no run is in progress; from the GUI thread,
+    /// the signals reach the window directly. Throws aq::Error(BadInput) when the folder cannot be read.
+    aq::RunViewsSummary replay(const QString& runDir);
 
 signals:
     void started();

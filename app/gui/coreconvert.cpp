@@ -53,7 +53,10 @@ aq::widgets::MatrixFrame toMatrixFrame(const aq::MatrixSnapshot& m)
 
 aq::widgets::ActivationProfileData toActivationProfile(const aq::ActivationProfile& a)
 {
-    return {a.block, qs(a.site), toDoubles(a.absMaxBefore), toDoubles(a.absMaxAfter)};
+    aq::widgets::ActivationProfileData r{a.block, qs(a.site), toDoubles(a.absMaxBefore), toDoubles(a.absMaxAfter), {}};
+    for (const auto& layer : a.layers)
+        r.layers.push_back(qs(layer));
+    return r;
 }
 
 aq::widgets::WeightHistogramData toWeightHistogram(const aq::WeightHistogram& h)
@@ -66,6 +69,12 @@ aq::widgets::WeightHistogramData toWeightHistogram(const aq::WeightHistogram& h)
     r.clipLow = h.clipLow;
     r.clipHigh = h.clipHigh;
     r.gridLevels = toDoubles(h.grid);
+    r.clipLowMin = h.clipLowMin;
+    r.clipLowMax = h.clipLowMax;
+    r.clipHighMin = h.clipHighMin;
+    r.clipHighMax = h.clipHighMax;
+    r.clippedBelow = h.clippedBelow;
+    r.clippedAbove = h.clippedAbove;
     return r;
 }
 

@@ -3,9 +3,12 @@
 #include "apppaths.h"
 #include "calibrationworker.h"
 #include "configpanel.h"
+#include "enginemessages.h"
+#include "exportdialog.h"
 #include "modelpanel.h"
 #include "runfile.h"
 #include "runreport.h"
+#include "settingnames.h"
 
 #include "activationview.h"
 #include "losscurveview.h"
@@ -36,6 +39,7 @@
 #include <QDropEvent>
 #include <QFile>
 #include <QFileDialog>
+#include <QScopedValueRollback>
 #include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
@@ -71,6 +75,7 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
+#include <set>
 #include <cmath>
 
 namespace aq::gui {
@@ -142,121 +147,6 @@ QWidget* fileRow(QWidget* parent, QLineEdit* edit, const QString& dialogTitle, c
     return w;
 }
 
-/// Asks for the format, dtype and destination of an export of `runDir`. The destination must not exist yet (the
-/// engine creates it by a rename at the end), so it defaults to a new sibling of the run folder named after the
-/// format, and follows the format until the user edits it. Its strings use the window's translation context: a
-/// class in a .cpp file has no moc output of its own here.
-class ExportDialog : public QDialog {
-public:
-    ExportDialog(const QString& runDir, QWidget* parent) : QDialog(parent), m_runDir(runDir)
-    {
-        setWindowTitle(MainWindow::tr("Export Run"));
-        m_format = new QComboBox(this);
-        for (aq::ExportFormat f : {aq::ExportFormat::HuggingFace, aq::ExportFormat::Awq, aq::ExportFormat::Gptq,
-                                   aq::ExportFormat::CompressedTensors, aq::ExportFormat::Gguf})
-            m_format->addItem(QString::fromLatin1(aq::exportFormatName(f)), int(f));
-        m_format->setToolTip(
-            MainWindow::tr("hf: a stock Hugging Face model with the fake-quantized weights in float16/bfloat16. awq, "
-                           "gptq, compressed-tensors: integer codes packed for those runtimes. gguf: one file for "
-                           "llama.cpp, Ollama and LM Studio, with the run's grid as ggml blocks and the tokenizer "
-                           "inside. The packed formats and gguf hold weight-only configurations only. The "
-                           "Deployability section of the configuration says which ones fit."));
-        m_exactOnly = new QCheckBox(MainWindow::tr("Only exact grids (refuse layers gguf must store as float16)"), this);
-        m_exactOnly->setToolTip(MainWindow::tr("Without this, layers whose grid no ggml block type holds (2 or 3 bits, "
-                                               "asymmetric 8 bits, groups not splitting into blocks of 32) are "
-                                               "stored as float16 values: the same model, without the size saving."));
-        m_dtype = new QComboBox(this);
-        m_dtype->addItem(QStringLiteral("float16"));
-        m_dtype->addItem(QStringLiteral("bfloat16"));
-        m_dtype->setToolTip(
-            MainWindow::tr("Storage type of the unquantized tensors (and of the scales in compressed-tensors)."));
-        m_outDir = new QLineEdit(this);
-        m_outDir->setToolTip(MainWindow::tr("A new folder for the export (a .gguf file for gguf). It is written under "
-                                            "a temporary name and renamed at the end, so a failed export leaves "
-                                            "nothing that looks complete."));
-        auto* browse = new QToolButton(this);
-        browse->setText(MainWindow::tr("Browse…"));
-        m_force = new QCheckBox(MainWindow::tr("Replace an existing folder or file"), this);
-        auto* outRow = new QHBoxLayout;
-        outRow->addWidget(m_outDir, 1);
-        outRow->addWidget(browse);
-
-        auto* form = new QFormLayout;
-        form->addRow(MainWindow::tr("Run:"), new QLabel(QDir::toNativeSeparators(runDir), this));
-        form->addRow(MainWindow::tr("&Format:"), m_format);
-        form->addRow(MainWindow::tr("&Data type:"), m_dtype);
-        form->addRow(MainWindow::tr("&Output:"), outRow);
-        form->addRow(m_exactOnly);
-        form->addRow(m_force);
-        auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
-        buttons->button(QDialogButtonBox::Ok)->setText(MainWindow::tr("&Export"));
-        auto* layout = new QVBoxLayout(this);
-        layout->addLayout(form);
-        layout->addWidget(buttons);
-
-        connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
-        connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-        connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
-            if (!m_outEdited)
-                setDefaultOutDir();
-            m_exactOnly->setVisible(isGguf());
-        });
-        connect(m_outDir, &QLineEdit::textEdited, this, [this] { m_outEdited = true; });
-        connect(browse, &QToolButton::clicked, this, [this] {
-            const QFileInfo current(QDir::fromNativeSeparators(m_outDir->text().trimmed()));
-            if (isGguf()) {
-                const QString file = QFileDialog::getSaveFileName(this, MainWindow::tr("GGUF file to write"),
-                                                                  current.absoluteFilePath(),
-                                                                  MainWindow::tr("GGUF models (*.gguf)"));
-                if (!file.isEmpty()) {
-                    m_outDir->setText(QDir::toNativeSeparators(file));
-                    m_outEdited = true;
-                }
-                return;
-            }
-            // Choose where the new folder goes; its name stays as it is.
-            const QString parentDir = QFileDialog::getExistingDirectory(
-                this, MainWindow::tr("Folder to write the export into"), current.absolutePath());
-            if (parentDir.isEmpty())
-                return;
-            m_outDir->setText(QDir::toNativeSeparators(QDir(parentDir).filePath(current.fileName())));
-            m_outEdited = true;
-        });
-        setDefaultOutDir();
-        m_exactOnly->setVisible(isGguf());
-    }
-
-    aq::ExportOptions options() const
-    {
-        aq::ExportOptions o;
-        o.runDir = m_runDir.toStdString();
-        o.outDir = QDir::fromNativeSeparators(m_outDir->text().trimmed()).toStdString();
-        o.format = aq::ExportFormat(m_format->currentData().toInt());
-        o.dtype = m_dtype->currentText().toStdString();
-        o.force = m_force->isChecked();
-        o.exactOnly = isGguf() && m_exactOnly->isChecked();
-        return o;
-    }
-
-private:
-    bool isGguf() const { return aq::ExportFormat(m_format->currentData().toInt()) == aq::ExportFormat::Gguf; }
-
-    void setDefaultOutDir()
-    {
-        m_outDir->setText(QDir::toNativeSeparators(
-            isGguf() ? QStringLiteral("%1.gguf").arg(QDir::cleanPath(m_runDir))
-                     : QStringLiteral("%1-%2").arg(QDir::cleanPath(m_runDir), m_format->currentText())));
-    }
-
-    QString m_runDir;
-    QComboBox* m_format = nullptr;
-    QComboBox* m_dtype = nullptr;
-    QLineEdit* m_outDir = nullptr;
-    QCheckBox* m_force = nullptr;
-    QCheckBox* m_exactOnly = nullptr;
-    bool m_outEdited = false;
-};
-
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
@@ -276,7 +166,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     connect(m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
     connectWorker();
     m_thread->start();
-    connect(&m_exportWatcher, &QFutureWatcherBase::finished, this, &MainWindow::onExportDone);
+    m_exportJob = new ExportJob(this);
+    connect(m_exportJob, &ExportJob::progressed, this, &MainWindow::onExportProgress);
+    connect(m_exportJob, &ExportJob::ended, this, &MainWindow::onExportDone);
 
     readSettings();
     setRunning(false);
@@ -290,9 +182,9 @@ MainWindow::~MainWindow()
     m_worker->cancel();
     m_thread->quit();
     m_thread->wait();
-    // The export's progress callback posts to this window: it must have returned before the window goes.
-    cancelExport();
-    m_exportWatcher.waitForFinished();
+    // An export reports to this window: it must have ended before the window goes.
+    m_exportJob->cancel();
+    m_exportJob->wait();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -329,6 +221,16 @@ void MainWindow::createActions()
     m_runAction->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_R)});
     m_runAction->setStatusTip(tr("Quantize the model with the current configuration"));
     connect(m_runAction, &QAction::triggered, this, &MainWindow::startRun);
+
+    m_resumeAction = new QAction(tr("Res&ume Interrupted Run…"), this);
+    m_resumeAction->setStatusTip(tr("Continue a run that stopped before the end; its finished blocks are kept"));
+    connect(m_resumeAction, &QAction::triggered, this, [this] {
+        QString dir = m_interruptedRunDir;
+        if (dir.isEmpty() || !QFileInfo::exists(QDir(dir).filePath(QStringLiteral("progress.json"))))
+            dir = QFileDialog::getExistingDirectory(this, tr("Resume Run"), runsFolder());
+        if (!dir.isEmpty())
+            resumeRun(dir);
+    });
 
     m_cancelAction = new QAction(QIcon::fromTheme(QStringLiteral("process-stop")), tr("&Cancel Run"), this);
     m_cancelAction->setShortcuts({QKeySequence(Qt::SHIFT | Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_Period)});
@@ -379,6 +281,7 @@ void MainWindow::createMenus()
 
     QMenu* run = menuBar()->addMenu(tr("&Run"));
     run->addAction(m_runAction);
+    run->addAction(m_resumeAction);
     run->addAction(m_cancelAction);
 
     m_viewMenu = menuBar()->addMenu(tr("&View"));
@@ -581,11 +484,19 @@ void MainWindow::createCentral()
     m_tabs->setTabToolTip(TabActivations, tr("Per-channel activation ranges before and after each transform"));
     m_tabs->setTabToolTip(TabWeights, tr("Weight histograms with clipping bounds and the quantization grid"));
     m_tabs->setTabToolTip(TabResults, tr("Perplexities of the runs of this model"));
-    m_tabs->setTabToolTip(TabTeaching, tr("An 8 x 8 matrix to explore masks, dominance and invertibility"));
+    m_tabs->setTabToolTip(TabTeaching, tr("A small or learned matrix to explore masks, dominance, Gershgorin discs and "
+                                          "invertibility"));
 
     connect(m_logScaleAction, &QAction::toggled, m_lossView, &widgets::LossCurveView::setLogScale);
     connect(m_lossView, &widgets::LossCurveView::logScaleChanged, m_logScaleAction, &QAction::setChecked);
-    connect(m_heatmapView, &widgets::MatrixHeatmapView::frameShown, this, &MainWindow::showMarginsFor);
+    // The Margins tab picks its matrix itself (any block, transform and epoch of the run); the rows stay here.
+    connect(m_marginView, &widgets::MarginView::rowMarginsRequested, this, &MainWindow::showMarginsFor);
+    // The heatmap holds the snapshots of the current run and of a reopened one alike: the teaching view copies the
+    // history of the matrix selected there.
+    connect(m_teachingView, &widgets::TeachingView::learnedMatrixRequested, this, [this] {
+        m_teachingView->setLearnedFrames(
+            m_heatmapView->history(m_heatmapView->currentBlock(), m_heatmapView->currentTransform()));
+    });
     connect(m_resultsView, &widgets::ResultsView::compareRequested, this, &MainWindow::compareWith);
     connect(m_resultsView, &widgets::ResultsView::clearComparisonRequested, m_lossView,
             &widgets::LossCurveView::clearComparison);
@@ -801,10 +712,15 @@ void MainWindow::onModelReady(const QString& dir)
     refreshResults();
     updateWindowTitle();
     setRunning(m_running);
+    if (!m_pendingResume.isEmpty() && !m_running) {
+        const QString pending = std::exchange(m_pendingResume, QString());
+        QTimer::singleShot(0, this, [this, pending] { resumeRun(pending); });
+    }
 }
 
 void MainWindow::onModelFailed(const QString& dir, const QString& detail)
 {
+    m_pendingResume.clear();
     m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot open the model in %1:").arg(dir), detail);
     appendLog(tr("Cannot open the model in %1: %2").arg(dir, detail));
     updateEstimate();
@@ -826,6 +742,7 @@ void MainWindow::updateEstimate()
 {
     const auto& summary = m_modelPanel->summary();
     m_estimatedSeconds = 0;
+    m_estimatedEvalSeconds = 0;
     if (!summary) {
         m_estimate->clear();
         m_estimate->setToolTip(QString());
@@ -869,11 +786,19 @@ void MainWindow::updateEstimate()
     if (it != m_timings.constEnd() && it->valid) {
         m_estimatedSeconds = estimateCalibrationSeconds(*it, c, blocks);
         const bool trains = it->trained && c.method != aq::Method::Rtn && c.epochs > 0;
-        time = trains ? tr("<b>Time</b>: about %1 for the calibration (measured on %2: %3 s per step)")
+        time = trains ? (it->fromRun ? tr("<b>Time</b>: about %1 for the calibration (the last run of this kind on %2: "
+                                          "%3 s per step)")
+                                     : tr("<b>Time</b>: about %1 for the calibration (measured on %2: %3 s per step)"))
                             .arg(formatApproxDuration(m_estimatedSeconds), device.toHtmlEscaped())
                             .arg(it->stepSeconds, 0, 'g', 2)
                       : tr("<b>Time</b>: about %1 for the calibration (measured on %2)")
                             .arg(formatApproxDuration(m_estimatedSeconds), device.toHtmlEscaped());
+        const double evalRate = m_evalRates.value(evalRateKey(c), 0.0);
+        m_estimatedEvalSeconds = estimateEvaluationSeconds(*it, c, blocks, evaluationTokens(c), evalRate);
+        if (m_estimatedEvalSeconds > 0)
+            time += (evalRate > 0 ? tr(", then about %1 for the evaluation")
+                                  : tr(", then at most about %1 for the evaluation"))
+                        .arg(formatApproxDuration(m_estimatedEvalSeconds));
     } else if (it != m_timings.constEnd() && !it->complete) {
         // The measurement's first block alone took longer than the time limit, and a run does at least as much
         // per block as the measurement when it has at least as many samples.
@@ -902,14 +827,36 @@ void MainWindow::updateEstimate()
            "<p><b>Time</b> comes from a measurement: a short real calibration of the first block on the chosen "
            "device with %2 samples and %3 epochs, run in the background when the device or a setting that changes "
            "the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample "
-           "(targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples. Writing the "
-           "model and the evaluation are not included.</p>")
+           "(targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples; after a run "
+           "finishes, its own time per step replaces the measurement's for the same kind of configuration. The "
+           "evaluation is three passes (full precision, round to nearest, quantized) over the evaluation windows at "
+           "the measured cost of the full-precision targets; with all windows, their number is estimated from the "
+           "text's size (about 4 bytes a token). Writing the model is not included.</p>")
             .arg(formatBytes(double(summary->parameterCount) * 4.0))
             .arg(std::min<int64_t>(c.nsamples, std::max<int64_t>(1, c.batchSize) * RateProbe::kProbeSteps))
             .arg(std::min(c.epochs, RateProbe::kProbeEpochs))
             .arg(blocks)
             .arg(c.method == aq::Method::Rtn ? 0 : c.epochs)
             .arg(c.nsamples));
+}
+
+QString MainWindow::evalRateKey(const aq::QuantConfig& c) const
+{
+    // An evaluation's cost per window and block depends on the model, the device, the window length and whether
+    // activations are quantized; not on the calibration settings.
+    return QStringList{QFileInfo(m_modelPanel->modelDir()).canonicalFilePath(), QString::fromStdString(c.device),
+                       QString::number(c.seqlen), QString::number(c.abits < 16)}
+        .join(QLatin1Char('|'));
+}
+
+int64_t MainWindow::evaluationTokens(const aq::QuantConfig& c) const
+{
+    const QFileInfo text(evaluationText());
+    if (evaluationText().isEmpty() || !text.isFile())
+        return 0;
+    const int64_t all = text.size() / 4;  // English text: about 4 bytes a token for the demo's and LLaMA's tokenizers
+    const int64_t windows = m_evalWindows->value();
+    return windows > 0 ? std::min<int64_t>(all, windows * c.seqlen) : all;
 }
 
 void MainWindow::measureRateIfNeeded()
@@ -1018,7 +965,7 @@ bool MainWindow::startRun()
     try {
         aq::validateConfig(config, summary->config);
     } catch (const aq::Error& e) {
-        return refuse(tr("Unsupported configuration:"), QString::fromStdString(e.what()));
+        return refuse(tr("Unsupported configuration:"), engineMessageForWindow(QString::fromStdString(e.what())));
     }
 
     m_request = aq::CalibrationRequest{};
@@ -1031,19 +978,7 @@ bool MainWindow::startRun()
 
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
-    m_lossView->clear();
-    m_heatmapView->clear();
-    m_heatmapView->setBlockCount(int(summary->config.numLayers));
-    m_marginView->clear();
-    m_activationView->clear();
-    m_histogramView->clear();
-    m_rowMargins.clear();
-    m_numBlocks = int(summary->config.numLayers);
-    m_epochsPerBlock = config.method == aq::Method::Rtn ? 0 : config.epochs;
-    m_epochsDone = 0;
-    m_currentBlock = -1;
-    m_recoveries = 0;
-    m_stepsPerEpoch = std::max<qint64>(1, (config.nsamples + config.batchSize - 1) / config.batchSize);
+    prepareRunViews(int(summary->config.numLayers), config);
     m_runClock.start();
 
     appendLog(tr("Starting %1 %2 on %3 → %4")
@@ -1056,6 +991,131 @@ bool MainWindow::startRun()
     setRunning(true);
     m_worker->start(m_request);
     return true;
+}
+
+void MainWindow::prepareRunViews(int numBlocks, const aq::QuantConfig& config)
+{
+    m_lossView->clear();
+    m_heatmapView->clear();
+    m_heatmapView->setBlockCount(numBlocks);
+    m_marginView->clear();
+    m_activationView->clear();
+    m_histogramView->clear();
+    m_rowMargins.clear();
+    m_numBlocks = numBlocks;
+    m_epochsPerBlock = config.method == aq::Method::Rtn ? 0 : config.epochs;
+    m_epochsDone = 0;
+    m_epochFraction = 0;
+    m_evaluating = false;
+    m_runEpochSeconds = 0;
+    m_runEpochs = 0;
+    m_currentBlock = -1;
+    m_recoveries = 0;
+    // The engine's steps per epoch (nsamples / batch size, rounded down), the x scale of live and stored curves alike.
+    m_stepsPerEpoch = std::max<qint64>(1, config.nsamples / std::max<qint64>(1, config.batchSize));
+}
+
+bool MainWindow::resumeRun(const QString& runDir)
+{
+    if (m_running || isExporting())
+        return false;
+    auto refuse = [this](const QString& detail) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot resume the run:"), detail);
+        appendLog(tr("Cannot resume the run: %1").arg(detail));
+        return false;
+    };
+    const std::optional<InterruptedRun> run = readInterruptedRun(runDir);
+    if (!run)
+        return refuse(QFileInfo::exists(QDir(runDir).filePath(QStringLiteral("run.json")))
+                          ? tr("%1 is a finished run; open it with File > Open Run.").arg(runDir)
+                          : tr("%1 holds no interrupted run (no readable progress.json).").arg(runDir));
+    if (!run->resumable)
+        return refuse(tr("%1 was started by an earlier version that does not record its model, text and "
+                         "configuration; resume it with the command-line program (affinequant quantize … --resume).")
+                          .arg(runDir));
+    if (!QFileInfo::exists(QDir(run->modelDir).filePath(QStringLiteral("config.json"))))
+        return refuse(tr("its model folder %1 is no longer there.").arg(run->modelDir));
+    if (!QFileInfo(run->calibrationText).isFile())
+        return refuse(tr("its calibration text %1 is no longer there.").arg(run->calibrationText));
+    if (!evaluationText().isEmpty() && !QFileInfo(evaluationText()).isFile())
+        return refuse(tr("the evaluation text '%1' does not exist. Choose a text file, or clear the field to skip "
+                         "the evaluation.")
+                          .arg(evaluationText()));
+    aq::ModelConfig model;
+    try {
+        model = aq::loadModelConfig(run->modelDir.toStdString());
+    } catch (const aq::Error& e) {
+        return refuse(engineMessageForWindow(QString::fromStdString(e.what())));
+    }
+    // The window shows the run's model before the run continues: open it first and resume once it is read.
+    if (m_modelPanel->isInspecting() || QDir(run->modelDir) != QDir(m_modelPanel->modelDir()) ||
+        !m_modelPanel->summary()) {
+        m_pendingResume = run->runDir;
+        appendLog(tr("Opening the run's model %1 before resuming").arg(run->modelDir));
+        openModel(run->modelDir);
+        return true;
+    }
+    m_pendingResume.clear();
+
+    m_request = aq::CalibrationRequest{};
+    m_request.modelDir = run->modelDir.toStdString();
+    m_request.calibTextPath = run->calibrationText.toStdString();
+    m_request.runDir = run->runDir.toStdString();
+    m_request.config = run->config;
+    m_request.config.device = m_device->currentData().toString().toStdString();
+    m_request.evalTextPath = evaluationText().toStdString();
+    m_request.evalWindows = m_evalWindows->value();
+    m_request.resume = true;
+
+    m_messageBar->dismiss();
+    m_viewsModelDir = QFileInfo(run->modelDir).canonicalFilePath();
+    m_configPanel->loadConfig(run->config);
+    prepareRunViews(int(model.numLayers), m_request.config);
+    // The finished blocks' stored views first; the engine reports only the blocks it calibrates now.
+    {
+        const QScopedValueRollback<bool> replaying(m_replaying, true);
+        try {
+            m_worker->replay(run->runDir);
+        } catch (const std::exception& e) {
+            appendLog(tr("Views not shown: %1").arg(QString::fromStdString(e.what())));
+        }
+    }
+    m_epochsDone = run->completedBlocks * std::max(1, m_epochsPerBlock);
+    m_runClock.start();
+    appendLog(tr("Resuming %1 after %2 finished blocks").arg(run->runDir).arg(run->completedBlocks));
+    m_interruptedRunDir.clear();
+    m_measureDelay->stop();
+    m_probe->cancel();
+    setRunning(true);
+    m_worker->start(m_request);
+    return true;
+}
+
+QString MainWindow::keepOrRemoveStoppedRun()
+{
+    const QString runDir = QString::fromStdString(m_request.runDir);
+    const std::optional<InterruptedRun> run = readInterruptedRun(runDir);
+    if (run && run->completedBlocks > 0) {
+        m_interruptedRunDir = run->runDir;
+        return tr("the %n finished block(s) are kept in %1: Run > Resume Interrupted Run continues from there.", nullptr,
+                  run->completedBlocks)
+            .arg(runDir);
+    }
+    // Nothing finished: the folder holds only the engine's bookkeeping. It was made for this run (never a folder the
+    // user chose with contents), so it goes rather than lingering as an empty run. A resumed run keeps its folder.
+    if (run && !m_request.resume) {
+        QDir dir(runDir);
+        bool onlyBookkeeping = true;
+        for (const QFileInfo& e : dir.entryInfoList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot)) {
+            const bool emptyFolder = e.isDir() && QDir(e.filePath()).isEmpty(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot);
+            if (e.fileName() != QLatin1String("progress.json") && e.fileName() != QLatin1String(".affinequant.lock") &&
+                !emptyFolder)
+                onlyBookkeeping = false;
+        }
+        if (onlyBookkeeping && dir.removeRecursively())
+            return tr("no block had finished, so its folder was removed.");
+    }
+    return tr("no model was written as complete in %1.").arg(runDir);
 }
 
 void MainWindow::cancelRun()
@@ -1079,13 +1139,14 @@ void MainWindow::setRunning(bool running)
                         !m_modelPanel->isInspecting();
     m_runAction->setEnabled(canRun);
     m_runButton->setEnabled(canRun);
-    m_cancelAction->setEnabled((running && !m_worker->cancelRequested()) || (isExporting() && !m_exportCancel));
+    m_cancelAction->setEnabled((running && !m_worker->cancelRequested()) || (isExporting() && !m_exportJob->cancelRequested()));
     m_cancelButton->setEnabled(m_cancelAction->isEnabled());
     // Changing inputs mid-run would make the views disagree with what runs.
     m_configPanel->setEnabled(!running);
     m_modelPanel->setEnabled(!running);
     m_openAction->setEnabled(!running);
     m_openRunAction->setEnabled(!running);
+    m_resumeAction->setEnabled(!running && !isExporting());  // the run names its own model
     m_calibText->setEnabled(!running);
     m_evalText->setEnabled(!running);
     m_evalWindows->setEnabled(!running);
@@ -1096,6 +1157,7 @@ void MainWindow::setRunning(bool running)
     if (running) {
         m_stateLabel->setText(tr("Running"));
         m_progress->setValue(0);
+        updateProgress();  // the estimate's ETA until the first step is timed
     } else {
         m_etaLabel->clear();
     }
@@ -1115,10 +1177,16 @@ void MainWindow::onStage(const QString& what, int block, int numBlocks)
     // After the last block the engine writes the model and evaluates it without reporting progress: the bar turns
     // into a busy indicator and the clock shows how long the stage has been running, so it never looks frozen.
     const bool open = what == QLatin1String("writing the model") || what == QLatin1String("evaluating");
+    if (what == QLatin1String("evaluating"))
+        m_evaluating = true;  // until the run ends ("done" follows the evaluation)
+    else if (what != QLatin1String("done"))
+        m_evaluating = false;
     setProgressBusy(open);
     if (open) {
         m_stageClock.start();
         m_etaLabel->setText(tr("%1 elapsed").arg(formatDuration(0)));
+    } else if (m_running) {
+        updateProgress();
     }
 }
 
@@ -1129,6 +1197,7 @@ QString MainWindow::stageText(const QString& what)
         {QStringLiteral("loading"), QT_TR_NOOP("Loading the model and the calibration text")},
         {QStringLiteral("calibrating"), QT_TR_NOOP("Calibrating")},
         {QStringLiteral("full-precision targets"), QT_TR_NOOP("Computing the full-precision targets")},
+        {QStringLiteral("training"), QT_TR_NOOP("Training the transforms, clipping bounds and shifts")},
         {QStringLiteral("merging"), QT_TR_NOOP("Merging the transforms into the weights")},
         {QStringLiteral("replaying finished block"), QT_TR_NOOP("Replaying a finished block")},
         {QStringLiteral("writing the model"), QT_TR_NOOP("Writing the quantized model")},
@@ -1156,7 +1225,7 @@ void MainWindow::onLosses(const QVector<aq::gui::StepLossPoint>& points)
 {
     for (const StepLossPoint& p : points)
         m_lossView->appendPoint(p.block, double(p.epoch) * double(m_stepsPerEpoch) + p.step, p.loss);
-    if (!points.isEmpty()) {
+    if (!points.isEmpty() && !m_replaying) {
         const StepLossPoint& last = points.last();
         m_lossLabel->setText(tr("Loss %1").arg(last.loss, 0, 'g', 4));
         if (last.block != m_currentBlock) {
@@ -1164,6 +1233,10 @@ void MainWindow::onLosses(const QVector<aq::gui::StepLossPoint>& points)
             m_blockLabel->setText(tr("Block %1/%2").arg(last.block + 1).arg(m_numBlocks));
         }
         m_epochLabel->setText(tr("Epoch %1/%2").arg(last.epoch + 1).arg(m_epochsPerBlock));
+        // Steps count towards the progress too: an epoch of many samples takes long enough that the bar and the
+        // ETA must move inside it.
+        m_epochFraction = std::clamp(double(last.step + 1) / double(std::max<qint64>(1, m_stepsPerEpoch)), 0.0, 1.0);
+        updateProgress();
     }
 }
 
@@ -1171,7 +1244,12 @@ void MainWindow::onEpoch(const aq::gui::EpochInfo& e)
 {
     if (e.epochs > 0)
         m_epochsPerBlock = e.epochs;
+    if (m_replaying)
+        return;
     ++m_epochsDone;
+    m_epochFraction = 0;
+    m_runEpochSeconds += e.seconds;
+    ++m_runEpochs;
     m_epochLabel->setText(tr("Epoch %1/%2").arg(e.epoch + 1).arg(e.epochs));
     m_lossLabel->setText(tr("Loss %1").arg(e.meanLoss, 0, 'g', 4));
     updateProgress();
@@ -1182,26 +1260,24 @@ void MainWindow::updateProgress()
     const double total = double(m_numBlocks) * std::max(1, m_epochsPerBlock);
     if (total <= 0)
         return;
-    const double done = std::min(1.0, m_epochsDone / total);
+    const double done = std::min(1.0, (m_epochsDone + m_epochFraction) / total);
     m_progress->setValue(int(done * 1000));
     const double elapsed = m_runClock.elapsed() / 1000.0;
     if (done > 0 && done < 1)
         m_etaLabel->setText(tr("ETA %1").arg(formatDuration(elapsed * (1 - done) / done)));
+    else if (done <= 0 && m_estimatedSeconds > 0)
+        // Before the first step has been timed: the measured estimate, counted down.
+        m_etaLabel->setText(tr("ETA ~%1").arg(formatDuration(std::max(0.0, m_estimatedSeconds - elapsed))));
     else
         m_etaLabel->clear();  // the stages after the last block show their own clock
 }
 
 void MainWindow::onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d)
 {
+    // Stored first: the view asks for the rows of the matrix it selects, and it may select this new one.
     m_rowMargins.insert(marginKey(d.block, d.transform, d.epoch), d.rowMargins);
     m_marginView->addEpochMinimum(d.block, d.epoch, std::max(1, m_epochsPerBlock), d.transform, d.minMargin);
-    const widgets::MatrixFrame* shown = m_heatmapView->currentFrame();
-    if (shown && shown->block == d.block && shown->transform == d.transform && shown->epoch == d.epoch)
-        showMarginsFor(d.block, d.transform, d.epoch);
-    else if (!shown)
-        // No snapshot to follow (for example vector transforms): show the newest matrix's margins.
-        showMarginsFor(d.block, d.transform, d.epoch);
-    if (d.nonDominantRows > 0)
+    if (d.nonDominantRows > 0 && !m_replaying)
         appendLog(tr("Block %1, %2, epoch %3: %4 of %5 rows not strictly dominant (min margin %6, condition %7)")
                       .arg(d.block)
                       .arg(d.transform)
@@ -1225,12 +1301,16 @@ void MainWindow::onRecovery(const aq::gui::RecoveryInfo& r)
 {
     ++m_recoveries;
     appendLog(tr("Recovery in block %1, epoch %2: %3; %4").arg(r.block).arg(r.epoch).arg(r.reason, r.action));
-    m_stateLabel->setText(tr("Recovered from %1").arg(r.reason));
+    if (!m_replaying)
+        m_stateLabel->setText(tr("Recovered from %1").arg(r.reason));
 }
 
 void MainWindow::onBlock(const aq::gui::BlockInfo& b)
 {
+    if (m_replaying)
+        return;
     m_epochsDone = (b.block + 1) * std::max(1, m_epochsPerBlock);  // exact even if an epoch report was missed
+    m_epochFraction = 0;
     updateProgress();
     QString line = tr("Block %1/%2 done in %3 s: loss %4 → %5")
                        .arg(b.block + 1)
@@ -1246,6 +1326,14 @@ void MainWindow::onBlock(const aq::gui::BlockInfo& b)
 void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
 {
     setProgressBusy(false);
+    {
+        // The run's own time per step is a better figure than the short measurement's: later estimates of the same
+        // kind of configuration use it (afterRun() shows the new estimate).
+        const QString key = timingKey(QString::fromStdString(m_request.modelDir), m_request.config);
+        const auto it = m_timings.constFind(key);
+        if (it != m_timings.constEnd())
+            m_timings.insert(key, refinedByRun(*it, m_runEpochSeconds, m_runEpochs, double(m_stepsPerEpoch)));
+    }
     const aq::QuantConfig& c = m_request.config;
     widgets::RunRecord record;
     record.id = outcome.runDir;
@@ -1255,6 +1343,29 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
     record.fpPerplexity = outcome.fpPerplexity;
     record.rtnPerplexity = outcome.rtnPerplexity;
     record.quantPerplexity = outcome.quantPerplexity;
+    record.wbits = c.wbits;
+    record.abits = c.abits;
+    record.groupSize = c.groupSize;
+    record.nsamples = c.nsamples;
+    record.seqlen = c.seqlen;
+    record.epochs = c.epochs;
+    record.seconds = outcome.seconds;
+    try {
+        // What the engine recorded: the evaluation windows it used and the edits of the preset.
+        const RunFile written = readRunFile(outcome.runDir);
+        record.evalWindows = written.record.evalWindows;
+        record.evalSeqlen = written.record.evalSeqlen;
+        record.evalText = written.record.evalText;
+        record.edits = written.record.edits;
+    } catch (const aq::Error&) {
+    }
+    if (m_evaluating && record.evalWindows > 0 && m_numBlocks > 0) {
+        // What this evaluation took per window and block: the next estimate of an evaluation on this model and
+        // device uses it instead of the targets' cost.
+        m_evalRates.insert(evalRateKey(c), (m_stageClock.elapsed() / 1000.0) /
+                                               (3.0 * double(record.evalWindows) * double(m_numBlocks)));
+    }
+    m_evaluating = false;
     QVector<SavedRun> runs = loadSavedRuns();
     runs.erase(std::remove_if(runs.begin(), runs.end(), [&](const SavedRun& r) { return r.record.id == record.id; }),
                runs.end());
@@ -1299,7 +1410,8 @@ void MainWindow::showRunError(aq::ErrorCode code, const QString& detail)
         title = tr("Internal error:");
         break;
     }
-    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, detail);
+    // The window's words and language; the log keeps the engine's own text for reports.
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, engineMessageForWindow(detail));
     appendLog(title + QLatin1Char(' ') + detail);
 }
 
@@ -1308,15 +1420,20 @@ void MainWindow::onFailed(aq::ErrorCode code, const QString& detail)
     setProgressBusy(false);
     showRunError(code, detail);
     m_stateLabel->setText(tr("Failed"));
+    const std::optional<InterruptedRun> run = readInterruptedRun(QString::fromStdString(m_request.runDir));
+    if (run && run->completedBlocks > 0) {
+        m_interruptedRunDir = run->runDir;
+        appendLog(tr("%n finished block(s) are kept in %1: once the problem is solved, Run > Resume Interrupted Run "
+                     "continues from there.", nullptr, run->completedBlocks)
+                      .arg(run->runDir));
+    }
     afterRun();
 }
 
 void MainWindow::onCancelled()
 {
     setProgressBusy(false);
-    m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run cancelled:"),
-                              tr("no model was written as complete in %1.")
-                                  .arg(QString::fromStdString(m_request.runDir)));
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run cancelled:"), keepOrRemoveStoppedRun());
     appendLog(tr("Run cancelled"));
     m_stateLabel->setText(tr("Cancelled"));
     afterRun();
@@ -1336,7 +1453,7 @@ void MainWindow::closeEvent(QCloseEvent* event)
     if (isExporting()) {
         // Exports of the demo model take seconds and leave nothing behind when cancelled: no need to ask.
         cancelExport();
-        m_exportWatcher.waitForFinished();
+        m_exportJob->wait();
     }
     if (m_running) {
         if (!m_closeAfterRun) {
@@ -1376,6 +1493,18 @@ QVector<MainWindow::SavedRun> MainWindow::loadSavedRuns() const
         r.record.fpPerplexity = s.value(QStringLiteral("fp")).toDouble();
         r.record.rtnPerplexity = s.value(QStringLiteral("rtn")).toDouble();
         r.record.quantPerplexity = s.value(QStringLiteral("quant")).toDouble();
+        // Entries saved before these were kept read as "not known".
+        r.record.wbits = s.value(QStringLiteral("wbits"), 0).toInt();
+        r.record.abits = s.value(QStringLiteral("abits"), 0).toInt();
+        r.record.groupSize = s.value(QStringLiteral("groupSize"), -1).toLongLong();
+        r.record.nsamples = s.value(QStringLiteral("nsamples"), 0).toLongLong();
+        r.record.seqlen = s.value(QStringLiteral("seqlen"), 0).toLongLong();
+        r.record.epochs = s.value(QStringLiteral("epochs"), -1).toInt();
+        r.record.evalWindows = s.value(QStringLiteral("evalWindows"), 0).toLongLong();
+        r.record.evalSeqlen = s.value(QStringLiteral("evalSeqlen"), 0).toLongLong();
+        r.record.evalText = s.value(QStringLiteral("evalText")).toString();
+        r.record.seconds = s.value(QStringLiteral("seconds"), 0.0).toDouble();
+        r.record.edits = s.value(QStringLiteral("edits")).toStringList();
         r.modelDir = s.value(QStringLiteral("model")).toString();
         if (!r.record.id.isEmpty())
             runs.push_back(r);
@@ -1399,6 +1528,17 @@ void MainWindow::saveSavedRuns(const QVector<SavedRun>& runs) const
         s.setValue(QStringLiteral("fp"), r.record.fpPerplexity);
         s.setValue(QStringLiteral("rtn"), r.record.rtnPerplexity);
         s.setValue(QStringLiteral("quant"), r.record.quantPerplexity);
+        s.setValue(QStringLiteral("wbits"), r.record.wbits);
+        s.setValue(QStringLiteral("abits"), r.record.abits);
+        s.setValue(QStringLiteral("groupSize"), r.record.groupSize);
+        s.setValue(QStringLiteral("nsamples"), r.record.nsamples);
+        s.setValue(QStringLiteral("seqlen"), r.record.seqlen);
+        s.setValue(QStringLiteral("epochs"), r.record.epochs);
+        s.setValue(QStringLiteral("evalWindows"), r.record.evalWindows);
+        s.setValue(QStringLiteral("evalSeqlen"), r.record.evalSeqlen);
+        s.setValue(QStringLiteral("evalText"), r.record.evalText);
+        s.setValue(QStringLiteral("seconds"), r.record.seconds);
+        s.setValue(QStringLiteral("edits"), r.record.edits);
         s.setValue(QStringLiteral("model"), r.modelDir);
     }
     s.endArray();
@@ -1474,6 +1614,19 @@ bool MainWindow::openRun(const QString& runDir)
     try {
         run = readRunFile(runDir);
     } catch (const aq::Error& e) {
+        const std::optional<InterruptedRun> interrupted = readInterruptedRun(runDir);
+        if (interrupted && interrupted->resumable) {
+            // Not finished, but resumable: say so and offer it.
+            m_interruptedRunDir = interrupted->runDir;
+            m_messageBar->showMessage(
+                widgets::MessageBar::Kind::Warning, tr("The run did not finish:"),
+                tr("%1 stopped after %2 of %3 blocks. Run > Resume Interrupted Run continues it with the model, text "
+                   "and configuration it was started with.")
+                    .arg(interrupted->runDir)
+                    .arg(interrupted->completedBlocks)
+                    .arg(interrupted->numBlocks));
+            return false;
+        }
         m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot open the run:"),
                                   QString::fromStdString(e.what()));
         return false;
@@ -1490,18 +1643,7 @@ bool MainWindow::openRun(const QString& runDir)
     runs.push_back({run.record, modelDir});
     saveSavedRuns(runs);
 
-    // What run.json keeps: losses per epoch (or the live curves, if this window saw the run) and margins per epoch.
-    QVector<widgets::LossSeries> curves = loadCurves(run.record.id);
-    if (curves.isEmpty())
-        curves = run.epochLosses;
-    m_lossView->setSeries(curves);
-    m_heatmapView->clear();
-    m_activationView->clear();
-    m_histogramView->clear();
-    m_marginView->clear();
-    m_rowMargins.clear();
-    for (const RunFile::EpochMinimum& m : std::as_const(run.minima))
-        m_marginView->addEpochMinimum(m.block, m.epoch, std::max(1, m.epochs), m.transform, m.minMargin);
+    const aq::RunViewsSummary views = showRunViews(run);
 
     m_viewsModelDir = modelFound ? modelDir : QString();
     m_configPanel->loadConfig(run.config);
@@ -1517,15 +1659,95 @@ bool MainWindow::openRun(const QString& runDir)
     else
         refreshResults();
     m_resultsView->selectRun(run.record.id);
-    m_messageBar->showMessage(
-        widgets::MessageBar::Kind::Information, tr("Run opened:"),
-        tr("%1. Its configuration is loaded; losses and margins are shown per epoch. Matrices, activations and "
-           "histograms are only reported while a run is live.")
-            .arg(run.record.name));
+    QString shown;
+    if (views.missingBlocks.empty())
+        shown = tr("%1. Its configuration is loaded and every view shows the run as it was calibrated; the Matrices "
+                   "tab replays its epochs.")
+                    .arg(run.record.name);
+    else if (views.blocks.empty())
+        shown = tr("%1. Its configuration is loaded. The run folder keeps no views (made by an earlier version, or "
+                   "the views folder was removed): losses and margins are shown per epoch from run.json; matrices, "
+                   "activations and weight histograms are not available.")
+                    .arg(run.record.name);
+    else
+        shown = tr("%1. Its configuration is loaded. Blocks %2 have no stored views (see the log): for them, losses "
+                   "and margins are shown per epoch from run.json, without matrices, activations or histograms.")
+                    .arg(run.record.name, blockList(views.missingBlocks));
+    m_messageBar->showMessage(views.missingBlocks.empty() ? widgets::MessageBar::Kind::Information
+                                                          : widgets::MessageBar::Kind::Warning,
+                              tr("Run opened:"), shown);
     appendLog(tr("Opened run %1").arg(run.runDir));
+    for (const std::string& problem : views.problems)
+        appendLog(tr("Views not shown: %1").arg(QString::fromStdString(problem)));
     m_lastRunDir = runDir;
     updateExportAction();
     return true;
+}
+
+aq::RunViewsSummary MainWindow::showRunViews(const RunFile& run)
+{
+    m_lossView->clear();
+    m_heatmapView->clear();
+    m_activationView->clear();
+    m_histogramView->clear();
+    m_marginView->clear();
+    m_rowMargins.clear();
+    const aq::QuantConfig& c = run.config;
+    m_epochsPerBlock = c.method == aq::Method::Rtn ? 0 : c.epochs;
+    m_stepsPerEpoch = std::max<qint64>(1, c.nsamples / std::max<qint64>(1, c.batchSize));
+
+    aq::RunViewsSummary views;
+    try {
+        views = aq::inspectRunViews(run.runDir.toStdString());
+    } catch (const std::exception& e) {
+        views.problems.push_back(e.what());
+    }
+    if (views.numBlocks > 0) {
+        m_numBlocks = views.numBlocks;
+        m_heatmapView->setBlockCount(views.numBlocks);
+    }
+    // Every stored report, through the handlers that showed them live.
+    if (!views.blocks.empty()) {
+        const QScopedValueRollback<bool> replaying(m_replaying, true);
+        try {
+            const aq::RunViewsSummary replayed = m_worker->replay(run.runDir);
+            views.blocks = replayed.blocks;
+            views.missingBlocks = replayed.missingBlocks;
+            views.problems = replayed.problems;
+        } catch (const std::exception& e) {
+            views.problems.push_back(e.what());
+            views.missingBlocks.insert(views.missingBlocks.end(), views.blocks.begin(), views.blocks.end());
+            views.blocks.clear();
+        }
+    }
+    // Blocks that replayed nothing show what run.json keeps: losses and minimum margins per epoch (or the live
+    // curves, if this window saw the run).
+    const std::set<int> replayed(views.blocks.begin(), views.blocks.end());
+    QVector<widgets::LossSeries> curves = loadCurves(run.record.id);
+    if (curves.isEmpty())
+        curves = run.epochLosses;
+    for (const widgets::LossSeries& series : std::as_const(curves))
+        if (!replayed.count(series.block))
+            for (int i = 0; i < series.steps.size() && i < series.losses.size(); ++i)
+                m_lossView->appendPoint(series.block, series.steps[i], series.losses[i]);
+    for (const RunFile::EpochMinimum& m : std::as_const(run.minima))
+        if (!replayed.count(m.block))
+            m_marginView->addEpochMinimum(m.block, m.epoch, std::max(1, m.epochs), m.transform, m.minMargin);
+    return views;
+}
+
+QString MainWindow::blockList(const std::vector<int>& blocks)
+{
+    QStringList parts;
+    for (size_t i = 0; i < blocks.size();) {
+        size_t j = i;
+        while (j + 1 < blocks.size() && blocks[j + 1] == blocks[j] + 1)
+            ++j;
+        parts << (j == i ? QString::number(blocks[i])
+                         : QStringLiteral("%1–%2").arg(blocks[i]).arg(blocks[j]));
+        i = j + 1;
+    }
+    return parts.join(QStringLiteral(", "));
 }
 
 void MainWindow::compareWith(const QString& runId)
@@ -1622,14 +1844,31 @@ void MainWindow::askAndSaveRunReport()
         QMessageBox::warning(this, tr("Report not saved"), error);
 }
 
+bool MainWindow::isExporting() const { return m_exportJob && m_exportJob->isRunning(); }
+
 void MainWindow::showExportDialog()
 {
     const QString runDir = exportableRunDir();
     if (runDir.isEmpty() || m_running || isExporting())
         return;
-    ExportDialog dialog(runDir, this);
-    if (dialog.exec() == QDialog::Accepted)
-        startExport(dialog.options());
+    // The finished runs of the table, the one Export would take (just finished or selected) first.
+    auto finished = [](const QString& dir) {
+        return !dir.isEmpty() && QFileInfo::exists(QDir(dir).filePath(QStringLiteral("run.json")));
+    };
+    QVector<ExportDialog::Run> runs;
+    QString defaultName = QFileInfo(runDir).fileName();
+    for (const widgets::RunRecord& r : m_resultsView->runs())
+        if (r.id == runDir && !r.name.isEmpty())
+            defaultName = r.name;
+    runs.push_back({runDir, defaultName});
+    for (const widgets::RunRecord& r : m_resultsView->runs())
+        if (r.id != runDir && finished(r.id))
+            runs.push_back({r.id, r.name});
+    auto* dialog = new ExportDialog(runs, runDir, m_exportJob, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &ExportDialog::exportRequested, this, &MainWindow::startExport);
+    connect(dialog, &ExportDialog::cancelRequested, this, &MainWindow::cancelExport);
+    dialog->open();
 }
 
 bool MainWindow::startExport(const aq::ExportOptions& options)
@@ -1641,29 +1880,8 @@ bool MainWindow::startExport(const aq::ExportOptions& options)
                                   tr("choose an output folder."));
         return false;
     }
-    m_exportCancel = false;
-    // The engine reports progress on the pool thread; the window is updated from its own thread. The destructor
-    // waits for the export, so `this` outlives every posted call.
-    const aq::ExportProgressFn progress = [this](const aq::ExportProgress& p) {
-        QMetaObject::invokeMethod(
-            this, [this, done = qint64(p.done), total = qint64(p.total), stage = QString::fromStdString(p.stage)] {
-                onExportProgress(done, total, stage);
-            },
-            Qt::QueuedConnection);
-    };
-    m_exportWatcher.setFuture(QtConcurrent::run([options, progress, cancel = &m_exportCancel] {
-        ExportOutcome outcome;
-        try {
-            outcome.result = aq::exportRun(options, progress, cancel);
-            outcome.ok = true;
-        } catch (const aq::Error& e) {
-            outcome.code = e.code();
-            outcome.error = QString::fromStdString(e.what());
-        } catch (const std::exception& e) {
-            outcome.error = QString::fromStdString(e.what());
-        }
-        return outcome;
-    }));
+    if (!m_exportJob->start(options))
+        return false;
     const QString format = QString::fromLatin1(aq::exportFormatName(options.format));
     appendLog(tr("Exporting %1 as %2 (%3) → %4")
                   .arg(QString::fromStdString(options.runDir), format, QString::fromStdString(options.dtype),
@@ -1679,7 +1897,7 @@ void MainWindow::cancelExport()
 {
     if (!isExporting())
         return;
-    m_exportCancel = true;  // seen by the engine at its next check
+    m_exportJob->cancel();
     m_stateLabel->setText(tr("Cancelling…"));
     m_cancelAction->setEnabled(false);
     m_cancelButton->setEnabled(false);
@@ -1687,8 +1905,6 @@ void MainWindow::cancelExport()
 
 void MainWindow::onExportProgress(qint64 done, qint64 total, const QString& stage)
 {
-    if (!isExporting())
-        return;  // a late report of an export that already ended
     if (!stage.isEmpty())
         m_stateLabel->setText(tr("Exporting: %1").arg(stage));
     if (total > 0)
@@ -1697,7 +1913,7 @@ void MainWindow::onExportProgress(qint64 done, qint64 total, const QString& stag
 
 void MainWindow::onExportDone()
 {
-    const ExportOutcome outcome = m_exportWatcher.result();
+    const ExportOutcome& outcome = m_exportJob->outcome();
     if (outcome.ok) {
         const aq::ExportResult& r = outcome.result;
         const QString dir = QDir::toNativeSeparators(QString::fromStdString(r.outDir));
@@ -1707,7 +1923,7 @@ void MainWindow::onExportDone()
                                            formatBytes(double(r.numBytes))));
         appendLog(tr("Export written to %1 in %2 s").arg(dir).arg(r.seconds, 0, 'f', 1));
         for (const std::string& note : r.notes)
-            appendLog(tr("Export note: %1").arg(QString::fromStdString(note)));
+            appendLog(tr("Export note: %1").arg(inWindowWords(QString::fromStdString(note))));
         m_stateLabel->setText(tr("Exported"));
         m_progress->setValue(m_progress->maximum());
     } else if (outcome.code == aq::ErrorCode::Cancelled) {
@@ -1716,8 +1932,10 @@ void MainWindow::onExportDone()
         appendLog(tr("Export cancelled"));
         m_stateLabel->setText(tr("Cancelled"));
     } else {
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot export:"), outcome.error);
-        appendLog(tr("Cannot export: %1").arg(outcome.error));
+        // The engine names command-line options; the window shows its own controls' names.
+        const QString error = inWindowWords(outcome.error);
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot export:"), error);
+        appendLog(tr("Cannot export: %1").arg(error));
         m_stateLabel->setText(tr("Failed"));
     }
     setRunning(m_running);

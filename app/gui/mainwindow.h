@@ -6,6 +6,7 @@
 #include "viewdata.h"
 
 #include "aq/calibrate.h"
+#include "aq/run_views.h"
 #include "aq/export.h"
 
 #include <QElapsedTimer>
@@ -46,6 +47,8 @@ namespace aq::gui {
 
 class CalibrationWorker;
 class ConfigPanel;
+struct RunFile;
+class ExportJob;
 class ModelPanel;
 
 class MainWindow : public QMainWindow {
@@ -70,6 +73,13 @@ public:
     bool openRun(const QString& runDir);
     /// Validates the inputs and starts a calibration on the worker thread. Problems are shown in the message bar.
     bool startRun();
+    /// Continues a run folder whose calibration stopped before the end (progress.json, no run.json) with the model,
+    /// text and configuration it was started with, on the selected device; finished blocks are kept and their stored
+    /// views shown first. Problems are shown in the message bar.
+    bool resumeRun(const QString& runDir);
+    /// The folder Run > Resume Interrupted Run offers (the last run that stopped with finished blocks); may be empty.
+    QString interruptedRunDir() const { return m_interruptedRunDir; }
+    QAction* resumeAction() const { return m_resumeAction; }
     /// Asks the running calibration to stop; returns at once.
     void cancelRun();
     bool isRunning() const { return m_running; }
@@ -83,7 +93,7 @@ public:
     /// and the result are shown in the message bar. Returns false when nothing was started.
     bool startExport(const aq::ExportOptions& options);
     void cancelExport();
-    bool isExporting() const { return m_exportWatcher.isRunning(); }
+    bool isExporting() const;
     QAction* exportAction() const { return m_exportAction; }
     QAction* reportAction() const { return m_reportAction; }
     /// Writes the report of the run Export would use to `path` (.md: Markdown, .csv: CSV). False with `error` set.
@@ -139,6 +149,9 @@ private:
     void updateMaskPreview();
     void updateEstimate();
     void measureRateIfNeeded();
+    /// Tokens the evaluation after a run reads (0: none): the chosen windows, or the whole text estimated by size.
+    int64_t evaluationTokens(const aq::QuantConfig& c) const;
+    QString evalRateKey(const aq::QuantConfig& c) const;
     void updateProgress();
     /// The progress bar as a busy indicator (stages without progress reports) or as the run's progress.
     void setProgressBusy(bool busy);
@@ -163,6 +176,15 @@ private:
     void onCancelled();
     void afterRun();
     void showMarginsFor(int block, const QString& transform, int epoch);
+    /// Fills every view from a reopened run's folder: its stored views (aq/run_views.h) replayed through the live
+    /// handlers, run.json's per-epoch losses and margins for blocks without them. Says what was shown.
+    aq::RunViewsSummary showRunViews(const RunFile& run);
+    /// "0–3, 7": block numbers for a message.
+    static QString blockList(const std::vector<int>& blocks);
+    /// Clears the views and the progress state for a run of `numBlocks` blocks with `config`.
+    void prepareRunViews(int numBlocks, const aq::QuantConfig& config);
+    /// After a run stopped early: keeps the folder for Resume when blocks were finished, removes it otherwise.
+    QString keepOrRemoveStoppedRun();
     void compareWith(const QString& runId);
     void forgetRun(const QString& runId);
     void showExportDialog();
@@ -239,28 +261,31 @@ private:
 
     // The run in progress
     bool m_running = false;
+    bool m_replaying = false;  ///< a reopened run's stored reports are being fed through the live handlers
     bool m_closeAfterRun = false;
     aq::CalibrationRequest m_request;
     QElapsedTimer m_runClock;
     int m_numBlocks = 0;
     int m_epochsPerBlock = 0;
     int m_epochsDone = 0;
+    double m_epochFraction = 0;  ///< steps done of the epoch in progress
+    double m_runEpochSeconds = 0;  ///< the live run's epochs, summed, for the estimates that follow it
+    int m_runEpochs = 0;
+    double m_estimatedEvalSeconds = 0;
+    bool m_evaluating = false;              ///< the live run is in its evaluation stage (m_stageClock times it)
+    QHash<QString, double> m_evalRates;     ///< measured evaluation seconds per window and block, by evalRateKey
     int m_currentBlock = -1;
     qint64 m_stepsPerEpoch = 1;
     int m_recoveries = 0;
     QHash<QString, QVector<float>> m_rowMargins;  ///< "block/transform/epoch" -> margins of that matrix
 
     // Exports: a run that finished or was reopened, and the export in progress.
-    struct ExportOutcome {
-        bool ok = false;
-        aq::ExportResult result;
-        aq::ErrorCode code = aq::ErrorCode::Internal;
-        QString error;
-    };
     QString m_lastRunDir;
+    QString m_interruptedRunDir;
+    QString m_pendingResume;  ///< a run to resume once its model, being opened, is read
+    QAction* m_resumeAction = nullptr;
     QString m_viewsModelDir;  ///< the model whose run the views show (canonical path; empty: none)
-    QFutureWatcher<ExportOutcome> m_exportWatcher;
-    std::atomic<bool> m_exportCancel{false};
+    ExportJob* m_exportJob = nullptr;
 };
 
 }  // namespace aq::gui

@@ -8,6 +8,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <optional>
 #include <exception>
@@ -167,6 +168,28 @@ double estimateCalibrationSeconds(const CalibrationTimings& t, const aq::QuantCo
     const double epoch = stepsPerEpoch * t.stepSeconds + t.epochEndSeconds;
     return t.setupSeconds +
            blocks * (samples * (t.targetsSecondsPerSample + t.mergeSecondsPerSample) + double(config.epochs) * epoch);
+}
+
+double estimateEvaluationSeconds(const CalibrationTimings& t, const aq::QuantConfig& config, int numBlocks,
+                                 int64_t evalTokens, double secondsPerWindowBlock)
+{
+    if ((!t.valid && secondsPerWindowBlock <= 0) || evalTokens <= 0)
+        return 0;
+    const double windows = std::floor(double(evalTokens) / double(std::max<int64_t>(1, config.seqlen)));
+    const double perSample = secondsPerWindowBlock > 0 ? secondsPerWindowBlock
+                             : t.trained             ? t.targetsSecondsPerSample
+                                                     : t.blockSecondsPerSample;
+    return 3.0 * windows * double(std::max(0, numBlocks)) * perSample;
+}
+
+CalibrationTimings refinedByRun(CalibrationTimings t, double epochSeconds, int epochs, double stepsPerEpoch)
+{
+    if (!t.valid || !t.trained || epochs <= 0 || stepsPerEpoch <= 0 || !(epochSeconds > 0))
+        return t;
+    t.stepSeconds = epochSeconds / double(epochs) / stepsPerEpoch;
+    t.epochEndSeconds = 0;  // inside the run's epoch times
+    t.fromRun = true;
+    return t;
 }
 
 QString timingKey(const QString& modelDir, const aq::QuantConfig& c)

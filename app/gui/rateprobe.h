@@ -34,6 +34,7 @@ struct CalibrationTimings {
     double epochEndSeconds = 0;       ///< per block and epoch beyond its steps: the matrices' diagnostics, snapshots
     double mergeSecondsPerSample = 0; ///< per block and sample: merging, the quantized stream's next input
     double blockSecondsPerSample = 0; ///< without training: the whole block, per sample
+    bool fromRun = false;             ///< stepSeconds comes from a whole run of this key, not the short measurement
 };
 
 /// Seconds a calibration with `config` of `numBlocks` blocks takes according to `t`: the calibration itself, without
@@ -44,6 +45,19 @@ double estimateCalibrationSeconds(const CalibrationTimings& t, const aq::QuantCo
 /// sequence length, batch size, ...), but not the number of samples or epochs, the seed or the learning rates:
 /// timings measured for one key hold for every configuration with the same key.
 QString timingKey(const QString& modelDir, const aq::QuantConfig& config);
+
+/// Seconds the evaluation after a run takes: three perplexities (full precision, round to nearest, quantized) over
+/// `evalTokens` tokens in windows of the calibration's sequence length, each a forward pass through `numBlocks`
+/// blocks. `secondsPerWindowBlock` > 0 is what an earlier evaluation measured per window and block; otherwise the
+/// measured cost of the full-precision targets per sample and block stands in (an upper bound: the targets also
+/// gather statistics and initialise the transforms). 0 when neither is known.
+double estimateEvaluationSeconds(const CalibrationTimings& t, const aq::QuantConfig& config, int numBlocks,
+                                 int64_t evalTokens, double secondsPerWindowBlock = 0);
+
+/// `t` with the step time a finished run of its key measured: `epochSeconds` summed over `epochs` epochs of
+/// `stepsPerEpoch` steps. A whole run averages over far more steps than the short measurement, so later estimates of
+/// the same key use it.
+CalibrationTimings refinedByRun(CalibrationTimings t, double epochSeconds, int epochs, double stepsPerEpoch);
 
 class RateProbe : public QObject {
     Q_OBJECT

@@ -1,6 +1,9 @@
 #include "runfile.h"
 
+#include "settingnames.h"
+
 #include "aq/error.h"
+#include "aq/model_config.h"
 
 #include <QDir>
 #include <QFile>
@@ -10,6 +13,7 @@
 #include <QJsonObject>
 
 #include <algorithm>
+#include <optional>
 
 namespace aq::gui {
 
@@ -99,6 +103,31 @@ RunFile readRunFile(const QString& runDir)
     r.record.fpPerplexity = eval.value(QLatin1String("fp_perplexity")).toDouble();
     r.record.rtnPerplexity = eval.value(QLatin1String("rtn_perplexity")).toDouble();
     r.record.quantPerplexity = eval.value(QLatin1String("quant_perplexity")).toDouble();
+    r.record.wbits = r.config.wbits;
+    r.record.abits = r.config.abits;
+    r.record.groupSize = r.config.groupSize;
+    r.record.nsamples = r.config.nsamples;
+    r.record.seqlen = r.config.seqlen;
+    r.record.epochs = r.config.epochs;
+    if (!eval.isEmpty()) {
+        r.record.evalSeqlen = eval.value(QLatin1String("seqlen")).toInteger();
+        // "windows" is the cap asked for (0: every window); "windows_evaluated" what the text gave, in runs written
+        // since it is recorded.
+        r.record.evalWindows = eval.value(QLatin1String("windows_evaluated"))
+                                   .toInteger(eval.value(QLatin1String("windows")).toInteger());
+        r.record.evalText = QFileInfo(eval.value(QLatin1String("text")).toString()).fileName();
+    }
+    r.record.seconds = j.value(QLatin1String("seconds")).toDouble();
+    // Edits of the preset, judged on the model the run used: its copy inside the run folder, else the original.
+    std::optional<aq::ModelConfig> model;
+    for (const QString& dir : {QDir(r.runDir).filePath(QStringLiteral("model")), r.modelDir}) {
+        try {
+            model = aq::loadModelConfig(dir.toStdString());
+            break;
+        } catch (const std::exception&) {
+        }
+    }
+    r.record.edits = presetEdits(r.config, model ? &*model : nullptr);
 
     const double stepsPerEpoch =
         double(std::max<int64_t>(1, r.config.nsamples / std::max<int64_t>(1, r.config.batchSize)));
@@ -122,6 +151,31 @@ RunFile readRunFile(const QString& runDir)
         if (!series.steps.isEmpty())
             r.epochLosses.push_back(series);
     }
+    return r;
+}
+
+std::optional<InterruptedRun> readInterruptedRun(const QString& runDir)
+{
+    const QDir dir(runDir);
+    if (dir.exists(QStringLiteral("run.json")))
+        return std::nullopt;
+    QFile f(dir.filePath(QStringLiteral("progress.json")));
+    if (!f.open(QIODevice::ReadOnly) || f.size() > (qint64(64) << 20))
+        return std::nullopt;
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll());
+    if (!doc.isObject())
+        return std::nullopt;
+    const QJsonObject j = doc.object();
+    InterruptedRun r;
+    r.runDir = QFileInfo(runDir).absoluteFilePath();
+    r.completedBlocks = j.value(QLatin1String("completed_blocks")).toInt();
+    r.numBlocks = j.value(QLatin1String("num_blocks")).toInt();
+    r.modelDir = j.value(QLatin1String("model")).toString();
+    r.calibrationText = j.value(QLatin1String("calibration_text")).toString();
+    r.resumable = !r.modelDir.isEmpty() && !r.calibrationText.isEmpty() &&
+                  j.value(QLatin1String("configuration")).isObject();
+    if (r.resumable)
+        r.config = configFromJson(j.value(QLatin1String("configuration")).toObject());
     return r;
 }
 

@@ -10,6 +10,8 @@
 #include <QString>
 #include <QVector>
 
+#include <optional>
+
 namespace aq::gui {
 
 struct RunFile {
@@ -38,5 +40,21 @@ aq::QuantConfig configFromJson(const QJsonObject& j);
 
 /// Parses `runDir`/run.json. Throws aq::Error(BadInput) when it is missing, unreadable or not a completed run.
 RunFile readRunFile(const QString& runDir);
+
+/// A run folder whose calibration stopped before the end (cancelled, failed, or the program ended): what the engine's
+/// progress.json records, enough to continue it with the same model, text and configuration.
+struct InterruptedRun {
+    QString runDir;
+    QString modelDir;
+    QString calibrationText;
+    aq::QuantConfig config;
+    int completedBlocks = 0;
+    int numBlocks = 0;       ///< 0 when the record predates it
+    bool resumable = false;  ///< the record names the model, text and configuration (older records do not)
+};
+
+/// Reads `runDir`/progress.json of a run without run.json; std::nullopt when there is none, it is unreadable, or the
+/// run completed.
+std::optional<InterruptedRun> readInterruptedRun(const QString& runDir);
 
 }  // namespace aq::gui
