@@ -2,6 +2,7 @@
 // (what File > Open Run does) into an observer that touches every value it is given.
 #include <torch/types.h>
 
+#include "aq/error.h"
 #include "aq/run_views.h"
 #include "fuzz_common.h"
 
@@ -52,7 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     aqfuzz::writeFile(run / "views" / "block_0.safetensors", data, size);
     aqfuzz::guarded([&] {
         Touch touch;
-        (void)aq::replayRunViews(run.string(), touch);
+        const aq::RunViewsSummary summary = aq::replayRunViews(run.string(), touch);
+        // A damaged file is a listed problem, not an exception (the run still opens): counted as bad input here.
+        if (!summary.problems.empty())
+            throw aq::Error(aq::ErrorCode::BadInput, summary.problems.front());
     });
     return 0;
 }
