@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -278,6 +279,14 @@ private slots:
         const auto before = aq::inspectRunViews(r.runDir);
         QCOMPARE(before.blocks, (std::vector<int>{0, 1}));
         const auto block0 = fs::last_write_time(viewsFile(r.runDir, 0));
+
+        // What a front end shows before resuming: the finished blocks only.
+        struct Blocks : aq::CalibrationObserver {
+            std::set<int> seen;
+            void blockFinished(const aq::BlockSummary& b) override { seen.insert(b.block); }
+        } finished;
+        QCOMPARE(aq::replayRunViews(r.runDir, finished, nullptr, 1).blocks, std::vector<int>{0});
+        QCOMPARE(finished.seen, std::set<int>{0});
 
         r.resume = true;
         aq::runCalibration(r);

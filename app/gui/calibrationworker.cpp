@@ -69,14 +69,14 @@ void CalibrationWorker::runNow(const aq::CalibrationRequest& request)
     }
 }
 
-aq::RunViewsSummary CalibrationWorker::replay(const QString& runDir)
+aq::RunViewsSummary CalibrationWorker::replay(const QString& runDir, int blockLimit)
 {
     // The loss buffer and its clock belong to a live run while there is one.
     if (m_busy.load())
         throw aq::Error(aq::ErrorCode::BadInput, "a calibration is running: its views cannot be replaced now");
     m_pendingLosses.clear();
     m_sinceFlush.start();
-    const aq::RunViewsSummary summary = aq::replayRunViews(runDir.toStdString(), *this);
+    const aq::RunViewsSummary summary = aq::replayRunViews(runDir.toStdString(), *this, nullptr, blockLimit);
     flushLosses();
     return summary;
 }

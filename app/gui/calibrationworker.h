@@ -39,7 +39,8 @@ public:
     /// same signals as a live run, synchronously on the calling thread, so a reopened run fills the views the way
     /// the live run did. No terminal signal follows. Call it only while no run is in progress; from the GUI thread,
     /// the signals reach the window directly. Throws aq::Error(BadInput) when the folder cannot be read.
-    aq::RunViewsSummary replay(const QString& runDir);
+    /// `blockLimit` >= 0: only the blocks below it.
+    aq::RunViewsSummary replay(const QString& runDir, int blockLimit = -1);
 
 signals:
     void started();

@@ -1071,11 +1071,12 @@ bool MainWindow::resumeRun(const QString& runDir)
     m_viewsModelDir = QFileInfo(run->modelDir).canonicalFilePath();
     m_configPanel->loadConfig(run->config);
     prepareRunViews(int(model.numLayers), m_request.config);
-    // The finished blocks' stored views first; the engine reports only the blocks it calibrates now.
+    // The finished blocks' stored views first; the engine reports only the blocks it calibrates now (and redoes the
+    // file of a block it wrote but did not record as finished).
     {
         const QScopedValueRollback<bool> replaying(m_replaying, true);
         try {
-            m_worker->replay(run->runDir);
+            m_worker->replay(run->runDir, run->completedBlocks);
         } catch (const std::exception& e) {
             appendLog(tr("Views not shown: %1").arg(QString::fromStdString(e.what())));
         }

@@ -520,11 +520,14 @@ RunViewsSummary inspectRunViews(const std::string& runDir)
     return s;
 }
 
-RunViewsSummary replayRunViews(const std::string& runDir, CalibrationObserver& observer, const std::atomic<bool>* cancel)
+RunViewsSummary replayRunViews(const std::string& runDir, CalibrationObserver& observer, const std::atomic<bool>* cancel,
+                               int blockLimit)
 {
     RunViewsSummary s = scan(runDir);
     std::vector<int> replayed;
     for (int b : s.blocks) {
+        if (blockLimit >= 0 && b >= blockLimit)
+            continue;
         if (cancel && cancel->load())
             throw Error(ErrorCode::Cancelled, "cancelled");
         std::vector<std::function<void(CalibrationObserver&)>> calls;

@@ -35,8 +35,9 @@ RunViewsSummary inspectRunViews(const std::string& runDir);
 /// Replays every stored report of every readable block, in block order and, inside a block, in the order the run
 /// made them (stage() and log() are not stored and not replayed). Damaged files are skipped and listed in the
 /// returned summary's `problems`; a block whose file is damaged replays nothing (never half a block). `cancel`, when
-/// set, stops between blocks with aq::Error(Cancelled).
+/// set, stops between blocks with aq::Error(Cancelled). `blockLimit` >= 0 replays only the blocks below it (the
+/// finished blocks of a run about to be resumed: a later block's file may be one the engine will redo).
 RunViewsSummary replayRunViews(const std::string& runDir, CalibrationObserver& observer,
-                               const std::atomic<bool>* cancel = nullptr);
+                               const std::atomic<bool>* cancel = nullptr, int blockLimit = -1);
 
 }  // namespace aq
