@@ -242,6 +242,26 @@ private:
         return lines;
     }
 
+    /// `affinequant quantize` of the demo model with the w4a4 preset into `runDir` (replaced), plus `options`, given
+    /// `timeoutMs` to finish. Empty when it succeeded, otherwise what went wrong.
+    static QString cliW4a4Run(const QString& runDir, const QStringList& options, int timeoutMs)
+    {
+        QProcess cli;
+        cli.start(QStringLiteral(AQ_CLI_PATH),
+                  QStringList{QStringLiteral("quantize"), QStringLiteral("--model"),
+                              QString::fromStdString(aqtest::sourcePath("resources/demo-model")),
+                              QStringLiteral("--calib"),
+                              QString::fromStdString(aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt")),
+                              QStringLiteral("--out"), runDir, QStringLiteral("--preset"), QStringLiteral("w4a4"),
+                              QStringLiteral("--force")} +
+                      options);
+        if (!cli.waitForFinished(timeoutMs))
+            return QStringLiteral("affinequant quantize did not finish within %1 s").arg(timeoutMs / 1000);
+        if (cli.exitStatus() != QProcess::NormalExit || cli.exitCode() != 0)
+            return QString::fromLocal8Bit(cli.readAllStandardError());
+        return {};
+    }
+
     static QString tabFile(int index)
     {
         static const char* names[] = {"loss", "matrices", "margins", "activations", "weights", "results", "teaching"};
@@ -1002,16 +1022,11 @@ private slots:
         // A run made by the command-line program opens with every view; the same folder without its views (as runs
         // made before views were kept) opens with losses and margins per epoch and says what is missing.
         const QString runDir = m_home.filePath(QStringLiteral("runs/from-cli"));
-        QProcess cli;
-        cli.start(QStringLiteral(AQ_CLI_PATH),
-                  {QStringLiteral("quantize"), QStringLiteral("--model"),
-                   QString::fromStdString(aqtest::sourcePath("resources/demo-model")), QStringLiteral("--calib"),
-                   QString::fromStdString(aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt")),
-                   QStringLiteral("--out"), runDir, QStringLiteral("--preset"), QStringLiteral("w4a4"),
-                   QStringLiteral("--nsamples"), QStringLiteral("4"), QStringLiteral("--seqlen"), QStringLiteral("64"),
-                   QStringLiteral("--epochs"), QStringLiteral("3"), QStringLiteral("--force")});
-        QVERIFY(cli.waitForFinished(300000));
-        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        const QString cliError = cliW4a4Run(runDir, {QStringLiteral("--nsamples"), QStringLiteral("4"),
+                                                     QStringLiteral("--seqlen"), QStringLiteral("64"),
+                                                     QStringLiteral("--epochs"), QStringLiteral("3")},
+                                                    300000);
+        QVERIFY2(cliError.isEmpty(), qPrintable(cliError));
 
         {
             MainWindow w;
@@ -1066,18 +1081,13 @@ private slots:
         installTranslators(preferredLocale());
 
         const QString runDir = m_home.filePath(QStringLiteral("runs/cli-w4a4"));
-        QProcess cli;
-        cli.start(QStringLiteral(AQ_CLI_PATH),
-                  {QStringLiteral("quantize"), QStringLiteral("--model"),
-                   QString::fromStdString(aqtest::sourcePath("resources/demo-model")), QStringLiteral("--calib"),
-                   QString::fromStdString(aqtest::sourcePath("resources/demo-text/train/northangerabbey.txt")),
-                   QStringLiteral("--out"), runDir, QStringLiteral("--preset"), QStringLiteral("w4a4"),
-                   QStringLiteral("--nsamples"), QStringLiteral("16"), QStringLiteral("--seqlen"),
-                   QStringLiteral("256"), QStringLiteral("--epochs"), QStringLiteral("6"), QStringLiteral("--eval"),
-                   QString::fromStdString(aqtest::sourcePath("resources/demo-text/heldout.txt")),
-                   QStringLiteral("--eval-windows"), QStringLiteral("8"), QStringLiteral("--force")});
-        QVERIFY(cli.waitForFinished(600000));
-        QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+        const QString cliError = cliW4a4Run(
+            runDir, {QStringLiteral("--nsamples"), QStringLiteral("16"), QStringLiteral("--seqlen"), QStringLiteral("256"),
+                     QStringLiteral("--epochs"), QStringLiteral("6"), QStringLiteral("--eval"),
+                     QString::fromStdString(aqtest::sourcePath("resources/demo-text/heldout.txt")),
+                     QStringLiteral("--eval-windows"), QStringLiteral("8")},
+            600000);
+        QVERIFY2(cliError.isEmpty(), qPrintable(cliError));
 
         MainWindow w;
         w.resize(1400, 900);

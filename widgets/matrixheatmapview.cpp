@@ -389,15 +389,7 @@ void MatrixHeatmapView::fitView()
     const QCPRange xr = cellRange(f->cols, f->stride), yr = cellRange(f->rows, f->stride);
     m_plot->xAxis->setRange(xr.lower - half, xr.upper + half);
     m_plot->yAxis->setRange(yr.lower - half, yr.upper + half);
-    const QRect rect = m_plot->axisRect()->rect();
-    if (rect.width() <= 0 || rect.height() <= 0)
-        return;
-    // Square cells: widen whichever axis has spare pixels rather than cropping the matrix.
-    const double xSpan = m_plot->xAxis->range().size(), ySpan = m_plot->yAxis->range().size();
-    if (rect.width() / double(rect.height()) > xSpan / ySpan)
-        m_plot->xAxis->setScaleRatio(m_plot->yAxis, 1.0);
-    else
-        m_plot->yAxis->setScaleRatio(m_plot->xAxis, 1.0);
+    plotstyle::keepSquareUnits(m_plot);  // square cells, the whole matrix in view
 }
 
 void MatrixHeatmapView::resizeEvent(QResizeEvent* event)

@@ -48,6 +48,18 @@ QCPColorGradient magnitudeGradient()
     return g;
 }
 
+void keepSquareUnits(QCustomPlot* plot)
+{
+    const QRect rect = plot->axisRect()->rect();
+    if (rect.width() <= 0 || rect.height() <= 0)
+        return;
+    const double xSpan = plot->xAxis->range().size(), ySpan = plot->yAxis->range().size();
+    if (rect.width() / double(rect.height()) > xSpan / ySpan)
+        plot->xAxis->setScaleRatio(plot->yAxis, 1.0);
+    else
+        plot->yAxis->setScaleRatio(plot->xAxis, 1.0);
+}
+
 void setLogScale(QCPAxis* axis, bool logarithmic)
 {
     if (logarithmic) {

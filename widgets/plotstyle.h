@@ -5,6 +5,7 @@
 
 class QCPAxis;
 class QCPColorGradient;
+class QCustomPlot;
 class QComboBox;
 class QString;
 class QVariant;
@@ -21,6 +22,9 @@ QCPColorGradient divergingGradient();
 QCPColorGradient magnitudeGradient();
 /// Switches an axis between linear and base-10 logarithmic scale, with a matching ticker.
 void setLogScale(QCPAxis* axis, bool logarithmic);
+/// One unit on the x axis as long as one on the y axis (square matrix cells, round discs): the axis with spare pixels
+/// is widened around its current range rather than the other one cropped. Nothing happens before the plot has a size.
+void keepSquareUnits(QCustomPlot* plot);
 /// Median of the values (0 for an empty vector).
 double median(QVector<double> values);
 /// Adds an item whose data is an integer (a block index) unless present, keeping the items sorted by that integer.

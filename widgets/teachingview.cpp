@@ -813,14 +813,7 @@ void TeachingView::fitDiscs()
     // From the bounding box each time: widening the previous ranges would let them grow with every resize.
     m_discPlot->xAxis->setRange(m_fitLeft, m_fitRight);
     m_discPlot->yAxis->setRange(-m_fitHalfHeight, m_fitHalfHeight);
-    const QRect rect = m_discPlot->axisRect()->rect();
-    if (rect.width() <= 0 || rect.height() <= 0)
-        return;
-    const double xSpan = m_discPlot->xAxis->range().size(), ySpan = m_discPlot->yAxis->range().size();
-    if (rect.width() / double(rect.height()) > xSpan / ySpan)
-        m_discPlot->xAxis->setScaleRatio(m_discPlot->yAxis, 1.0);
-    else
-        m_discPlot->yAxis->setScaleRatio(m_discPlot->xAxis, 1.0);
+    plotstyle::keepSquareUnits(m_discPlot);  // round discs
 }
 
 void TeachingView::resizeEvent(QResizeEvent* event)

@@ -1336,20 +1336,10 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
             m_timings.insert(key, refinedByRun(*it, m_runEpochSeconds, m_runEpochs, double(m_stepsPerEpoch)));
     }
     const aq::QuantConfig& c = m_request.config;
-    widgets::RunRecord record;
-    record.id = outcome.runDir;
-    record.name = QFileInfo(outcome.runDir).fileName();
-    record.method = QString::fromLatin1(aq::methodName(c.method));
-    record.preset = QString::fromStdString(c.preset);
+    widgets::RunRecord record = runRecord(outcome.runDir, c);
     record.fpPerplexity = outcome.fpPerplexity;
     record.rtnPerplexity = outcome.rtnPerplexity;
     record.quantPerplexity = outcome.quantPerplexity;
-    record.wbits = c.wbits;
-    record.abits = c.abits;
-    record.groupSize = c.groupSize;
-    record.nsamples = c.nsamples;
-    record.seqlen = c.seqlen;
-    record.epochs = c.epochs;
     record.seconds = outcome.seconds;
     try {
         // What the engine recorded: the evaluation windows it used and the edits of the preset.

@@ -73,6 +73,22 @@ aq::QuantConfig configFromJson(const QJsonObject& j)
     return c;
 }
 
+widgets::RunRecord runRecord(const QString& runDir, const aq::QuantConfig& config)
+{
+    widgets::RunRecord r;
+    r.id = runDir;
+    r.name = QFileInfo(runDir).fileName();
+    r.method = QString::fromLatin1(aq::methodName(config.method));
+    r.preset = QString::fromStdString(config.preset);
+    r.wbits = config.wbits;
+    r.abits = config.abits;
+    r.groupSize = config.groupSize;
+    r.nsamples = config.nsamples;
+    r.seqlen = config.seqlen;
+    r.epochs = config.epochs;
+    return r;
+}
+
 RunFile readRunFile(const QString& runDir)
 {
     const QString path = QDir(runDir).filePath(QStringLiteral("run.json"));
@@ -95,20 +111,11 @@ RunFile readRunFile(const QString& runDir)
     r.config.device = j.value(QLatin1String("device")).toString(QStringLiteral("cpu")).toStdString();
     r.recoveries = j.value(QLatin1String("recoveries")).toArray().size();
 
-    r.record.id = r.runDir;
-    r.record.name = QFileInfo(r.runDir).fileName();
-    r.record.method = QString::fromLatin1(aq::methodName(r.config.method));
-    r.record.preset = QString::fromStdString(r.config.preset);
+    r.record = runRecord(r.runDir, r.config);
     const QJsonObject eval = j.value(QLatin1String("eval")).toObject();
     r.record.fpPerplexity = eval.value(QLatin1String("fp_perplexity")).toDouble();
     r.record.rtnPerplexity = eval.value(QLatin1String("rtn_perplexity")).toDouble();
     r.record.quantPerplexity = eval.value(QLatin1String("quant_perplexity")).toDouble();
-    r.record.wbits = r.config.wbits;
-    r.record.abits = r.config.abits;
-    r.record.groupSize = r.config.groupSize;
-    r.record.nsamples = r.config.nsamples;
-    r.record.seqlen = r.config.seqlen;
-    r.record.epochs = r.config.epochs;
     if (!eval.isEmpty()) {
         r.record.evalSeqlen = eval.value(QLatin1String("seqlen")).toInteger();
         // "windows" is the cap asked for (0: every window); "windows_evaluated" what the text gave, in runs written

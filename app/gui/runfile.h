@@ -38,6 +38,10 @@ struct RunFile {
 /// missing, so configurations written by older or newer versions still load.
 aq::QuantConfig configFromJson(const QJsonObject& j);
 
+/// The results-table row of a run in `runDir` with `config`: its name, method, preset, bits, group, samples, length
+/// and epochs (perplexities, evaluation, duration and edits are the caller's).
+widgets::RunRecord runRecord(const QString& runDir, const aq::QuantConfig& config);
+
 /// Parses `runDir`/run.json. Throws aq::Error(BadInput) when it is missing, unreadable or not a completed run.
 RunFile readRunFile(const QString& runDir);
 

@@ -268,18 +268,10 @@ public:
                     fail("has a mask that does not match its matrix");
                 out.push_back([m](CalibrationObserver& o) { o.matrixSnapshot(m); });
             } else if (kind == "activation") {
-                ActivationProfile a{m_block, text(e, "site"), floats(e, "before", -1), floats(e, "after", -1), {}};
+                ActivationProfile a{m_block, text(e, "site"), floats(e, "before", -1), floats(e, "after", -1),
+                                    texts(e, "layers")};
                 if (!a.absMaxAfter.empty() && a.absMaxAfter.size() != a.absMaxBefore.size())
                     fail("has activation ranges before and after of different sizes");
-                if (e.contains("layers")) {
-                    if (!e["layers"].is_array())
-                        fail("has an unreadable list of layers");
-                    for (const auto& n : e["layers"]) {
-                        if (!n.is_string())
-                            fail("has an unreadable list of layers");
-                        a.layers.push_back(n.get<std::string>());
-                    }
-                }
                 out.push_back([a](CalibrationObserver& o) { o.activationProfile(a); });
             } else if (kind == "histogram") {
                 WeightHistogram h;
@@ -309,15 +301,7 @@ public:
                 b.initialLoss = real(e, "initial_loss");
                 b.finalLoss = real(e, "final_loss");
                 b.seconds = real(e, "seconds");
-                if (e.contains("per_channel_fallback")) {
-                    if (!e["per_channel_fallback"].is_array())
-                        fail("has an unreadable per_channel_fallback");
-                    for (const auto& n : e["per_channel_fallback"]) {
-                        if (!n.is_string())
-                            fail("has an unreadable per_channel_fallback");
-                        b.perChannelFallback.push_back(n.get<std::string>());
-                    }
-                }
+                b.perChannelFallback = texts(e, "per_channel_fallback");
                 out.push_back([b](CalibrationObserver& o) { o.blockFinished(b); });
             }
             // Kinds a newer version of the same format adds are skipped: the views they would feed don't exist here.
@@ -377,6 +361,21 @@ private:
         if (!v.is_string())
             fail(std::string("has a non-text '") + key + "'");
         return v.get<std::string>();
+    }
+    /// An optional list of texts (empty when the key is absent).
+    std::vector<std::string> texts(const nlohmann::json& e, const char* key) const
+    {
+        std::vector<std::string> out;
+        if (!e.contains(key))
+            return out;
+        if (!e[key].is_array())
+            fail(std::string("has an unreadable list '") + key + "'");
+        for (const auto& n : e[key]) {
+            if (!n.is_string())
+                fail(std::string("has an unreadable list '") + key + "'");
+            out.push_back(n.get<std::string>());
+        }
+        return out;
     }
     /// The tensor an event names (an empty name: an empty array); `expected` < 0 takes any length.
     torch::Tensor tensor(const nlohmann::json& e, const char* key, torch::ScalarType type, int64_t expected)
