@@ -25,9 +25,17 @@ struct Run {
     QByteArray err;
 };
 
-Run runCli(const QStringList& args, int timeoutMs = 120000)
+Run runCli(const QStringList& args, int timeoutMs = 120000, const QStringList& env = {})
 {
     QProcess p;
+    if (!env.isEmpty()) {
+        QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+        for (const char* name : {"AQ_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
+            e.remove(QString::fromLatin1(name));
+        for (const QString& kv : env)
+            e.insert(kv.section(QLatin1Char('='), 0, 0), kv.section(QLatin1Char('='), 1));
+        p.setProcessEnvironment(e);
+    }
     p.start(QStringLiteral(AQ_CLI_PATH), args);
     Run r;
     if (!p.waitForFinished(timeoutMs)) {
@@ -196,6 +204,56 @@ private slots:
         QTest::newRow("wbits wrapping to 4") << (q + QStringList{"--wbits", "4294967300"}) << 2 << "--wbits is too large";
         QTest::newRow("condition limit 0") << (q + QStringList{"--preset", "w4a4", "--condition-limit", "0"}) << 2
                                            << "--condition-limit must be at least 1";
+        QTest::newRow("threads 0") << QStringList{"devices", "--threads", "0"} << 2
+                                   << "--threads needs a number of threads from 1 to 4096, got '0'";
+        QTest::newRow("threads missing") << QStringList{"devices", "--threads"} << 2 << "--threads needs a number";
+        QTest::newRow("threads not a number") << QStringList{"devices", "--threads", "two"} << 2 << "got 'two'";
+    }
+
+    // The CPU thread policy: the cap comes from --threads, else AQ_THREADS, else the smallest thread variable of the
+    // environment; never more threads than cores; LibTorch gets them, OpenBLAS one (its products run on the calling
+    // thread), whatever the environment says.
+    void threadPolicy_data()
+    {
+        QTest::addColumn<QStringList>("env");
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("limit");
+        QTest::addColumn<QString>("source");
+        QTest::newRow("automatic") << QStringList{} << QStringList{} << 0 << "";
+        QTest::newRow("OMP_NUM_THREADS=1") << QStringList{"OMP_NUM_THREADS=1"} << QStringList{} << 1 << "OMP_NUM_THREADS";
+        QTest::newRow("OMP 64, OPENBLAS 3") << QStringList{"OMP_NUM_THREADS=64", "OPENBLAS_NUM_THREADS=3"} << QStringList{}
+                                            << 3 << "OPENBLAS_NUM_THREADS";
+        QTest::newRow("OMP list 4,2") << QStringList{"OMP_NUM_THREADS=4,2"} << QStringList{} << 4 << "OMP_NUM_THREADS";
+        QTest::newRow("AQ_THREADS wins") << QStringList{"AQ_THREADS=5", "OMP_NUM_THREADS=1"} << QStringList{} << 5
+                                         << "AQ_THREADS";
+        QTest::newRow("--threads wins") << QStringList{"AQ_THREADS=5", "OMP_NUM_THREADS=1"}
+                                        << QStringList{"--threads", "1"} << 1 << "--threads";
+        QTest::newRow("garbage ignored") << QStringList{"OMP_NUM_THREADS=lots"} << QStringList{} << 0 << "";
+    }
+    void threadPolicy()
+    {
+        QFETCH(QStringList, env);
+        QFETCH(QStringList, args);
+        QFETCH(int, limit);
+        QFETCH(QString, source);
+        const Run r = runCli(QStringList{"devices", "--json"} + args, 120000, env.isEmpty() ? QStringList{"X_AQ=1"} : env);
+        QCOMPARE(r.exitCode, 0);
+        const QJsonDocument doc = QJsonDocument::fromJson(r.out);
+        QVERIFY2(doc.isArray() && !doc.array().isEmpty(), r.out.constData());
+        const QJsonObject t = doc.array().at(0).toObject().value(QStringLiteral("threads")).toObject();
+        const int cores = t.value(QStringLiteral("cores")).toInt();
+        QVERIFY(cores >= 1);
+        QCOMPARE(t.value(QStringLiteral("limit")).toInt(), limit);
+        QCOMPARE(t.value(QStringLiteral("limit_source")).toString(), source);
+        const int used = limit > 0 ? std::min(cores, limit) : cores;
+        QCOMPARE(t.value(QStringLiteral("used")).toInt(), used);
+        QCOMPARE(t.value(QStringLiteral("libtorch")).toInt(), used);
+        if (t.value(QStringLiteral("blas_library")).toString().startsWith(QStringLiteral("OpenBLAS")))
+            QCOMPARE(t.value(QStringLiteral("blas")).toInt(), 1);
+        // The text form names the same policy.
+        const Run text = runCli(QStringList{"devices"} + args, 120000, env.isEmpty() ? QStringList{"X_AQ=1"} : env);
+        QVERIFY2(text.out.contains(QStringLiteral("threads: %1 of %2 core").arg(used).arg(cores).toUtf8()),
+                 text.out.constData());
     }
     void usageErrors()
     {

@@ -48,7 +48,7 @@ Result run(bool fused, const torch::Tensor& x0, const torch::Tensor& u0, const t
         y = fusedFakeQuantRows(x, c.bits, c.symmetric, c.zeroInRange, c.clampDelta, u, l, outType);
     } else {
         // The reference path on the CPU, in float32.
-        y = fakeQuantRows(x, c.bits, c.symmetric, c.zeroInRange, c.clampDelta, u, l);
+        y = referenceFakeQuantRows(x, c.bits, c.symmetric, c.zeroInRange, c.clampDelta, u, l);
     }
     (y.to(torch::kFloat32) * w.to(y.device())).sum().backward();
     Result r{y.detach().to(torch::kCPU, torch::kFloat32), x.grad().to(torch::kCPU, torch::kFloat32), {}, {}};

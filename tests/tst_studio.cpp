@@ -315,6 +315,17 @@ private slots:
         QVERIFY(w.evaluationText().endsWith(QStringLiteral("demo-text/heldout.txt")));
         QVERIFY(w.messageBar()->isHidden());
         QCOMPARE(w.tabs()->count(), int(MainWindow::TabCount));
+        // Without a GPU the teaching preset is offered first and chosen; with one, w4a4.
+        if (aq::cudaAvailable()) {
+            QCOMPARE(w.configPanel()->presetName(), QStringLiteral("w4a4"));
+        } else {
+            QCOMPARE(w.configPanel()->presetName(), QStringLiteral("teaching"));
+            QCOMPARE(w.configPanel()->findChild<QComboBox*>()->itemText(0), QStringLiteral("teaching"));
+            QCOMPARE(w.configPanel()->config().seqlen, int64_t(256));
+            QCOMPARE(w.configPanel()->config().nsamples, int64_t(16));
+            QVERIFY(!w.configPanel()->isModified());
+            QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));  // the full recipe, one choice away
+        }
         // The demo model's 512-token limit caps the preset's 2048, and that is not an edit of the preset.
         QCOMPARE(w.configPanel()->config().seqlen, int64_t(512));
         QVERIFY(!w.configPanel()->isModified());

@@ -2,22 +2,25 @@
 // weights and activations (a few activation channels 20-100x larger than the rest, as in real LLMs), peak memory, the
 // FLOP count of an epoch, the floor it implies at the device's measured matrix rate, and the measured/floor ratio.
 //
-//   aq-bench-calibrate [--shape llama-7b|llama3-8b|llama2-70b] [--preset w4a4|w4a16g128|...] [--nsamples 128]
-//                      [--seqlen 2048] [--epochs 2] [--device cuda] [--mixed-precision] [--tf32] [--blocks 1]
-//                      [--buffers-on-host] [--no-fused] [--profile TRACE.json]
+//   aq-bench-calibrate [--shape llama-7b|llama3-8b|llama2-70b|demo|stories260k] [--preset w4a4|w4a16g128|...]
+//                      [--nsamples 128] [--seqlen 2048] [--epochs 2] [--device cuda] [--mixed-precision] [--tf32]
+//                      [--blocks 1] [--buffers-on-host] [--no-fused] [--threads N] [--profile TRACE.json]
 //
 // --no-fused runs the reference sequence of tensor operations for fake quantization instead of the fused kernels;
 // --profile records one extra short calibration (8 samples, one epoch) with the LibTorch profiler and writes a
-// Chrome trace (CUDA builds of LibTorch 2.x).
+// Chrome trace (on the CPU with any LibTorch, on CUDA with LibTorch 2.x); tools/cpu_trace_summary.py sums a CPU trace
+// by operator. --threads: the CPU thread policy's core count (aq::configureCpu), 0 = automatic.
 #include "calibration.h"
 #include "fused_quant.h"
 #include "torch_util.h"
 
 #include "aq/calibrate.h"
+#include "aq/device.h"
 #include "aq/error.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/version.h>
 #if TORCH_VERSION_MAJOR >= 2
 #include <torch/csrc/autograd/profiler_kineto.h>
@@ -41,6 +44,8 @@ const std::map<std::string, Shape> kShapes = {
     {"llama-7b", {4096, 11008, 32, 32, 32}},
     {"llama3-8b", {4096, 14336, 32, 8, 32}},
     {"llama2-70b", {8192, 28672, 64, 8, 80}},
+    {"demo", {256, 768, 4, 2, 4}},          // resources/demo-model
+    {"stories260k", {64, 172, 8, 4, 5}},    // the stories260K fixture
 };
 
 class EpochTimer : public aq::CalibrationObserver {
@@ -91,7 +96,8 @@ double matmulRate(const torch::Device& dev, torch::ScalarType dtype)
 int main(int argc, char** argv)
 {
     std::map<std::string, std::string> opt{{"shape", "llama-7b"}, {"preset", "w4a4"}, {"nsamples", "128"},
-                                           {"seqlen", "2048"}, {"epochs", "2"}, {"device", "cuda"}, {"blocks", "1"}, {"profile", ""}};
+                                           {"seqlen", "2048"}, {"epochs", "2"}, {"device", "cuda"}, {"blocks", "1"}, {"profile", ""},
+                                           {"threads", "0"}};
     std::map<std::string, bool> flags{{"mixed-precision", false}, {"tf32", false}, {"buffers-on-host", false}, {"no-fused", false}, {"ln-matrix", false}};
     for (int i = 1; i < argc; ++i) {
         std::string a = std::string(argv[i]).substr(2);
@@ -103,6 +109,8 @@ int main(int argc, char** argv)
     if (flags["no-fused"])
         setenv("AQ_FUSED_QUANT", "0", 1);
     try {
+        const aq::CpuThreads threads = aq::configureCpu(std::stoi(opt["threads"]));
+        std::printf("CPU: %s\n", aq::describeCpuThreads(threads).c_str());
         const Shape s = kShapes.at(opt["shape"]);
         const torch::Device dev = aq::detail::parseDevice(opt["device"]);
         nlohmann::json cfgJson = {{"model_type", "llama"}, {"vocab_size", 32000}, {"hidden_size", s.hidden},
@@ -196,7 +204,19 @@ int main(int argc, char** argv)
                         q.mixedPrecision ? "bf16" : (flags["tf32"] ? "tf32" : "fp32"), rate / 1e12, flops / rate,
                         perEpoch / (flops / rate));
         }
-        if (!opt["profile"].empty()) {
+        if (!opt["profile"].empty() && !dev.is_cuda()) {
+            aq::QuantConfig pq = q;
+            pq.nsamples = 8;
+            pq.epochs = 1;
+            torch::Tensor pFp, pQ;
+            makeBuffers(pq.nsamples, pFp, pQ);
+            {
+                torch::autograd::profiler::RecordProfile record(opt["profile"]);
+                aq::CalibrationObserver quiet;
+                aq::detail::calibrateBlock(m, pq, 0, 1, w, pFp, pQ, rope, quiet, nullptr);
+            }
+            std::printf("profile of 8 samples x 1 epoch written to %s\n", opt["profile"].c_str());
+        } else if (!opt["profile"].empty()) {
 #ifdef AQ_BENCH_PROFILER
             namespace tpi = torch::profiler::impl;
             aq::QuantConfig pq = q;

@@ -173,10 +173,6 @@
 <context>
     <name>aq::gui::ConfigPanel</name>
     <message>
-        <source>Recipe of the AffineQuant paper&apos;s scripts (weight bits, activation bits, group size). Choosing one fills every field below for the selected method; any field can then be changed.</source>
-        <translation>AffineQuant 论文脚本中的配方（权重位数、激活位数、分组大小）。选择后会按所选方法填写下面的所有字段，之后每个字段都可以再修改。</translation>
-    </message>
-    <message>
         <source>AffineQuant</source>
         <translation>AffineQuant</translation>
     </message>
@@ -535,6 +531,10 @@
     <message>
         <source>&lt;p&gt;%1 &lt;b&gt;Runs elsewhere:&lt;/b&gt; %2&lt;/p&gt;</source>
         <translation>&lt;p&gt;%1 &lt;b&gt;可在以下运行时运行：&lt;/b&gt;%2&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>Recipe of the AffineQuant paper&apos;s scripts (weight bits, activation bits, group size). Choosing one fills every field below for the selected method; any field can then be changed. &quot;teaching&quot; is the w4a4 recipe on a small calibration set: every view in seconds on a CPU, for showing how the method works.</source>
+        <translation>AffineQuant 论文脚本中的配方（权重位数、激活位数、分组大小）。选择后会按所选方法填写下面的所有字段，之后每个字段都可以修改。“teaching”是在小校准集上的 w4a4 配方：在 CPU 上几秒内即可看到每个视图，用于演示方法的工作原理。</translation>
     </message>
 </context>
 <context>
@@ -1559,6 +1559,22 @@
     <message>
         <source>Opening the run&apos;s model %1 before resuming</source>
         <translation>继续之前先打开该运行的模型 %1</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>CPU &amp;threads:</source>
+        <translation>CPU 线程(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Threads the CPU computes with. Automatic: every usable core, or fewer when AQ_THREADS or OMP_NUM_THREADS says so. The program splits them between LibTorch and the BLAS library itself, so no setting makes a run slower than one thread. Now: %1</source>
+        <translation>CPU 计算所用的线程数。自动：使用所有可用核心；若 AQ_THREADS 或 OMP_NUM_THREADS 指定了更少，则按其设置。程序自行在 LibTorch 与 BLAS 库之间分配线程，因此任何设置都不会比单线程更慢。当前：%1</translation>
+    </message>
+    <message>
+        <source>CPU threads: %1</source>
+        <translation>CPU 线程：%1</translation>
     </message>
 </context>
 <context>

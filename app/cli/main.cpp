@@ -65,7 +65,8 @@ Commands:
             [--keep-dominant] [--inverse-fp64] [--mixed-precision] [--buffers-on-host] [--max-recoveries K] [--condition-limit X]
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
-            Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6.
+            Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6, and teaching
+            (w4a4 on 16 x 256 tokens for 6 epochs: every view of the demo model in seconds on a CPU).
             The weight-only presets are deployable by default (vector post-norm transforms, zero in range: the result
             loads in transformers, vLLM and llama.cpp); --ln-matrix --no-zero-in-range is the paper's recipe,
             whose dense post-norm matrices only this program's own evaluation applies.
@@ -79,8 +80,12 @@ Commands:
             Decodes an export independently and compares it with the run: weights, logits, KL, top-1, perplexity.
   preflight --model DIR (--preset NAME | --wbits N --abits N [--group-size G]) [quantize options] [--json]
             Before calibrating: which transforms fold, which formats and runtimes can load the result exactly.
-  devices   [--json]   Compute devices this build can use.
+  devices   [--json]   Compute devices this build can use, and the CPU threads a run uses.
   version   Program and LibTorch versions.
+
+Every command takes --threads N: at most N threads on the CPU (default: every usable core, or AQ_THREADS, or the
+smallest of OMP_NUM_THREADS / OPENBLAS_NUM_THREADS). The program splits them between LibTorch and the BLAS library
+itself, so no setting of those variables oversubscribes the cores.
 
 Exit status: 0 success, 2 bad input or usage, 3 out of memory, 130 interrupted, 1 internal error.
 )";
@@ -308,13 +313,23 @@ int cmdDevices(const std::vector<std::string>& argv)
     const auto devices = aq::listDevices();
     if (args.flag("json")) {
         nlohmann::json j = nlohmann::json::array();
-        for (const auto& d : devices)
+        const aq::CpuThreads t = aq::currentCpuThreads();
+        for (const auto& d : devices) {
             j.push_back({{"id", d.id}, {"label", d.label}, {"total_bytes", d.totalBytes}, {"free_bytes", d.freeBytes}});
+            if (d.id == "cpu")
+                j.back()["threads"] = {{"cores", t.cores}, {"used", t.used}, {"limit", t.limit},
+                                       {"limit_source", t.limitSource}, {"libtorch", t.intraOp}, {"blas", t.blas},
+                                       {"blas_library", t.blasLibrary}};
+        }
         std::cout << j.dump(2) << "\n";
     } else {
         for (const auto& d : devices)
+        {
             std::printf("%-8s %s, %.1f GB free of %.1f GB\n", d.id.c_str(), d.label.c_str(), d.freeBytes / 1e9,
                         d.totalBytes / 1e9);
+            if (d.id == "cpu")
+                std::printf("         threads: %s\n", aq::describeCpuThreads(aq::currentCpuThreads()).c_str());
+        }
         if (!aq::cudaAvailable())
             std::printf("(this build has no usable CUDA device)\n");
     }
@@ -340,6 +355,20 @@ int main(int argc, char** argv)
     std::signal(SIGTERM, onInterrupt);
     startInterruptWatchdog();
     try {
+        // --threads N, accepted by every command: the cap of the CPU thread policy (aq::configureCpu).
+        int threads = 0;
+        for (size_t i = 0; i < rest.size(); ++i)
+            if (rest[i] == "--threads") {
+                const std::string v = i + 1 < rest.size() ? rest[i + 1] : "";
+                char* end = nullptr;
+                const long n = std::strtol(v.c_str(), &end, 10);
+                if (v.empty() || *end != '\0' || n < 1 || n > 4096)
+                    aq::badInput("--threads needs a number of threads from 1 to 4096, got '" + v + "'");
+                threads = static_cast<int>(n);
+                rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i), rest.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+                break;
+            }
+        aq::configureCpu(threads);
         if (cmd == "inspect")
             return cmdInspect(rest);
         if (cmd == "eval")

@@ -2,6 +2,7 @@
 
 #include "scientificspinbox.h"
 
+#include "aq/device.h"
 #include "aq/error.h"
 #include "aq/export.h"
 
@@ -62,13 +63,20 @@ void addRow(QFormLayout* form, const QString& label, QWidget* field)
 ConfigPanel::ConfigPanel(QWidget* parent) : QWidget(parent)
 {
     build();
-    const std::vector<std::string> names = aq::presetNames();
+    // Without a GPU the teaching preset comes first and is chosen (every view of the demo model in seconds on a
+    // CPU); the full recipes follow it. With a GPU it is the last entry and w4a4 is chosen.
+    const bool gpu = aq::cudaAvailable();
+    std::vector<std::string> names = aq::presetNames();
+    const auto teaching = std::find(names.begin(), names.end(), "teaching");
+    if (!gpu && teaching != names.end())
+        std::rotate(names.begin(), teaching, teaching + 1);
     {
         const QSignalBlocker blocker(m_preset);
         for (const std::string& n : names)
             m_preset->addItem(QString::fromStdString(n));
     }
-    applyPreset(m_preset->findText(QStringLiteral("w4a4")) >= 0 ? QStringLiteral("w4a4") : m_preset->itemText(0));
+    const QString first = gpu ? QStringLiteral("w4a4") : QStringLiteral("teaching");
+    applyPreset(m_preset->findText(first) >= 0 ? first : m_preset->itemText(0));
 }
 
 void ConfigPanel::build()
@@ -76,7 +84,8 @@ void ConfigPanel::build()
     m_preset = new QComboBox(this);
     m_preset->setToolTip(tr("Recipe of the AffineQuant paper's scripts (weight bits, activation bits, group size). "
                             "Choosing one fills every field below for the selected method; any field can then be "
-                            "changed."));
+                            "changed. \"teaching\" is the w4a4 recipe on a small calibration set: every view in "
+                            "seconds on a CPU, for showing how the method works."));
     m_method = new QComboBox(this);
     m_method->addItem(tr("AffineQuant"), int(aq::Method::AffineQuant));
     m_method->addItem(tr("OmniQuant"), int(aq::Method::OmniQuant));

@@ -431,6 +431,12 @@ QWidget* MainWindow::createSetupPanel()
     m_runsFolder->setToolTip(tr("Each run writes a new folder here: run.json (configuration, metrics, "
                                 "perplexities) and model/ (the quantized model in Hugging Face layout)."));
     runForm->addRow(tr("&Device:"), m_device);
+    // CPU threads: the engine's policy (aq::configureCpu) with the cap chosen here; 0 = automatic.
+    m_cpuThreads = new QSpinBox(runBox);
+    m_cpuThreads->setRange(0, 4096);
+    m_cpuThreads->setSpecialValueText(tr("Automatic"));
+    connect(m_cpuThreads, &QSpinBox::valueChanged, this, [this](int n) { applyCpuThreads(n); });
+    runForm->addRow(tr("CPU &threads:"), m_cpuThreads);
     runForm->addRow(tr("Runs &folder:"), fileRow(runBox, m_runsFolder, tr("Runs folder"), QString(), true));
     m_runButton = new QPushButton(tr("&Run"), runBox);
     m_runButton->setToolTip(m_runAction->toolTip() + QStringLiteral(" (F5)"));
@@ -611,6 +617,11 @@ void MainWindow::readSettings()
                           QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
                               .filePath(QStringLiteral("runs")))
                       .toString());
+    {
+        const QSignalBlocker b(m_cpuThreads);
+        m_cpuThreads->setValue(s.value(QStringLiteral("run/cpuThreads"), 0).toInt());
+    }
+    applyCpuThreads(m_cpuThreads->value());
     const int device = m_device->findData(s.value(QStringLiteral("run/device"), QStringLiteral("cpu")));
     m_device->setCurrentIndex(std::max(0, device));
     m_configPanel->setDevice(m_device->currentData().toString());
@@ -655,6 +666,7 @@ void MainWindow::writeSettings() const
     s.setValue(QStringLiteral("texts/evalWindows"), m_evalWindows->value());
     s.setValue(QStringLiteral("runs/folder"), runsFolder());
     s.setValue(QStringLiteral("run/device"), m_device->currentData());
+    s.setValue(QStringLiteral("run/cpuThreads"), m_cpuThreads->value());
     s.setValue(QStringLiteral("config/preset"), m_configPanel->presetName());
     s.setValue(QStringLiteral("config/method"), QString::fromLatin1(aq::methodName(m_configPanel->method())));
     if (m_configPanel->isModified())
@@ -1941,6 +1953,20 @@ void MainWindow::appendLog(const QString& line)
 {
     m_log->appendPlainText(QStringLiteral("[%1] %2").arg(QTime::currentTime().toString(QStringLiteral("HH:mm:ss")),
                                                          line));
+}
+
+void MainWindow::applyCpuThreads(int threads)
+{
+    // Process-wide: the calibration worker, evaluation and export all compute in this process.
+    const aq::CpuThreads t = aq::configureCpu(threads);
+    const QString policy = QString::fromStdString(aq::describeCpuThreads(t));
+    m_cpuThreads->setToolTip(
+        tr("Threads the CPU computes with. Automatic: every usable core, or fewer when AQ_THREADS or "
+           "OMP_NUM_THREADS says so. The program splits them between LibTorch and the BLAS library itself, so no "
+           "setting makes a run slower than one thread. Now: %1").arg(policy));
+    const int cpu = m_device->findData(QStringLiteral("cpu"));
+    if (cpu >= 0)
+        m_device->setItemData(cpu, tr("CPU threads: %1").arg(policy), Qt::ToolTipRole);
 }
 
 void MainWindow::updateWindowTitle()

@@ -158,6 +158,7 @@ private:
     /// A stage name of the engine in the user's language.
     static QString stageText(const QString& what);
     void updateWindowTitle();
+    void applyCpuThreads(int threads);
     void refreshResults();
     void about();
     QString modelDropTarget(const QMimeData* mime) const;
@@ -216,6 +217,7 @@ private:
     QLineEdit* m_evalText = nullptr;
     QSpinBox* m_evalWindows = nullptr;
     QComboBox* m_device = nullptr;
+    QSpinBox* m_cpuThreads = nullptr;
     QLineEdit* m_runsFolder = nullptr;
     QLabel* m_estimate = nullptr;
     RateProbe* m_probe = nullptr;

@@ -923,6 +923,7 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                                  const std::atomic<bool>* cancel)
 {
     using namespace detail;
+    adoptCpuThreads();
     NullObserver nullObserver;
     // Every report also goes into the run folder (views/), block by block, so the finished run reopens with every
     // view the live run showed.

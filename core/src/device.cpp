@@ -6,9 +6,16 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+#include <malloc.h>
+#include <sched.h>
+
+#include <algorithm>
 #include <cctype>
-#include <thread>
+#include <cstdlib>
+#include <mutex>
 #include <new>
+#include <thread>
 
 namespace aq {
 
@@ -35,11 +42,131 @@ std::vector<DeviceInfo> listDevices()
     return r;
 }
 
-void setComputeThreads(int threads)
+namespace {
+
+int usableCores()
 {
-    const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    at::set_num_threads(n);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
+
+/// A positive integer from the environment, else 0.
+int envThreads(const char* name)
+{
+    const char* v = std::getenv(name);
+    if (!v || !*v)
+        return 0;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);  // OMP_NUM_THREADS may be a list ("4,2"): its first level counts
+    return end != v && n > 0 && n < 1 << 16 ? static_cast<int>(n) : 0;
+}
+
+/// The BLAS library's thread control, when the loaded BLAS is OpenBLAS (found at run time: LibTorch links whichever
+/// libblas the system provides).
+struct Blas {
+    void (*setThreads)(int) = nullptr;
+    char* (*config)() = nullptr;
+};
+
+Blas findBlas()
+{
+    Blas b;
+    b.setThreads = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    b.config = reinterpret_cast<char* (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+    return b;
+}
+
+/// glibc returns freed memory above 128 KB to the system and maps allocations above a few MB afresh; every step of a
+/// calibration allocates and frees the same temporaries, so every step paid for zeroing fresh pages again (a third of
+/// the CPU time, more inside virtual machines). Keep freed memory in the process instead: the peak stays what the
+/// run needs, the step no longer faults.
+bool tuneAllocator()
+{
+    static const bool done = [] {
+        bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;   // glibc's largest: bigger tensors are still mapped
+        ok = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 && ok;   // keep up to 1 GiB of free heap
+        ok = mallopt(M_TOP_PAD, 64 << 20) == 1 && ok;         // grow the heap in 64 MiB steps
+        return ok;
+    }();
+    return done;
+}
+
+std::mutex gCpuMutex;
+CpuThreads gCpu;
+bool gCpuSet = false;
+
+CpuThreads applyCpu(int threads)
+{
+    CpuThreads t;
+    t.cores = usableCores();
+    if (threads > 0) {
+        t.limit = threads;
+        t.limitSource = "--threads";
+    } else if (const int n = envThreads("AQ_THREADS")) {
+        t.limit = n;
+        t.limitSource = "AQ_THREADS";
+    } else {
+        for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
+            if (const int n = envThreads(name); n > 0 && (t.limit == 0 || n < t.limit)) {
+                t.limit = n;
+                t.limitSource = name;
+            }
+    }
+    t.used = t.limit > 0 ? std::min(t.cores, t.limit) : t.cores;
+    const Blas blas = findBlas();
+    t.blasLibrary = blas.config ? blas.config() : "unknown BLAS";
+    t.intraOp = t.used;
+    t.blas = blas.setThreads ? 1 : 0;
+    if (const int n = envThreads("AQ_BLAS_THREADS"); n > 0 && blas.setThreads)
+        t.blas = n;  // explicit, for comparisons (docs/benchmarks.md)
+    at::set_num_threads(t.intraOp);
+    if (blas.setThreads)
+        blas.setThreads(t.blas);
+    t.allocatorTuned = tuneAllocator();
+    return t;
+}
+
+}  // namespace
+
+CpuThreads configureCpu(int threads)
+{
+    const std::lock_guard<std::mutex> lock(gCpuMutex);
+    gCpu = applyCpu(threads);
+    gCpuSet = true;
+    return gCpu;
+}
+
+CpuThreads currentCpuThreads()
+{
+    {
+        const std::lock_guard<std::mutex> lock(gCpuMutex);
+        if (gCpuSet)
+            return gCpu;
+    }
+    return configureCpu(0);
+}
+
+std::string describeCpuThreads(const CpuThreads& t)
+{
+    std::string s = std::to_string(t.used) + " of " + std::to_string(t.cores) + " core" + (t.cores == 1 ? "" : "s");
+    if (t.limit > 0)
+        s += " (" + t.limitSource + "=" + std::to_string(t.limit) + ")";
+    s += ": " + std::to_string(t.intraOp) + " LibTorch thread" + (t.intraOp == 1 ? "" : "s") + ", ";
+    s += t.blas > 0 ? std::to_string(t.blas) + " BLAS thread" + (t.blas == 1 ? "" : "s")
+                    : std::string("BLAS threads as the library chooses");
+    std::string lib = t.blasLibrary;
+    if (lib.size() > 60)
+        lib = lib.substr(0, 60) + "...";
+    s += " (" + lib + ")";
+    return s;
+}
+
+void adoptCpuThreads() { at::set_num_threads(currentCpuThreads().intraOp); }
+
+void setComputeThreads(int threads) { configureCpu(threads); }
 
 namespace detail {
 

@@ -2,11 +2,14 @@
 
 #include "aq/error.h"
 #include "checkpoint.h"
+#include "cpu_attention.h"
 #include "quantizer.h"
 
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 namespace aq::detail {
 
@@ -85,6 +88,18 @@ torch::Tensor applyRope(const torch::Tensor& x, const RopeTables& rope)
     return x * rope.cos + rotated * rope.sin;
 }
 
+namespace {
+/// AQ_CPU_ATTENTION=0 takes the tensor path on the CPU too (for comparisons).
+bool cpuAttentionOff()
+{
+    static const bool off = [] {
+        const char* v = std::getenv("AQ_CPU_ATTENTION");
+        return v && std::string(v) == "0";
+    }();
+    return off;
+}
+}  // namespace
+
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale)
 {
     const int64_t B = q.size(0), nh = q.size(1), T = q.size(2), hd = q.size(3), nkv = k.size(1);
@@ -97,6 +112,8 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, co
         return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, true, scale);
     }
 #endif
+    if (q.is_cpu() && q.scalar_type() == torch::kFloat32 && !cpuAttentionOff())
+        return cpuCausalAttention(q, k, v, scale);  // the same operations, key/value heads in parallel
     // Query heads that share a key/value head are stacked along the time axis, so K and V are never copied.
     auto qg = q.reshape({B, nkv, groups * T, hd});
     auto scores = torch::matmul(qg, k.transpose(-1, -2)).mul(scale);

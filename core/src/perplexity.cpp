@@ -1,5 +1,6 @@
 #include "perplexity.h"
 
+#include "aq/device.h"
 #include "aq/error.h"
 #include "aq/tokenizer.h"
 #include "cancellable_tokenize.h"
@@ -141,6 +142,7 @@ EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& te
                               const EvalProgressFn& progress, const std::atomic<bool>* cancel)
 {
     const auto t0 = std::chrono::steady_clock::now();
+    adoptCpuThreads();
     const torch::Device device = detail::parseDevice(options.device);
     const torch::ScalarType dtype = detail::parseDtype(options.dtype, device);
     detail::Checkpoint ck(modelDir);

@@ -59,16 +59,24 @@ int64_t groupsPerRow(int64_t in, int64_t groupSize)
 
 torch::Tensor roundSte(const torch::Tensor& x) { return x + (x.round() - x).detach(); }
 
+torch::Tensor referenceFakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bool zeroInRange,
+                                     bool clampDelta, const torch::Tensor& upper, const torch::Tensor& lower)
+{
+    if (bits >= 16)
+        return x;
+    const RowParams p = rowParams(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
+    auto q = torch::clamp(roundSte(x / p.delta) + p.zero, 0.0, p.qmax);
+    return (q - p.zero) * p.delta;
+}
+
 torch::Tensor fakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bool zeroInRange, bool clampDelta,
                             const torch::Tensor& upper, const torch::Tensor& lower)
 {
     if (bits >= 16)
         return x;
-    if (x.is_cuda() && fusedQuantEnabled(x))
+    if (fusedQuantEnabled(x))
         return fusedFakeQuantRows(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
-    const RowParams p = rowParams(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
-    auto q = torch::clamp(roundSte(x / p.delta) + p.zero, 0.0, p.qmax);
-    return (q - p.zero) * p.delta;
+    return referenceFakeQuantRows(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
 }
 
 torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper,
@@ -76,7 +84,7 @@ torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spe
 {
     if (spec.bits >= 16)
         return outType ? w.to(*outType) : w;
-    const bool fused = w.is_cuda() && fusedQuantEnabled(w) && !tReferenceWeightQuant;
+    const bool fused = fusedQuantEnabled(w) && !tReferenceWeightQuant;
     const int64_t out = w.size(0), in = w.size(1);
     const int64_t groups = groupsPerRow(in, spec.groupSize);
     auto quant = [&](const torch::Tensor& rows, const torch::Tensor& u, const torch::Tensor& l) {

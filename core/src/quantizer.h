@@ -21,11 +21,17 @@ int64_t groupsPerRow(int64_t in, int64_t groupSize);
 /// round(x) in the forward pass, identity gradient.
 torch::Tensor roundSte(const torch::Tensor& x);
 
-/// Fake-quantizes each row of x [R, n] (min/max over the row). CUDA tensors take the fused kernels (fused_quant.h)
-/// when the build has them; CPU tensors the reference sequence of tensor operations. `upper`/`lower` are the raw LWC parameters [R, 1]
-/// (sigmoid-scaled extremes) or undefined tensors for plain min/max. Differentiable as spec §2.1 describes.
+/// Fake-quantizes each row of x [R, n] (min/max over the row). Takes the fused path (fused_quant.h: CUDA kernels when
+/// the build has them, row-parallel loops on the CPU), else the reference sequence of tensor operations. `upper`/
+/// `lower` are the raw LWC parameters [R, 1] (sigmoid-scaled extremes) or undefined tensors for plain min/max.
+/// Differentiable as spec §2.1 describes.
 torch::Tensor fakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bool zeroInRange, bool clampDelta,
                             const torch::Tensor& upper = {}, const torch::Tensor& lower = {});
+
+/// The reference sequence of tensor operations of fakeQuantRows, on any device (what the fused paths are checked
+/// against, and what runs where they are off).
+torch::Tensor referenceFakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bool zeroInRange,
+                                     bool clampDelta, const torch::Tensor& upper = {}, const torch::Tensor& lower = {});
 
 /// Fake-quantizes a weight [out, in] per channel or per group. A partial last group (in % g != 0) is quantized on its
 /// own. `upper`/`lower`: LWC raw parameters [out, groupsPerRow(in, g)], or undefined. bits >= 16 returns w.

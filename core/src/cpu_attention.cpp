@@ -1,0 +1,96 @@
+// Causal attention on the CPU, one task per (batch, key/value head), forward and backward.
+#include "cpu_attention.h"
+
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+
+#include <limits>
+
+namespace aq::detail {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// [T, T] causal mask (true above the diagonal), stacked `groups` times along the rows.
+torch::Tensor causalMask(int64_t T, int64_t groups)
+{
+    auto m = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool)).triu(1);
+    return groups > 1 ? m.repeat({groups, 1}) : m;
+}
+
+class CpuCausalAttention : public torch::autograd::Function<CpuCausalAttention> {
+public:
+    static torch::Tensor forward(AutogradContext* ctx, torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale)
+    {
+        // Detached: the tasks run on pool threads, whose grad mode is their own; this function is the graph's node.
+        q = q.detach().contiguous();
+        k = k.detach().contiguous();
+        v = v.detach().contiguous();
+        const int64_t B = q.size(0), nh = q.size(1), T = q.size(2), hd = q.size(3), nkv = k.size(1);
+        const int64_t groups = nh / nkv;
+        // Query heads that share a key/value head are stacked along the time axis: [B, nkv, groups * T, hd].
+        auto qg = q.view({B * nkv, groups * T, hd});
+        auto kk = k.view({B * nkv, T, hd});
+        auto vv = v.view({B * nkv, T, hd});
+        auto probs = torch::empty({B * nkv, groups * T, T}, q.options());
+        auto out = torch::empty({B * nkv, groups * T, hd}, q.options());
+        const auto mask = causalMask(T, groups);
+        const float inf = std::numeric_limits<float>::infinity();
+        at::parallel_for(0, B * nkv, 1, [&](int64_t begin, int64_t end) {
+            const torch::NoGradGuard noGrad;
+            for (int64_t i = begin; i < end; ++i) {
+                auto scores = at::mm(qg.select(0, i), kk.select(0, i).t());
+                scores.mul_(scale);
+                scores.masked_fill_(mask, -inf);
+                auto p = probs.select(0, i);
+                at::_softmax_out(p, scores, -1, false);
+                auto o = out.select(0, i);
+                at::mm_out(o, p, vv.select(0, i));
+            }
+        });
+        ctx->save_for_backward({qg, kk, vv, probs});
+        ctx->saved_data["scale"] = scale;
+        ctx->saved_data["shape"] = c10::IntArrayRef{B, nh, T, hd, nkv};
+        return out.view({B, nh, T, hd});
+    }
+
+    static variable_list backward(AutogradContext* ctx, variable_list grads)
+    {
+        auto saved = ctx->get_saved_variables();
+        const torch::Tensor qg = saved[0], kk = saved[1], vv = saved[2], probs = saved[3];
+        const double scale = ctx->saved_data["scale"].toDouble();
+        const auto shape = ctx->saved_data["shape"].toIntVector();
+        const int64_t B = shape[0], nh = shape[1], T = shape[2], hd = shape[3], nkv = shape[4];
+        const int64_t groups = nh / nkv;
+        auto g = grads[0].detach().contiguous().view({B * nkv, groups * T, hd});
+        auto dq = torch::empty_like(qg), dk = torch::empty_like(kk), dv = torch::empty_like(vv);
+        at::parallel_for(0, B * nkv, 1, [&](int64_t begin, int64_t end) {
+            const torch::NoGradGuard noGrad;
+            for (int64_t i = begin; i < end; ++i) {
+                const auto p = probs.select(0, i);
+                const auto gi = g.select(0, i);
+                auto dvi = dv.select(0, i);
+                at::mm_out(dvi, p.t(), gi);                           // dV = P^T dO
+                auto dp = at::mm(gi, vv.select(0, i).t());            // dP = dO V^T
+                auto ds = at::_softmax_backward_data(dp, p, -1, p.scalar_type());
+                ds.mul_(scale);                                        // masked entries have P = 0: their dS is 0
+                auto dqi = dq.select(0, i);
+                at::mm_out(dqi, ds, kk.select(0, i));                 // dQ = dS K
+                auto dki = dk.select(0, i);
+                at::mm_out(dki, ds.t(), qg.select(0, i));             // dK = dS^T Q
+            }
+        });
+        return {dq.view({B, nh, T, hd}), dk.view({B, nkv, T, hd}), dv.view({B, nkv, T, hd}), torch::Tensor()};
+    }
+};
+
+}  // namespace
+
+torch::Tensor cpuCausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale)
+{
+    return CpuCausalAttention::apply(q, k, v, scale);
+}
+
+}  // namespace aq::detail

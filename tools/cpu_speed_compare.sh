@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Calibration speed on the CPU, before and after a change, in one run on one machine: builds the command-line program
+# of BASELINE (a commit) beside this tree's, then times the same calibrations with each, alternating, and prints a
+# table. Also times this tree's program under thread-count environment settings. Run it on a quiet machine.
+#
+#   tools/cpu_speed_compare.sh [BASELINE] [STEPS]
+#
+# BASELINE: default 6de1549 (the engine before the CPU work). STEPS, comma-separated, default all:
+#   stories   stories260K w4a4, 32 x 512 tokens, 5 epochs, baseline vs this tree (REPEAT runs each, default 2)
+#   demo      the demo model w4a4, 32 x 512 tokens, 20 epochs, end to end, this tree
+#   teaching  the demo model with the teaching preset, end to end, this tree
+#   threads   stories260K w4a4, 32 x 512, 2 epochs under OMP_NUM_THREADS / OPENBLAS_NUM_THREADS settings, this tree
+# Needs ../shared/fixtures beside the checkout (or FIXTURES=DIR). The baseline is built in build-cpu-bench/ (kept
+# between runs); this tree's program is the README's build (build/, configured with the default preset if absent).
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BASE=${1:-6de1549}
+STEPS=${2:-stories,demo,teaching,threads}
+REPEAT=${REPEAT:-2}
+FIX=${FIXTURES:-$SRC/../shared/fixtures}
+WORK=$SRC/build-cpu-bench
+STORIES=$FIX/models/stories260K-hf
+CALIB=$SRC/resources/demo-text/train/northangerabbey.txt
+HELDOUT=$SRC/resources/demo-text/heldout.txt
+mkdir -p "$WORK"
+
+build() {  # build SOURCE_DIR BUILD_DIR: the command-line program only, same build type as the default preset
+    cmake -S "$1" -B "$2" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAQ_BUILD_GUI=OFF -DAQ_BUILD_TESTS=OFF \
+        -DAQ_BUILD_TOOLS=OFF >/dev/null
+    cmake --build "$2" --target affinequant >/dev/null
+}
+
+echo "== building $BASE and this tree (command-line program only)"
+base_rev=$(git -C "$SRC" rev-parse --verify "$BASE^{commit}")
+if [ ! -x "$WORK/base-$base_rev/build/bin/affinequant" ]; then
+    rm -rf "$WORK/base-$base_rev" && mkdir -p "$WORK/base-$base_rev/src"
+    git -C "$SRC" archive "$base_rev" | tar x -C "$WORK/base-$base_rev/src"
+    build "$WORK/base-$base_rev/src" "$WORK/base-$base_rev/build"
+fi
+OLD=$WORK/base-$base_rev/build/bin/affinequant
+[ -f "$SRC/build/CMakeCache.txt" ] || (cd "$SRC" && cmake --preset default >/dev/null)
+cmake --build "$SRC/build" --target affinequant >/dev/null
+NEW=$SRC/build/bin/affinequant
+
+# time_run LABEL PROGRAM ARGS...: prints "LABEL wall user sys calibration-seconds perplexity"
+time_run() {
+    local label=$1 prog=$2; shift 2
+    local out=$WORK/run-out
+    rm -rf "$out"
+    local t0 t1
+    t0=$(date +%s.%N)
+    /usr/bin/time -f "%U %S" -o "$WORK/time.txt" "$prog" quantize --out "$out" "$@" >"$WORK/log.txt" 2>&1 ||
+        { echo "$label: failed"; tail -5 "$WORK/log.txt"; return 1; }
+    t1=$(date +%s.%N)
+    local ppl
+    ppl=$("$NEW" eval --model "$out/model" --text "$HELDOUT" --seqlen 256 --json 2>/dev/null |
+        python3 -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["perplexity"])')
+    python3 - "$label" "$t0" "$t1" "$WORK/time.txt" "$out/run.json" "$ppl" <<'EOF'
+import json, sys
+label, t0, t1, tf, rj, ppl = sys.argv[1:]
+user, sysc = open(tf).read().split()[-2:]
+r = json.load(open(rj))
+losses = [b.get("final_loss", b.get("loss")) for b in r.get("blocks", [])]
+print(f"| {label} | {float(t1) - float(t0):.1f} | {float(user):.1f} | {float(sysc):.1f} | {r['seconds']:.1f} | {ppl} | "
+      + " / ".join(f"{l:.5g}" for l in losses if l is not None) + " |")
+EOF
+}
+
+header() { echo "| run | wall s | user s | sys s | run.json seconds | held-out perplexity | final block losses |"
+           echo "|---|---|---|---|---|---|---|"; }
+
+if [[ $STEPS == *stories* ]]; then
+    echo "== stories260K w4a4, 32 x 512, 5 epochs: $BASE vs this tree, $REPEAT runs each, alternating"
+    header
+    for i in $(seq "$REPEAT"); do
+        time_run "$BASE #$i" "$OLD" --model "$STORIES" --calib "$CALIB" --preset w4a4 --nsamples 32 --seqlen 512 --epochs 5
+        time_run "this tree #$i" "$NEW" --model "$STORIES" --calib "$CALIB" --preset w4a4 --nsamples 32 --seqlen 512 --epochs 5
+    done
+fi
+if [[ $STEPS == *demo* ]]; then
+    echo "== demo model w4a4, 32 x 512, 20 epochs, this tree"
+    header
+    time_run "demo w4a4" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
+        --seqlen 512 --epochs 20
+fi
+if [[ $STEPS == *teaching* ]]; then
+    echo "== demo model, teaching preset, this tree"
+    header
+    time_run "demo teaching" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset teaching
+fi
+if [[ $STEPS == *threads* ]]; then
+    echo "== stories260K w4a4, 32 x 512, 2 epochs, this tree, thread settings in the environment"
+    header
+    for e in "" "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" "OMP_NUM_THREADS=1" "OMP_NUM_THREADS=2" "OMP_NUM_THREADS=4" \
+        "OPENBLAS_NUM_THREADS=1" "OPENBLAS_NUM_THREADS=2" "OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2" \
+        "OMP_NUM_THREADS=8 OPENBLAS_NUM_THREADS=8"; do
+        env $e bash -c "$(declare -f time_run); WORK=$WORK NEW=$NEW HELDOUT=$HELDOUT time_run '${e:-no setting}' $NEW \
+            --model $STORIES --calib $CALIB --preset w4a4 --nsamples 32 --seqlen 512 --epochs 2"
+    done
+fi
