@@ -1,7 +1,7 @@
 // Forward pass against independent float64 references (tests/golden/make_golden.py over the fixture scripts).
 // LibTorch headers must come before any Qt header.
 #include "checkpoint.h"
-#include "cpu_attention.h"
+#include "cpu_parallel.h"
 #include "model.h"
 
 #include "testutil.h"
@@ -196,6 +196,45 @@ private slots:
         QVERIFY2(rel(v.grad(), vd.grad()) < 1e-5, qPrintable(QString::number(rel(v.grad(), vd.grad()))));
         // The model's attention takes this path on the CPU: same values through causalAttention.
         QVERIFY(torch::allclose(aq::detail::causalAttention(q0, k0, v0, scale), out.detach(), 0, 0));
+    }
+
+    // The CPU linear layer (row blocks on the thread pool, hand-written backward) against float64 torch::linear with
+    // autograd, with and without a bias, with row counts that do and do not divide into the blocks.
+    void cpuLinearMatchesFloat64_data()
+    {
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<bool>("bias");
+        QTest::newRow("3 x 171 rows, bias") << 171 << true;
+        QTest::newRow("2 x 512 rows, no bias") << 512 << false;
+        QTest::newRow("3 x 5 rows (one block)") << 5 << true;
+    }
+    void cpuLinearMatchesFloat64()
+    {
+        QFETCH(int, rows);
+        QFETCH(bool, bias);
+        torch::manual_seed(8);
+        const int64_t in = 96, out = 200;
+        auto x0 = torch::randn({rows == 512 ? 2 : 3, rows, in});
+        auto w0 = torch::randn({out, in}) * 0.1;
+        auto b0 = bias ? torch::randn({out}) : torch::Tensor();
+        auto g = torch::randn({x0.size(0), rows, out});
+        auto x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+        auto b = bias ? b0.clone().requires_grad_(true) : torch::Tensor();
+        auto y = aq::detail::cpuLinear(x, w, b);
+        (y * g).sum().backward();
+        auto xd = x0.to(torch::kFloat64).requires_grad_(true), wd = w0.to(torch::kFloat64).requires_grad_(true);
+        auto bd = bias ? b0.to(torch::kFloat64).requires_grad_(true) : torch::Tensor();
+        auto ref = torch::linear(xd, wd, bd);
+        (ref * g.to(torch::kFloat64)).sum().backward();
+        auto rel = [](const torch::Tensor& a, const torch::Tensor& r) {
+            return (a.to(torch::kFloat64) - r).abs().max().item<double>() / r.abs().max().item<double>();
+        };
+        QCOMPARE(y.sizes(), ref.sizes());
+        QVERIFY2(rel(y.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(rel(y.detach(), ref.detach()))));
+        QVERIFY2(rel(x.grad(), xd.grad()) < 1e-5, qPrintable(QString::number(rel(x.grad(), xd.grad()))));
+        QVERIFY2(rel(w.grad(), wd.grad()) < 1e-5, qPrintable(QString::number(rel(w.grad(), wd.grad()))));
+        if (bias)
+            QVERIFY2(rel(b.grad(), bd.grad()) < 1e-5, qPrintable(QString::number(rel(b.grad(), bd.grad()))));
     }
 };
 

@@ -165,7 +165,8 @@ int main(int argc, char** argv)
                     static_cast<long long>(q.nsamples), static_cast<long long>(q.seqlen), q.epochs, dev.str().c_str(),
                     q.mixedPrecision ? ", bf16 mixed precision" : (flags["tf32"] ? ", tf32" : ", fp32"));
         std::printf("fake quantization: %s; activation buffers: %s in %s memory\n",
-                    flags["no-fused"] || !aq::detail::fusedQuantCudaKernels() ? "tensor operations" : "fused kernels",
+                    flags["no-fused"] || (dev.is_cuda() && !aq::detail::fusedQuantCudaKernels()) ? "tensor operations"
+                                                                                          : "fused",
                     bufferType == torch::kBFloat16 ? "bf16" : "fp32", q.buffersOnHost ? "pinned host" : "device");
         aq::detail::resetPeakDeviceBytes(dev);
         EpochTimer timer;

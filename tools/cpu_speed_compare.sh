@@ -7,15 +7,21 @@
 #
 # BASELINE: default 6de1549 (the engine before the CPU work). STEPS, comma-separated, default all:
 #   stories   stories260K w4a4, 32 x 512 tokens, 5 epochs, baseline vs this tree (REPEAT runs each, default 2)
+#   spread    the same with seeds 1 and 3 (the calibration samples differ): the run-to-run spread, both programs
+#   demo2     the demo model w4a4, 32 x 512 tokens, 2 epochs, baseline vs this tree
 #   demo      the demo model w4a4, 32 x 512 tokens, 20 epochs, end to end, this tree
 #   teaching  the demo model with the teaching preset, end to end, this tree
 #   threads   stories260K w4a4, 32 x 512, 2 epochs under OMP_NUM_THREADS / OPENBLAS_NUM_THREADS settings, this tree
+#             (REPEAT runs each; the median of the calibration seconds closes each setting)
+#   profile   where a step's time goes: aq-bench-calibrate --profile at the stories260K and demo shapes (w4a4,
+#             32 x 512), with this tree's CPU paths and with them off (AQ_FUSED_QUANT=0 AQ_CPU_PARALLEL=0), summed by
+#             tools/cpu_trace_summary.py
 # Needs ../shared/fixtures beside the checkout (or FIXTURES=DIR). The baseline is built in build-cpu-bench/ (kept
 # between runs); this tree's program is the README's build (build/, configured with the default preset if absent).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${1:-6de1549}
-STEPS=${2:-stories,demo,teaching,threads}
+STEPS=${2:-stories,spread,demo2,demo,teaching,threads,profile}
 REPEAT=${REPEAT:-2}
 FIX=${FIXTURES:-$SRC/../shared/fixtures}
 WORK=$SRC/build-cpu-bench
@@ -39,7 +45,7 @@ if [ ! -x "$WORK/base-$base_rev/build/bin/affinequant" ]; then
 fi
 OLD=$WORK/base-$base_rev/build/bin/affinequant
 [ -f "$SRC/build/CMakeCache.txt" ] || (cd "$SRC" && cmake --preset default >/dev/null)
-cmake --build "$SRC/build" --target affinequant >/dev/null
+cmake --build "$SRC/build" --target affinequant aq-bench-calibrate >/dev/null
 NEW=$SRC/build/bin/affinequant
 
 # time_run LABEL PROGRAM ARGS...: prints "LABEL wall user sys calibration-seconds perplexity"
@@ -77,7 +83,25 @@ if [[ $STEPS == *stories* ]]; then
         time_run "this tree #$i" "$NEW" --model "$STORIES" --calib "$CALIB" --preset w4a4 --nsamples 32 --seqlen 512 --epochs 5
     done
 fi
-if [[ $STEPS == *demo* ]]; then
+if [[ $STEPS == *spread* ]]; then
+    echo "== stories260K w4a4, 32 x 512, 5 epochs, seeds 1 and 3: $BASE and this tree"
+    header
+    for seed in 1 3; do
+        time_run "$BASE, seed $seed" "$OLD" --model "$STORIES" --calib "$CALIB" --preset w4a4 --nsamples 32 --seqlen 512 \
+            --epochs 5 --seed $seed
+        time_run "this tree, seed $seed" "$NEW" --model "$STORIES" --calib "$CALIB" --preset w4a4 --nsamples 32 \
+            --seqlen 512 --epochs 5 --seed $seed
+    done
+fi
+if [[ $STEPS == *demo2* ]]; then
+    echo "== demo model w4a4, 32 x 512, 2 epochs: $BASE vs this tree"
+    header
+    time_run "$BASE" "$OLD" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 --seqlen 512 \
+        --epochs 2
+    time_run "this tree" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
+        --seqlen 512 --epochs 2
+fi
+if [[ $STEPS == *demo,* || $STEPS == *demo ]]; then
     echo "== demo model w4a4, 32 x 512, 20 epochs, this tree"
     header
     time_run "demo w4a4" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
@@ -94,7 +118,25 @@ if [[ $STEPS == *threads* ]]; then
     for e in "" "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" "OMP_NUM_THREADS=1" "OMP_NUM_THREADS=2" "OMP_NUM_THREADS=4" \
         "OPENBLAS_NUM_THREADS=1" "OPENBLAS_NUM_THREADS=2" "OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2" \
         "OMP_NUM_THREADS=8 OPENBLAS_NUM_THREADS=8"; do
-        env $e bash -c "$(declare -f time_run); WORK=$WORK NEW=$NEW HELDOUT=$HELDOUT time_run '${e:-no setting}' $NEW \
-            --model $STORIES --calib $CALIB --preset w4a4 --nsamples 32 --seqlen 512 --epochs 2"
+        : >"$WORK/threads.txt"
+        for i in $(seq "$REPEAT"); do
+            env $e bash -c "$(declare -f time_run); WORK=$WORK NEW=$NEW HELDOUT=$HELDOUT time_run '${e:-no setting} #$i' \
+                $NEW --model $STORIES --calib $CALIB --preset w4a4 --nsamples 32 --seqlen 512 --epochs 2" |
+                tee -a "$WORK/threads.txt"
+        done
+        cut -d'|' -f6 "$WORK/threads.txt" | sort -n |
+            awk -v s="${e:-no setting}" '{v[NR]=$1} END {printf "| %s: median | | | | %.1f | | |\n", s, v[int((NR+1)/2)]}'
+    done
+fi
+if [[ $STEPS == *profile* ]]; then
+    for shape in stories260k demo; do
+        for paths in "this tree's CPU paths" "fused quantization and parallel attention/linear off"; do
+            env=(X=1)
+            [[ $paths == *off* ]] && env=(AQ_FUSED_QUANT=0 AQ_CPU_PARALLEL=0)
+            echo "== profile: $shape, w4a4, 32 x 512, $paths"
+            env "${env[@]}" "$SRC/build/bin/aq-bench-calibrate" --shape $shape --device cpu --preset w4a4 --nsamples 32 \
+                --seqlen 512 --epochs 2 --profile "$WORK/trace.json" | grep -E "seconds per epoch"
+            python3 "$SRC/tools/cpu_trace_summary.py" "$WORK/trace.json" | sed -n '/^category/,$p'
+        done
     done
 fi

@@ -2,7 +2,7 @@
 
 #include "aq/error.h"
 #include "checkpoint.h"
-#include "cpu_attention.h"
+#include "cpu_parallel.h"
 #include "quantizer.h"
 
 #include <torch/version.h>
@@ -89,11 +89,11 @@ torch::Tensor applyRope(const torch::Tensor& x, const RopeTables& rope)
 }
 
 namespace {
-/// AQ_CPU_ATTENTION=0 takes the tensor path on the CPU too (for comparisons).
-bool cpuAttentionOff()
+/// AQ_CPU_PARALLEL=0 takes ATen's own attention and linear layers on the CPU too (for comparisons).
+bool cpuParallelOff()
 {
     static const bool off = [] {
-        const char* v = std::getenv("AQ_CPU_ATTENTION");
+        const char* v = std::getenv("AQ_CPU_PARALLEL");
         return v && std::string(v) == "0";
     }();
     return off;
@@ -112,7 +112,7 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, co
         return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, true, scale);
     }
 #endif
-    if (q.is_cpu() && q.scalar_type() == torch::kFloat32 && !cpuAttentionOff())
+    if (q.is_cpu() && q.scalar_type() == torch::kFloat32 && !cpuParallelOff())
         return cpuCausalAttention(q, k, v, scale);  // the same operations, key/value heads in parallel
     // Query heads that share a key/value head are stacked along the time axis, so K and V are never copied.
     auto qg = q.reshape({B, nkv, groups * T, hd});
@@ -134,7 +134,11 @@ torch::Tensor postMatrix(const torch::Tensor& h, const BlockWeights& w, const st
 
 torch::Tensor linear(const BlockWeights& w, const std::string& name, const torch::Tensor& x, int actBits)
 {
-    return torch::linear(fakeQuantActivation(x, actBits), w.at(name + ".weight"), w.get(name + ".bias"));
+    auto xq = fakeQuantActivation(x, actBits);
+    const torch::Tensor& weight = w.at(name + ".weight");
+    if (xq.is_cpu() && xq.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && !cpuParallelOff())
+        return cpuLinear(xq, weight, w.get(name + ".bias"));  // the same products, row blocks in parallel
+    return torch::linear(xq, weight, w.get(name + ".bias"));
 }
 
 void probe(const BlockOptions& o, const char* site, const torch::Tensor& x)

@@ -1,5 +1,7 @@
 #pragma once
-// Causal attention on the CPU with the key/value heads computed in parallel (internal: exposes torch).
+// Operations that ATen runs on one core on the CPU, spread over LibTorch's thread pool: causal attention (one task
+// per key/value head) and the linear layers' matrix products (row blocks). Internal: exposes torch. The BLAS library
+// runs on one thread (aq::configureCpu), so without these the matrix products of a step used one core.
 #include <torch/types.h>
 
 namespace aq::detail {
@@ -11,5 +13,11 @@ namespace aq::detail {
 /// after the other, and the BLAS library runs on one thread (aq::configureCpu), so the tensor path used one core.
 /// Differentiable in q, k and v.
 torch::Tensor cpuCausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale);
+
+/// x W^T (+ b) for x [..., in], W [out, in], b [out] or undefined, float32 CPU tensors: what torch::linear computes
+/// for inputs of more than two dimensions (the product, then the bias added), with the rows of the product (forward,
+/// and the input's gradient) and the rows of the weight's gradient split into one block per thread. Differentiable
+/// in x, W and b.
+torch::Tensor cpuLinear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
 
 }  // namespace aq::detail

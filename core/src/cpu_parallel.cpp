@@ -1,9 +1,10 @@
-// Causal attention on the CPU, one task per (batch, key/value head), forward and backward.
-#include "cpu_attention.h"
+// Causal attention and linear layers on the CPU, spread over LibTorch's thread pool, forward and backward.
+#include "cpu_parallel.h"
 
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace aq::detail {
@@ -86,7 +87,86 @@ public:
     }
 };
 
+/// Splits [0, n) into one contiguous block per thread of the pool (at least `minRows` rows a block) and runs
+/// f(begin, end) for each, in parallel.
+template <typename F>
+void forRowBlocks(int64_t n, int64_t minRows, const F& f)
+{
+    const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+    const int64_t blocks = std::max<int64_t>(1, std::min(threads, n / std::max<int64_t>(1, minRows)));
+    const int64_t per = (n + blocks - 1) / blocks;
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+        const torch::NoGradGuard noGrad;
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t begin = b * per, end = std::min(n, begin + per);
+            if (begin < end)
+                f(begin, end);
+        }
+    });
+}
+
+class CpuLinear : public torch::autograd::Function<CpuLinear> {
+public:
+    static constexpr int64_t kMinRows = 64;  // smaller blocks cost more in dispatch than they gain
+
+    static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor w, torch::Tensor b)
+    {
+        const int64_t in = w.size(1), out = w.size(0);
+        auto x2 = x.detach().reshape({-1, in}).contiguous();
+        auto wd = w.detach().contiguous();
+        const int64_t n = x2.size(0);
+        auto y = torch::empty({n, out}, x2.options());
+        forRowBlocks(n, kMinRows, [&](int64_t r0, int64_t r1) {
+            auto yb = y.narrow(0, r0, r1 - r0);
+            at::mm_out(yb, x2.narrow(0, r0, r1 - r0), wd.t());
+        });
+        if (b.defined() && b.numel() > 0)
+            y.add_(b.detach());
+        ctx->save_for_backward({x2, wd});
+        ctx->saved_data["has_bias"] = b.defined() && b.numel() > 0;
+        ctx->saved_data["x_sizes"] = x.sizes();
+        auto sizes = x.sizes().vec();
+        sizes.back() = out;
+        return y.view(sizes);
+    }
+
+    static variable_list backward(AutogradContext* ctx, variable_list grads)
+    {
+        auto saved = ctx->get_saved_variables();
+        const torch::Tensor x2 = saved[0], w = saved[1];
+        const int64_t in = w.size(1), out = w.size(0);
+        auto g = grads[0].detach().reshape({-1, out}).contiguous();
+        const int64_t n = g.size(0);
+        torch::Tensor dx, dw, db;
+        if (ctx->needs_input_grad(0)) {
+            dx = torch::empty({n, in}, g.options());
+            forRowBlocks(n, kMinRows, [&](int64_t r0, int64_t r1) {
+                auto db0 = dx.narrow(0, r0, r1 - r0);
+                at::mm_out(db0, g.narrow(0, r0, r1 - r0), w);
+            });
+        }
+        if (ctx->needs_input_grad(1)) {
+            dw = torch::empty({out, in}, g.options());
+            forRowBlocks(out, kMinRows, [&](int64_t r0, int64_t r1) {
+                auto dwb = dw.narrow(0, r0, r1 - r0);
+                at::mm_out(dwb, g.narrow(1, r0, r1 - r0).t(), x2);
+            });
+        }
+        if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2))
+            db = g.sum(0);
+        if (dx.defined())
+            dx = dx.view(ctx->saved_data["x_sizes"].toIntVector());
+        return {dx, dw, db};
+    }
+};
+
 }  // namespace
+
+torch::Tensor cpuLinear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b)
+{
+    // No bias: an empty tensor (the autograd function takes tensors only).
+    return CpuLinear::apply(x, w, b.defined() ? b : torch::empty({0}, x.options()));
+}
 
 torch::Tensor cpuCausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale)
 {
