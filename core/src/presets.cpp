@@ -64,26 +64,21 @@ QuantConfig presetConfig(const std::string& name, Method method, Architecture ar
         c.sf = 1e-2;
         c.epochs = c.wbits == 2 ? 40 : 20;
         c.augLoss = c.wbits == 2;
-    } else if (name == "w4a4") {
+    } else if (name == "w4a4" || name == "teaching") {
         c.wbits = c.abits = 4;
         c.augLoss = true;
         c.qkMatrix = true;
         c.sf = 0.1;
         c.alpha = 0.5;
         c.letLr = 5e-3;
-    } else if (name == "teaching") {
-        // The w4a4 recipe on a small calibration set: every view (matrices and their margins growing with the mask,
-        // activations before and after the transforms, weight histograms) on the demo model in seconds on a laptop's
-        // CPU (docs/benchmarks.md). Not for models meant for use: w4a4 is one choice away.
-        c.wbits = c.abits = 4;
-        c.augLoss = true;
-        c.qkMatrix = true;
-        c.sf = 0.1;
-        c.alpha = 0.5;
-        c.letLr = 5e-3;
-        c.nsamples = 16;
-        c.seqlen = 256;
-        c.epochs = 6;
+        if (name == "teaching") {
+            // The w4a4 recipe on a small calibration set: every view (matrices and their margins growing with the
+            // mask, activations before and after the transforms, weight histograms) on the demo model in seconds on
+            // a laptop's CPU (docs/benchmarks.md). Not for models meant for use: w4a4 is one choice away.
+            c.nsamples = 16;
+            c.seqlen = 256;
+            c.epochs = 6;
+        }
     } else if (name == "w4a4-llama2") {
         c.wbits = c.abits = 4;
         c.qkMatrix = true;
