@@ -1,6 +1,8 @@
 // Causal attention and linear layers on the CPU, spread over LibTorch's thread pool, forward and backward.
 #include "cpu_parallel.h"
 
+#include "model.h"
+
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
@@ -13,13 +15,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-/// [T, T] causal mask (true above the diagonal), stacked `groups` times along the rows.
-torch::Tensor causalMask(int64_t T, int64_t groups)
-{
-    auto m = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool)).triu(1);
-    return groups > 1 ? m.repeat({groups, 1}) : m;
-}
 
 class CpuCausalAttention : public torch::autograd::Function<CpuCausalAttention> {
 public:
@@ -37,7 +32,7 @@ public:
         auto vv = v.view({B * nkv, T, hd});
         auto probs = torch::empty({B * nkv, groups * T, T}, q.options());
         auto out = torch::empty({B * nkv, groups * T, hd}, q.options());
-        const auto mask = causalMask(T, groups);
+        const auto mask = causalMask(T, groups, q.device());
         const float inf = std::numeric_limits<float>::infinity();
         at::parallel_for(0, B * nkv, 1, [&](int64_t begin, int64_t end) {
             const torch::NoGradGuard noGrad;

@@ -83,15 +83,15 @@ Blas findBlas()
 /// calibration allocates and frees the same temporaries, so every step paid for zeroing fresh pages again (a third of
 /// the CPU time, more inside virtual machines). Keep freed memory in the process instead: the peak stays what the
 /// run needs, the step no longer faults.
-bool tuneAllocator()
+void tuneAllocator()
 {
     static const bool done = [] {
-        bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;   // glibc's largest: bigger tensors are still mapped
-        ok = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 && ok;   // keep up to 1 GiB of free heap
-        ok = mallopt(M_TOP_PAD, 64 << 20) == 1 && ok;         // grow the heap in 64 MiB steps
-        return ok;
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: bigger tensors are still mapped
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);   // keep up to 1 GiB of free heap
+        mallopt(M_TOP_PAD, 64 << 20);         // grow the heap in 64 MiB steps
+        return true;
     }();
-    return done;
+    (void)done;
 }
 
 std::mutex gCpuMutex;
@@ -125,7 +125,7 @@ CpuThreads applyCpu(int threads)
     at::set_num_threads(t.intraOp);
     if (blas.setThreads)
         blas.setThreads(t.blas);
-    t.allocatorTuned = tuneAllocator();
+    tuneAllocator();
     return t;
 }
 
@@ -165,8 +165,6 @@ std::string describeCpuThreads(const CpuThreads& t)
 }
 
 void adoptCpuThreads() { at::set_num_threads(currentCpuThreads().intraOp); }
-
-void setComputeThreads(int threads) { configureCpu(threads); }
 
 namespace detail {
 

@@ -100,6 +100,12 @@ bool cpuParallelOff()
 }
 }  // namespace
 
+torch::Tensor causalMask(int64_t T, int64_t groups, const torch::Device& device)
+{
+    auto m = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device)).triu(1);
+    return groups > 1 ? m.repeat({groups, 1}) : m;
+}
+
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale)
 {
     const int64_t B = q.size(0), nh = q.size(1), T = q.size(2), hd = q.size(3), nkv = k.size(1);
@@ -117,10 +123,7 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, co
     // Query heads that share a key/value head are stacked along the time axis, so K and V are never copied.
     auto qg = q.reshape({B, nkv, groups * T, hd});
     auto scores = torch::matmul(qg, k.transpose(-1, -2)).mul(scale);
-    auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
-    if (groups > 1)
-        causal = causal.repeat({groups, 1});
-    scores = scores.to(torch::kFloat32).masked_fill(causal, -std::numeric_limits<float>::infinity());
+    scores = scores.to(torch::kFloat32).masked_fill(causalMask(T, groups, q.device()), -std::numeric_limits<float>::infinity());
     auto probs = torch::softmax(scores, -1).to(q.scalar_type());
     return torch::matmul(probs, v).reshape({B, nh, T, hd});
 }

@@ -53,6 +53,9 @@ struct BlockOptions {
 };
 
 /// Causal self-attention core: q [B, nh, T, hd], k/v [B, nkv, T, hd] -> [B, nh, T, hd]; nh multiple of nkv (GQA).
+/// [T, T] causal mask (true above the diagonal: the keys a query may not see), stacked `groups` times along the rows
+/// for query heads that share a key/value head.
+torch::Tensor causalMask(int64_t T, int64_t groups, const torch::Device& device);
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale);
 
 /// One LLaMA-family decoder block (LLaMA, Mistral, Qwen2): x [B, T, H] -> [B, T, H]. Biases are used when present.

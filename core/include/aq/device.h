@@ -27,7 +27,6 @@ struct CpuThreads {
     int intraOp = 1;           ///< LibTorch's intra-op threads (elementwise work, reductions, small products)
     int blas = 1;              ///< BLAS threads for the matrix products; 0 when the BLAS library cannot be told
     std::string blasLibrary;   ///< "OpenBLAS 0.3.21 ..." or "unknown BLAS"
-    bool allocatorTuned = false;  ///< freed memory stays with the process instead of going back to the system
 };
 
 /// Applies the program's CPU policy and returns it. `threads` > 0 caps the threads (the --threads option or the
@@ -45,7 +44,5 @@ CpuThreads currentCpuThreads();
 void adoptCpuThreads();
 /// One line for `affinequant devices` and the application: "2 of 2 cores: 2 LibTorch threads, BLAS (OpenBLAS ...) 1".
 std::string describeCpuThreads(const CpuThreads& t);
-/// Threads LibTorch uses for CPU work (process-wide). 0 restores the policy's automatic choice.
-void setComputeThreads(int threads);
 
 }  // namespace aq
