@@ -160,6 +160,9 @@ private slots:
         QTest::newRow("grouped query, 2 x (4 heads over 2), 40 tokens") << 2 << 4 << 2 << 40;
         QTest::newRow("multi-head, 1 x 3 heads, 17 tokens") << 1 << 3 << 3 << 17;
         QTest::newRow("one key/value head for 8 queries, 64 tokens") << 1 << 8 << 1 << 64;
+        // Longer than one tile of query rows (64): tiles that end on and off a tile boundary.
+        QTest::newRow("grouped query, 1 x (4 heads over 2), 200 tokens") << 1 << 4 << 2 << 200;
+        QTest::newRow("multi-head, 2 x 2 heads, 128 tokens") << 2 << 2 << 2 << 128;
     }
     void cpuAttentionMatchesFloat64()
     {

@@ -9,6 +9,10 @@
 
 #include <QtTest>
 
+#include <cfloat>
+#include <limits>
+#include <tuple>
+
 using namespace aq::detail;
 
 namespace {
@@ -147,6 +151,68 @@ private slots:
         if (!torch::cuda::is_available() || !fusedQuantCudaKernels())
             QSKIP("no CUDA device or no CUDA kernels in this build");
         check(torch::kCUDA, torch::kBFloat16, torch::kBFloat16);
+    }
+
+    // The CPU's vector loops (eight floats at a time) against its element-by-element loops on rows made to catch
+    // the edge cases of a max / min search: ties (the first index is the one that gets the gradient), signed zeros,
+    // infinities, NaN, -FLT_MAX, and lengths around the vector width. Values and dx where no tie is involved must be
+    // bitwise equal; the row's gradient sum is added in another order (tolerance 1e-5 relative).
+    void cpuVectorLoopsMatchScalarLoops()
+    {
+        if (!fusedQuantVectorized())
+            QSKIP("this processor or build has no vector loops for the fused quantizer");
+        torch::manual_seed(5);
+        for (const int64_t n : {1, 3, 7, 8, 9, 15, 16, 17, 31, 256, 300}) {
+            const int64_t rows = 12;
+            auto x = torch::randn({rows, n}) * 3;
+            auto a = x.accessor<float, 2>();
+            const float inf = std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j < n; ++j) {
+                a[1][j] = j % 2 ? 0.0f : -0.0f;              // zeros of both signs only
+                a[2][j] = 2.5f;                              // all tied
+                a[3][j] = -FLT_MAX;                          // nothing passes the scalar loop's start value
+            }
+            a[4][n - 1] = inf;                               // an infinity last
+            a[5][0] = -inf;
+            a[6][n / 2] = std::numeric_limits<float>::quiet_NaN();
+            if (n > 2) {
+                a[7][n - 1] = a[7][n - 2] = 40.0f;           // a tied max at the end, after the vector part
+                a[8][1] = a[8][n - 1] = -40.0f;              // a tied min, first inside the vector part
+            }
+            auto w = torch::randn({rows, n});
+            for (const bool lwc : {false, true}) {
+                auto u = torch::full({rows}, 2.0f), l = torch::full({rows}, 1.5f);
+                auto runOnce = [&](bool vec) {
+                    setFusedQuantVectorized(vec);
+                    auto xi = x.clone().requires_grad_(true);
+                    auto ui = lwc ? u.clone().requires_grad_(true) : torch::Tensor();
+                    auto li = lwc ? l.clone().requires_grad_(true) : torch::Tensor();
+                    auto y = fusedFakeQuantRows(xi, 4, false, false, true, ui, li);
+                    (y * w).sum().backward();
+                    setFusedQuantVectorized(true);
+                    return std::make_tuple(y.detach(), xi.grad(), lwc ? ui.grad() : torch::Tensor());
+                };
+                const auto [yv, dxv, duv] = runOnce(true);
+                const auto [ys, dxs, dus] = runOnce(false);
+                const QString where = QString("n %1, lwc %2").arg(n).arg(lwc);
+                // Bitwise, NaN in the same places (equal_nan through the byte view).
+                QVERIFY2(torch::equal(yv.view(torch::kInt32), ys.view(torch::kInt32)), qPrintable("y differs: " + where));
+                // dx: equal to the element except at each row's max / min, which carry the row's sum.
+                auto diff = (dxv - dxs).abs();
+                auto tol = 1e-5 * dxs.nan_to_num(0, 0, 0).abs().amax(1, true) + 1e-30;  // a NaN row's other entries still count
+                QVERIFY2((diff <= tol).logical_or(dxs.isnan() & dxv.isnan()).all().item<bool>(),
+                         qPrintable("dx differs: " + where));
+                QVERIFY2(((dxv == dxs) | (dxs.isnan() & dxv.isnan())).sum().item<int64_t>() >= rows * n - 2 * rows,
+                         qPrintable("dx differs beyond the max / min elements: " + where));
+                if (lwc) {
+                    // Each row's clipping gradient is its sum chained through the sigmoid: relative to the largest.
+                    const double scale = dus.nan_to_num(0, 0, 0).abs().max().item<double>();
+                    const double worst = (duv - dus).nan_to_num(0, 0, 0).abs().max().item<double>();
+                    QVERIFY2(worst <= 1e-5 * scale, qPrintable(QString("du differs by %1: ").arg(worst) + where));
+                    QVERIFY2(torch::equal(duv.isnan(), dus.isnan()), qPrintable("du NaN differs: " + where));
+                }
+            }
+        }
     }
 
     void nanPropagates()

@@ -8,9 +8,9 @@
 # BASELINE: default 6de1549 (the engine before the CPU work). STEPS, comma-separated, default all:
 #   stories   stories260K w4a4, 32 x 512 tokens, 5 epochs, baseline vs this tree (REPEAT runs each, default 2)
 #   spread    the same with seeds 1 and 3 (the calibration samples differ): the run-to-run spread, both programs
-#   demo2     the demo model w4a4, 32 x 512 tokens, 2 epochs, baseline vs this tree
-#   demo      the demo model w4a4, 32 x 512 tokens, 20 epochs, end to end, this tree
-#   teaching  the demo model with the teaching preset, end to end, this tree
+#   demo2     the demo model w4a4, 32 x 512 tokens, 2 epochs, baseline vs this tree (REPEAT runs each, alternating)
+#   demo      the demo model w4a4, 32 x 512 tokens, 20 epochs, end to end, this tree (REPEAT runs)
+#   teaching  the demo model with the teaching preset, end to end, this tree (REPEAT runs)
 #   threads   stories260K w4a4, 32 x 512, 2 epochs under OMP_NUM_THREADS / OPENBLAS_NUM_THREADS settings, this tree
 #             (REPEAT runs each; the median of the calibration seconds closes each setting)
 #   profile   where a step's time goes: aq-bench-calibrate --profile at the stories260K and demo shapes (w4a4,
@@ -94,23 +94,29 @@ if [[ $STEPS == *spread* ]]; then
     done
 fi
 if [[ $STEPS == *demo2* ]]; then
-    echo "== demo model w4a4, 32 x 512, 2 epochs: $BASE vs this tree"
+    echo "== demo model w4a4, 32 x 512, 2 epochs: $BASE vs this tree, $REPEAT runs each, alternating"
     header
-    time_run "$BASE" "$OLD" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 --seqlen 512 \
-        --epochs 2
-    time_run "this tree" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
-        --seqlen 512 --epochs 2
+    for i in $(seq "$REPEAT"); do
+        time_run "$BASE #$i" "$OLD" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
+            --seqlen 512 --epochs 2
+        time_run "this tree #$i" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
+            --seqlen 512 --epochs 2
+    done
 fi
 if [[ $STEPS == *demo,* || $STEPS == *demo ]]; then
-    echo "== demo model w4a4, 32 x 512, 20 epochs, this tree"
+    echo "== demo model w4a4, 32 x 512, 20 epochs, this tree, $REPEAT runs"
     header
-    time_run "demo w4a4" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
-        --seqlen 512 --epochs 20
+    for i in $(seq "$REPEAT"); do
+        time_run "demo w4a4 #$i" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset w4a4 --nsamples 32 \
+            --seqlen 512 --epochs 20
+    done
 fi
 if [[ $STEPS == *teaching* ]]; then
-    echo "== demo model, teaching preset, this tree"
+    echo "== demo model, teaching preset, this tree, $REPEAT runs"
     header
-    time_run "demo teaching" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset teaching
+    for i in $(seq "$REPEAT"); do
+        time_run "demo teaching #$i" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset teaching
+    done
 fi
 if [[ $STEPS == *threads* ]]; then
     echo "== stories260K w4a4, 32 x 512, 2 epochs, this tree, thread settings in the environment"

@@ -1,12 +1,12 @@
 // Causal attention and linear layers on the CPU, spread over LibTorch's thread pool, forward and backward.
 #include "cpu_parallel.h"
 
-#include "model.h"
-
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 namespace aq::detail {
@@ -15,6 +15,23 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+/// Query rows per tile of the causal attention: a tile of rows [c0, c1) needs the keys [0, c1) only, so the scores
+/// above the diagonal, a little under half of them for long sequences, are never computed, exponentiated or
+/// differentiated. Smaller tiles skip more but cost more in dispatch.
+constexpr int64_t kAttentionTile = 64;
+
+/// Probabilities of one (batch, key/value head) task, tile after tile, each tile's n x c1 block contiguous: the
+/// number of floats a task keeps.
+int64_t tiledProbsSize(int64_t T, int64_t groups, int64_t tile)
+{
+    int64_t size = 0;
+    for (int64_t c0 = 0; c0 < T; c0 += tile) {
+        const int64_t c1 = std::min(T, c0 + tile);
+        size += (c1 - c0) * c1;
+    }
+    return size * groups;
+}
 
 class CpuCausalAttention : public torch::autograd::Function<CpuCausalAttention> {
 public:
@@ -30,20 +47,29 @@ public:
         auto qg = q.view({B * nkv, groups * T, hd});
         auto kk = k.view({B * nkv, T, hd});
         auto vv = v.view({B * nkv, T, hd});
-        auto probs = torch::empty({B * nkv, groups * T, T}, q.options());
+        const int64_t tile = std::min(T, kAttentionTile);
+        auto probs = torch::empty({B * nkv, tiledProbsSize(T, groups, tile)}, q.options());
         auto out = torch::empty({B * nkv, groups * T, hd}, q.options());
-        const auto mask = causalMask(T, groups, q.device());
+        const auto above = torch::ones({tile, tile}, torch::TensorOptions().dtype(torch::kBool)).triu(1);
         const float inf = std::numeric_limits<float>::infinity();
         at::parallel_for(0, B * nkv, 1, [&](int64_t begin, int64_t end) {
             const torch::NoGradGuard noGrad;
             for (int64_t i = begin; i < end; ++i) {
-                auto scores = at::mm(qg.select(0, i), kk.select(0, i).t());
-                scores.mul_(scale);
-                scores.masked_fill_(mask, -inf);
-                auto p = probs.select(0, i);
-                at::_softmax_out(p, scores, -1, false);
-                auto o = out.select(0, i);
-                at::mm_out(o, p, vv.select(0, i));
+                const auto qi = qg.select(0, i), ki = kk.select(0, i), vi = vv.select(0, i);
+                const auto pi = probs.select(0, i), oi = out.select(0, i);
+                int64_t offset = 0;
+                for (int64_t j = 0; j < groups; ++j)
+                    for (int64_t c0 = 0; c0 < T; c0 += tile) {
+                        const int64_t c1 = std::min(T, c0 + tile), n = c1 - c0, r0 = j * T + c0;
+                        auto scores = at::mm(qi.narrow(0, r0, n), ki.narrow(0, 0, c1).t());
+                        scores.mul_(scale);
+                        scores.narrow(1, c0, n).masked_fill_(above.narrow(0, 0, n).narrow(1, 0, n), -inf);
+                        auto p = pi.narrow(0, offset, n * c1).view({n, c1});
+                        offset += n * c1;
+                        at::_softmax_out(p, scores, -1, false);
+                        auto o = oi.narrow(0, r0, n);
+                        at::mm_out(o, p, vi.narrow(0, 0, c1));
+                    }
             }
         });
         ctx->save_for_backward({qg, kk, vv, probs});
@@ -60,22 +86,30 @@ public:
         const auto shape = ctx->saved_data["shape"].toIntVector();
         const int64_t B = shape[0], nh = shape[1], T = shape[2], hd = shape[3], nkv = shape[4];
         const int64_t groups = nh / nkv;
+        const int64_t tile = std::min(T, kAttentionTile);
         auto g = grads[0].detach().contiguous().view({B * nkv, groups * T, hd});
-        auto dq = torch::empty_like(qg), dk = torch::empty_like(kk), dv = torch::empty_like(vv);
+        auto dq = torch::empty_like(qg), dk = torch::zeros_like(kk), dv = torch::zeros_like(vv);
         at::parallel_for(0, B * nkv, 1, [&](int64_t begin, int64_t end) {
             const torch::NoGradGuard noGrad;
             for (int64_t i = begin; i < end; ++i) {
-                const auto p = probs.select(0, i);
-                const auto gi = g.select(0, i);
-                auto dvi = dv.select(0, i);
-                at::mm_out(dvi, p.t(), gi);                           // dV = P^T dO
-                auto dp = at::mm(gi, vv.select(0, i).t());            // dP = dO V^T
-                auto ds = at::_softmax_backward_data(dp, p, -1, p.scalar_type());
-                ds.mul_(scale);                                        // masked entries have P = 0: their dS is 0
-                auto dqi = dq.select(0, i);
-                at::mm_out(dqi, ds, kk.select(0, i));                 // dQ = dS K
-                auto dki = dk.select(0, i);
-                at::mm_out(dki, ds.t(), qg.select(0, i));             // dK = dS^T Q
+                const auto qi = qg.select(0, i), ki = kk.select(0, i), vi = vv.select(0, i);
+                const auto pi = probs.select(0, i), gi = g.select(0, i), dqi = dq.select(0, i);
+                auto dki = dk.select(0, i), dvi = dv.select(0, i);
+                int64_t offset = 0;
+                for (int64_t j = 0; j < groups; ++j)
+                    for (int64_t c0 = 0; c0 < T; c0 += tile) {
+                        const int64_t c1 = std::min(T, c0 + tile), n = c1 - c0, r0 = j * T + c0;
+                        const auto p = pi.narrow(0, offset, n * c1).view({n, c1});
+                        offset += n * c1;
+                        const auto go = gi.narrow(0, r0, n), qt = qi.narrow(0, r0, n);
+                        dvi.narrow(0, 0, c1).addmm_(p.t(), go);                   // dV += P^T dO
+                        auto dp = at::mm(go, vi.narrow(0, 0, c1).t());            // dP = dO V^T
+                        auto ds = at::_softmax_backward_data(dp, p, -1, p.scalar_type());
+                        ds.mul_(scale);                     // masked entries have P = 0: their dS is 0
+                        auto dqt = dqi.narrow(0, r0, n);
+                        at::mm_out(dqt, ds, ki.narrow(0, 0, c1));                 // dQ = dS K
+                        dki.narrow(0, 0, c1).addmm_(ds.t(), qt);                  // dK += dS^T Q
+                    }
             }
         });
         return {dq.view({B, nh, T, hd}), dk.view({B, nkv, T, hd}), dv.view({B, nkv, T, hd}), torch::Tensor()};
@@ -161,6 +195,23 @@ torch::Tensor cpuLinear(const torch::Tensor& x, const torch::Tensor& w, const to
 {
     // No bias: an empty tensor (the autograd function takes tensors only).
     return CpuLinear::apply(x, w, b.defined() ? b : torch::empty({0}, x.options()));
+}
+
+bool cpuParallelEnabled()
+{
+    static const bool on = [] {
+        const char* v = std::getenv("AQ_CPU_PARALLEL");
+        return !(v && std::strcmp(v, "0") == 0);
+    }();
+    return on;
+}
+
+torch::Tensor productOnCores(const torch::Tensor& a, const torch::Tensor& b)
+{
+    if (a.is_cpu() && b.is_cpu() && a.scalar_type() == torch::kFloat32 && b.scalar_type() == torch::kFloat32 &&
+        a.dim() >= 1 && b.dim() == 2 && cpuParallelEnabled())
+        return cpuLinear(a, b.t(), torch::Tensor());
+    return torch::matmul(a, b);
 }
 
 torch::Tensor cpuCausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale)

@@ -1,7 +1,7 @@
 #pragma once
 // Fused row-wise fake quantization: the same function as fakeQuantRows (quantizer.h), forward and gradients, in one
-// pass over the data instead of a dozen elementwise operations. CUDA kernels when the build has them; plain loops on
-// the CPU (used by the tests as the check of the kernels' arithmetic, and available to the engine).
+// pass over the data instead of a dozen elementwise operations. CUDA kernels when the build has them; loops on the
+// CPU, parallel over rows (used by the tests as the check of the kernels' arithmetic, and available to the engine).
 #include <torch/types.h>
 
 #include <optional>
@@ -14,6 +14,12 @@ bool fusedQuantEnabled(const torch::Tensor& x);
 
 /// True when the build carries the CUDA kernels.
 bool fusedQuantCudaKernels();
+
+/// The CPU loops take float32 rows eight at a time (AVX2) when the processor has it: the same values as the
+/// element-by-element loops, only each row's sum for the step's gradient is added in another order. Returns whether
+/// the vector loops are in use; setFusedQuantVectorized(false) takes the element-by-element loops (for the tests).
+bool fusedQuantVectorized();
+void setFusedQuantVectorized(bool on);
 
 /// Fake-quantizes each row of x [R, n] (float32, bfloat16 or float16, contiguous) like fakeQuantRows, with the
 /// result in `outType` (the input's dtype when undefined). `upper`/`lower`: raw clipping parameters [R] or [R, 1]

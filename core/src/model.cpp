@@ -88,18 +88,6 @@ torch::Tensor applyRope(const torch::Tensor& x, const RopeTables& rope)
     return x * rope.cos + rotated * rope.sin;
 }
 
-namespace {
-/// AQ_CPU_PARALLEL=0 takes ATen's own attention and linear layers on the CPU too (for comparisons).
-bool cpuParallelOff()
-{
-    static const bool off = [] {
-        const char* v = std::getenv("AQ_CPU_PARALLEL");
-        return v && std::string(v) == "0";
-    }();
-    return off;
-}
-}  // namespace
-
 torch::Tensor causalMask(int64_t T, int64_t groups, const torch::Device& device)
 {
     auto m = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device)).triu(1);
@@ -118,7 +106,7 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, co
         return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, true, scale);
     }
 #endif
-    if (q.is_cpu() && q.scalar_type() == torch::kFloat32 && !cpuParallelOff())
+    if (q.is_cpu() && q.scalar_type() == torch::kFloat32 && cpuParallelEnabled())
         return cpuCausalAttention(q, k, v, scale);  // the same operations, key/value heads in parallel
     // Query heads that share a key/value head are stacked along the time axis, so K and V are never copied.
     auto qg = q.reshape({B, nkv, groups * T, hd});
@@ -132,16 +120,21 @@ namespace {
 torch::Tensor postMatrix(const torch::Tensor& h, const BlockWeights& w, const std::string& norm)
 {
     torch::Tensor c = w.get(norm + ".post_matrix");
-    return c.defined() ? torch::matmul(h, c) : h;
+    return c.defined() ? productOnCores(h, c) : h;
+}
+
+/// The layer's product with an input that is already fake-quantized.
+torch::Tensor product(const BlockWeights& w, const std::string& name, const torch::Tensor& xq)
+{
+    const torch::Tensor& weight = w.at(name + ".weight");
+    if (xq.is_cpu() && xq.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && cpuParallelEnabled())
+        return cpuLinear(xq, weight, w.get(name + ".bias"));  // the same products, row blocks in parallel
+    return torch::linear(xq, weight, w.get(name + ".bias"));
 }
 
 torch::Tensor linear(const BlockWeights& w, const std::string& name, const torch::Tensor& x, int actBits)
 {
-    auto xq = fakeQuantActivation(x, actBits);
-    const torch::Tensor& weight = w.at(name + ".weight");
-    if (xq.is_cpu() && xq.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && !cpuParallelOff())
-        return cpuLinear(xq, weight, w.get(name + ".bias"));  // the same products, row blocks in parallel
-    return torch::linear(xq, weight, w.get(name + ".bias"));
+    return product(w, name, fakeQuantActivation(x, actBits));
 }
 
 void probe(const BlockOptions& o, const char* site, const torch::Tensor& x)
@@ -159,9 +152,11 @@ torch::Tensor llamaBlock(const ModelConfig& c, const BlockWeights& w, const torc
     auto h = rmsNorm(x, w.at("input_layernorm.weight"), w.get("input_layernorm.bias"), c.normEps);
     h = postMatrix(h, w, "input_layernorm");
     probe(o, "qkv", h);
-    auto q = linear(w, "self_attn.q_proj", h, bits);
-    auto k = linear(w, "self_attn.k_proj", h, bits);
-    auto v = linear(w, "self_attn.v_proj", h, bits);
+    // One per-token quantization of the input that q, k and v share (each layer's own would give the same values).
+    const auto hq = fakeQuantActivation(h, bits);
+    auto q = product(w, "self_attn.q_proj", hq);
+    auto k = product(w, "self_attn.k_proj", hq);
+    auto v = product(w, "self_attn.v_proj", hq);
     q = q.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
     k = k.view({B, T, c.numKvHeads, c.headDim}).transpose(1, 2);
     v = v.view({B, T, c.numKvHeads, c.headDim}).transpose(1, 2);
@@ -176,8 +171,9 @@ torch::Tensor llamaBlock(const ModelConfig& c, const BlockWeights& w, const torc
     h = rmsNorm(out, w.at("post_attention_layernorm.weight"), w.get("post_attention_layernorm.bias"), c.normEps);
     h = postMatrix(h, w, "post_attention_layernorm");
     probe(o, "fc1", h);
-    auto gate = linear(w, "mlp.gate_proj", h, bits);
-    auto up = linear(w, "mlp.up_proj", h, bits);
+    const auto hq2 = fakeQuantActivation(h, bits);
+    auto gate = product(w, "mlp.gate_proj", hq2);
+    auto up = product(w, "mlp.up_proj", hq2);
     auto act = torch::silu(gate) * up;
     probe(o, "down", act);
     return out + linear(w, "mlp.down_proj", act, bits);
@@ -197,10 +193,12 @@ torch::Tensor optBlock(const ModelConfig& c, const BlockWeights& w, const torch:
     const int bits = o.activationBits;
     auto h = pre ? postMatrix(layerNorm(x, w, "self_attn_layer_norm", c.normEps), w, "self_attn_layer_norm") : x;
     probe(o, "qkv", h);
-    // OPT quantizes q (after its scaling), k and v per token over the full hidden size, before the head split.
-    auto q = fakeQuantActivation(linear(w, "self_attn.q_proj", h, bits) * (1.0 / std::sqrt(static_cast<double>(c.headDim))), bits);
-    auto k = fakeQuantActivation(linear(w, "self_attn.k_proj", h, bits), bits);
-    auto v = fakeQuantActivation(linear(w, "self_attn.v_proj", h, bits), bits);
+    // OPT quantizes q (after its scaling), k and v per token over the full hidden size, before the head split; the
+    // three share one quantization of their input.
+    const auto hq = fakeQuantActivation(h, bits);
+    auto q = fakeQuantActivation(product(w, "self_attn.q_proj", hq) * (1.0 / std::sqrt(static_cast<double>(c.headDim))), bits);
+    auto k = fakeQuantActivation(product(w, "self_attn.k_proj", hq), bits);
+    auto v = fakeQuantActivation(product(w, "self_attn.v_proj", hq), bits);
     q = q.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
     k = k.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);
     v = v.view({B, T, c.numHeads, c.headDim}).transpose(1, 2);

@@ -1,6 +1,7 @@
 #include "transforms.h"
 
 #include "aq/error.h"
+#include "cpu_parallel.h"
 
 namespace aq::detail {
 
@@ -288,7 +289,7 @@ BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const B
             if (matrix && opt.halfProducts)
                 W(c) = torch::matmul(w0.to(torch::kBFloat16), A.to(torch::kBFloat16).t());
             else
-                W(c) = matrix ? torch::matmul(w0, as(A, w0).t()) : w0 * as(s, w0);
+                W(c) = matrix ? productOnCores(w0, as(A, w0).t()) : w0 * as(s, w0);
         }
     };
     normPair(L.norm1, L.qkv, t.s1, t.d1, q.lnMatrix);
