@@ -201,6 +201,36 @@ private slots:
         QVERIFY(torch::allclose(aq::detail::causalAttention(q0, k0, v0, scale), out.detach(), 0, 0));
     }
 
+    // The CPU's product for the transforms (productOnCores: oneDNN's or the BLAS library's product in row blocks)
+    // with operands in every layout its callers pass: a 3-D input, a transposed (column-major) right operand, a
+    // transposed left operand, a slice with a leading dimension larger than its width; values and gradients against
+    // float64 autograd.
+    void productOnCoresMatchesFloat64()
+    {
+        torch::manual_seed(8);
+        const auto a3 = torch::randn({3, 70, 24});
+        const auto bT = torch::randn({17, 24}).t();               // [24, 17], columns contiguous
+        const auto aT = torch::randn({24, 130}).t();              // [130, 24], columns contiguous
+        const auto wide = torch::randn({24, 40}).narrow(1, 5, 17); // [24, 17], leading dimension 40
+        for (const auto& [a0, b0] : {std::make_pair(a3, bT), std::make_pair(aT, wide), std::make_pair(a3, wide)}) {
+            auto a = a0.clone().requires_grad_(true);
+            auto b = b0.detach().requires_grad_(true);  // keeps b0's strides
+            QCOMPARE(b.strides(), b0.strides());
+            auto y = aq::detail::productOnCores(a.dim() == 2 ? a.t().t() : a, b);
+            auto w = torch::randn(y.sizes());
+            (y * w).sum().backward();
+            auto ad = a0.to(torch::kFloat64).requires_grad_(true), bd = b0.to(torch::kFloat64).requires_grad_(true);
+            auto ref = torch::matmul(ad, bd);
+            (ref * w.to(torch::kFloat64)).sum().backward();
+            auto rel = [](const torch::Tensor& x, const torch::Tensor& r) {
+                return (x.to(torch::kFloat64) - r).abs().max().item<double>() / r.abs().max().item<double>();
+            };
+            QVERIFY2(rel(y.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(rel(y.detach(), ref.detach()))));
+            QVERIFY2(rel(a.grad(), ad.grad()) < 1e-5, qPrintable(QString::number(rel(a.grad(), ad.grad()))));
+            QVERIFY2(rel(b.grad(), bd.grad()) < 1e-5, qPrintable(QString::number(rel(b.grad(), bd.grad()))));
+        }
+    }
+
     // The CPU linear layer (row blocks on the thread pool, hand-written backward) against float64 torch::linear with
     // autograd, with and without a bias, with row counts that do and do not divide into the blocks.
     void cpuLinearMatchesFloat64_data()
