@@ -11,8 +11,11 @@
 #   demo2     the demo model w4a4, 32 x 512 tokens, 2 epochs, baseline vs this tree (REPEAT runs each, alternating)
 #   demo      the demo model w4a4, 32 x 512 tokens, 20 epochs, end to end, this tree (REPEAT runs)
 #   teaching  the demo model with the teaching preset, end to end, this tree (REPEAT runs)
+#   rounding  stories260K w4a4, 32 x 512, 5 epochs, seeds 1 to 3, this tree with its products and quantizer in other
+#             arithmetic orders (AQ_CPU_GEMM=blas: OpenBLAS instead of oneDNN; AQ_CPU_PARALLEL=0 AQ_FUSED_QUANT=0: ATen's
+#             attention and products, the reference quantizer): how far rounding alone moves the results
 #   threads   stories260K w4a4, 32 x 512, 2 epochs under OMP_NUM_THREADS / OPENBLAS_NUM_THREADS settings, this tree
-#             (REPEAT runs each; the median of the calibration seconds closes each setting)
+#             (REPEAT rounds of every setting, interleaved; the median of each setting's calibration seconds at the end)
 #   profile   where a step's time goes: aq-bench-calibrate --profile at the stories260K and demo shapes (w4a4,
 #             32 x 512), with this tree's CPU paths and with them off (AQ_FUSED_QUANT=0 AQ_CPU_PARALLEL=0), summed by
 #             tools/cpu_trace_summary.py
@@ -21,7 +24,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${1:-6de1549}
-STEPS=${2:-stories,spread,demo2,demo,teaching,threads,profile}
+STEPS=${2:-stories,spread,rounding,demo2,demo,teaching,threads,profile}
 REPEAT=${REPEAT:-2}
 FIX=${FIXTURES:-$SRC/../shared/fixtures}
 WORK=$SRC/build-cpu-bench
@@ -118,19 +121,37 @@ if [[ $STEPS == *teaching* ]]; then
         time_run "demo teaching #$i" "$NEW" --model "$SRC/resources/demo-model" --calib "$CALIB" --preset teaching
     done
 fi
-if [[ $STEPS == *threads* ]]; then
-    echo "== stories260K w4a4, 32 x 512, 2 epochs, this tree, thread settings in the environment"
+if [[ $STEPS == *rounding* ]]; then
+    echo "== stories260K w4a4, 32 x 512, 5 epochs, this tree in other arithmetic orders"
     header
-    for e in "" "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" "OMP_NUM_THREADS=1" "OMP_NUM_THREADS=2" "OMP_NUM_THREADS=4" \
-        "OPENBLAS_NUM_THREADS=1" "OPENBLAS_NUM_THREADS=2" "OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2" \
-        "OMP_NUM_THREADS=8 OPENBLAS_NUM_THREADS=8"; do
-        : >"$WORK/threads.txt"
-        for i in $(seq "$REPEAT"); do
+    for seed in 1 2 3; do
+        for e in "AQ_CPU_GEMM=blas" "AQ_CPU_PARALLEL=0 AQ_FUSED_QUANT=0"; do
+            env $e bash -c "$(declare -f time_run); WORK=$WORK NEW=$NEW HELDOUT=$HELDOUT time_run '$e, seed $seed' \
+                $NEW --model $STORIES --calib $CALIB --preset w4a4 --nsamples 32 --seqlen 512 --epochs 5 --seed $seed"
+        done
+    done
+fi
+if [[ $STEPS == *threads* ]]; then
+    echo "== stories260K w4a4, 32 x 512, 2 epochs, this tree, thread settings in the environment ($REPEAT rounds;"
+    echo "   each round runs every setting once, in an order rotated by one per round, so drift reaches all alike)"
+    header
+    settings=("" "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1" "OMP_NUM_THREADS=1" "OMP_NUM_THREADS=2" "OMP_NUM_THREADS=4"
+        "OPENBLAS_NUM_THREADS=1" "OPENBLAS_NUM_THREADS=2" "OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2"
+        "OMP_NUM_THREADS=8 OPENBLAS_NUM_THREADS=8")
+    n=${#settings[@]}
+    rm -f "$WORK"/threads-*.txt
+    for i in $(seq "$REPEAT"); do
+        for j in $(seq 0 $((n - 1))); do
+            k=$(((j + i - 1) % n))
+            e=${settings[$k]}
             env $e bash -c "$(declare -f time_run); WORK=$WORK NEW=$NEW HELDOUT=$HELDOUT time_run '${e:-no setting} #$i' \
                 $NEW --model $STORIES --calib $CALIB --preset w4a4 --nsamples 32 --seqlen 512 --epochs 2" |
-                tee -a "$WORK/threads.txt"
+                tee -a "$WORK/threads-$k.txt"
         done
-        cut -d'|' -f6 "$WORK/threads.txt" | sort -n |
+    done
+    for k in $(seq 0 $((n - 1))); do
+        e=${settings[$k]}
+        cut -d'|' -f6 "$WORK/threads-$k.txt" | sort -n |
             awk -v s="${e:-no setting}" '{v[NR]=$1} END {printf "| %s: median | | | | %.1f | | |\n", s, v[int((NR+1)/2)]}'
     done
 fi

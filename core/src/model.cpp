@@ -254,7 +254,7 @@ torch::Tensor CausalLM::embed(const torch::Tensor& ids) const
     auto x = torch::embedding(m_embed, ids);
     if (m_config.arch == Architecture::Opt) {
         if (m_projectIn.defined())
-            x = torch::linear(x, m_projectIn);
+            x = productOnCores(x, m_projectIn.t());
         // OPT's learned positions are offset by 2 (fairseq's padding convention).
         auto pos = torch::arange(2, ids.size(1) + 2, torch::TensorOptions().dtype(torch::kInt64).device(m_device));
         x = x + torch::embedding(m_positions, pos).unsqueeze(0);
@@ -284,9 +284,9 @@ torch::Tensor CausalLM::head(const torch::Tensor& x) const
     } else {
         h = m_normWeight.defined() ? torch::layer_norm(x, {x.size(-1)}, m_normWeight, m_normBias, m_config.normEps) : x;
         if (m_projectOut.defined())
-            h = torch::linear(h, m_projectOut);
+            h = productOnCores(h, m_projectOut.t());
     }
-    return torch::linear(h, m_lmHead);
+    return productOnCores(h, m_lmHead.t());  // the largest product of an evaluation: over every core
 }
 
 torch::Tensor CausalLM::logits(const torch::Tensor& ids) const
