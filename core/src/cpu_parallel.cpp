@@ -54,21 +54,22 @@ Layout layoutOf(const torch::Tensor& t)
     return {};
 }
 
-/// out = a b (accumulate: out += a b) for 2-D float32 CPU tensors, `out` with contiguous rows. Runs on the calling
-/// thread (inside the pool's tasks oneDNN does not start threads of its own).
+/// out = a b (accumulate: out += a b) for 2-D float32 CPU tensors. Inside a task of the pool oneDNN runs on the
+/// calling thread; called on its own (a product too small to split) it uses LibTorch's thread count itself.
 void productInto(torch::Tensor& out, torch::Tensor a, torch::Tensor b, bool accumulate = false)
 {
     const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
     const DnnlSgemm sgemm = dnnlSgemm();
     Layout lo{'N', out.size(0) > 0 ? out.stride(0) : N};
     const bool outOk = out.stride(1) == 1 && lo.ld >= std::max<int64_t>(N, 1);
-    if (!sgemm || !outOk || M == 0 || N == 0 || K == 0) {
+    auto aten = [&] {
         if (accumulate)
             out.addmm_(a, b);
         else
             at::mm_out(out, a, b);
-        return;
-    }
+    };
+    if (!sgemm || !outOk || M == 0 || N == 0 || K == 0)
+        return aten();
     Layout la = layoutOf(a), lb = layoutOf(b);
     if (!la.trans) {
         a = a.contiguous();
@@ -78,8 +79,10 @@ void productInto(torch::Tensor& out, torch::Tensor a, torch::Tensor b, bool accu
         b = b.contiguous();
         lb = {'N', N};
     }
-    sgemm(la.trans, lb.trans, M, N, K, 1.0f, a.data_ptr<float>(), la.ld, b.data_ptr<float>(), lb.ld,
-          accumulate ? 1.0f : 0.0f, out.data_ptr<float>(), lo.ld);
+    // oneDNN checks its arguments before it writes anything: on a refusal ATen's product runs instead.
+    if (sgemm(la.trans, lb.trans, M, N, K, 1.0f, a.data_ptr<float>(), la.ld, b.data_ptr<float>(), lb.ld,
+              accumulate ? 1.0f : 0.0f, out.data_ptr<float>(), lo.ld) != 0)
+        aten();
 }
 
 torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b)
