@@ -9,8 +9,8 @@ namespace aq::detail {
 /// softmax(mask(q k^T * scale)) v for q [B, nh, T, hd], k and v [B, nkv, T, hd] (nh a multiple of nkv: grouped-query
 /// attention), float32 CPU tensors. The tensor path in model.cpp computes every score and masks those above the
 /// diagonal; here the queries go in tiles of rows, and a tile takes the products with the keys up to its last row
-/// only (the scores above the diagonal are neither computed nor differentiated: about 40 % of attention's work at
-/// 512 tokens). Every (batch, key/value head) pair is one task of LibTorch's thread pool, forward and backward: ATen
+/// only (the scores above the diagonal are neither computed nor differentiated: 28/64 of the attention's products at
+/// 512 tokens, in tiles of 64 rows). Every (batch, key/value head) pair is one task of LibTorch's thread pool, forward and backward: ATen
 /// runs a batched product's batches one after the other, and the BLAS library runs on one thread
 /// (aq::configureCpu), so the tensor path used one core. Differentiable in q, k and v.
 torch::Tensor cpuCausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale);
@@ -28,7 +28,7 @@ bool cpuParallelEnabled();
 /// torch::matmul(a, b) for a [..., k] and b [k, n]. Float32 CPU tensors go through cpuLinear (a b = a (b^T)^T: the
 /// rows of a in blocks over the thread pool, forward and backward); anything else, or with the parallel paths
 /// switched off, through torch::matmul. For the products that the linear layers do not cover: the transforms'
-/// weights (W A^T) and the post-norm matrices applied to the activations.
+/// weights (W A^T), the post-norm matrices applied to the activations, and the model's head.
 torch::Tensor productOnCores(const torch::Tensor& a, const torch::Tensor& b);
 
 }  // namespace aq::detail

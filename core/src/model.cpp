@@ -107,7 +107,7 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, co
     }
 #endif
     if (q.is_cpu() && q.scalar_type() == torch::kFloat32 && cpuParallelEnabled())
-        return cpuCausalAttention(q, k, v, scale);  // the same operations, key/value heads in parallel
+        return cpuCausalAttention(q, k, v, scale);  // tiles of query rows, key/value heads in parallel
     // Query heads that share a key/value head are stacked along the time axis, so K and V are never copied.
     auto qg = q.reshape({B, nkv, groups * T, hd});
     auto scores = torch::matmul(qg, k.transpose(-1, -2)).mul(scale);
