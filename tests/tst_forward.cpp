@@ -60,6 +60,12 @@ torch::Tensor runLogits(const std::string& modelDir, const Golden& g)
     return lg;
 }
 
+/// Largest difference from a float64 reference, relative to the reference's largest magnitude.
+double relToFloat64(const torch::Tensor& a, const torch::Tensor& ref)
+{
+    return (a.to(torch::kFloat64) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
+}
+
 }  // namespace
 
 class TestForward : public QObject {
@@ -190,13 +196,10 @@ private slots:
         auto ref = torch::matmul(torch::softmax(scores.masked_fill(mask, -INFINITY), -1), vd.repeat_interleave(groups, 1));
         (ref * w.to(torch::kFloat64)).sum().backward();
 
-        auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
-            return (a.to(torch::kFloat64) - b).abs().max().item<double>() / b.abs().max().item<double>();
-        };
-        QVERIFY2(rel(out.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(rel(out.detach(), ref.detach()))));
-        QVERIFY2(rel(q.grad(), qd.grad()) < 1e-5, qPrintable(QString::number(rel(q.grad(), qd.grad()))));
-        QVERIFY2(rel(k.grad(), kd.grad()) < 1e-5, qPrintable(QString::number(rel(k.grad(), kd.grad()))));
-        QVERIFY2(rel(v.grad(), vd.grad()) < 1e-5, qPrintable(QString::number(rel(v.grad(), vd.grad()))));
+        QVERIFY2(relToFloat64(out.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(relToFloat64(out.detach(), ref.detach()))));
+        QVERIFY2(relToFloat64(q.grad(), qd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(q.grad(), qd.grad()))));
+        QVERIFY2(relToFloat64(k.grad(), kd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(k.grad(), kd.grad()))));
+        QVERIFY2(relToFloat64(v.grad(), vd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(v.grad(), vd.grad()))));
         // The model's attention takes this path on the CPU: same values through causalAttention.
         QVERIFY(torch::allclose(aq::detail::causalAttention(q0, k0, v0, scale), out.detach(), 0, 0));
     }
@@ -222,12 +225,9 @@ private slots:
             auto ad = a0.to(torch::kFloat64).requires_grad_(true), bd = b0.to(torch::kFloat64).requires_grad_(true);
             auto ref = torch::matmul(ad, bd);
             (ref * w.to(torch::kFloat64)).sum().backward();
-            auto rel = [](const torch::Tensor& x, const torch::Tensor& r) {
-                return (x.to(torch::kFloat64) - r).abs().max().item<double>() / r.abs().max().item<double>();
-            };
-            QVERIFY2(rel(y.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(rel(y.detach(), ref.detach()))));
-            QVERIFY2(rel(a.grad(), ad.grad()) < 1e-5, qPrintable(QString::number(rel(a.grad(), ad.grad()))));
-            QVERIFY2(rel(b.grad(), bd.grad()) < 1e-5, qPrintable(QString::number(rel(b.grad(), bd.grad()))));
+            QVERIFY2(relToFloat64(y.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(relToFloat64(y.detach(), ref.detach()))));
+            QVERIFY2(relToFloat64(a.grad(), ad.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(a.grad(), ad.grad()))));
+            QVERIFY2(relToFloat64(b.grad(), bd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(b.grad(), bd.grad()))));
         }
     }
 
@@ -259,15 +259,12 @@ private slots:
         auto bd = bias ? b0.to(torch::kFloat64).requires_grad_(true) : torch::Tensor();
         auto ref = torch::linear(xd, wd, bd);
         (ref * g.to(torch::kFloat64)).sum().backward();
-        auto rel = [](const torch::Tensor& a, const torch::Tensor& r) {
-            return (a.to(torch::kFloat64) - r).abs().max().item<double>() / r.abs().max().item<double>();
-        };
         QCOMPARE(y.sizes(), ref.sizes());
-        QVERIFY2(rel(y.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(rel(y.detach(), ref.detach()))));
-        QVERIFY2(rel(x.grad(), xd.grad()) < 1e-5, qPrintable(QString::number(rel(x.grad(), xd.grad()))));
-        QVERIFY2(rel(w.grad(), wd.grad()) < 1e-5, qPrintable(QString::number(rel(w.grad(), wd.grad()))));
+        QVERIFY2(relToFloat64(y.detach(), ref.detach()) < 1e-5, qPrintable(QString::number(relToFloat64(y.detach(), ref.detach()))));
+        QVERIFY2(relToFloat64(x.grad(), xd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(x.grad(), xd.grad()))));
+        QVERIFY2(relToFloat64(w.grad(), wd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(w.grad(), wd.grad()))));
         if (bias)
-            QVERIFY2(rel(b.grad(), bd.grad()) < 1e-5, qPrintable(QString::number(rel(b.grad(), bd.grad()))));
+            QVERIFY2(relToFloat64(b.grad(), bd.grad()) < 1e-5, qPrintable(QString::number(relToFloat64(b.grad(), bd.grad()))));
     }
 };
 
