@@ -315,6 +315,39 @@ private slots:
         QCOMPARE(ev.exitCode, 0);
     }
 
+    /// --config takes an earlier run's configuration back: the same model, bit for bit; options beside it change it;
+    /// a wrong type names the key.
+    void configOfAnEarlierRun()
+    {
+        QTemporaryDir tmp;
+        const QStringList common = {"quantize", "--model", QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model"),
+                                    "--calib", QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/train/northangerabbey.txt")};
+        const Run a = runCli(common + QStringList{"--out", tmp.path() + "/a", "--preset", "w4a4", "--nsamples", "4",
+                                                  "--seqlen", "64", "--epochs", "2", "--sf", "0.05", "--seed", "7"});
+        QCOMPARE(a.exitCode, 0);
+        const Run b = runCli(common + QStringList{"--out", tmp.path() + "/b", "--config", tmp.path() + "/a/run.json"});
+        QVERIFY2(b.exitCode == 0, b.err.constData());
+        QFile fa(tmp.path() + "/a/model/model.safetensors"), fb(tmp.path() + "/b/model/model.safetensors");
+        QVERIFY(fa.open(QIODevice::ReadOnly) && fb.open(QIODevice::ReadOnly));
+        QVERIFY(fa.readAll() == fb.readAll());
+        const Run c = runCli(common + QStringList{"--out", tmp.path() + "/c", "--config", tmp.path() + "/a/run.json",
+                                                  "--epochs", "1"});
+        QCOMPARE(c.exitCode, 0);
+        QFile rc(tmp.path() + "/c/run.json");
+        QVERIFY(rc.open(QIODevice::ReadOnly));
+        const QJsonObject cfg = QJsonDocument::fromJson(rc.readAll()).object()["configuration"].toObject();
+        QCOMPARE(cfg["epochs"].toInt(), 1);
+        QCOMPARE(cfg["seed"].toInteger(), 7);
+        QCOMPARE(cfg["sf"].toDouble(), 0.05);
+        QFile bad(tmp.path() + "/bad.json");
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write(R"({"configuration": {"wbits": "four"}})");
+        bad.close();
+        const Run d = runCli(common + QStringList{"--out", tmp.path() + "/d", "--config", bad.fileName()});
+        QCOMPARE(d.exitCode, 2);
+        QVERIFY2(d.err.contains("\"wbits\" has the wrong type"), d.err.constData());
+    }
+
     void presetsAreDeployableByDefault()
     {
         // The pre-flight verdicts of one format for a preset and extra options.

@@ -1,7 +1,8 @@
 // The main window offscreen: it opens on the demo model, reports bad input in the window and keeps running, runs a
-// short calibration that fills every view, and cancels mid-run. With AQ_SCREENSHOT_DIR set, it also saves a
-// screenshot of the window with each view after the run, and main-window.png with the device selector in view (for
-// the documentation and for checking the layout).
+// short calibration that fills every view, and cancels mid-run; a data-parallel run whose second rank is a child
+// process of the command-line program finishes, fails when that rank dies, and cancels. With AQ_SCREENSHOT_DIR set,
+// it also saves a screenshot of the window with each view after the run, and main-window.png with the device selector
+// in view (for the documentation and for checking the layout).
 //
 // The window's device selector starts on AQ_TEST_DEVICE (cpu, cuda or cuda:N; cpu when unset), so every run of
 // these tests calibrates there: AQ_TEST_DEVICE=cuda build/bin/tst_studio
@@ -14,6 +15,7 @@
 #include "i18n.h"
 #include "mainwindow.h"
 #include "modelpanel.h"
+#include "rankprocesses.h"
 #include "runfile.h"
 #include "settingnames.h"
 
@@ -53,6 +55,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRadioButton>
+#include <QScopeGuard>
 #include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
@@ -67,8 +70,11 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 
 #include <filesystem>
+#include <sys/types.h>
 
 using namespace aq::gui;
 using aq::widgets::MessageBar;
@@ -260,6 +266,26 @@ private:
         if (cli.exitStatus() != QProcess::NormalExit || cli.exitCode() != 0)
             return QString::fromLocal8Bit(cli.readAllStandardError());
         return {};
+    }
+
+    /// A window on the demo model set up for a two-rank run on the CPU with a small w4a4 configuration of `epochs`
+    /// epochs and `nsamples` samples (batch size 2, one window per rank and step); the command-line program that
+    /// runs rank 1 is the one this build made.
+    static void setUpTwoRanks(MainWindow& w, int epochs, int64_t nsamples)
+    {
+        qputenv("AQ_CLI", QByteArrayLiteral(AQ_CLI_PATH));
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
+        aq::QuantConfig c = w.configPanel()->config();
+        c.nsamples = nsamples;
+        c.seqlen = 64;
+        c.epochs = epochs;
+        c.batchSize = 2;
+        w.configPanel()->setConfig(c);
+        w.setEvaluationText(QString());
+        QComboBox* device = deviceSelector(w);
+        QVERIFY(device);
+        device->setCurrentIndex(device->findData(QStringLiteral("cpu")));
+        w.rankSelector()->setValue(2);
     }
 
     static QString tabFile(int index)
@@ -798,6 +824,164 @@ private slots:
         for (int b = 0; b < 4; ++b)
             QCOMPARE(w.heatmapView()->history(b, QStringLiteral("out")).size(), 2);  // stored and live blocks alike
         QVERIFY(w.interruptedRunDir().isEmpty());
+    }
+
+    void dataParallelRun()
+    {
+        // Two ranks on the CPU: rank 0 in the window's worker, rank 1 a child process of the command-line program.
+        // The views show rank 0's data as in any run, the status bar each rank's throughput.
+        MainWindow w;
+        w.resize(1500, 950);
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        setUpTwoRanks(w, 1, 4);
+        if (QTest::currentTestFailed())
+            return;
+        QTRY_VERIFY(w.estimateLabel()->text().contains(QStringLiteral("per rank")));
+        {
+            // A global batch that does not split over the ranks is refused before anything starts.
+            const aq::QuantConfig good = w.configPanel()->config();
+            aq::QuantConfig odd = good;
+            odd.nsamples = 6;
+            odd.batchSize = 3;
+            w.configPanel()->setConfig(odd);
+            QVERIFY(!w.startRun());
+            QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
+            QCOMPARE(w.messageBar()->title(), QStringLiteral("Cannot run on 2 ranks:"));
+            QVERIFY(!w.rankProcesses()->isActive());
+            w.configPanel()->setConfig(good);
+        }
+        const int threadsBefore = aq::currentCpuThreads().used;
+        QStringList rankTexts;  // the status bar field after each epoch (connected after the window)
+        connect(w.worker(), &CalibrationWorker::epochEnded, this,
+                [&] { rankTexts << w.ranksLabel()->text(); });
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
+        QVERIFY(w.rankProcesses()->pid(1) > 0);
+        QVERIFY(w.rankProcesses()->isActive());
+        QVERIFY(!w.rankSelector()->isEnabled());
+        QVERIFY(w.ranksLabel()->isVisibleTo(&w));
+        // Rank 0 computes with its share of the cores while the run lasts.
+        QCOMPARE(aq::currentCpuThreads().used, std::max(1, threadsBefore / 2));
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
+        QVERIFY2(w.messageBar()->kind() == MessageBar::Kind::Information,
+                 qPrintable(w.messageBar()->title() + QLatin1Char(' ') + w.messageBar()->text()));
+        QVERIFY(!w.rankProcesses()->isActive());
+        QVERIFY(w.rankProcesses()->failure().isEmpty());
+        QCOMPARE(aq::currentCpuThreads().used, threadsBefore);
+        QVERIFY(w.rankSelector()->isEnabled());
+
+        QFile f(QDir(w.currentRunDir()).filePath(QStringLiteral("run.json")));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject run = QJsonDocument::fromJson(f.readAll()).object();
+        QCOMPARE(run.value(QStringLiteral("data_parallel")).toObject().value(QStringLiteral("ranks")).toInt(), 2);
+
+        QCOMPARE(rankTexts.size(), 4);  // one epoch of each of the demo model's four blocks
+        const QRegularExpression twoRanks(QStringLiteral("^Ranks: 0: \\d+(\\.\\d+)? · 1: \\d+(\\.\\d+)? windows/s$"));
+        for (const QString& text : std::as_const(rankTexts))
+            QVERIFY2(twoRanks.match(text).hasMatch(), qPrintable(text));
+        QVERIFY(w.logView()->toPlainText().contains(QStringLiteral("Started rank 1")));
+    }
+
+    void dataParallelRankKilled()
+    {
+        // Rank 1 killed mid-run: rank 0 fails at its next exchange, and the window's error names rank 1 and how it
+        // ended. No child is left behind.
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        setUpTwoRanks(w, 200, 8);
+        if (QTest::currentTestFailed())
+            return;
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QSignalSpy losses(w.worker(), &CalibrationWorker::lossesReady);
+        QSignalSpy failed(w.worker(), &CalibrationWorker::failed);
+        QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
+        const QString runDir = w.currentRunDir();
+        const qint64 pid = w.rankProcesses()->pid(1);
+        QVERIFY(pid > 0);
+        // Training steps are reported once the ranks have met.
+        QTRY_VERIFY_WITH_TIMEOUT(losses.count() >= 1, 120000);
+        QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 120000);
+        QCOMPARE(failed.count(), 1);
+        QCOMPARE(failed.first().at(0).value<aq::ErrorCode>(), aq::ErrorCode::PeerFailure);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
+        QCOMPARE(w.messageBar()->title(), QStringLiteral("Another rank stopped:"));
+        const QString text = w.messageBar()->text();
+        qInfo("%s %s", qPrintable(w.messageBar()->title()), qPrintable(text));
+        QVERIFY2(text.startsWith(QStringLiteral("rank 1 (pid %1) was killed by signal %2 (SIGKILL").arg(pid).arg(SIGKILL)),
+                 qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("Rank 0 reports:")), qPrintable(text));
+        QVERIFY(!w.isRunning());
+        QVERIFY(!w.rankProcesses()->isActive());
+        QVERIFY(::kill(pid_t(pid), 0) == -1 && errno == ESRCH);  // reaped, not a zombie
+        QVERIFY(!QFileInfo::exists(QDir(runDir).filePath(QStringLiteral("run.json"))));
+        QVERIFY(w.rankSelector()->isEnabled());
+    }
+
+    void dataParallelCancel()
+    {
+        // Cancel ends every rank: the run ends as cancelled (not as another rank's failure), with no child left.
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        setUpTwoRanks(w, 200, 8);
+        if (QTest::currentTestFailed())
+            return;
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QSignalSpy losses(w.worker(), &CalibrationWorker::lossesReady);
+        QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
+        const qint64 pid = w.rankProcesses()->pid(1);
+        QTRY_VERIFY_WITH_TIMEOUT(losses.count() >= 1, 120000);
+        w.cancelRun();
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 60000);
+        QVERIFY2(w.messageBar()->title().contains(QStringLiteral("cancelled")), qPrintable(w.messageBar()->title()));
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
+        QVERIFY(!w.rankProcesses()->isActive());
+        QVERIFY(::kill(pid_t(pid), 0) == -1 && errno == ESRCH);
+    }
+
+    void dataParallelRankFailsBeforeMeeting()
+    {
+        // A rank that fails before the ranks meet (here a stand-in for the command-line program that refuses at once):
+        // rank 0 stops waiting for it at once (long before the group's timeout), and the error names the rank and
+        // what it said.
+        QTemporaryDir bin;
+        QVERIFY(bin.isValid());
+        const QString fake = bin.filePath(QStringLiteral("affinequant"));
+        {
+            QFile f(fake);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("#!/bin/sh\necho \"affinequant [rank $RANK]: bad input: planted failure\" >&2\nexit 2\n");
+            f.close();
+            QVERIFY(f.setPermissions(f.permissions() | QFileDevice::ExeOwner));
+        }
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        setUpTwoRanks(w, 1, 4);
+        if (QTest::currentTestFailed())
+            return;
+        const auto restore = qScopeGuard([] {
+            qunsetenv("AQ_DIST_TIMEOUT");
+            qputenv("AQ_CLI", QByteArrayLiteral(AQ_CLI_PATH));
+        });
+        qputenv("AQ_CLI", fake.toLocal8Bit());
+        qputenv("AQ_DIST_TIMEOUT", "600");
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
+        const qint64 pid = w.rankProcesses()->pid(1);
+        QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 30000);
+        QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
+        const QString text = w.messageBar()->text();
+        qInfo("%s %s", qPrintable(w.messageBar()->title()), qPrintable(text));
+        QVERIFY2(text.startsWith(QStringLiteral("rank 1 (pid %1) exited with status 2 (bad input), saying: affinequant "
+                                                "[rank 1]: bad input: planted failure")
+                                     .arg(pid)),
+                 qPrintable(text));
+        QVERIFY(w.logView()->toPlainText().contains(QStringLiteral("[rank 1] affinequant [rank 1]: bad input: planted failure")));
+        QVERIFY(!w.rankProcesses()->isActive());
     }
 
     void eventLoopLatencyDuringRun()
@@ -1728,6 +1912,7 @@ private slots:
             w.configPanel()->loadConfig(c);
             QVERIFY(w.configPanel()->isModified());
             w.setEvaluationText(QString());
+            w.rankSelector()->setValue(3);
             w.close();  // writes the settings
         }
         MainWindow again;
@@ -1738,6 +1923,7 @@ private slots:
         QCOMPARE(again.configPanel()->config().lwcLr, 0.0025);
         QCOMPARE(again.configPanel()->config().wbits, 3);
         QVERIFY(again.evaluationText().isEmpty());
+        QCOMPARE(again.rankSelector()->value(), 3);
         QVERIFY(!again.modelPanel()->recentModels().isEmpty());
     }
 };

@@ -16,7 +16,7 @@ llamacpp_installed() { [[ -f $LLAMACPP_DIR/INSTALLED && $(head -n1 "$LLAMACPP_DI
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libgloo-dev libopenblas0-pthread
   qt6-base-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools qt6-svg-dev libqcustomplot-dev
   libsentencepiece-dev sentencepiece nlohmann-json3-dev libpcre2-dev
   xvfb xauth fonts-wqy-microhei python3

@@ -1576,6 +1576,96 @@
         <source>CPU threads: %1</source>
         <translation>CPU 线程：%1</translation>
     </message>
+    <message>
+        <source>[rank %1] %2</source>
+        <translation>[进程 %1] %2</translation>
+    </message>
+    <message>
+        <source>Data-parallel calibration: each rank calibrates its share of the calibration windows and the ranks combine their gradients at every step, so the result is that of one process. On CUDA each rank takes its own device, starting at the selected one (cuda:k, cuda:k+1, …); on the CPU the ranks are processes that share the cores. The batch size must be a multiple of the ranks. The views show rank 0&apos;s data, and the status bar each rank&apos;s throughput.</source>
+        <translation>数据并行校准：每个进程（rank）校准自己那一份校准窗口，各进程在每一步合并梯度，因此结果与单进程相同。在 CUDA 上每个进程使用各自的设备，从所选设备开始（cuda:k、cuda:k+1、…）；在 CPU 上各进程共享处理器核心。批大小必须是进程数的整数倍。各视图显示 0 号进程的数据，状态栏显示每个进程的吞吐量。</translation>
+    </message>
+    <message>
+        <source>R&amp;anks:</source>
+        <translation>进程数(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>Calibration windows per second of each rank&apos;s own work in the last epoch (time spent waiting for the other ranks left out)</source>
+        <translation>上一轮中每个进程自身计算的每秒校准窗口数（不含等待其他进程的时间）</translation>
+    </message>
+    <message numerus="yes">
+        <source>&lt;b&gt;Memory&lt;/b&gt; per rank (%n ranks) on %1: about %2 (activation buffers %3, one block %4, one training step %5, gradient exchange %6)</source>
+        <translation>
+            <numerusform>&lt;b&gt;内存&lt;/b&gt;（每个进程，共 %n 个进程，%1）：约 %2（激活缓冲区 %3，一个块 %4，一个训练步 %5，梯度交换 %6）</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>Cannot run on %n ranks:</source>
+        <translation>
+            <numerusform>无法以 %n 个进程运行：</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%1 with %n ranks</source>
+        <translation>
+            <numerusform>%1，%n 个进程</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Ranks: %1 windows/s</source>
+        <translation>各进程：%1 窗口/秒</translation>
+    </message>
+    <message numerus="yes">
+        <source>Ranks: %n</source>
+        <translation>
+            <numerusform>进程数：%n</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>rank %1 would run on %2, which does not exist. On CUDA each rank takes its own device from the selected one on: choose fewer ranks or an earlier device.</source>
+        <translation>%1 号进程将运行在 %2 上，但该设备不存在。在 CUDA 上每个进程从所选设备起各占一个设备：请减少进程数或选择更靠前的设备。</translation>
+    </message>
+    <message>
+        <source>no free port on the loopback interface for the ranks to meet at.</source>
+        <translation>回环接口上没有可供各进程会合的空闲端口。</translation>
+    </message>
+    <message numerus="yes">
+        <source>Started rank %1 (pid %2) on %3 with %n CPU thread(s)</source>
+        <translation>
+            <numerusform>已启动 %1 号进程（pid %2），设备 %3，%n 个 CPU 线程</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Waiting for the other ranks to end…</source>
+        <translation>正在等待其他进程结束…</translation>
+    </message>
+    <message>
+        <source>The other ranks were stopped.</source>
+        <translation>其他进程已被停止。</translation>
+    </message>
+    <message>
+        <source>Another rank stopped: %1</source>
+        <translation>另一个进程已停止：%1</translation>
+    </message>
+    <message>
+        <source>Another rank stopped; ending the run…</source>
+        <translation>另一个进程已停止；正在结束运行…</translation>
+    </message>
+    <message>
+        <source>Another rank stopped:</source>
+        <translation>另一个进程已停止：</translation>
+    </message>
+    <message>
+        <source>%1. Rank 0 reports: %2</source>
+        <translation>%1。0 号进程报告：%2</translation>
+    </message>
+    <message>
+        <source>%1, saying: %2</source>
+        <translation>%1，其输出：%2</translation>
+    </message>
+    <message>
+        <source>rank 0 stopped waiting for the other ranks to join.</source>
+        <translation>0 号进程已停止等待其他进程加入。</translation>
+    </message>
 </context>
 <context>
     <name>aq::gui::ModelPanel</name>
@@ -1678,6 +1768,69 @@
     <message>
         <source>&amp;Clear list</source>
         <translation>清空列表(&amp;C)</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::RankProcesses</name>
+    <message>
+        <source>internal error</source>
+        <translation>内部错误</translation>
+    </message>
+    <message>
+        <source>bad input</source>
+        <translation>输入错误</translation>
+    </message>
+    <message>
+        <source>out of memory</source>
+        <translation>内存不足</translation>
+    </message>
+    <message>
+        <source>another rank failed</source>
+        <translation>另一个进程失败</translation>
+    </message>
+    <message>
+        <source>interrupted</source>
+        <translation>被中断</translation>
+    </message>
+    <message>
+        <source>the command-line program named by AQ_CLI (%1) is not an executable file.</source>
+        <translation>AQ_CLI 指定的命令行程序（%1）不是可执行文件。</translation>
+    </message>
+    <message>
+        <source>the command-line program that runs the other ranks was not found at %1. It is installed next to AffineQuant Studio; set AQ_CLI to its path if it is elsewhere, or run one rank.</source>
+        <translation>在 %1 未找到运行其他进程的命令行程序。它与 AffineQuant Studio 安装在同一目录；若在别处，请将 AQ_CLI 设为其路径，或只用一个进程运行。</translation>
+    </message>
+    <message>
+        <source>the ranks of the previous run are still running.</source>
+        <translation>上一次运行的进程仍在运行。</translation>
+    </message>
+    <message>
+        <source>cannot write the configuration for the other ranks to %1: %2</source>
+        <translation>无法将其他进程的配置写入 %1：%2</translation>
+    </message>
+    <message>
+        <source>cannot start rank %1 (%2): %3</source>
+        <translation>无法启动 %1 号进程（%2）：%3</translation>
+    </message>
+    <message>
+        <source>%1; the system&apos;s out-of-memory killer sends it too</source>
+        <translation>%1；系统的内存不足终止机制也会发送此信号</translation>
+    </message>
+    <message>
+        <source>rank %1 (pid %2) was killed by signal %3</source>
+        <translation>%1 号进程（pid %2）被信号 %3 终止</translation>
+    </message>
+    <message>
+        <source>rank %1 (pid %2) was killed by signal %3 (%4)</source>
+        <translation>%1 号进程（pid %2）被信号 %3 终止（%4）</translation>
+    </message>
+    <message>
+        <source>rank %1 (pid %2) exited with status %3</source>
+        <translation>%1 号进程（pid %2）以状态 %3 退出</translation>
+    </message>
+    <message>
+        <source>rank %1 (pid %2) exited with status %3 (%4)</source>
+        <translation>%1 号进程（pid %2）以状态 %3 退出（%4）</translation>
     </message>
 </context>
 <context>

@@ -2,10 +2,12 @@
 #include "args.h"
 #include "quant_options.h"
 #include "cmd_export.h"
+#include "launch.h"
 #include "progress.h"
 
 #include "aq/calibrate.h"
 #include "aq/device.h"
+#include "aq/distributed.h"
 #include "aq/error.h"
 #include "aq/evaluate.h"
 #include "aq/model_info.h"
@@ -17,7 +19,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +29,8 @@
 namespace {
 
 std::atomic<bool> g_cancel{false};
+/// How error messages name this process: "affinequant", or "affinequant [rank 1]" in a data-parallel run.
+std::string g_who = "affinequant";
 
 void onInterrupt(int)
 {
@@ -57,14 +63,21 @@ Commands:
             Perplexity over disjoint windows of N tokens (default 2048, capped at the model's maximum):
             the text is tokenized once with BOS; PPL = exp(mean over windows of the mean cross-entropy).
             --reference: also KL(reference || model) and top-1 agreement on the same windows.
-  quantize  --model DIR --calib FILE --out RUNDIR (--preset NAME | --wbits N --abits N [--group-size G])
+  quantize  --model DIR --calib FILE --out RUNDIR (--preset NAME | --config RUN.json | --wbits N --abits N [--group-size G])
             [--method rtn|omniquant|affinequant] [--nsamples N] [--seqlen N] [--epochs E] [--batch-size B]
             [--let-lr X] [--lwc-lr X] [--sf X] [--alpha X] [--wd X] [--seed S]
             [--aug-loss|--no-aug-loss] [--no-lwc] [--no-let] [--ln-matrix|--no-ln-matrix] [--qk-matrix|--no-qk-matrix]
             [--symmetric] [--zero-in-range|--no-zero-in-range] [--no-partial-groups] [--per-channel-fallback] [--reference-delta-clamp]
             [--keep-dominant] [--inverse-fp64] [--mixed-precision] [--buffers-on-host] [--max-recoveries K] [--condition-limit X]
             [--eval FILE [--eval-windows K] [--eval-seqlen N]] [--resume] [--force] [--device D] [--json]
+            [--nproc N] [--devices D0,D1,...] [--dist-timeout SECONDS]
             Block-wise calibration; writes RUNDIR/run.json and RUNDIR/model/ (Hugging Face layout, fake-quantized).
+            --config takes an earlier run's configuration (its run.json); options given beside it change it.
+            Data-parallel (docs/distributed.md): --nproc N starts N local ranks (one per --devices entry, or CPU
+            processes sharing the cores); without it, a process started by a launcher that sets RANK, WORLD_SIZE,
+            LOCAL_RANK, MASTER_ADDR and MASTER_PORT (torchrun, srun scripts) joins that group. --batch-size is the
+            global batch (a multiple of the ranks); rank 0 writes the run; a rank that fails or stops answering for
+            --dist-timeout seconds (default 900) stops them all.
             Presets: w4a16g128 w4a16 w3a16g128 w3a16 w2a16 w2a16g128 w2a16g64 w4a4 w4a4-llama2 w6a6, and teaching
             (w4a4 on 16 x 256 tokens for 6 epochs: every view of the demo model in seconds on a CPU).
             The weight-only presets are deployable by default (vector post-norm transforms, zero in range: the result
@@ -87,7 +100,8 @@ Every command takes --threads N: at most N threads on the CPU (default: every us
 smallest of OMP_NUM_THREADS / OPENBLAS_NUM_THREADS). The program splits them between LibTorch and the BLAS library
 itself, so no setting of those variables oversubscribes the cores.
 
-Exit status: 0 success, 2 bad input or usage, 3 out of memory, 130 interrupted, 1 internal error.
+Exit status: 0 success, 2 bad input or usage, 3 out of memory, 4 another rank of a data-parallel run failed,
+130 interrupted, 1 internal error.
 )";
 
 std::string shapeText(const std::vector<int64_t>& s)
@@ -233,8 +247,13 @@ int cmdEval(const std::vector<std::string>& argv)
 class CliObserver : public aq::CalibrationObserver {
 public:
     explicit CliObserver(int epochs) : m_bar("quantize"), m_epochs(std::max(epochs, 1)) {}
+    /// Called with every stage before it is drawn.
+    std::function<void(const std::string&)> onStage;
+
     void stage(const std::string& what, int block, int numBlocks) override
     {
+        if (onStage)
+            onStage(what);
         m_block = block;
         m_numBlocks = numBlocks;
         m_stage = what;
@@ -271,6 +290,22 @@ private:
     std::string m_stage;
 };
 
+/// The quantize command's options for rank `rank` of a local group: --nproc left out, each rank's --threads added.
+std::vector<std::string> rankArguments(const std::vector<std::string>& argv, int threads)
+{
+    std::vector<std::string> out;
+    for (size_t i = 0; i < argv.size(); ++i) {
+        if (argv[i] == "--nproc") {
+            ++i;
+            continue;
+        }
+        out.push_back(argv[i]);
+    }
+    out.push_back("--threads");
+    out.push_back(std::to_string(threads));
+    return out;
+}
+
 int cmdQuantize(const std::vector<std::string>& argv)
 {
     aqcli::Args args(argv, aqcli::kQuantizeValuedOptions, aqcli::kQuantizeFlagOptions);
@@ -287,8 +322,79 @@ int cmdQuantize(const std::vector<std::string>& argv)
     req.resume = args.flag("resume");
     req.force = args.flag("force");
 
+    // Data-parallel: a group from the environment (an external launcher), or ranks this process starts itself.
+    req.world = aq::worldFromEnvironment();
+    const int timeout = static_cast<int>(args.integer("dist-timeout", req.world.timeoutSeconds, 7 * 24 * 3600));
+    if (timeout < 1)
+        aq::badInput("--dist-timeout needs a number of seconds of at least 1");
+    req.world.timeoutSeconds = timeout;
+    std::vector<std::string> devices;
+    if (args.has("devices"))
+        devices = aq::parseDeviceList(args.str("devices"));
+    const int nproc = static_cast<int>(
+        args.has("nproc") ? args.integer("nproc", 1, 1024)
+                          : (!req.world.distributed() && devices.size() > 1 ? static_cast<int64_t>(devices.size()) : 1));
+    if (nproc < 1)
+        aq::badInput("--nproc needs a number of ranks of at least 1");
+    if (nproc > 1 && req.world.distributed())
+        aq::badInput("--nproc starts its own ranks, but this process was started as rank " +
+                     std::to_string(req.world.rank) + " of " + std::to_string(req.world.worldSize) +
+                     " by a launcher (WORLD_SIZE is set); leave --nproc out, or unset WORLD_SIZE");
+    if (nproc > 1 && !devices.empty() && static_cast<int>(devices.size()) != nproc)
+        aq::badInput("--devices lists " + std::to_string(devices.size()) + " devices for --nproc " +
+                     std::to_string(nproc) + "; list one device per rank");
+    std::unique_ptr<aqcli::LocalLauncher> launcher;
+    if (nproc > 1) {
+        aq::validateWorld(c, nproc);  // before any process starts
+        // The cores are split between the ranks unless --threads gave each rank's share.
+        const aq::CpuThreads t = aq::currentCpuThreads();
+        const int threads = t.limitSource == "--threads" ? t.used : std::max(1, t.used / nproc);
+        std::vector<std::vector<std::string>> rankArgs(static_cast<size_t>(nproc), rankArguments(argv, threads));
+        launcher = std::make_unique<aqcli::LocalLauncher>(nproc, rankArgs, timeout);
+        aq::configureCpu(threads);
+        req.world = aq::worldFromEnvironment();
+        req.world.timeoutSeconds = timeout;
+    }
+    req.config.device = aq::rankDevice(req.world, c.device, devices);
+    const bool root = req.world.rank == 0;
+    if (req.world.distributed())
+        g_who = "affinequant [rank " + std::to_string(req.world.rank) + "]";
+
     CliObserver obs(c.epochs);
-    const aq::CalibrationResult r = aq::runCalibration(req, &obs, &g_cancel);
+    aq::CalibrationResult r;
+    // With local ranks, rank 0 also stops when one of them fails (even while it waits for them to join).
+    std::atomic<bool> stopRun{false};
+    if (launcher) {
+        launcher->watch(stopRun, g_cancel);
+        obs.onStage = [&launcher](const std::string& what) {
+            if (what == "writing the model")
+                launcher->stopWatching();  // the other ranks' work is done
+        };
+    }
+    try {
+        r = aq::runCalibration(req, root ? &obs : nullptr, launcher ? &stopRun : &g_cancel);
+    } catch (const aq::Error& e) {
+        if (!launcher)
+            throw;
+        // Give the other ranks a moment to end on their own, so that the first cause is the one reported.
+        launcher->waitAll(1.0);
+        int status = aq::exitStatusFor(e.code());
+        const std::string child = launcher->firstFailure(&status);  // the ranks that ended on their own
+        launcher->stopAll(2.0);
+        if (child.empty() || g_cancel.load() ||
+            (e.code() != aq::ErrorCode::PeerFailure && e.code() != aq::ErrorCode::Cancelled))
+            throw;
+        if (e.code() == aq::ErrorCode::PeerFailure)
+            std::fprintf(stderr, "\n%s: %s: %s", g_who.c_str(), aq::errorCodeName(e.code()), e.what());
+        std::fprintf(stderr, "\naffinequant: %s; every rank stopped\n", child.c_str());
+        return status;
+    }
+    if (launcher && !launcher->waitAll(60.0)) {
+        launcher->stopAll(5.0);
+        std::fprintf(stderr, "affinequant: warning: some ranks did not end after the run; they were stopped\n");
+    }
+    if (!root)
+        return 0;  // rank 0 reports
     obs.stage("done", 1, 1);
     std::fprintf(stderr, "\n");
     if (args.flag("json")) {
@@ -297,9 +403,14 @@ int cmdQuantize(const std::vector<std::string>& argv)
         if (!req.evalTextPath.empty())
             j["eval"] = {{"fp_perplexity", r.fpPerplexity}, {"rtn_perplexity", r.rtnPerplexity},
                          {"quant_perplexity", r.quantPerplexity}};
+        if (req.world.distributed())
+            j["ranks"] = req.world.worldSize;
         std::cout << j.dump(2) << "\n";
     } else {
-        std::printf("wrote %s (run.json, model/) in %.1f s, %d recoveries\n", r.runDir.c_str(), r.seconds, r.recoveries);
+        std::printf("wrote %s (run.json, model/) in %.1f s, %d recoveries", r.runDir.c_str(), r.seconds, r.recoveries);
+        if (req.world.distributed())
+            std::printf(", %d ranks", req.world.worldSize);
+        std::printf("\n");
         if (!req.evalTextPath.empty())
             std::printf("perplexity: FP %.4f, RTN %.4f, %s %.4f\n", r.fpPerplexity, r.rtnPerplexity,
                         aq::methodName(c.method), r.quantPerplexity);
@@ -389,7 +500,7 @@ int main(int argc, char** argv)
         }
         aq::badInput("unknown command '" + cmd + "'; run 'affinequant --help'");
     } catch (const aq::Error& e) {
-        std::fprintf(stderr, "\naffinequant: %s: %s\n", aq::errorCodeName(e.code()), e.what());
+        std::fprintf(stderr, "\n%s: %s: %s\n", g_who.c_str(), aq::errorCodeName(e.code()), e.what());
         return aq::exitStatusFor(e.code());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "\naffinequant: internal error: %s\n", e.what());

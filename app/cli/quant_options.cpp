@@ -3,6 +3,8 @@
 #include "aq/error.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace aqcli {
@@ -10,7 +12,7 @@ namespace aqcli {
 const std::set<std::string> kQuantizeValuedOptions = {
     "model", "calib", "out", "preset", "method", "wbits", "abits", "group-size", "nsamples", "seqlen", "epochs",
     "batch-size", "let-lr", "lwc-lr", "sf", "alpha", "wd", "seed", "max-recoveries", "condition-limit", "eval",
-    "eval-windows", "eval-seqlen", "device"};
+    "eval-windows", "eval-seqlen", "device", "nproc", "devices", "dist-timeout", "config"};
 
 const std::set<std::string> kQuantizeFlagOptions = {
     "aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix", "no-qk-matrix",
@@ -22,7 +24,25 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
 {
     const aq::Method method = aq::parseMethod(args.str("method", "affinequant"));
     aq::QuantConfig c;
-    if (args.has("preset")) {
+    if (args.has("config")) {
+        // An earlier run's configuration (its run.json, or the "configuration" object alone); options given beside it
+        // change it.
+        if (args.has("preset"))
+            aq::badInput("give --config FILE or --preset NAME, not both");
+        const std::string path = args.str("config");
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            aq::badInput("cannot read the configuration file '" + path + "'");
+        std::stringstream text;
+        text << in.rdbuf();
+        try {
+            c = aq::quantConfigFromJson(text.str());
+        } catch (const aq::Error& e) {
+            aq::badInput("'" + path + "': " + e.what());
+        }
+        if (args.has("method"))
+            c.method = method;
+    } else if (args.has("preset")) {
         c = aq::presetConfigFor(args.str("preset"), method, model);
     } else {
         if (!args.has("wbits"))

@@ -18,7 +18,8 @@ StepLossPoint toStepLoss(const aq::StepLoss& s) { return {s.block, s.epoch, s.st
 
 EpochInfo toEpochInfo(const aq::EpochSummary& e)
 {
-    return {e.block, e.epoch, e.epochs, e.meanLoss, e.seconds, qint64(e.bandWidth)};
+    return {e.block,   e.epoch,          e.epochs, e.meanLoss, e.seconds, qint64(e.bandWidth),
+            toDoubles(e.rankWindowsPerSecond)};
 }
 
 MatrixDiagnosticsInfo toDiagnostics(const aq::MatrixDiagnostics& d)

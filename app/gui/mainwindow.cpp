@@ -6,6 +6,7 @@
 #include "enginemessages.h"
 #include "exportdialog.h"
 #include "modelpanel.h"
+#include "rankprocesses.h"
 #include "runfile.h"
 #include "runreport.h"
 #include "settingnames.h"
@@ -159,6 +160,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     createMenus();
     createStatusBar();
 
+    m_rankProcesses = new RankProcesses(this);
+    connect(m_rankProcesses, &RankProcesses::rankOutput, this,
+            [this](int rank, const QString& line) { appendLog(tr("[rank %1] %2").arg(rank).arg(line)); });
+    connect(m_rankProcesses, &RankProcesses::rankFailed, this, &MainWindow::onRankFailed);
+
     m_thread = new QThread(this);
     m_thread->setObjectName(QStringLiteral("calibration"));
     m_worker = new CalibrationWorker;
@@ -178,7 +184,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
 MainWindow::~MainWindow()
 {
     // Normally nothing runs here (closeEvent waits for a running calibration to end). If something still runs, ask
-    // it to stop and wait: the worker must not outlive the thread object.
+    // it to stop and wait: the worker must not outlive the thread object. The other ranks of a data-parallel run go
+    // first, so that rank 0 does not wait for them inside a collective.
+    m_rankProcesses->blockSignals(true);
+    m_rankProcesses->stopNow(3000);
     m_worker->cancel();
     m_thread->quit();
     m_thread->wait();
@@ -431,6 +440,17 @@ QWidget* MainWindow::createSetupPanel()
     m_runsFolder->setToolTip(tr("Each run writes a new folder here: run.json (configuration, metrics, "
                                 "perplexities) and model/ (the quantized model in Hugging Face layout)."));
     runForm->addRow(tr("&Device:"), m_device);
+    // Data-parallel calibration: ranks 1..N-1 are child processes of the command-line program (RankProcesses).
+    m_rankCount = new QSpinBox(runBox);
+    m_rankCount->setRange(1, 8);
+    m_rankCount->setToolTip(
+        tr("Data-parallel calibration: each rank calibrates its share of the calibration windows and the ranks "
+           "combine their gradients at every step, so the result is that of one process. On CUDA each rank takes "
+           "its own device, starting at the selected one (cuda:k, cuda:k+1, …); on the CPU the ranks are processes "
+           "that share the cores. The batch size must be a multiple of the ranks. The views show rank 0's data, and "
+           "the status bar each rank's throughput."));
+    connect(m_rankCount, &QSpinBox::valueChanged, this, [this] { updateEstimate(); });
+    runForm->addRow(tr("R&anks:"), m_rankCount);
     // CPU threads: the engine's policy (aq::configureCpu) with the cap chosen here; 0 = automatic.
     m_cpuThreads = new QSpinBox(runBox);
     m_cpuThreads->setRange(0, 4096);
@@ -546,6 +566,10 @@ void MainWindow::createDocks()
 void MainWindow::createStatusBar()
 {
     m_stateLabel = new QLabel(tr("Ready"), this);
+    m_ranksLabel = new QLabel(this);
+    m_ranksLabel->setToolTip(tr("Calibration windows per second of each rank's own work in the last epoch (time spent "
+                                "waiting for the other ranks left out)"));
+    m_ranksLabel->hide();  // shown for data-parallel runs
     m_blockLabel = new QLabel(this);
     m_epochLabel = new QLabel(this);
     m_lossLabel = new QLabel(this);
@@ -569,6 +593,7 @@ void MainWindow::createStatusBar()
         m_etaLabel->setText(tr("%1 elapsed").arg(formatDuration(m_stageClock.elapsed() / 1000.0)));
     });
     statusBar()->addWidget(m_stateLabel, 1);
+    statusBar()->addPermanentWidget(m_ranksLabel);
     for (QLabel* l : {m_blockLabel, m_epochLabel, m_lossLabel, m_etaLabel})
         statusBar()->addPermanentWidget(l);
     statusBar()->addPermanentWidget(m_progress);
@@ -588,9 +613,23 @@ void MainWindow::connectWorker()
     connect(m_worker, &CalibrationWorker::recoveryHappened, this, &MainWindow::onRecovery);
     connect(m_worker, &CalibrationWorker::blockEnded, this, &MainWindow::onBlock);
     connect(m_worker, &CalibrationWorker::logLine, this, &MainWindow::appendLog);
-    connect(m_worker, &CalibrationWorker::finished, this, &MainWindow::onFinished);
-    connect(m_worker, &CalibrationWorker::failed, this, &MainWindow::onFailed);
-    connect(m_worker, &CalibrationWorker::cancelled, this, &MainWindow::onCancelled);
+    // Rank 0's outcome is shown once the other ranks of a data-parallel run have ended: after a success they have
+    // already (they end after the last block), after a failure they get a moment to end on their own so that the
+    // first cause is known, after a cancel they are stopped at once.
+    connect(m_worker, &CalibrationWorker::finished, this, [this](const aq::gui::RunOutcome& outcome) {
+        afterOtherRanks(10000, [this, outcome] { onFinished(outcome); });
+    });
+    connect(m_worker, &CalibrationWorker::failed, this, [this](aq::ErrorCode code, const QString& detail) {
+        afterOtherRanks(code == aq::ErrorCode::PeerFailure ? 3000 : 0, [this, code, detail] { onFailed(code, detail); });
+    });
+    connect(m_worker, &CalibrationWorker::cancelled, this, [this] {
+        afterOtherRanks(0, [this] {
+            if (m_stoppedForRank)  // stopped because a rank failed before the ranks met, not by the user
+                onFailed(aq::ErrorCode::PeerFailure, tr("rank 0 stopped waiting for the other ranks to join."));
+            else
+                onCancelled();
+        });
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -624,6 +663,7 @@ void MainWindow::readSettings()
     applyCpuThreads(m_cpuThreads->value());
     const int device = m_device->findData(s.value(QStringLiteral("run/device"), QStringLiteral("cpu")));
     m_device->setCurrentIndex(std::max(0, device));
+    m_rankCount->setValue(s.value(QStringLiteral("run/ranks"), 1).toInt());
     m_configPanel->setDevice(m_device->currentData().toString());
     const QString method = s.value(QStringLiteral("config/method")).toString();
     if (!method.isEmpty()) {
@@ -639,8 +679,13 @@ void MainWindow::readSettings()
     const QByteArray edited = s.value(QStringLiteral("config/edited")).toByteArray();
     if (!edited.isEmpty()) {
         const QJsonDocument doc = QJsonDocument::fromJson(edited);
-        if (doc.isObject())
-            m_configPanel->loadConfig(configFromJson(doc.object()));
+        if (doc.isObject()) {
+            try {
+                m_configPanel->loadConfig(configFromJson(doc.object()));
+            } catch (const aq::Error&) {
+                // settings this version cannot read: the preset's values stand
+            }
+        }
     }
     m_lossView->setLogScale(s.value(QStringLiteral("view/logLoss"), false).toBool());
 
@@ -666,6 +711,7 @@ void MainWindow::writeSettings() const
     s.setValue(QStringLiteral("texts/evalWindows"), m_evalWindows->value());
     s.setValue(QStringLiteral("runs/folder"), runsFolder());
     s.setValue(QStringLiteral("run/device"), m_device->currentData());
+    s.setValue(QStringLiteral("run/ranks"), m_rankCount->value());
     s.setValue(QStringLiteral("run/cpuThreads"), m_cpuThreads->value());
     s.setValue(QStringLiteral("config/preset"), m_configPanel->presetName());
     s.setValue(QStringLiteral("config/method"), QString::fromLatin1(aq::methodName(m_configPanel->method())));
@@ -766,8 +812,10 @@ void MainWindow::updateEstimate()
     const aq::ModelConfig& m = summary->config;
     const bool cuda = c.device.rfind("cuda", 0) == 0;
 
-    // Memory: the engine's own estimate, the figure it checks against the device's free memory before it starts.
-    const aq::MemoryEstimate mem = aq::estimateCalibrationMemory(m, c, cuda);
+    // Memory: the engine's own estimate, the figure it checks against the device's free memory before it starts;
+    // for a data-parallel run, what each rank needs (its share of the windows and the gradient exchange).
+    const int ranks = m_rankCount ? m_rankCount->value() : 1;
+    const aq::MemoryEstimate mem = aq::estimateCalibrationMemory(m, c, cuda, ranks);
     qint64 freeBytes = -1;
     try {
         for (const aq::DeviceInfo& d : aq::listDevices())
@@ -775,10 +823,21 @@ void MainWindow::updateEstimate()
                 freeBytes = d.freeBytes;
     } catch (const std::exception&) {
     }
-    QString memory = tr("<b>Memory</b> on %1: about %2 (activation buffers %3, one block %4, one training step %5)")
-                         .arg(device.toHtmlEscaped(), formatBytes(mem.deviceBytes()),
-                              formatBytes(mem.buffersOnHost ? 0.0 : mem.bufferBytes), formatBytes(mem.blockBytes),
-                              formatBytes(mem.stepBytes));
+    QString memory;
+    if (ranks > 1) {
+        const QString devices = cuda ? QStringLiteral("%1–%2").arg(device, RankProcesses::rankDevice(device, ranks - 1))
+                                     : device;
+        memory = tr("<b>Memory</b> per rank (%n ranks) on %1: about %2 (activation buffers %3, one block %4, one "
+                    "training step %5, gradient exchange %6)", nullptr, ranks)
+                     .arg(devices.toHtmlEscaped(), formatBytes(mem.deviceBytes()),
+                          formatBytes(mem.buffersOnHost ? 0.0 : mem.bufferBytes), formatBytes(mem.blockBytes),
+                          formatBytes(mem.stepBytes), formatBytes(mem.commBytes));
+    } else {
+        memory = tr("<b>Memory</b> on %1: about %2 (activation buffers %3, one block %4, one training step %5)")
+                     .arg(device.toHtmlEscaped(), formatBytes(mem.deviceBytes()),
+                          formatBytes(mem.buffersOnHost ? 0.0 : mem.bufferBytes), formatBytes(mem.blockBytes),
+                          formatBytes(mem.stepBytes));
+    }
     if (mem.hostBytes() > 0)
         memory += tr(", plus %1 of host memory for the activation buffers").arg(formatBytes(mem.hostBytes()));
     if (freeBytes > 0 && mem.deviceBytes() > double(freeBytes))
@@ -987,15 +1046,21 @@ bool MainWindow::startRun()
     m_request.config = config;
     m_request.evalTextPath = evaluationText().toStdString();
     m_request.evalWindows = m_evalWindows->value();
+    QString ranksProblem;
+    if (!startOtherRanks(&ranksProblem))
+        return refuse(tr("Cannot run on %n ranks:", nullptr, m_rankCount->value()), ranksProblem);
 
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
     prepareRunViews(int(summary->config.numLayers), config);
     m_runClock.start();
 
+    QString where = QString::fromStdString(config.device);
+    if (m_request.world.distributed())
+        where = tr("%1 with %n ranks", nullptr, m_request.world.worldSize).arg(where);
     appendLog(tr("Starting %1 %2 on %3 → %4")
-                  .arg(QString::fromLatin1(aq::methodName(config.method)), m_configPanel->presetName(),
-                       QString::fromStdString(config.device), QString::fromStdString(m_request.runDir)));
+                  .arg(QString::fromLatin1(aq::methodName(config.method)), m_configPanel->presetName(), where,
+                       QString::fromStdString(m_request.runDir)));
     writeSettings();
     // The run has the cores to itself: a measurement for the estimate waits until it has ended.
     m_measureDelay->stop();
@@ -1025,6 +1090,138 @@ void MainWindow::prepareRunViews(int numBlocks, const aq::QuantConfig& config)
     m_recoveries = 0;
     // The engine's steps per epoch (nsamples / batch size, rounded down), the x scale of live and stored curves alike.
     m_stepsPerEpoch = std::max<qint64>(1, config.nsamples / std::max<qint64>(1, config.batchSize));
+    // Each rank's throughput, in a field as wide as the run's ranks need.
+    const int ranks = m_request.world.worldSize;
+    m_ranksLabel->setVisible(ranks > 1);
+    if (ranks > 1) {
+        QStringList widest;
+        for (int r = 0; r < ranks; ++r)
+            widest << QStringLiteral("%1: 888.88").arg(r);
+        fixFieldSize(m_ranksLabel, {tr("Ranks: %1 windows/s").arg(widest.join(QStringLiteral(" · ")))});
+        m_ranksLabel->setText(tr("Ranks: %n", nullptr, ranks));
+    }
+}
+
+bool MainWindow::startOtherRanks(QString* detail)
+{
+    m_request.world = aq::WorldSpec{};
+    m_ranksMet = false;
+    m_stoppedForRank = false;
+    const int ranks = m_rankCount->value();
+    if (ranks <= 1)
+        return true;
+    const aq::QuantConfig& c = m_request.config;
+    const QString device = QString::fromStdString(c.device);
+    try {
+        aq::validateWorld(c, ranks);
+    } catch (const aq::Error& e) {
+        *detail = engineMessageForWindow(QString::fromStdString(e.what()));
+        return false;
+    }
+    std::string why;
+    if (!aq::distributedBackendAvailable(c.device, &why)) {
+        *detail = engineMessageForWindow(QString::fromStdString(why));
+        return false;
+    }
+    if (device.startsWith(QLatin1String("cuda"))) {
+        // One device per rank, from the selected one on.
+        QStringList available;
+        try {
+            for (const aq::DeviceInfo& d : aq::listDevices())
+                available << QString::fromStdString(d.id);
+        } catch (const std::exception&) {
+        }
+        for (int r = 0; r < ranks; ++r) {
+            const QString needed = RankProcesses::rankDevice(device, r);
+            if (!available.contains(needed)) {
+                *detail = tr("rank %1 would run on %2, which does not exist. On CUDA each rank takes its own device "
+                             "from the selected one on: choose fewer ranks or an earlier device.")
+                              .arg(r)
+                              .arg(needed);
+                return false;
+            }
+        }
+    }
+    const QString program = RankProcesses::program(detail);
+    if (program.isEmpty())
+        return false;
+    const int port = RankProcesses::freeLoopbackPort();
+    if (port <= 0) {
+        *detail = tr("no free port on the loopback interface for the ranks to meet at.");
+        return false;
+    }
+
+    // The ranks share the cores as the command-line program's do: each computes with its share, rank 0 (this
+    // process) too, until the run has ended.
+    const aq::CpuThreads cpu = aq::currentCpuThreads();
+    const int threads = std::max(1, cpu.used / ranks);
+    aq::WorldSpec world;
+    world.rank = 0;
+    world.worldSize = ranks;
+    world.localRank = 0;
+    world.masterAddr = "127.0.0.1";
+    world.masterPort = port;
+    // How long a rank that does not answer is waited for; AQ_DIST_TIMEOUT as for the command-line program.
+    bool timeoutSet = false;
+    const int timeout = qEnvironmentVariableIntValue("AQ_DIST_TIMEOUT", &timeoutSet);
+    world.timeoutSeconds = timeoutSet && timeout > 0 ? timeout : 900;
+    QStringList arguments{QStringLiteral("--model"), QString::fromStdString(m_request.modelDir),
+                          QStringLiteral("--calib"), QString::fromStdString(m_request.calibTextPath),
+                          QStringLiteral("--out"), QString::fromStdString(m_request.runDir)};
+    if (m_request.resume)
+        arguments << QStringLiteral("--resume");
+    QVector<RankProcesses::Rank> children;
+    for (int r = 1; r < ranks; ++r)
+        children.push_back({r, RankProcesses::rankDevice(device, r), threads});
+    if (!m_rankProcesses->start(program, arguments, QByteArray::fromStdString(aq::quantConfigJson(c)), children, world,
+                                detail))
+        return false;
+    for (const RankProcesses::Rank& r : std::as_const(children))
+        appendLog(tr("Started rank %1 (pid %2) on %3 with %n CPU thread(s)", nullptr, r.threads)
+                      .arg(r.rank)
+                      .arg(m_rankProcesses->pid(r.rank))
+                      .arg(r.device));
+    aq::configureCpu(threads);
+    m_cpuSplit = true;
+    m_request.world = world;
+    return true;
+}
+
+void MainWindow::afterOtherRanks(int waitMs, std::function<void()> handler)
+{
+    if (!m_rankProcesses->isActive() && !m_cpuSplit) {
+        handler();
+        return;
+    }
+    if (m_rankProcesses->isActive())
+        m_stateLabel->setText(tr("Waiting for the other ranks to end…"));
+    m_rankProcesses->finish(waitMs, 3000, [this, handler = std::move(handler)] {
+        if (m_rankProcesses->wereStopped())
+            appendLog(tr("The other ranks were stopped."));
+        if (m_cpuSplit) {
+            m_cpuSplit = false;
+            applyCpuThreads(m_cpuThreads->value());  // the window's own policy again
+        }
+        handler();
+    });
+}
+
+void MainWindow::onRankFailed(int rank, const QString& description, const QStringList& lastLines)
+{
+    Q_UNUSED(rank);
+    Q_UNUSED(lastLines);  // already in the log, line by line
+    if (!m_running || m_worker->cancelRequested())
+        return;
+    appendLog(tr("Another rank stopped: %1").arg(description));
+    if (!m_ranksMet) {
+        // Rank 0 is still waiting for the others to arrive: it stops waiting now, and the error names this rank.
+        m_stoppedForRank = true;
+        m_stateLabel->setText(tr("Another rank stopped; ending the run…"));
+        m_worker->cancel();
+        return;
+    }
+    // Rank 0 notices at its next exchange with the others and fails; its error names this rank.
+    m_stateLabel->setText(tr("Another rank stopped; ending the run…"));
 }
 
 bool MainWindow::resumeRun(const QString& runDir)
@@ -1078,6 +1275,9 @@ bool MainWindow::resumeRun(const QString& runDir)
     m_request.evalTextPath = evaluationText().toStdString();
     m_request.evalWindows = m_evalWindows->value();
     m_request.resume = true;
+    QString ranksProblem;
+    if (!startOtherRanks(&ranksProblem))
+        return refuse(ranksProblem);
 
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(run->modelDir).canonicalFilePath();
@@ -1164,6 +1364,9 @@ void MainWindow::setRunning(bool running)
     m_evalText->setEnabled(!running);
     m_evalWindows->setEnabled(!running);
     m_device->setEnabled(!running);
+    m_rankCount->setEnabled(!running);
+    // A data-parallel run has split the cores between its ranks until it ends.
+    m_cpuThreads->setEnabled(!running || !m_request.world.distributed());
     m_runsFolder->setEnabled(!running);
     setAcceptDrops(!running);
     updateExportAction();
@@ -1178,6 +1381,8 @@ void MainWindow::setRunning(bool running)
 
 void MainWindow::onStage(const QString& what, int block, int numBlocks)
 {
+    if (!m_replaying)
+        m_ranksMet = true;  // rank 0 reports only once its group has formed
     if (numBlocks > 0)
         m_numBlocks = numBlocks;
     if (block >= 0 && block < numBlocks) {  // stages after the last block report block == numBlocks
@@ -1265,6 +1470,14 @@ void MainWindow::onEpoch(const aq::gui::EpochInfo& e)
     ++m_runEpochs;
     m_epochLabel->setText(tr("Epoch %1/%2").arg(e.epoch + 1).arg(e.epochs));
     m_lossLabel->setText(tr("Loss %1").arg(e.meanLoss, 0, 'g', 4));
+    if (e.rankWindowsPerSecond.size() > 1) {
+        QStringList ranks;
+        for (int r = 0; r < e.rankWindowsPerSecond.size(); ++r) {
+            const double v = e.rankWindowsPerSecond[r];
+            ranks << QStringLiteral("%1: %2").arg(r).arg(v, 0, 'f', v >= 100 ? 0 : v >= 10 ? 1 : 2);
+        }
+        m_ranksLabel->setText(tr("Ranks: %1 windows/s").arg(ranks.join(QStringLiteral(" · "))));
+    }
     updateProgress();
 }
 
@@ -1341,10 +1554,11 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
     setProgressBusy(false);
     {
         // The run's own time per step is a better figure than the short measurement's: later estimates of the same
-        // kind of configuration use it (afterRun() shows the new estimate).
+        // kind of configuration use it (afterRun() shows the new estimate). Not a data-parallel run's: the
+        // measurement is of one process.
         const QString key = timingKey(QString::fromStdString(m_request.modelDir), m_request.config);
         const auto it = m_timings.constFind(key);
-        if (it != m_timings.constEnd())
+        if (it != m_timings.constEnd() && !m_request.world.distributed())
             m_timings.insert(key, refinedByRun(*it, m_runEpochSeconds, m_runEpochs, double(m_stepsPerEpoch)));
     }
     const aq::QuantConfig& c = m_request.config;
@@ -1396,7 +1610,7 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
     afterRun();
 }
 
-void MainWindow::showRunError(aq::ErrorCode code, const QString& detail)
+void MainWindow::showRunError(aq::ErrorCode code, const QString& detail, const QString& cause)
 {
     QString title;
     switch (code) {
@@ -1409,19 +1623,43 @@ void MainWindow::showRunError(aq::ErrorCode code, const QString& detail)
     case aq::ErrorCode::Numerical:
         title = tr("Numerical failure:");
         break;
+    case aq::ErrorCode::PeerFailure:
+        title = tr("Another rank stopped:");
+        break;
     default:
         title = tr("Internal error:");
         break;
     }
     // The window's words and language; the log keeps the engine's own text for reports.
-    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, engineMessageForWindow(detail));
-    appendLog(title + QLatin1Char(' ') + detail);
+    QString text = engineMessageForWindow(detail);
+    QString logged = detail;
+    if (!cause.isEmpty()) {
+        text = tr("%1. Rank 0 reports: %2").arg(cause, text);
+        logged = tr("%1. Rank 0 reports: %2").arg(cause, detail);
+    }
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, text);
+    appendLog(title + QLatin1Char(' ') + logged);
 }
 
 void MainWindow::onFailed(aq::ErrorCode code, const QString& detail)
 {
+    // A rank that a cancel stopped takes the others along: the run was cancelled, not failed.
+    if (code == aq::ErrorCode::PeerFailure && m_worker->cancelRequested() && !m_stoppedForRank) {
+        onCancelled();
+        return;
+    }
     setProgressBusy(false);
-    showRunError(code, detail);
+    // The rank that stopped first, and the last words it wrote: what rank 0 lost the group over, or, before the group
+    // formed, why rank 0 waited in vain.
+    QString cause;
+    if ((code == aq::ErrorCode::PeerFailure || !m_ranksMet) && m_request.world.distributed() &&
+        !m_rankProcesses->failure().isEmpty()) {
+        cause = m_rankProcesses->failure();
+        const QStringList lastLines = m_rankProcesses->failureOutput();
+        if (!lastLines.isEmpty())
+            cause = tr("%1, saying: %2").arg(cause, lastLines.last().left(300));
+    }
+    showRunError(code, detail, cause);
     m_stateLabel->setText(tr("Failed"));
     const std::optional<InterruptedRun> run = readInterruptedRun(QString::fromStdString(m_request.runDir));
     if (run && run->completedBlocks > 0) {

@@ -16,6 +16,7 @@
 #include <QPointer>
 
 #include <atomic>
+#include <functional>
 
 class QAction;
 class QComboBox;
@@ -50,6 +51,7 @@ class ConfigPanel;
 struct RunFile;
 class ExportJob;
 class ModelPanel;
+class RankProcesses;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -111,6 +113,11 @@ public:
     QPlainTextEdit* logView() const { return m_log; }
     QProgressBar* progressBar() const { return m_progress; }
     QLabel* stateLabel() const { return m_stateLabel; }
+    /// Data-parallel runs: the number of ranks (1 to 8; 1 = this process alone), the status bar field with each
+    /// rank's throughput, and the child processes that run ranks 1..N-1.
+    QSpinBox* rankSelector() const { return m_rankCount; }
+    QLabel* ranksLabel() const { return m_ranksLabel; }
+    RankProcesses* rankProcesses() const { return m_rankProcesses; }
 
     /// The memory and time estimate of the model panel for the current configuration and device.
     QLabel* estimateLabel() const { return m_estimate; }
@@ -144,7 +151,8 @@ private:
     void writeSettings() const;
 
     void appendLog(const QString& line);
-    void showRunError(aq::ErrorCode code, const QString& detail);
+    /// `cause`: what the window knows beyond the engine's message (the rank that stopped first), shown before it.
+    void showRunError(aq::ErrorCode code, const QString& detail, const QString& cause = QString());
     void setRunning(bool running);
     void updateMaskPreview();
     void updateEstimate();
@@ -159,6 +167,14 @@ private:
     static QString stageText(const QString& what);
     void updateWindowTitle();
     void applyCpuThreads(int threads);
+    /// Data-parallel runs (more than one rank chosen): checks that m_request can run on the chosen ranks, starts ranks
+    /// 1..N-1 as child processes and sets m_request.world for rank 0, the worker. With one rank it only resets the
+    /// world. False with `detail` set when the run cannot start.
+    bool startOtherRanks(QString* detail);
+    /// Runs `handler` (a terminal outcome of rank 0) once the other ranks have ended: they get `waitMs` to end on
+    /// their own, then are stopped. At once when there are none.
+    void afterOtherRanks(int waitMs, std::function<void()> handler);
+    void onRankFailed(int rank, const QString& description, const QStringList& lastLines);
     void refreshResults();
     void about();
     QString modelDropTarget(const QMimeData* mime) const;
@@ -218,6 +234,7 @@ private:
     QSpinBox* m_evalWindows = nullptr;
     QComboBox* m_device = nullptr;
     QSpinBox* m_cpuThreads = nullptr;
+    QSpinBox* m_rankCount = nullptr;
     QLineEdit* m_runsFolder = nullptr;
     QLabel* m_estimate = nullptr;
     RateProbe* m_probe = nullptr;
@@ -242,6 +259,7 @@ private:
 
     // Status bar
     QLabel* m_stateLabel = nullptr;
+    QLabel* m_ranksLabel = nullptr;
     QLabel* m_blockLabel = nullptr;
     QLabel* m_epochLabel = nullptr;
     QLabel* m_lossLabel = nullptr;
@@ -266,6 +284,10 @@ private:
     bool m_replaying = false;  ///< a reopened run's stored reports are being fed through the live handlers
     bool m_closeAfterRun = false;
     aq::CalibrationRequest m_request;
+    RankProcesses* m_rankProcesses = nullptr;  ///< ranks 1..N-1 of a data-parallel run
+    bool m_cpuSplit = false;  ///< the CPU policy was narrowed to rank 0's share of the cores for this run
+    bool m_ranksMet = false;  ///< rank 0 has reported: the ranks of the run have formed their group
+    bool m_stoppedForRank = false;  ///< rank 0 was stopped because another rank failed before the ranks met
     QElapsedTimer m_runClock;
     int m_numBlocks = 0;
     int m_epochsPerBlock = 0;

@@ -26,6 +26,8 @@ struct EpochInfo {
     double meanLoss = 0;
     double seconds = 0;
     qint64 bandWidth = 0;
+    /// Data-parallel runs: each rank's calibration windows per second in this epoch, by rank; empty in one process.
+    QVector<double> rankWindowsPerSecond;
 };
 
 struct MatrixDiagnosticsInfo {

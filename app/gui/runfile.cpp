@@ -2,6 +2,7 @@
 
 #include "settingnames.h"
 
+#include "aq/calibrate.h"
 #include "aq/error.h"
 #include "aq/model_config.h"
 
@@ -19,58 +20,8 @@ namespace aq::gui {
 
 aq::QuantConfig configFromJson(const QJsonObject& j)
 {
-    aq::QuantConfig c;  // defaults for anything missing
-    auto str = [&](const char* k, std::string& v) {
-        if (j.contains(QLatin1String(k)))
-            v = j.value(QLatin1String(k)).toString().toStdString();
-    };
-    auto boolean = [&](const char* k, bool& v) { v = j.value(QLatin1String(k)).toBool(v); };
-    auto real = [&](const char* k, double& v) { v = j.value(QLatin1String(k)).toDouble(v); };
-    auto integer = [&](const char* k, auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if (j.contains(QLatin1String(k)))
-            v = static_cast<T>(j.value(QLatin1String(k)).toInteger(qint64(v)));
-    };
-    str("preset", c.preset);
-    if (j.contains(QLatin1String("method"))) {
-        try {
-            c.method = aq::parseMethod(j.value(QLatin1String("method")).toString().toStdString());
-        } catch (const aq::Error&) {
-            c.method = aq::Method::AffineQuant;
-        }
-    }
-    integer("wbits", c.wbits);
-    integer("abits", c.abits);
-    integer("group_size", c.groupSize);
-    boolean("partial_groups", c.partialGroups);
-    boolean("per_channel_fallback", c.perChannelFallback);
-    boolean("symmetric", c.symmetric);
-    boolean("zero_in_range", c.zeroInRange);
-    boolean("reference_delta_clamp", c.referenceDeltaClamp);
-    boolean("lwc", c.lwc);
-    boolean("let", c.let);
-    boolean("ln_matrix", c.lnMatrix);
-    boolean("qk_matrix", c.qkMatrix);
-    boolean("train_shifts", c.trainShifts);
-    boolean("signed_max_init", c.signedMaxInit);
-    boolean("aug_loss", c.augLoss);
-    real("sf", c.sf);
-    real("alpha", c.alpha);
-    real("let_lr", c.letLr);
-    real("lwc_lr", c.lwcLr);
-    real("wd", c.weightDecay);
-    integer("epochs", c.epochs);
-    integer("nsamples", c.nsamples);
-    integer("seqlen", c.seqlen);
-    integer("batch_size", c.batchSize);
-    integer("seed", c.seed);
-    boolean("keep_dominant", c.keepDominant);
-    boolean("inverse_float64", c.inverseFloat64);
-    boolean("mixed_precision", c.mixedPrecision);
-    boolean("buffers_on_host", c.buffersOnHost);
-    integer("max_recoveries", c.maxRecoveries);
-    real("condition_limit", c.conditionLimit);
-    return c;
+    // The engine's reader (aq::quantConfigFromJson): one parser of the format, whoever reads it.
+    return aq::quantConfigFromJson(QJsonDocument(j).toJson(QJsonDocument::Compact).toStdString());
 }
 
 widgets::RunRecord runRecord(const QString& runDir, const aq::QuantConfig& config)
@@ -181,8 +132,13 @@ std::optional<InterruptedRun> readInterruptedRun(const QString& runDir)
     r.calibrationText = j.value(QLatin1String("calibration_text")).toString();
     r.resumable = !r.modelDir.isEmpty() && !r.calibrationText.isEmpty() &&
                   j.value(QLatin1String("configuration")).isObject();
-    if (r.resumable)
-        r.config = configFromJson(j.value(QLatin1String("configuration")).toObject());
+    if (r.resumable) {
+        try {
+            r.config = configFromJson(j.value(QLatin1String("configuration")).toObject());
+        } catch (const aq::Error&) {
+            r.resumable = false;  // a configuration this version cannot read is not resumed
+        }
+    }
     return r;
 }
 

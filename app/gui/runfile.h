@@ -35,7 +35,8 @@ struct RunFile {
 };
 
 /// A configuration from run.json's "configuration" object (or aq::quantConfigJson's text); defaults for anything
-/// missing, so configurations written by older or newer versions still load.
+/// missing, so configurations written by older or newer versions still load. Throws aq::Error(BadInput) for a key of
+/// the wrong type or an unknown method.
 aq::QuantConfig configFromJson(const QJsonObject& j);
 
 /// The results-table row of a run in `runDir` with `config`: its name, method, preset, bits, group, samples, length

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -490,6 +491,14 @@ BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWei
     return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
 }
 
+/// sum / count over every rank's sums and counts (float64).
+double globalMean(Collective& g, double sum, int64_t count, const char* what)
+{
+    auto t = torch::tensor({sum, static_cast<double>(count)}, torch::kFloat64);
+    g.sum({t}, what);
+    return t[0].item<double>() / t[1].item<double>();
+}
+
 /// AdamW over the two parameter groups of a block (transforms and clipping, each with its learning rate). On CUDA
 /// with LibTorch 2.x, one fused multi-tensor kernel per group and one fused finiteness check of every gradient replace
 /// a dozen small operations per parameter, which dominate the host time of a step; elsewhere torch::optim::AdamW.
@@ -600,12 +609,19 @@ private:
 /// Calibrates one block: FP targets, statistics, init, training with rollback, merge.
 BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int block, int numBlocks, const BlockWeights& orig,
                             torch::Tensor& xFp, torch::Tensor& xQ, const RopeTables& rope, CalibrationObserver& obs,
-                            const std::atomic<bool>* cancel)
+                            const std::atomic<bool>* cancel, Collective* group, const Shard* shard)
 {
     const auto t0 = Clock::now();
     const torch::Device dev = parseDevice(q.device);
     const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
-    const int64_t B = q.batchSize;
+    Collective single;
+    Collective& g = group ? *group : single;
+    const bool dp = g.distributed();
+    if (dp && !shard)
+        throw Error(ErrorCode::Internal, "a data-parallel block calibration needs its shard");
+    // Windows per training step: the global batch in one process, this rank's slice of it in a group. Passes without
+    // gradients go over the buffers in chunks of the same size.
+    const int64_t B = q.batchSize / g.size();
     BlockOutcome r;
     std::vector<std::string> fallback;
     const auto specs = weightSpecs(m, q, orig, &fallback);
@@ -642,13 +658,27 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     // this block never reads its FP inputs again.
     std::map<std::string, SiteStats> stats;
     BlockOptions probeFp;
-    probeFp.probe = [&](const char* site, const torch::Tensor& x) { stats[site].add(x); };
+    probeFp.probe = [&](const char* site, const torch::Tensor& x) {
+        SiteStats& st = stats[site];
+        if (dp && st.globalIndex.empty()) {
+            st.globalIndex = shard->rows;
+            st.globalCount = shard->nsamples;
+        }
+        st.add(x);
+    };
     obs.stage("full-precision targets", block, numBlocks);
     torch::Tensor yFp2;
     if (q.augLoss)
         yFp2 = forwardAll(m, origPass, xQ, ropePass, {}, B, dev, false, passType);
     torch::Tensor yFp = forwardAll(m, origPass, xFp, ropePass, probeFp, B, dev, /*inPlace=*/true, passType);
     checkCancel(cancel);
+    if (dp) {
+        // Statistics of every rank's windows: maxima by a maximum, the shift's EMA shares by a sum.
+        for (auto& [site, st] : stats) {
+            g.max(st.absMax, "combining the activation statistics");
+            g.sum({st.shift}, "combining the activation statistics");
+        }
+    }
 
     BlockTransforms t = initTransforms(m, q, orig, stats, specs, opts);
     double sf = q.sf, letLr = q.letLr, lwcLr = q.lwcLr;
@@ -663,7 +693,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
             auto out = runDecoderBlock(m, w, batchOf(xQ, i, n, dev, passType), ropePass, qOpts).to(torch::kFloat32);
             sum += (out - batchOf(yFp, i, n, dev, torch::kFloat32)).pow(2).sum().item<double>();
         }
-        return sum / static_cast<double>(yFp.numel());
+        return g.distributed() ? globalMean(g, sum, yFp.numel(), "measuring the block loss")
+                               : sum / static_cast<double>(yFp.numel());
     };
     EpochMasks masks = makeEpochMasks(m, q, 0, sf, opts);
     {
@@ -681,7 +712,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         return std::make_unique<BlockOptimizer>(letParams, letLr, lwcParams, lwcLr, q.weightDecay, mixed);
     };
     std::unique_ptr<BlockOptimizer> optimizer = train ? makeOptimizer() : nullptr;
-    const int64_t steps = q.nsamples / B;
+    const int64_t steps = q.nsamples / q.batchSize;  // global steps: every rank takes each one
     if (train)
         obs.stage("training", block, numBlocks);  // the targets are done: the epochs follow
     // Mixed precision on CUDA: bf16 weights straight from the fused quantizer. On the fast path also bf16 products
@@ -717,9 +748,11 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     // every gradient is accumulated on the device and checked at those points and at the end of the epoch.
     const double reportInterval = dev.is_cuda() ? 0.25 : 0.05;
     auto lastReport = Clock::now() - std::chrono::seconds(1);
+    std::vector<torch::Tensor> shared;  // data-parallel: the gradients and the loss, averaged over the ranks each step
 
     for (int e = 0; train && e < q.epochs; ++e) {
         const auto te = Clock::now();
+        const double waitedBefore = g.waitedSeconds();
         masks = makeEpochMasks(m, q, e, sf, opts);
         const BlockTransforms start = t.clone();
         inverses.clear();
@@ -751,9 +784,23 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                 loss = loss + (out - batchOf(yFp2, s * B, B, dev, torch::kFloat32)).pow(2).mean();
             optimizer->zeroGrad();
             loss.backward();
+            torch::Tensor lv = loss.detach();
+            if (dp) {
+                // The global batch's mean loss and its gradient: the mean of the ranks' (equal slices). A non-finite
+                // value on any rank makes the sums non-finite everywhere, so every rank takes the same branch below.
+                torch::NoGradGuard ng;
+                lv = lv.clone();
+                shared.clear();
+                for (const auto& p : allParams)
+                    if (p.grad().defined())
+                        shared.push_back(p.grad());
+                shared.push_back(lv);
+                g.sum(shared, "averaging the gradients");
+                for (auto& t : shared)
+                    t.div_(g.size());
+            }
             {
                 torch::NoGradGuard ng;
-                auto lv = loss.detach();
                 finite.logical_and_(torch::isfinite(lv));
                 lossSum.add_(lv);
                 optimizer->accumulateFinite(gradFinite, allParams);
@@ -761,12 +808,17 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
             optimizer->step();
             if (q.keepDominant)
                 enforceDominance(t, masks);
-            if (since(lastReport) > reportInterval || s + 1 == steps) {
+            // The host looks at the flags when it reports (time-based), and in a group at every step, so that every
+            // rank stops at the same step.
+            const bool report = since(lastReport) > reportInterval || s + 1 == steps;
+            if (report || dp) {
                 checkFinite();
                 checkInverses();
                 if (!failure.empty())
                     break;
-                obs.stepLoss({block, e, static_cast<int>(s), loss.item<double>(), static_cast<int>(steps)});
+            }
+            if (report) {
+                obs.stepLoss({block, e, static_cast<int>(s), lv.item<double>(), static_cast<int>(steps)});
                 lastReport = Clock::now();
             }
         }
@@ -786,6 +838,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                 }
             }
         }
+        if (dp && g.anyRank(!failure.empty(), "agreeing on the epoch's outcome") && failure.empty())
+            failure = "another rank's condition estimate";
         if (!failure.empty()) {
             if (static_cast<int>(r.recoveries) >= q.maxRecoveries)
                 throw Error(ErrorCode::Numerical,
@@ -808,7 +862,11 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
             --e;
             continue;
         }
-        EpochSummary es{block, e, q.epochs, sum / static_cast<double>(steps), since(te), masks.bigBand};
+        EpochSummary es{block, e, q.epochs, sum / static_cast<double>(steps), since(te), masks.bigBand, {}};
+        if (dp) {
+            const double busy = std::max(es.seconds - (g.waitedSeconds() - waitedBefore), 1e-9);
+            es.rankWindowsPerSecond = g.gather(static_cast<double>(steps * B) / busy, "reporting throughput");
+        }
         nlohmann::json ej = {{"epoch", e}, {"mean_loss", es.meanLoss}, {"seconds", es.seconds},
                              {"band", masks.bigBand}, {"head_band", masks.headBand}, {"sf", sf}};
         if (stepOptions.cache)
@@ -864,7 +922,11 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         const int64_t n = std::min(B, xQ.size(0) - i);
         finalLoss += (batchOf(xQ, i, n, dev, torch::kFloat32) - batchOf(yFp, i, n, dev, torch::kFloat32)).pow(2).sum().item<double>();
     }
-    finalLoss /= static_cast<double>(yFp.numel());
+    finalLoss = dp ? globalMean(g, finalLoss, yFp.numel(), "measuring the block loss")
+                   : finalLoss / static_cast<double>(yFp.numel());
+    if (dp)
+        for (auto& [site, st] : after)
+            g.max(st.absMax, "combining the activation statistics");
     xFp = yFp;
     // "down" is never transformed: its "before" is the full-precision block's and its "after" the merged quantized
     // block's, so it shows what the transforms upstream (and the quantization) did to the down_proj input.
@@ -902,33 +964,191 @@ bool detail::fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cud
 
 std::string quantConfigJson(const QuantConfig& config) { return detail::configJson(config).dump(); }
 
-MemoryEstimate estimateCalibrationMemory(const ModelConfig& m, const QuantConfig& q, bool cuda)
+QuantConfig quantConfigFromJson(const std::string& text)
+{
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        badInput("the configuration is not a JSON object");
+    if (j.contains("configuration"))
+        j = j["configuration"];
+    if (!j.is_object())
+        badInput("the run's \"configuration\" is not a JSON object");
+    QuantConfig c;  // defaults for anything missing
+    auto field = [&](const char* key, auto& v, auto check) {
+        if (!j.contains(key))
+            return;
+        const auto& x = j[key];
+        if (!check(x))
+            badInput(std::string("the configuration's \"") + key + "\" has the wrong type (" + x.type_name() + ")");
+        v = x.template get<std::decay_t<decltype(v)>>();
+    };
+    auto boolean = [&](const char* k, bool& v) { field(k, v, [](const nlohmann::json& x) { return x.is_boolean(); }); };
+    auto real = [&](const char* k, double& v) { field(k, v, [](const nlohmann::json& x) { return x.is_number(); }); };
+    auto integer = [&](const char* k, auto& v) {
+        field(k, v, [](const nlohmann::json& x) { return x.is_number_integer() || x.is_number_unsigned(); });
+    };
+    field("preset", c.preset, [](const nlohmann::json& x) { return x.is_string(); });
+    if (j.contains("method")) {
+        if (!j["method"].is_string())
+            badInput("the configuration's \"method\" has the wrong type");
+        c.method = parseMethod(j["method"].get<std::string>());
+    }
+    integer("wbits", c.wbits);
+    integer("abits", c.abits);
+    integer("group_size", c.groupSize);
+    boolean("partial_groups", c.partialGroups);
+    boolean("per_channel_fallback", c.perChannelFallback);
+    boolean("symmetric", c.symmetric);
+    boolean("zero_in_range", c.zeroInRange);
+    boolean("reference_delta_clamp", c.referenceDeltaClamp);
+    boolean("lwc", c.lwc);
+    boolean("let", c.let);
+    boolean("ln_matrix", c.lnMatrix);
+    boolean("qk_matrix", c.qkMatrix);
+    boolean("train_shifts", c.trainShifts);
+    boolean("signed_max_init", c.signedMaxInit);
+    boolean("aug_loss", c.augLoss);
+    real("sf", c.sf);
+    real("alpha", c.alpha);
+    real("let_lr", c.letLr);
+    real("lwc_lr", c.lwcLr);
+    real("wd", c.weightDecay);
+    integer("epochs", c.epochs);
+    integer("nsamples", c.nsamples);
+    integer("seqlen", c.seqlen);
+    integer("batch_size", c.batchSize);
+    integer("seed", c.seed);
+    boolean("keep_dominant", c.keepDominant);
+    boolean("inverse_float64", c.inverseFloat64);
+    boolean("mixed_precision", c.mixedPrecision);
+    boolean("buffers_on_host", c.buffersOnHost);
+    integer("max_recoveries", c.maxRecoveries);
+    real("condition_limit", c.conditionLimit);
+    return c;
+}
+
+MemoryEstimate estimateCalibrationMemory(const ModelConfig& m, const QuantConfig& q, bool cuda, int worldSize)
 {
     const bool halfBuffers = detail::halfPrecisionBuffers(m, q, cuda);
     const double d = static_cast<double>(m.hiddenSize), ffn = static_cast<double>(m.intermediateSize);
-    const double tokens = static_cast<double>(q.batchSize) * static_cast<double>(q.seqlen);
+    const int ranks = std::max(worldSize, 1);
+    // Each rank's share: its slice of every step's batch, and its shard of the windows (the largest shard).
+    const double batch = static_cast<double>(std::max<int64_t>(q.batchSize / ranks, 1));
+    const double samples = ranks == 1 ? static_cast<double>(q.nsamples)
+                                      : static_cast<double>(detail::shardRows(q.nsamples, std::max<int64_t>(q.batchSize, 1),
+                                                                              0, ranks).size());
+    const double tokens = batch * static_cast<double>(q.seqlen);
     MemoryEstimate e;
+    e.worldSize = ranks;
     e.buffersOnHost = q.buffersOnHost && cuda;
     // Inputs of both streams (the FP targets overwrite the FP inputs), plus the second target with aug-loss.
-    e.bufferBytes = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) * d * (halfBuffers ? 2.0 : 4.0) *
-                    (q.augLoss ? 3 : 2);
+    e.bufferBytes = samples * static_cast<double>(q.seqlen) * d * (halfBuffers ? 2.0 : 4.0) * (q.augLoss ? 3 : 2);
     e.blockBytes = 4.0 * 4 * d * (2.0 * d + 2.0 * m.numKvHeads * m.headDim + 3.0 * ffn);
     // About two dozen hidden-size and eight FFN-size float32 tensors per token, and the attention scores.
-    e.stepBytes = tokens * (24 * d + 8 * ffn) * 4 + 3.0 * static_cast<double>(q.batchSize) * m.numHeads *
-                                                        static_cast<double>(q.seqlen) * static_cast<double>(q.seqlen) * 4;
+    e.stepBytes = tokens * (24 * d + 8 * ffn) * 4 +
+                  3.0 * batch * m.numHeads * static_cast<double>(q.seqlen) * static_cast<double>(q.seqlen) * 4;
+    if (ranks > 1) {
+        // The all-reduce's buffer: every learnable parameter's gradient in float32 (post-norm matrices d x d with
+        // --ln-matrix, per-head blocks, the shifts and every linear's clipping bounds), once on the device and once
+        // in the backend's staging copy.
+        const double heads = static_cast<double>(m.numKvHeads) * m.headDim * m.headDim;
+        const double transforms = (q.lnMatrix ? 2.0 * d * d : 4.0 * d) + 2.0 * heads + 3.0 * d;
+        const double groups = q.groupSize > 0 ? 1.0 / static_cast<double>(q.groupSize) : 1.0 / d;
+        const double clipping = 2.0 * (d * (2.0 * d + 2.0 * m.numKvHeads * m.headDim + 3.0 * ffn)) * groups;
+        e.commBytes = 2.0 * 4.0 * (transforms + clipping);
+    }
     return e;
 }
+
+void validateWorld(const QuantConfig& q, int worldSize)
+{
+    if (worldSize < 1)
+        badInput("the number of ranks must be at least 1, got " + std::to_string(worldSize));
+    if (worldSize > 1 && (q.batchSize % worldSize != 0 || q.batchSize < worldSize))
+        badInput("with " + std::to_string(worldSize) + " ranks the global batch (--batch-size, now " +
+                 std::to_string(q.batchSize) + ") must be a multiple of " + std::to_string(worldSize) +
+                 ": every step's batch is split evenly, each rank taking batch-size/ranks windows; use --batch-size " +
+                 std::to_string(worldSize * std::max<int64_t>(1, (q.batchSize + worldSize - 1) / worldSize)));
+}
+
+namespace detail {
+namespace {
+
+/// Rank 0's block weights on every rank (names and shapes travel as text, then each tensor).
+void shareBlock(Collective& g, BlockWeights& w, const torch::Device& device)
+{
+    nlohmann::json layout = nlohmann::json::array();
+    for (const auto& [name, t] : w.tensors)
+        layout.push_back({{"name", name}, {"shape", t.sizes().vec()}});
+    layout = nlohmann::json::parse(g.broadcastText(layout.dump(), "sharing a finished block"));
+    if (!g.isRoot()) {
+        w.tensors.clear();
+        for (const auto& e : layout)
+            w.tensors[e.at("name").get<std::string>()] =
+                torch::empty(e.at("shape").get<std::vector<int64_t>>(), torch::TensorOptions().device(device));
+    }
+    for (auto& [name, t] : w.tensors) {
+        t = t.to(device, torch::kFloat32).contiguous();
+        g.broadcast(t, "sharing a finished block");
+    }
+}
+
+/// requireFiniteActivations over every rank's shard: each rank stops, the one that holds the values says where.
+void requireFiniteEverywhere(Collective& g, const torch::Tensor& x, const std::string& what, bool quantized)
+{
+    const bool finite = allFiniteActivations(x);
+    if (!g.anyRank(!finite, "checking the activations"))
+        return;
+    if (!finite && !quantized)
+        requireFiniteActivations(x, what);
+    if (!finite)
+        throw Error(ErrorCode::Numerical, what + " hold " + describeNonFinite(x) +
+                                              ": quantization made the block's activations overflow; use more "
+                                              "activation bits (--abits) or lower --let-lr/--lwc-lr");
+    throw Error(quantized ? ErrorCode::Numerical : ErrorCode::BadInput,
+                what + " hold non-finite values on another rank (its message says which)");
+}
+
+CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* observer, const std::atomic<bool>* cancel,
+                          Collective& group);
+
+}  // namespace
+}  // namespace detail
 
 CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObserver* observer,
                                  const std::atomic<bool>* cancel)
 {
     using namespace detail;
+    validateWorld(req.config, req.world.worldSize);
+    std::unique_ptr<Collective> group;
+    try {
+        group = req.world.distributed() ? std::make_unique<Collective>(req.world, parseDevice(req.config.device), cancel)
+                                        : std::make_unique<Collective>();
+    } catch (...) {
+        rethrowAsAqError(std::current_exception(), kOomHint);
+    }
+    try {
+        return runRank(req, observer, cancel, *group);
+    } catch (const Error& e) {
+        if (e.code() != ErrorCode::PeerFailure)
+            group->announceFailure(std::string(errorCodeName(e.code())) + ": " + e.what());
+        throw;
+    }
+}
+
+namespace detail {
+namespace {
+
+CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* observer, const std::atomic<bool>* cancel,
+                          Collective& group)
+{
     adoptCpuThreads();
+    const bool root = group.isRoot();
     NullObserver nullObserver;
     // Every report also goes into the run folder (views/), block by block, so the finished run reopens with every
-    // view the live run showed.
-    ViewRecorder recorder(observer ? *observer : nullObserver);
-    CalibrationObserver& obs = recorder;
+    // view the live run showed. Ranks other than 0 report nothing and write nothing.
+    ViewRecorder recorder(observer && root ? *observer : nullObserver);
+    CalibrationObserver& obs = root ? static_cast<CalibrationObserver&>(recorder) : nullObserver;
     const auto t0 = Clock::now();
     const QuantConfig& q = req.config;
     const torch::Device device = parseDevice(q.device);
@@ -945,7 +1165,7 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     const bool onHost = q.buffersOnHost && device.is_cuda();
     const torch::ScalarType bufferType = halfPrecisionBuffers(m, q, device.is_cuda()) ? torch::kBFloat16 : torch::kFloat32;
     {
-        const MemoryEstimate est = estimateCalibrationMemory(m, q, device.is_cuda());
+        const MemoryEstimate est = estimateCalibrationMemory(m, q, device.is_cuda(), group.size());
         const double onDevice = est.deviceBytes();
         const int64_t available = freeMemoryBytes(device);
         if (available > 0 && onDevice > static_cast<double>(available)) {
@@ -964,8 +1184,11 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     const fs::path runDir(req.runDir);
     const fs::path progressPath = runDir / "progress.json";
     const fs::path blocksDir = runDir / "blocks";
-    // One run per folder at a time, whichever program starts it; held until this function returns.
-    const RunDirectoryLock lock(runDir);
+    // One run per folder at a time, whichever program starts it; held until this function returns. In a group, rank 0
+    // alone touches the folder.
+    std::optional<RunDirectoryLock> lock;
+    if (root)
+        lock.emplace(runDir);
 
     const std::string calibText = readTextForModel(req.calibTextPath);
     checkCancel(cancel);
@@ -976,10 +1199,15 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     const std::string fingerprint = std::to_string(fnv1a(
         detail::readTextFile(fs::path(req.modelDir) / "config.json", "model configuration") + "|" +
         std::to_string(ck.weightBytes()) + "|" + calibText + "|" + qjson.dump()));
+    if (group.distributed() && group.broadcastText(fingerprint, "comparing the ranks' inputs") != fingerprint)
+        badInput("rank " + std::to_string(group.rank()) + "'s model, calibration text or options differ from rank "
+                 "0's; give every rank the same files (the same bytes on every machine) and the same options");
 
     nlohmann::json progress;
     int firstBlock = 0;
-    if (req.resume) {
+    if (!root) {
+        // Rank 0 owns the folder: it says where the run starts.
+    } else if (req.resume) {
         if (!fs::exists(progressPath))
             badInput("nothing to resume in '" + req.runDir + "' (no progress.json); start a new run without --resume");
         progress = readJsonFile(progressPath, "run progress");
@@ -1004,32 +1232,37 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                     {"blocks", nlohmann::json::array()},
                     {"recoveries", 0}};
     }
+    if (group.distributed())
+        firstBlock = std::stoi(group.broadcastText(std::to_string(firstBlock), "agreeing where the run starts"));
     std::error_code ec;
-    fs::remove_all(runDir / "model.partial", ec);
+    if (root)
+        fs::remove_all(runDir / "model.partial", ec);
     // Out of space is refused before calibrating, with what is needed and what is free; a disk that fills up during
     // the run ends the same way at the write that fails, and --resume continues once there is room.
     const OutputSizes outputSizes = estimateOutputSizes(m, q, ck, req.modelDir);
     uint64_t stillToWrite = outputSizes.from(firstBlock);
-    if (req.checkFreeSpace)
+    if (req.checkFreeSpace && root)
         requireFreeSpace(runDir, stillToWrite,
                          "this run (" + std::to_string(m.numLayers - firstBlock) +
                              " blocks to calibrate, then the quantized model in float32)");
     fs::path writing;  // the file being written, for the out-of-space message
     const std::string spaceAdvice = "free some space there and continue with --resume (finished blocks are kept)";
     try {
-        writing = blocksDir;
-        fs::create_directories(blocksDir, ec);
-        if (ec)
-            badInput("cannot create '" + blocksDir.string() + "': " + ec.message());
-        if (!req.resume) {
-            writing = progressPath;
-            writeJsonAtomically(progressPath, progress);  // resumable from the start
-        } else {
-            // Views of a block the interrupted run wrote but did not record as finished are redone with the block.
-            for (int64_t i = firstBlock; i < m.numLayers; ++i)
-                fs::remove(runViewsFile(runDir, static_cast<int>(i)), ec);
+        if (root) {  // ranks other than 0 write nothing
+            writing = blocksDir;
+            fs::create_directories(blocksDir, ec);
+            if (ec)
+                badInput("cannot create '" + blocksDir.string() + "': " + ec.message());
+            if (!req.resume) {
+                writing = progressPath;
+                writeJsonAtomically(progressPath, progress);  // resumable from the start
+            } else {
+                // Views of a block the interrupted run wrote but did not record as finished are redone with the block.
+                for (int64_t i = firstBlock; i < m.numLayers; ++i)
+                    fs::remove(runViewsFile(runDir, static_cast<int>(i)), ec);
+            }
+            writing.clear();
         }
-        writing.clear();
     } catch (...) {
         rethrowIfOutOfSpace(std::current_exception(), writing, stillToWrite, spaceAdvice);
         rethrowAsAqError(std::current_exception(), kOomHint);
@@ -1041,6 +1274,14 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     const int numBlocks = static_cast<int>(m.numLayers);
     try {
         torch::Tensor ids = calibrationWindows(calibTokens, q);
+        // In a group, this rank's windows: its slice of every step's batch (shardRows).
+        Shard shard;
+        if (group.distributed()) {
+            shard.rows = shardRows(q.nsamples, q.batchSize, group.rank(), group.size());
+            shard.nsamples = q.nsamples;
+            ids = ids.index_select(0, torch::tensor(shard.rows, torch::kInt64));
+        }
+        const int64_t chunk = q.batchSize / group.size();
         obs.stage("loading", 0, numBlocks);
         // Embeddings only: blocks are streamed from the memory-mapped checkpoint one at a time. The activation
         // buffers are bf16 with mixed precision when they are large (halfPrecisionBuffers), and live in pinned host
@@ -1074,13 +1315,17 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             if (i < firstBlock) {
                 // Resume: replay the finished block on both streams (cheap and exact).
                 obs.stage("replaying finished block", i, numBlocks);
-                SafetensorsFile f(blockFile.string());
                 BlockWeights merged;
-                const std::string prefix = blockPrefix(m, i);
-                for (const auto& [name, e] : f.entries())
-                    merged.tensors[name.substr(prefix.size())] = f.load(name).to(device);
-                xFp = forwardAll(m, orig, xFp, rope, {}, q.batchSize, device, true);
-                xQ = forwardAll(m, merged, xQ, rope, qOpts, q.batchSize, device, true);
+                if (root) {
+                    SafetensorsFile f(blockFile.string());
+                    const std::string prefix = blockPrefix(m, i);
+                    for (const auto& [name, e] : f.entries())
+                        merged.tensors[name.substr(prefix.size())] = f.load(name).to(device);
+                }
+                if (group.distributed())
+                    shareBlock(group, merged, device);  // the folder may be on rank 0's machine only
+                xFp = forwardAll(m, orig, xFp, rope, {}, chunk, device, true);
+                xQ = forwardAll(m, merged, xQ, rope, qOpts, chunk, device, true);
                 continue;
             }
             obs.stage("calibrating", i, numBlocks);
@@ -1088,9 +1333,9 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             const bool quantStream = q.method != Method::Rtn || q.abits < 16;  // xQ is computed block by block
             if (i == firstBlock) {
                 // What enters the calibration: the embeddings, or the streams replayed from finished blocks.
-                requireFiniteActivations(xFp, "the full-precision inputs of " + blockName);
+                requireFiniteEverywhere(group, xFp, "the full-precision inputs of " + blockName, false);
                 if (quantStream)
-                    requireFiniteActivations(xQ, "the quantized stream's inputs of " + blockName);
+                    requireFiniteEverywhere(group, xQ, "the quantized stream's inputs of " + blockName, false);
             }
             BlockOutcome out;
             if (q.method == Method::Rtn) {
@@ -1104,12 +1349,12 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                         out.quant[name + ".zeros"] = p.zero;
                     }
                 }
-                xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, q.batchSize, device, true) : xQ;
+                xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, chunk, device, true) : xQ;
                 out.report = {{"block", i}, {"seconds", since(tb)}};
                 obs.blockFinished({i, numBlocks, 0, 0, since(tb), {}});
             } else {
                 try {
-                    out = calibrateBlock(m, q, i, numBlocks, orig, xFp, xQ, rope, obs, cancel);
+                    out = calibrateBlock(m, q, i, numBlocks, orig, xFp, xQ, rope, obs, cancel, &group, &shard);
                 } catch (...) {
                     // The block computes its full-precision targets in place of its inputs; when they overflowed,
                     // the failure (a non-finite loss, a singular matrix) is the model's, not the calibration's.
@@ -1118,13 +1363,12 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                 }
             }
             if (q.method != Method::Rtn)
-                requireFiniteActivations(xFp, "the full-precision outputs of " + blockName);
+                requireFiniteEverywhere(group, xFp, "the full-precision outputs of " + blockName, false);
             requireFiniteBlock(out, blockName);
-            if (quantStream && !allFiniteActivations(xQ))
-                throw Error(ErrorCode::Numerical, "the quantized outputs of " + blockName + " hold " +
-                                                      describeNonFinite(xQ) +
-                                                      ": quantization made the block's activations overflow; use "
-                                                      "more activation bits (--abits) or lower --let-lr/--lwc-lr");
+            if (quantStream)
+                requireFiniteEverywhere(group, xQ, "the quantized outputs of " + blockName, true);
+            if (!root)
+                continue;  // rank 0 writes the block
             writing = blockFile;
             writeSafetensors(blockFile.string(), namedBlockTensors(m, i, out.merged));
             {
@@ -1144,6 +1388,10 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
             stillToWrite -= std::min(stillToWrite, outputSizes.blocks[static_cast<size_t>(i)]);
         }
         checkCancel(cancel);
+        if (!root) {
+            result.seconds = since(t0);
+            return result;  // rank 0 writes the model and evaluates it
+        }
 
         // The merged model: Hugging Face layout plus the documented extras (norm biases, post-norm matrices).
         obs.stage("writing the model", numBlocks, numBlocks);
@@ -1227,6 +1475,8 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
                               {"peak_device_memory_bytes", peakDeviceBytes(device)},
                               {"recoveries", progress["recoveries"]},
                               {"versions", {{"affinequant", "0.1.0"}, {"libtorch", torchVersion()}}}};
+        if (group.distributed())
+            run["data_parallel"] = {{"ranks", group.size()}, {"backend", group.backend()}};
         if (!req.evalTextPath.empty()) {
             obs.stage("evaluating", numBlocks, numBlocks);
             EvalOptions eo;
@@ -1273,4 +1523,6 @@ CalibrationResult runCalibration(const CalibrationRequest& req, CalibrationObser
     }
 }
 
+}  // namespace
+}  // namespace detail
 }  // namespace aq

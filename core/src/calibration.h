@@ -1,6 +1,7 @@
 #pragma once
 // One block's calibration, for the engine and for the benchmark program (internal: exposes torch).
 #include "aq/calibrate.h"
+#include "collective.h"
 #include "model.h"
 
 #include <nlohmann/json.hpp>
@@ -28,10 +29,18 @@ bool halfPrecisionBuffers(const ModelConfig& m, const QuantConfig& q, bool cuda)
 /// copies of the weights.
 bool fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cuda);
 
+/// This rank's share of the calibration windows in a data-parallel run.
+struct Shard {
+    std::vector<int64_t> rows;   ///< global indices of the windows this rank holds, ascending (shardRows)
+    int64_t nsamples = 0;        ///< windows of every rank together
+};
+
 /// Calibrates block `block`: full-precision targets and activation statistics from `xFp`, initialization, training
 /// with rollback, merge and quantization. On return `xFp` and `xQ` hold the next block's inputs.
+/// With a `group` of several ranks, `xFp` and `xQ` hold this rank's `shard` of the windows, each step trains on this
+/// rank's slice of the global batch, and every decision is taken on values reduced over the ranks.
 BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int block, int numBlocks, const BlockWeights& orig,
                             torch::Tensor& xFp, torch::Tensor& xQ, const RopeTables& rope, CalibrationObserver& obs,
-                            const std::atomic<bool>* cancel);
+                            const std::atomic<bool>* cancel, Collective* group = nullptr, const Shard* shard = nullptr);
 
 }  // namespace aq::detail

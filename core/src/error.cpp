@@ -8,6 +8,7 @@ int exitStatusFor(ErrorCode code) noexcept
     case ErrorCode::BadInput: return 2;
     case ErrorCode::OutOfMemory: return 3;
     case ErrorCode::Cancelled: return 130;
+    case ErrorCode::PeerFailure: return 4;
     case ErrorCode::Numerical:
     case ErrorCode::Internal:
     case ErrorCode::Invalid: break;
@@ -23,6 +24,7 @@ const char* errorCodeName(ErrorCode code) noexcept
     case ErrorCode::Numerical: return "numerical failure";
     case ErrorCode::Cancelled: return "cancelled";
     case ErrorCode::Internal: return "internal error";
+    case ErrorCode::PeerFailure: return "another rank failed";
     case ErrorCode::Invalid: break;
     }
     return "invalid";

@@ -233,7 +233,7 @@ public:
                 out.push_back([s](CalibrationObserver& o) { o.stepLoss(s); });
             } else if (kind == "epoch") {
                 EpochSummary s{m_block, integer(e, "epoch"), integer(e, "epochs"), real(e, "mean_loss"),
-                               real(e, "seconds"), integer64(e, "band_width")};
+                               real(e, "seconds"), integer64(e, "band_width"), {}};
                 out.push_back([s](CalibrationObserver& o) { o.epochFinished(s); });
             } else if (kind == "diagnostics") {
                 MatrixDiagnostics d;

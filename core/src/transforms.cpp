@@ -3,6 +3,8 @@
 #include "aq/error.h"
 #include "cpu_parallel.h"
 
+#include <cmath>
+
 namespace aq::detail {
 
 std::vector<std::string> BlockLayout::linears() const
@@ -34,6 +36,14 @@ void SiteStats::add(const torch::Tensor& x)
         auto mn = std::get<0>(s.min(0));
         auto am = torch::max(mx.abs(), mn.abs());
         auto mid = (mx + mn) / 2;
+        if (!globalIndex.empty()) {
+            // EMA weights of global sample k of n: 0.99^(n-1) for the first, 0.01 * 0.99^(n-1-k) after it.
+            const int64_t k = globalIndex.at(static_cast<size_t>(added++));
+            const double w = (k == 0 ? 1.0 : 0.01) * std::pow(0.99, static_cast<double>(globalCount - 1 - k));
+            absMax = absMax.defined() ? torch::max(absMax, am) : am;
+            shift = shift.defined() ? shift + w * mid : w * mid;
+            continue;
+        }
         if (!absMax.defined()) {
             absMax = am;
             shift = mid;

@@ -29,6 +29,13 @@ struct SiteStats {
     torch::Tensor absMax;   ///< running max |x| per channel
     torch::Tensor shift;    ///< EMA of (max + min) / 2 per channel (first sample, then 0.99 old + 0.01 new)
     void add(const torch::Tensor& x);  ///< x [B, T, C]; each batch row counts as one sample
+
+    /// Data-parallel shards: the global index of each sample this rank adds (in order) and the number of samples of
+    /// every rank. The EMA is linear in the samples, so `shift` then holds this shard's weighted share of it, and the
+    /// sum over the ranks is the single-process EMA (absMax combines by a maximum).
+    std::vector<int64_t> globalIndex;
+    int64_t globalCount = 0;
+    int64_t added = 0;
 };
 
 /// The learnable tensors of one block. Undefined tensors are transforms that are off.

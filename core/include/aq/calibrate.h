@@ -5,6 +5,7 @@
 /// Threading: runCalibration() runs synchronously on the calling thread (the GUI's worker thread, or the CLI's main
 /// thread) and calls the observer on that same thread. Observer calls carry plain data, never tensors; they are
 /// throttled at the source (step losses at most every ~50 ms, snapshots once per epoch).
+#include "aq/distributed.h"
 #include "aq/model_config.h"
 
 #include <atomic>
@@ -80,16 +81,27 @@ struct MemoryEstimate {
     double bufferBytes = 0;   ///< activation buffers: inputs of both streams (+ the second target with aug-loss)
     double blockBytes = 0;    ///< one block's weights, transformed copies and gradients (float32)
     double stepBytes = 0;     ///< one training step's saved activations and attention scores
+    double commBytes = 0;     ///< data-parallel runs: the gradient buffer of one all-reduce and its host copy
+    int worldSize = 1;        ///< ranks the figures are for (buffers and steps are each rank's share)
     bool buffersOnHost = false;
-    double deviceBytes() const { return (buffersOnHost ? 0.0 : bufferBytes) + blockBytes + stepBytes; }
+    double deviceBytes() const { return (buffersOnHost ? 0.0 : bufferBytes) + blockBytes + stepBytes + commBytes; }
     double hostBytes() const { return buffersOnHost ? bufferBytes : 0.0; }  ///< beyond the program itself
 };
 /// `cuda`: whether the chosen device is a CUDA device (mixed precision and host buffers apply only there).
-MemoryEstimate estimateCalibrationMemory(const ModelConfig& model, const QuantConfig& config, bool cuda);
+/// `worldSize` > 1: what each rank of a data-parallel run needs (its shard of the windows, its slice of the batch, the
+/// gradient all-reduce).
+MemoryEstimate estimateCalibrationMemory(const ModelConfig& model, const QuantConfig& config, bool cuda,
+                                         int worldSize = 1);
+/// Throws BadInput when `config` cannot be split over `worldSize` ranks (the global batch must divide evenly).
+void validateWorld(const QuantConfig& config, int worldSize);
 
 /// The configuration as run.json's "configuration" object stores it (a JSON text), for front ends that keep a
 /// configuration between sessions and read it back like a run's.
 std::string quantConfigJson(const QuantConfig& config);
+/// The inverse of quantConfigJson: a "configuration" object (or a whole run.json, whose "configuration" is taken).
+/// Missing keys keep QuantConfig's defaults; a key of the wrong type or an unknown method is BadInput naming the key.
+/// The device is not part of it.
+QuantConfig quantConfigFromJson(const std::string& json);
 
 /// Gradual-mask band (spec §5.1): the number of included diagonals N_e = floor(((d-1)/(E-1))*e) + 1 for 0-based
 /// epoch e of E; E <= 1 gives 1 (diagonal only).
@@ -172,6 +184,9 @@ struct EpochSummary {
     double meanLoss = 0;
     double seconds = 0;
     int64_t bandWidth = 0;
+    /// Data-parallel runs: each rank's calibration windows per second of its own work in this epoch (time spent
+    /// waiting for the other ranks excluded), indexed by rank; empty in a single process.
+    std::vector<double> rankWindowsPerSecond;
 };
 
 struct BlockSummary {
@@ -211,6 +226,9 @@ struct CalibrationRequest {
     bool force = false;          ///< allow a non-empty runDir (its contents are replaced)
     bool checkFreeSpace = true;  ///< refuse up front when runDir's filesystem cannot hold the whole run (a probe
                                  ///< that stops after the first block turns this off; full disks still fail cleanly)
+    /// Data-parallel calibration: this process's place in the group (one process by default). Every rank is given
+    /// the same request except config.device; rank 0 alone writes runDir and calls the observer with progress.
+    WorldSpec world;
 };
 
 struct CalibrationResult {
@@ -223,8 +241,9 @@ struct CalibrationResult {
     int recoveries = 0;
 };
 
-/// Runs a whole calibration. Throws aq::Error (BadInput, OutOfMemory, Numerical, Cancelled, Internal). A cancelled or
-/// failed run never leaves a `model/` folder that looks complete.
+/// Runs a whole calibration. Throws aq::Error (BadInput, OutOfMemory, Numerical, Cancelled, Internal, and PeerFailure
+/// when another rank of a data-parallel run stops). A cancelled or failed run never leaves a `model/` folder that looks
+/// complete. On ranks other than 0 the result carries no model folder and no perplexities.
 CalibrationResult runCalibration(const CalibrationRequest& request, CalibrationObserver* observer = nullptr,
                                  const std::atomic<bool>* cancel = nullptr);
 

@@ -16,6 +16,7 @@ enum class ErrorCode {
     Numerical,    ///< non-finite values that recovery could not fix
     Cancelled,    ///< the user asked to stop: exit status 130
     Internal,     ///< a bug: exit status 1
+    PeerFailure,  ///< data-parallel calibration: another rank died, hung past the timeout or failed: exit status 4
 };
 
 class Error : public std::runtime_error {
