@@ -23,11 +23,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -69,20 +65,6 @@ Run runCli(const QStringList& args, const QStringList& env = {}, int timeoutMs =
     r.out = p.readAllStandardOutput();
     r.err = p.readAllStandardError();
     return r;
-}
-
-/// A loopback port nobody listens on now (the kernel's pick).
-int freePort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 QJsonObject readJson(const fs::path& p)
@@ -275,7 +257,7 @@ private slots:
                              QStringList{"--nproc", "2"} + common);
         QVERIFY2(a.exitCode == 0, a.err.constData());
 
-        const QString port = QString::number(freePort());
+        const QString port = QString::number(aq::freeLoopbackPort());
         QProcess ranks[2];
         for (int r = 0; r < 2; ++r) {
             ranks[r].setProcessEnvironment(cleanEnvironment(
@@ -362,7 +344,7 @@ private slots:
     void ranksWithDifferentInputsStop()
     {
         const fs::path out = dir("mismatch");
-        const QString port = QString::number(freePort());
+        const QString port = QString::number(aq::freeLoopbackPort());
         QProcess ranks[2];
         for (int r = 0; r < 2; ++r) {
             ranks[r].setProcessEnvironment(cleanEnvironment({"RANK=" + QString::number(r), "WORLD_SIZE=2",
@@ -398,7 +380,7 @@ private slots:
         QVERIFY2(r.ms < 60000, qPrintable(QString::number(r.ms)));
         QVERIFY(!fs::exists(out / "model"));
 
-        const QString port = QString::number(freePort());
+        const QString port = QString::number(aq::freeLoopbackPort());
         const Run alone = runCli(quantizeArgs(kDemoModel, QString::fromStdString(dir("alone").string()), "w4a4", 2),
                                  {"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port,
                                   "AQ_DIST_TIMEOUT=3"});

@@ -1,11 +1,9 @@
 #include "launch.h"
 
+#include "aq/distributed.h"
 #include "aq/error.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,57 +18,20 @@ extern char** environ;
 
 namespace aqcli {
 
-namespace {
-
-/// A TCP port nobody listens on now (the kernel's pick), for the rendezvous of local ranks.
-int freeLoopbackPort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        aq::badInput(std::string("cannot open a socket for the ranks' rendezvous: ") + std::strerror(errno));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(fd);
-        aq::badInput(std::string("cannot find a free port for the ranks' rendezvous: ") + std::strerror(errno) +
-                     "; set MASTER_PORT");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-const char* exitMeaning(int code)
-{
-    switch (code) {
-    case 1: return "internal error";
-    case 2: return "bad input";
-    case 3: return "out of memory";
-    case 4: return "another rank failed";
-    case 130: return "interrupted";
-    default: return nullptr;
-    }
-}
-
-}  // namespace
-
 std::string describeExit(int status)
 {
     if (WIFEXITED(status)) {
         const int code = WEXITSTATUS(status);
         std::string s = "exited with status " + std::to_string(code);
-        if (const char* m = exitMeaning(code))
-            s += std::string(" (") + m + ")";
+        if (const aq::ErrorCode meaning = aq::errorCodeForExitStatus(code); meaning != aq::ErrorCode::Invalid)
+            s += std::string(" (") + aq::errorCodeName(meaning) + ")";
         return s;
     }
     if (WIFSIGNALED(status)) {
         const int sig = WTERMSIG(status);
         std::string s = "was killed by signal " + std::to_string(sig);
-        if (const char* name = sigabbrev_np(sig))
-            s += std::string(" (SIG") + name + (sig == SIGKILL ? "; the system's out-of-memory killer sends it too)" : ")");
+        if (const char* name = aq::signalName(sig))
+            s += std::string(" (") + name + (sig == SIGKILL ? "; the system's out-of-memory killer sends it too)" : ")");
         return s;
     }
     return "ended (status " + std::to_string(status) + ")";
@@ -79,7 +40,10 @@ std::string describeExit(int status)
 LocalLauncher::LocalLauncher(int nproc, const std::vector<std::vector<std::string>>& rankArgs, int timeoutSeconds)
 {
     const char* fixedPort = std::getenv("MASTER_PORT");
-    m_port = fixedPort && *fixedPort ? std::atoi(fixedPort) : freeLoopbackPort();
+    m_port = fixedPort && *fixedPort ? std::atoi(fixedPort) : aq::freeLoopbackPort();
+    if (m_port <= 0)
+        aq::badInput(std::string("cannot find a free port for the ranks' rendezvous: ") + std::strerror(errno) +
+                     "; set MASTER_PORT");
     const std::string port = std::to_string(m_port);
     ::setenv("MASTER_ADDR", "127.0.0.1", 1);
     ::setenv("MASTER_PORT", port.c_str(), 1);

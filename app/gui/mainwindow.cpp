@@ -1145,7 +1145,7 @@ bool MainWindow::startOtherRanks(QString* detail)
     const QString program = RankProcesses::program(detail);
     if (program.isEmpty())
         return false;
-    const int port = RankProcesses::freeLoopbackPort();
+    const int port = aq::freeLoopbackPort();
     if (port <= 0) {
         *detail = tr("no free port on the loopback interface for the ranks to meet at.");
         return false;

@@ -2,6 +2,8 @@
 
 #include "threadpriority.h"
 
+#include "aq/error.h"
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
@@ -14,11 +16,7 @@
 #include <csignal>
 
 #ifdef Q_OS_UNIX
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #endif
 #ifdef Q_OS_LINUX
 #include <sys/prctl.h>
@@ -42,34 +40,14 @@ struct RankProcesses::Child {
 namespace {
 
 /// The command-line program's exit statuses (aq::exitStatusFor), in words.
-QString exitMeaning(int code)
+QString exitMeaning(int status)
 {
-    switch (code) {
-    case 1: return RankProcesses::tr("internal error");
-    case 2: return RankProcesses::tr("bad input");
-    case 3: return RankProcesses::tr("out of memory");
-    case 4: return RankProcesses::tr("another rank failed");
-    case 130: return RankProcesses::tr("interrupted");
-    default: return {};
-    }
-}
-
-QString signalName(int sig)
-{
-    switch (sig) {
-#ifdef Q_OS_UNIX
-    case SIGHUP: return QStringLiteral("SIGHUP");
-    case SIGQUIT: return QStringLiteral("SIGQUIT");
-    case SIGKILL: return QStringLiteral("SIGKILL");
-    case SIGBUS: return QStringLiteral("SIGBUS");
-    case SIGPIPE: return QStringLiteral("SIGPIPE");
-#endif
-    case SIGINT: return QStringLiteral("SIGINT");
-    case SIGILL: return QStringLiteral("SIGILL");
-    case SIGABRT: return QStringLiteral("SIGABRT");
-    case SIGFPE: return QStringLiteral("SIGFPE");
-    case SIGSEGV: return QStringLiteral("SIGSEGV");
-    case SIGTERM: return QStringLiteral("SIGTERM");
+    switch (aq::errorCodeForExitStatus(status)) {
+    case aq::ErrorCode::Internal: return RankProcesses::tr("internal error");
+    case aq::ErrorCode::BadInput: return RankProcesses::tr("bad input");
+    case aq::ErrorCode::OutOfMemory: return RankProcesses::tr("out of memory");
+    case aq::ErrorCode::PeerFailure: return RankProcesses::tr("another rank failed");
+    case aq::ErrorCode::Cancelled: return RankProcesses::tr("interrupted");
     default: return {};
     }
 }
@@ -109,28 +87,6 @@ QString RankProcesses::program(QString* error)
                           "to AffineQuant Studio; set AQ_CLI to its path if it is elsewhere, or run one rank.")
                            .arg(path);
     return {};
-}
-
-int RankProcesses::freeLoopbackPort()
-{
-#ifdef Q_OS_UNIX
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-        port = ntohs(a.sin_port);
-    ::close(fd);
-    return port;
-#else
-    return 0;
-#endif
 }
 
 QString RankProcesses::rankDevice(const QString& device, int rank)
@@ -269,7 +225,7 @@ QString RankProcesses::describe(const Child& c) const
 {
     if (c.crashed) {
         // QProcess gives the signal's number as the exit code of a process a signal ended.
-        QString name = signalName(c.exitCode);
+        QString name = QString::fromLatin1(aq::signalName(c.exitCode));
 #ifdef Q_OS_UNIX
         if (c.exitCode == SIGKILL)
             name = tr("%1; the system's out-of-memory killer sends it too").arg(name);

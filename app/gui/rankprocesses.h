@@ -34,8 +34,6 @@ public:
     /// The command-line program that runs the other ranks: AQ_CLI when set, otherwise `affinequant` next to this
     /// program (the package installs both into the same folder). Empty with `error` set when it is not there.
     static QString program(QString* error = nullptr);
-    /// A loopback TCP port nobody listens on now (the kernel's pick), for the ranks' rendezvous; 0 when none was found.
-    static int freeLoopbackPort();
     /// The device of `rank` when rank 0 runs on `device`: cuda:k+r for cuda:k (one device per rank), the same device
     /// otherwise (the CPU's ranks share the cores).
     static QString rankDevice(const QString& device, int rank);

@@ -16,6 +16,15 @@ int exitStatusFor(ErrorCode code) noexcept
     return 1;
 }
 
+ErrorCode errorCodeForExitStatus(int status) noexcept
+{
+    for (ErrorCode code : {ErrorCode::Internal, ErrorCode::BadInput, ErrorCode::OutOfMemory, ErrorCode::Cancelled,
+                           ErrorCode::PeerFailure})
+        if (exitStatusFor(code) == status)
+            return code;
+    return ErrorCode::Invalid;
+}
+
 const char* errorCodeName(ErrorCode code) noexcept
 {
     switch (code) {

@@ -32,6 +32,13 @@ std::string rankDevice(const WorldSpec& world, const std::string& device, const 
 /// Splits "cuda:0,cuda:1" (or "cpu,cpu") into device names; throws BadInput on an empty entry.
 std::vector<std::string> parseDeviceList(const std::string& list);
 
+/// A TCP port on the loopback interface that nobody listens on now (the kernel's pick), for the rendezvous of local
+/// ranks; 0 when none could be had.
+int freeLoopbackPort();
+
+/// The name of a signal that can end a rank ("SIGKILL"), or nullptr for one not named here.
+const char* signalName(int sig);
+
 /// Whether this build can form a group on `device` ("cpu": Gloo; "cuda[:i]": NCCL, or Gloo through host copies).
 bool distributedBackendAvailable(const std::string& device, std::string* why = nullptr);
 

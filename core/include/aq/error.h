@@ -32,6 +32,8 @@ private:
 
 /// Exit status used by the command-line program for each error code.
 int exitStatusFor(ErrorCode code) noexcept;
+/// The code behind an exit status of the command-line program (1 reads as Internal); Invalid for any other status.
+ErrorCode errorCodeForExitStatus(int status) noexcept;
 
 /// Short English name of an error code ("bad input", "out of memory", ...).
 const char* errorCodeName(ErrorCode code) noexcept;
