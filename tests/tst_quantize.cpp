@@ -22,6 +22,7 @@
 #include <optional>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -636,6 +637,39 @@ private slots:
         QVERIFY(numerical);
         QCOMPARE(count.n, 2);
         QVERIFY(!fs::exists(fs::path(r.runDir) / "model"));
+    }
+
+    void rollbackFactorScalesTheRates()
+    {
+        // Every epoch is rolled back (no matrix meets a condition limit of 1); each rollback multiplies the learning
+        // rates and the stability factor by the chosen factor instead of halving them.
+        QTemporaryDir tmp;
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a4");
+        r.config.conditionLimit = 1.0;
+        r.config.maxRecoveries = 2;
+        r.config.rollbackFactor = 0.25;
+        const double letLr = r.config.letLr, lwcLr = r.config.lwcLr, sf = r.config.sf;
+        struct Actions : aq::CalibrationObserver {
+            std::vector<std::string> seen;
+            void recovery(const aq::Recovery& rec) override { seen.push_back(rec.action); }
+        } actions;
+        try {
+            aq::runCalibration(r, &actions);
+            QFAIL("the run finished although no epoch could");
+        } catch (const aq::Error& e) {
+            QCOMPARE(e.code(), aq::ErrorCode::Numerical);
+        }
+        QCOMPARE(actions.seen.size(), size_t(2));
+        auto expected = [](double lr1, double lr2, double s, double f) {
+            std::ostringstream a;
+            a << "let-lr " << lr1 << " -> " << lr1 * f << ", lwc-lr " << lr2 << " -> " << lr2 * f << ", sf " << s
+              << " -> " << s * f;
+            return a.str();
+        };
+        const std::string first = expected(letLr, lwcLr, sf, 0.25);
+        const std::string second = expected(letLr * 0.25, lwcLr * 0.25, sf * 0.25, 0.25);
+        QVERIFY2(actions.seen[0].find(first) != std::string::npos, actions.seen[0].c_str());
+        QVERIFY2(actions.seen[1].find(second) != std::string::npos, actions.seen[1].c_str());
     }
 
     void activationBuffersThatCannotFitAreRefused()

@@ -3,22 +3,80 @@
 #include "aq/error.h"
 
 #include <algorithm>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace aqcli {
 
-const std::set<std::string> kQuantizeValuedOptions = {
-    "model", "calib", "out", "preset", "method", "wbits", "abits", "group-size", "nsamples", "seqlen", "epochs",
-    "batch-size", "let-lr", "lwc-lr", "sf", "alpha", "wd", "seed", "max-recoveries", "condition-limit", "eval",
-    "eval-windows", "eval-seqlen", "device", "nproc", "devices", "dist-timeout", "config"};
+namespace {
 
-const std::set<std::string> kQuantizeFlagOptions = {
-    "aug-loss", "no-aug-loss", "no-lwc", "no-let", "ln-matrix", "no-ln-matrix", "qk-matrix", "no-qk-matrix",
-    "symmetric", "zero-in-range", "no-zero-in-range", "no-partial-groups", "per-channel-fallback",
-    "reference-delta-clamp", "keep-dominant", "inverse-fp64", "mixed-precision", "buffers-on-host", "resume", "force",
-    "json"};
+/// Options of quantize and preflight that are not calibration settings.
+const char* const kOtherValued[] = {"model", "calib", "out", "preset", "method", "config", "eval", "eval-windows",
+                                    "eval-seqlen", "device", "nproc", "devices", "dist-timeout"};
+const char* const kOtherFlags[] = {"resume", "force", "json"};
+
+}  // namespace
+
+const std::set<std::string> kQuantizeValuedOptions = [] {
+    std::set<std::string> names(std::begin(kOtherValued), std::end(kOtherValued));
+    for (const aq::Setting& s : aq::quantSettings())
+        if (!s.isSwitch())
+            names.insert(s.option);
+    return names;
+}();
+
+const std::set<std::string> kQuantizeFlagOptions = [] {
+    std::set<std::string> names(std::begin(kOtherFlags), std::end(kOtherFlags));
+    for (const aq::Setting& s : aq::quantSettings()) {
+        if (!s.isSwitch())
+            continue;
+        if (s.switches == aq::SwitchOptions::Both || s.switches == aq::SwitchOptions::OnOnly)
+            names.insert(s.option);
+        if (s.switches == aq::SwitchOptions::Both || s.switches == aq::SwitchOptions::OffOnly)
+            names.insert(std::string("no-") + s.option);
+    }
+    return names;
+}();
+
+std::string settingsHelp()
+{
+    std::ostringstream out;
+    for (const aq::Setting& s : aq::quantSettings()) {
+        std::string spelling;
+        if (s.isSwitch()) {
+            if (s.switches == aq::SwitchOptions::None)
+                continue;
+            if (s.switches != aq::SwitchOptions::OffOnly)
+                spelling = s.optionText(true);
+            if (s.switches != aq::SwitchOptions::OnOnly)
+                spelling += (spelling.empty() ? "" : "|") + s.optionText(false);
+        } else {
+            spelling = s.optionText() + " " + s.valueName;
+        }
+        // Two columns, the help wrapped at 118 characters.
+        constexpr size_t kIndent = 31, kWidth = 118;
+        std::string line = "  " + spelling;
+        if (line.size() + 1 > kIndent) {
+            out << line << "\n";
+            line.clear();
+        }
+        line.resize(kIndent, ' ');
+        std::istringstream words(std::string(s.help) + " [" + s.id + "]");
+        bool first = true;
+        for (std::string word; words >> word; first = false) {
+            if (!first && line.size() + 1 + word.size() > kWidth) {
+                out << line << "\n";
+                line.assign(kIndent, ' ');
+                first = true;
+            }
+            line += (first ? "" : " ") + word;
+        }
+        out << line << "\n";
+    }
+    return out.str();
+}
 
 aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& model)
 {
@@ -47,14 +105,8 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
     } else {
         if (!args.has("wbits"))
             aq::badInput("give --preset NAME, or --wbits (and --abits, --group-size) for a custom configuration");
-        c.method = method;
-        if (method == aq::Method::Rtn) {
-            c.lwc = c.let = false;
-            c.epochs = 0;
-        } else if (method == aq::Method::OmniQuant) {
-            c.signedMaxInit = false;
-            c.trainShifts = model.arch == aq::Architecture::Opt;
-        }
+        c = aq::customConfig(method, model.arch, static_cast<int>(args.integer("wbits", c.wbits)),
+                             static_cast<int>(args.integer("abits", c.abits)), args.integer("group-size", c.groupSize));
     }
     auto real = [&](const char* name, double fallback) {
         if (!args.has(name))
@@ -69,39 +121,25 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
             aq::badInput(std::string("option --") + name + " needs a number, got '" + args.str(name) + "'");
         }
     };
-    c.wbits = static_cast<int>(args.integer("wbits", c.wbits));
-    c.abits = static_cast<int>(args.integer("abits", c.abits));
-    c.groupSize = args.integer("group-size", c.groupSize);
-    c.nsamples = args.integer("nsamples", c.nsamples);
-    c.seqlen = args.integer("seqlen", std::min<int64_t>(c.seqlen, model.maxPositionEmbeddings));
-    c.epochs = static_cast<int>(args.integer("epochs", c.epochs));
-    c.batchSize = args.integer("batch-size", c.batchSize);
-    c.seed = static_cast<uint64_t>(args.integer("seed", static_cast<int64_t>(c.seed), INT64_MAX));
-    c.maxRecoveries = static_cast<int>(args.integer("max-recoveries", c.maxRecoveries));
-    c.letLr = real("let-lr", c.letLr);
-    c.lwcLr = real("lwc-lr", c.lwcLr);
-    c.sf = real("sf", c.sf);
-    c.alpha = real("alpha", c.alpha);
-    c.weightDecay = real("wd", c.weightDecay);
-    c.conditionLimit = real("condition-limit", c.conditionLimit);
-    if (args.flag("aug-loss")) c.augLoss = true;
-    if (args.flag("no-aug-loss")) c.augLoss = false;
-    if (args.flag("no-lwc")) c.lwc = false;
-    if (args.flag("no-let")) c.let = false;
-    if (args.flag("ln-matrix")) c.lnMatrix = true;
-    if (args.flag("no-ln-matrix")) c.lnMatrix = false;
-    if (args.flag("qk-matrix")) c.qkMatrix = true;
-    if (args.flag("no-qk-matrix")) c.qkMatrix = false;
-    if (args.flag("symmetric")) c.symmetric = true;
-    if (args.flag("zero-in-range")) c.zeroInRange = true;
-    if (args.flag("no-zero-in-range")) c.zeroInRange = false;
-    if (args.flag("no-partial-groups")) c.partialGroups = false;
-    if (args.flag("per-channel-fallback")) c.perChannelFallback = true;
-    if (args.flag("reference-delta-clamp")) c.referenceDeltaClamp = true;
-    if (args.flag("keep-dominant")) c.keepDominant = true;
-    if (args.flag("inverse-fp64")) c.inverseFloat64 = true;
-    if (args.flag("mixed-precision")) c.mixedPrecision = true;
-    if (args.flag("buffers-on-host")) c.buffersOnHost = true;
+    // Every setting the command line gives, as the table spells it; the window length defaults to what the model
+    // can take.
+    c.seqlen = std::min<int64_t>(c.seqlen, model.maxPositionEmbeddings);
+    for (const aq::Setting& s : aq::quantSettings()) {
+        if (s.isSwitch()) {
+            if (args.flag(s.option))
+                s.set(c, 1);
+            if (args.flag(std::string("no-") + s.option))
+                s.set(c, 0);
+        } else if (args.has(s.option) && s.isReal()) {
+            const double v = real(s.option, 0);
+            aq::checkSetting(s, v);
+            s.set(c, v);
+        } else if (args.has(s.option)) {
+            const int64_t v = args.integer(s.option, 0, INT64_MAX);
+            aq::checkSetting(s, static_cast<double>(v));
+            s.setWhole(c, v);
+        }
+    }
     c.device = args.str("device", "cpu");
     return c;
 }

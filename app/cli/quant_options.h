@@ -12,6 +12,9 @@ namespace aqcli {
 extern const std::set<std::string> kQuantizeValuedOptions;
 extern const std::set<std::string> kQuantizeFlagOptions;
 
+/// `--help`'s lines for the calibration settings, one per setting of aq::quantSettings().
+std::string settingsHelp();
+
 /// The configuration a quantize command line asks for: a preset (or --wbits/--abits/--group-size) then overrides.
 aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& model);
 

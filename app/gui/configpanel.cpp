@@ -1,6 +1,7 @@
 #include "configpanel.h"
 
 #include "scientificspinbox.h"
+#include "settingnames.h"
 
 #include "aq/device.h"
 #include "aq/error.h"
@@ -15,20 +16,22 @@
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QLabel>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace aq::gui {
 
 namespace {
 
-QSpinBox* spin(QWidget* parent, int lo, int hi, const QString& tip)
+// The fields' ranges come from the settings table (ConfigPanel::bind).
+QSpinBox* spin(QWidget* parent, const QString& tip)
 {
     auto* s = new QSpinBox(parent);
-    s->setRange(lo, hi);
     s->setToolTip(tip);
     s->setKeyboardTracking(false);
     return s;
@@ -41,10 +44,9 @@ QCheckBox* check(QWidget* parent, const QString& text, const QString& tip)
     return c;
 }
 
-ScientificSpinBox* sci(QWidget* parent, double lo, double hi, const QString& tip)
+ScientificSpinBox* sci(QWidget* parent, const QString& tip)
 {
     auto* s = new ScientificSpinBox(parent);
-    s->setRange(lo, hi);
     s->setToolTip(tip);
     return s;
 }
@@ -109,11 +111,11 @@ void ConfigPanel::build()
     // ---- Quantization ----
     auto* quantBox = new QGroupBox(tr("Quantization"), this);
     auto* quant = new QFormLayout(quantBox);
-    m_wbits = spin(quantBox, 2, 16, tr("Bits per weight, 2 to 16. 16 leaves the weights unquantized."));
-    m_abits = spin(quantBox, 2, 16,
+    m_wbits = spin(quantBox, tr("Bits per weight, 2 to 16. 16 leaves the weights unquantized."));
+    m_abits = spin(quantBox,
                    tr("Bits per activation (per-token dynamic quantization at the inputs of every linear layer), 2 "
                       "to 16. 16 leaves activations unquantized (weight-only quantization)."));
-    m_groupSize = spin(quantBox, 0, 1 << 20,
+    m_groupSize = spin(quantBox,
                        tr("Weights share one scale and zero point per group of this many input channels. 0 means "
                           "one per output channel. Smaller groups are more accurate and cost more storage."));
     m_groupSize->setSpecialValueText(tr("per channel"));
@@ -145,13 +147,13 @@ void ConfigPanel::build()
     // ---- Calibration data ----
     auto* dataBox = new QGroupBox(tr("Calibration data"), this);
     auto* data = new QFormLayout(dataBox);
-    m_nsamples = spin(dataBox, 1, 1 << 20,
+    m_nsamples = spin(dataBox,
                       tr("Number of calibration windows drawn (seeded) from the calibration text. The paper uses "
                          "128."));
-    m_seqlen = spin(dataBox, 8, 1 << 20,
+    m_seqlen = spin(dataBox,
                     tr("Tokens per calibration window. Capped at the model's maximum sequence length. Memory grows "
                        "with samples x length."));
-    m_seed = spin(dataBox, 0, std::numeric_limits<int>::max(),
+    m_seed = spin(dataBox,
                   tr("Seed for drawing the calibration windows and any random initialization: the same seed, data "
                      "and configuration give the same result on the CPU."));
     addRow(data, tr("&Samples:"), m_nsamples);
@@ -183,12 +185,11 @@ void ConfigPanel::build()
     m_signedMaxInit = check(m_transformBox, tr("Initialize from the signed weight maximum"),
                             tr("SmoothQuant-style initial scales from the signed maximum of the weights "
                                "(AffineQuant); off: from the absolute maximum (OmniQuant)."));
-    m_sf = sci(m_transformBox, 1e-12, 1,
+    m_sf = sci(m_transformBox,
                tr("Stability factor: the off-diagonal entries inside the gradual mask's band are multiplied by it. "
                   "Smaller values keep the matrices closer to diagonally dominant, hence safely invertible; larger "
                   "values let them move further from diagonal. The preview below shows the schedule."));
     m_alpha = new QDoubleSpinBox(m_transformBox);
-    m_alpha->setRange(0, 1);
     m_alpha->setSingleStep(0.05);
     m_alpha->setDecimals(3);
     m_alpha->setKeyboardTracking(false);
@@ -214,14 +215,14 @@ void ConfigPanel::build()
     // ---- Training ----
     m_trainingBox = new QGroupBox(tr("Training"), this);
     auto* training = new QFormLayout(m_trainingBox);
-    m_epochs = spin(m_trainingBox, 0, 10000,
+    m_epochs = spin(m_trainingBox,
                     tr("Passes over the calibration samples per block. The mask band widens from the diagonal "
                        "(first epoch) to the full matrix (last epoch). 0 merges the initial transforms untrained."));
-    m_batchSize = spin(m_trainingBox, 1, 4096,
+    m_batchSize = spin(m_trainingBox,
                        tr("Calibration windows per optimisation step. Must divide the number of samples."));
-    m_letLr = sci(m_trainingBox, 1e-12, 1, tr("AdamW learning rate of the transforms and shifts."));
-    m_lwcLr = sci(m_trainingBox, 1e-12, 1, tr("AdamW learning rate of the clipping factors."));
-    m_weightDecay = sci(m_trainingBox, 0, 1, tr("AdamW weight decay (0 in every preset)."));
+    m_letLr = sci(m_trainingBox, tr("AdamW learning rate of the transforms and shifts."));
+    m_lwcLr = sci(m_trainingBox, tr("AdamW learning rate of the clipping factors."));
+    m_weightDecay = sci(m_trainingBox, tr("AdamW weight decay (0 in every preset)."));
     m_weightDecay->setSmallestStep(1e-5);
     m_augLoss = check(m_trainingBox, tr("Augmented loss"),
                       tr("Also match the block's output on the full-precision input stream, not only on the "
@@ -235,11 +236,11 @@ void ConfigPanel::build()
                             tr("Keep the calibration activations (samples x tokens x hidden size, two or three "
                                "copies) in pinned host memory and move one batch at a time to the GPU: much less "
                                "GPU memory for a few percent more time. Only on CUDA devices."));
-    m_maxRecoveries = spin(m_trainingBox, 0, 100,
+    m_maxRecoveries = spin(m_trainingBox,
                            tr("How many times a block may roll back an epoch (non-finite loss or gradient, or an "
                               "ill-conditioned transform), with a lower learning rate or stability factor, before "
                               "the run fails."));
-    m_conditionLimit = sci(m_trainingBox, 1, 1e15,
+    m_conditionLimit = sci(m_trainingBox,
                            tr("Condition estimate ||A||1 ||A^-1||1 of a transform above which the epoch is rolled "
                               "back."));
     m_conditionLimit->setStepFactor(10);
@@ -253,6 +254,37 @@ void ConfigPanel::build()
     training->addRow(m_buffersOnHost);
     addRow(training, tr("Max. &recoveries:"), m_maxRecoveries);
     addRow(training, tr("&Condition limit:"), m_conditionLimit);
+
+    // Each control stands for one setting of the engine's table, which gives its range.
+    const std::pair<QWidget*, const char*> bound[] = {
+        {m_wbits, "wbits"}, {m_abits, "abits"}, {m_groupSize, "group_size"}, {m_partialGroups, "partial_groups"},
+        {m_perChannelFallback, "per_channel_fallback"}, {m_symmetric, "symmetric"}, {m_zeroInRange, "zero_in_range"},
+        {m_referenceDeltaClamp, "reference_delta_clamp"}, {m_lwc, "lwc"}, {m_let, "let"}, {m_lnMatrix, "ln_matrix"},
+        {m_qkMatrix, "qk_matrix"}, {m_trainShifts, "train_shifts"}, {m_signedMaxInit, "signed_max_init"},
+        {m_augLoss, "aug_loss"}, {m_sf, "sf"}, {m_alpha, "alpha"}, {m_letLr, "let_lr"}, {m_lwcLr, "lwc_lr"},
+        {m_weightDecay, "wd"}, {m_epochs, "epochs"}, {m_nsamples, "nsamples"}, {m_seqlen, "seqlen"},
+        {m_batchSize, "batch_size"}, {m_seed, "seed"}, {m_keepDominant, "keep_dominant"},
+        {m_inverseFloat64, "inverse_float64"}, {m_mixedPrecision, "mixed_precision"},
+        {m_buffersOnHost, "buffers_on_host"}, {m_maxRecoveries, "max_recoveries"},
+        {m_conditionLimit, "condition_limit"}};
+    for (const auto& [widget, id] : bound)
+        bind(widget, id);
+    // A setting without a control of its own gets a plain one here, named as the window names settings.
+    for (const aq::Setting& setting : aq::quantSettings()) {
+        if (m_fields.contains(setting.id))
+            continue;
+        const QString label = settingLabel(QLatin1String(setting.id));
+        const QString name = label.isEmpty() ? QString::fromLatin1(setting.id) : label;
+        const QString tip = QString::fromUtf8(setting.help);
+        QWidget* field = nullptr;
+        if (setting.isSwitch())
+            training->addRow(field = check(m_trainingBox, name, tip));
+        else if (setting.isReal())
+            addRow(training, name + QLatin1Char(':'), field = sci(m_trainingBox, tip));
+        else
+            addRow(training, name + QLatin1Char(':'), field = spin(m_trainingBox, tip));
+        bind(field, setting.id);
+    }
 
     // ---- Deployability ----
     // Shown next to the fields so that the consequence of an edit for exporting is visible before hours of
@@ -281,22 +313,57 @@ void ConfigPanel::build()
     connect(this, &ConfigPanel::configChanged, this, &ConfigPanel::updateDeployability);
     connect(m_preset, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
     connect(m_method, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
-    for (QSpinBox* s : {m_wbits, m_abits, m_groupSize, m_nsamples, m_seqlen, m_seed, m_epochs, m_batchSize,
-                        m_maxRecoveries})
-        connect(s, &QSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
-    for (QDoubleSpinBox* s : std::initializer_list<QDoubleSpinBox*>{m_sf, m_alpha, m_letLr, m_lwcLr, m_weightDecay,
-                                                                    m_conditionLimit})
-        connect(s, &QDoubleSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
-    for (QCheckBox* c : {m_partialGroups, m_perChannelFallback, m_symmetric, m_zeroInRange, m_referenceDeltaClamp, m_lwc, m_let, m_lnMatrix,
-                         m_qkMatrix, m_trainShifts, m_signedMaxInit, m_keepDominant, m_inverseFloat64, m_augLoss,
-                         m_mixedPrecision, m_buffersOnHost})
-        connect(c, &QCheckBox::toggled, this, &ConfigPanel::onFieldEdited);
+    for (QWidget* w : std::as_const(m_fields)) {
+        if (auto* b = qobject_cast<QSpinBox*>(w))
+            connect(b, &QSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
+        else if (auto* d = qobject_cast<QDoubleSpinBox*>(w))
+            connect(d, &QDoubleSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
+        else if (auto* c = qobject_cast<QCheckBox*>(w))
+            connect(c, &QCheckBox::toggled, this, &ConfigPanel::onFieldEdited);
+    }
     // The mouse wheel scrolls the panel; it changes a number or a choice only in the field that has the focus.
     for (QWidget* w : findChildren<QWidget*>())
         if (qobject_cast<QAbstractSpinBox*>(w) || qobject_cast<QComboBox*>(w)) {
             w->setFocusPolicy(Qt::StrongFocus);
             w->installEventFilter(this);
         }
+}
+
+void ConfigPanel::bind(QWidget* field, const char* id)
+{
+    const aq::Setting* setting = aq::findSetting(id);
+    Q_ASSERT(setting);
+    m_fields.insert(QLatin1String(setting->id), field);
+    field->setProperty("setting", QLatin1String(setting->id));
+    // The smallest positive step the fields show stands for an open lower bound of 0.
+    const double low = setting->minExclusive ? setting->min + 1e-12 : setting->min;
+    if (auto* s = qobject_cast<QSpinBox*>(field))
+        s->setRange(int(std::max<double>(std::ceil(low), std::numeric_limits<int>::min())),
+                    int(std::min<double>(setting->max, std::numeric_limits<int>::max())));
+    else if (auto* d = qobject_cast<QDoubleSpinBox*>(field))
+        d->setRange(low, setting->max);
+}
+
+QWidget* ConfigPanel::field(const QString& id) const
+{
+    const aq::Setting* setting = aq::findSetting(id.toStdString());
+    return setting ? m_fields.value(QLatin1String(setting->id)) : nullptr;
+}
+
+bool ConfigPanel::focusField(const QString& id)
+{
+    QWidget* w = field(id);
+    if (!w)
+        return false;
+    for (QWidget* p = w->parentWidget(); p; p = p->parentWidget())
+        if (auto* area = qobject_cast<QScrollArea*>(p)) {
+            area->ensureWidgetVisible(w);
+            break;
+        }
+    w->setFocus(Qt::OtherFocusReason);
+    if (auto* s = qobject_cast<QAbstractSpinBox*>(w))
+        s->selectAll();
+    return true;
 }
 
 bool ConfigPanel::eventFilter(QObject* watched, QEvent* event)
@@ -400,37 +467,17 @@ void ConfigPanel::setConfig(const aq::QuantConfig& c)
         if (mi >= 0)
             m_method->setCurrentIndex(mi);
     }
-    m_wbits->setValue(c.wbits);
-    m_abits->setValue(c.abits);
-    m_groupSize->setValue(int(c.groupSize));
-    m_partialGroups->setChecked(c.partialGroups);
-    m_perChannelFallback->setChecked(c.perChannelFallback);
-    m_symmetric->setChecked(c.symmetric);
-    m_zeroInRange->setChecked(c.zeroInRange);
-    m_referenceDeltaClamp->setChecked(c.referenceDeltaClamp);
-    m_lwc->setChecked(c.lwc);
-    m_let->setChecked(c.let);
-    m_lnMatrix->setChecked(c.lnMatrix);
-    m_qkMatrix->setChecked(c.qkMatrix);
-    m_trainShifts->setChecked(c.trainShifts);
-    m_signedMaxInit->setChecked(c.signedMaxInit);
-    m_augLoss->setChecked(c.augLoss);
-    m_sf->setValue(c.sf);
-    m_alpha->setValue(c.alpha);
-    m_letLr->setValue(c.letLr);
-    m_lwcLr->setValue(c.lwcLr);
-    m_weightDecay->setValue(c.weightDecay);
-    m_epochs->setValue(c.epochs);
-    m_nsamples->setValue(int(std::min<int64_t>(c.nsamples, m_nsamples->maximum())));
-    m_seqlen->setValue(int(std::min<int64_t>(c.seqlen, m_seqlen->maximum())));
-    m_batchSize->setValue(int(c.batchSize));
-    m_seed->setValue(int(std::min<uint64_t>(c.seed, uint64_t(m_seed->maximum()))));
-    m_keepDominant->setChecked(c.keepDominant);
-    m_inverseFloat64->setChecked(c.inverseFloat64);
-    m_mixedPrecision->setChecked(c.mixedPrecision);
-    m_buffersOnHost->setChecked(c.buffersOnHost);
-    m_maxRecoveries->setValue(c.maxRecoveries);
-    m_conditionLimit->setValue(c.conditionLimit);
+    for (const aq::Setting& setting : aq::quantSettings()) {
+        QWidget* w = m_fields.value(QLatin1String(setting.id));
+        const double v = setting.value(c);
+        if (auto* b = qobject_cast<QCheckBox*>(w))
+            b->setChecked(v != 0);
+        else if (auto* i = qobject_cast<QSpinBox*>(w))
+            i->setValue(int(std::clamp<double>(v, i->minimum(), i->maximum())));
+        else if (auto* d = qobject_cast<QDoubleSpinBox*>(w))
+            d->setValue(v);
+    }
+    m_base = c;
     m_device = c.device;
     m_filling = false;
     updateEnabled();
@@ -446,40 +493,18 @@ void ConfigPanel::loadConfig(const aq::QuantConfig& config)
 
 aq::QuantConfig ConfigPanel::config() const
 {
-    aq::QuantConfig c;
+    aq::QuantConfig c = m_base;  // what has no field here (nothing today) is carried through unchanged
     c.preset = presetName().toStdString();
     c.method = method();
-    c.wbits = m_wbits->value();
-    c.abits = m_abits->value();
-    c.groupSize = m_groupSize->value();
-    c.partialGroups = m_partialGroups->isChecked();
-    c.perChannelFallback = m_perChannelFallback->isChecked();
-    c.symmetric = m_symmetric->isChecked();
-    c.zeroInRange = m_zeroInRange->isChecked();
-    c.referenceDeltaClamp = m_referenceDeltaClamp->isChecked();
-    c.lwc = m_lwc->isChecked();
-    c.let = m_let->isChecked();
-    c.lnMatrix = m_lnMatrix->isChecked();
-    c.qkMatrix = m_qkMatrix->isChecked();
-    c.trainShifts = m_trainShifts->isChecked();
-    c.signedMaxInit = m_signedMaxInit->isChecked();
-    c.augLoss = m_augLoss->isChecked();
-    c.sf = m_sf->value();
-    c.alpha = m_alpha->value();
-    c.letLr = m_letLr->value();
-    c.lwcLr = m_lwcLr->value();
-    c.weightDecay = m_weightDecay->value();
-    c.epochs = m_epochs->value();
-    c.nsamples = m_nsamples->value();
-    c.seqlen = m_seqlen->value();
-    c.batchSize = m_batchSize->value();
-    c.seed = uint64_t(m_seed->value());
-    c.keepDominant = m_keepDominant->isChecked();
-    c.inverseFloat64 = m_inverseFloat64->isChecked();
-    c.mixedPrecision = m_mixedPrecision->isChecked();
-    c.buffersOnHost = m_buffersOnHost->isChecked();
-    c.maxRecoveries = m_maxRecoveries->value();
-    c.conditionLimit = m_conditionLimit->value();
+    for (const aq::Setting& setting : aq::quantSettings()) {
+        const QWidget* w = m_fields.value(QLatin1String(setting.id));
+        if (auto* b = qobject_cast<const QCheckBox*>(w))
+            setting.set(c, b->isChecked() ? 1 : 0);
+        else if (auto* i = qobject_cast<const QSpinBox*>(w))
+            setting.set(c, i->value());
+        else if (auto* d = qobject_cast<const QDoubleSpinBox*>(w))
+            setting.set(c, d->value());
+    }
     c.device = m_device;
     return c;
 }

@@ -3,6 +3,7 @@
 // method fill all fields, each field can then be overridden, and each has a tooltip saying what it does.
 #include "aq/calibrate.h"
 
+#include <QHash>
 #include <QVariant>
 #include <QWidget>
 
@@ -45,6 +46,10 @@ public:
     void setDevice(const QString& device);
     /// True once a field was edited after the preset filled it.
     bool isModified() const { return m_modified; }
+    /// The control of a setting (its id in aq::quantSettings(), or its command-line option); null when none.
+    QWidget* field(const QString& id) const;
+    /// Gives that control the keyboard focus (an error about the setting points there). False when there is none.
+    bool focusField(const QString& id);
     /// The deployability section: which transforms fold and which export formats can hold the configuration.
     QLabel* deployabilityLabel() const { return m_deployability; }
 
@@ -56,6 +61,8 @@ protected:
 
 private:
     void build();
+    /// Makes `field` the control of setting `id`, with the setting's range.
+    void bind(QWidget* field, const char* id);
     void onFieldEdited();
     void updateEnabled();
     void reapplyPreset();
@@ -109,6 +116,8 @@ private:
     QVariantList m_presetValues;  ///< every field's value as the preset filled it
     QVariantList fieldValues() const;
     std::string m_device = "cpu";  ///< carried through setConfig()/config() unchanged
+    QHash<QString, QWidget*> m_fields;  ///< setting id -> its control
+    aq::QuantConfig m_base;             ///< the last configuration shown, for what has no control
 };
 
 }  // namespace aq::gui

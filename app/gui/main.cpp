@@ -2,6 +2,8 @@
 #include "i18n.h"
 #include "mainwindow.h"
 
+#include "aq/version.h"
+
 #include <QApplication>
 #include <QCommandLineParser>
 

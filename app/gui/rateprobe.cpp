@@ -194,31 +194,14 @@ CalibrationTimings refinedByRun(CalibrationTimings t, double epochSeconds, int e
 
 QString timingKey(const QString& modelDir, const aq::QuantConfig& c)
 {
-    // Everything that changes the work of a step, of a sample or of a block's merge; not the number of samples or
-    // epochs, the seed, the learning rates or the recovery settings.
-    return QStringList{modelDir,
-                       QString::fromStdString(c.device),
-                       QString::fromLatin1(aq::methodName(c.method)),
-                       QString::number(c.wbits),
-                       QString::number(c.abits),
-                       QString::number(c.groupSize),
-                       QString::number(c.partialGroups),
-                       QString::number(c.perChannelFallback),
-                       QString::number(c.symmetric),
-                       QString::number(c.lwc),
-                       QString::number(c.let),
-                       QString::number(c.lnMatrix),
-                       QString::number(c.qkMatrix),
-                       QString::number(c.trainShifts),
-                       QString::number(c.augLoss),
-                       QString::number(c.keepDominant),
-                       QString::number(c.inverseFloat64),
-                       QString::number(c.mixedPrecision),
-                       QString::number(c.buffersOnHost),
-                       QString::number(c.seqlen),
-                       QString::number(c.batchSize),
-                       QString::number(c.epochs > 0)}
-        .join(QLatin1Char('|'));
+    // Everything that changes the work of a step, of a sample or of a block's merge (the settings the table marks
+    // so); not the number of samples or epochs, the seed, the learning rates or the recovery settings.
+    QStringList key{modelDir, QString::fromStdString(c.device), QString::fromLatin1(aq::methodName(c.method))};
+    for (const aq::Setting& s : aq::quantSettings())
+        if (s.stepCost)
+            key << QString::number(s.value(c), 'g', 17);
+    key << QString::number(c.epochs > 0);
+    return key.join(QLatin1Char('|'));
 }
 
 RateProbe::RateProbe(QObject* parent) : QObject(parent)

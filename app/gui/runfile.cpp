@@ -5,11 +5,10 @@
 #include "aq/calibrate.h"
 #include "aq/error.h"
 #include "aq/model_config.h"
+#include "aq/run_file.h"
 
 #include <QDir>
-#include <QFile>
 #include <QFileInfo>
-#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 
@@ -42,40 +41,27 @@ widgets::RunRecord runRecord(const QString& runDir, const aq::QuantConfig& confi
 
 RunFile readRunFile(const QString& runDir)
 {
-    const QString path = QDir(runDir).filePath(QStringLiteral("run.json"));
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        aq::badInput("'" + runDir.toStdString() + "' is not a run folder: it has no readable run.json");
-    QJsonParseError err;
-    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
-    if (err.error != QJsonParseError::NoError || !doc.isObject())
-        aq::badInput(path.toStdString() + " is not valid JSON: " + err.errorString().toStdString());
-    const QJsonObject j = doc.object();
-    if (j.value(QLatin1String("status")).toString() != QLatin1String("complete"))
-        aq::badInput("the run in '" + runDir.toStdString() + "' did not complete; only completed runs can be opened");
-
+    const aq::RunDescription run = aq::readRunDescription(runDir.toStdString());  // the engine's reader
     RunFile r;
     r.runDir = QFileInfo(runDir).absoluteFilePath();
-    r.modelDir = j.value(QLatin1String("model")).toString();
-    r.calibrationText = j.value(QLatin1String("calibration_text")).toString();
-    r.config = configFromJson(j.value(QLatin1String("configuration")).toObject());
-    r.config.device = j.value(QLatin1String("device")).toString(QStringLiteral("cpu")).toStdString();
-    r.recoveries = j.value(QLatin1String("recoveries")).toArray().size();
+    r.modelDir = QString::fromStdString(run.modelDir);
+    r.calibrationText = QString::fromStdString(run.calibrationText);
+    r.config = run.config;
+    r.recoveries = run.recoveries;
 
     r.record = runRecord(r.runDir, r.config);
-    const QJsonObject eval = j.value(QLatin1String("eval")).toObject();
-    r.record.fpPerplexity = eval.value(QLatin1String("fp_perplexity")).toDouble();
-    r.record.rtnPerplexity = eval.value(QLatin1String("rtn_perplexity")).toDouble();
-    r.record.quantPerplexity = eval.value(QLatin1String("quant_perplexity")).toDouble();
-    if (!eval.isEmpty()) {
-        r.record.evalSeqlen = eval.value(QLatin1String("seqlen")).toInteger();
+    if (run.evaluation) {
+        const aq::RunEvaluationRecord& e = *run.evaluation;
+        r.record.fpPerplexity = e.fpPerplexity;
+        r.record.rtnPerplexity = e.rtnPerplexity;
+        r.record.quantPerplexity = e.quantPerplexity;
+        r.record.evalSeqlen = e.seqlen;
         // "windows" is the cap asked for (0: every window); "windows_evaluated" what the text gave, in runs written
         // since it is recorded.
-        r.record.evalWindows = eval.value(QLatin1String("windows_evaluated"))
-                                   .toInteger(eval.value(QLatin1String("windows")).toInteger());
-        r.record.evalText = QFileInfo(eval.value(QLatin1String("text")).toString()).fileName();
+        r.record.evalWindows = e.windowsEvaluated > 0 ? e.windowsEvaluated : e.windows;
+        r.record.evalText = QFileInfo(QString::fromStdString(e.text)).fileName();
     }
-    r.record.seconds = j.value(QLatin1String("seconds")).toDouble();
+    r.record.seconds = run.seconds;
     // Edits of the preset, judged on the model the run used: its copy inside the run folder, else the original.
     std::optional<aq::ModelConfig> model;
     for (const QString& dir : {QDir(r.runDir).filePath(QStringLiteral("model")), r.modelDir}) {
@@ -89,22 +75,16 @@ RunFile readRunFile(const QString& runDir)
 
     const double stepsPerEpoch =
         double(std::max<int64_t>(1, r.config.nsamples / std::max<int64_t>(1, r.config.batchSize)));
-    for (const QJsonValue& bv : j.value(QLatin1String("blocks")).toArray()) {
-        const QJsonObject b = bv.toObject();
+    for (const aq::RunBlockRecord& b : run.blocks) {
         widgets::LossSeries series;
-        series.block = b.value(QLatin1String("block")).toInt();
-        const QJsonArray epochs = b.value(QLatin1String("epochs")).toArray();
-        for (const QJsonValue& ev : epochs) {
-            const QJsonObject e = ev.toObject();
-            const int epoch = e.value(QLatin1String("epoch")).toInt();
-            if (e.contains(QLatin1String("mean_loss"))) {
-                series.steps.push_back((epoch + 1) * stepsPerEpoch - 1);
-                series.losses.push_back(e.value(QLatin1String("mean_loss")).toDouble());
+        series.block = b.block;
+        for (const aq::RunEpochRecord& e : b.epochs) {
+            if (e.meanLoss) {
+                series.steps.push_back((e.epoch + 1) * stepsPerEpoch - 1);
+                series.losses.push_back(*e.meanLoss);
             }
-            const QJsonObject matrices = e.value(QLatin1String("matrices")).toObject();
-            for (auto it = matrices.begin(); it != matrices.end(); ++it)
-                r.minima.push_back({series.block, epoch, r.config.epochs, it.key(),
-                                    it.value().toObject().value(QLatin1String("min_margin")).toDouble()});
+            for (const auto& [transform, margin] : e.minMargins)
+                r.minima.push_back({series.block, e.epoch, r.config.epochs, QString::fromStdString(transform), margin});
         }
         if (!series.steps.isEmpty())
             r.epochLosses.push_back(series);
@@ -114,31 +94,18 @@ RunFile readRunFile(const QString& runDir)
 
 std::optional<InterruptedRun> readInterruptedRun(const QString& runDir)
 {
-    const QDir dir(runDir);
-    if (dir.exists(QStringLiteral("run.json")))
+    const std::optional<aq::RunProgress> progress = aq::readRunProgress(runDir.toStdString());
+    if (!progress)
         return std::nullopt;
-    QFile f(dir.filePath(QStringLiteral("progress.json")));
-    if (!f.open(QIODevice::ReadOnly) || f.size() > (qint64(64) << 20))
-        return std::nullopt;
-    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll());
-    if (!doc.isObject())
-        return std::nullopt;
-    const QJsonObject j = doc.object();
     InterruptedRun r;
     r.runDir = QFileInfo(runDir).absoluteFilePath();
-    r.completedBlocks = j.value(QLatin1String("completed_blocks")).toInt();
-    r.numBlocks = j.value(QLatin1String("num_blocks")).toInt();
-    r.modelDir = j.value(QLatin1String("model")).toString();
-    r.calibrationText = j.value(QLatin1String("calibration_text")).toString();
-    r.resumable = !r.modelDir.isEmpty() && !r.calibrationText.isEmpty() &&
-                  j.value(QLatin1String("configuration")).isObject();
-    if (r.resumable) {
-        try {
-            r.config = configFromJson(j.value(QLatin1String("configuration")).toObject());
-        } catch (const aq::Error&) {
-            r.resumable = false;  // a configuration this version cannot read is not resumed
-        }
-    }
+    r.completedBlocks = progress->completedBlocks;
+    r.numBlocks = progress->numBlocks;
+    r.modelDir = QString::fromStdString(progress->modelDir);
+    r.calibrationText = QString::fromStdString(progress->calibrationText);
+    r.resumable = progress->resumable();
+    if (progress->config)
+        r.config = *progress->config;
     return r;
 }
 

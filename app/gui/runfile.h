@@ -1,7 +1,6 @@
 #pragma once
-// Reads a finished run's run.json (written by the engine) back into what the window shows: the configuration, the
-// perplexities, the per-epoch losses and the per-epoch minimum margins. Tolerant of missing keys, so runs written by
-// older or newer versions still open.
+// A finished run's record (read by the engine, aq/run_file.h) in the window's terms: the configuration, the
+// perplexities, the per-epoch losses and the per-epoch minimum margins.
 #include "viewdata.h"
 
 #include "aq/calibrate.h"
@@ -43,7 +42,8 @@ aq::QuantConfig configFromJson(const QJsonObject& j);
 /// and epochs (perplexities, evaluation, duration and edits are the caller's).
 widgets::RunRecord runRecord(const QString& runDir, const aq::QuantConfig& config);
 
-/// Parses `runDir`/run.json. Throws aq::Error(BadInput) when it is missing, unreadable or not a completed run.
+/// Reads `runDir`/run.json. Throws aq::Error(BadInput) when it is missing, unreadable, of a newer format or not a
+/// completed run.
 RunFile readRunFile(const QString& runDir);
 
 /// A run folder whose calibration stopped before the end (cancelled, failed, or the program ended): what the engine's

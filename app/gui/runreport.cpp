@@ -2,12 +2,18 @@
 
 #include "plotexport.h"
 
+#include "aq/error.h"
+#include "aq/run_file.h"
+
 #include <QCoreApplication>
 #include <QDir>
-#include <QFile>
 #include <QJsonArray>
+#include <QJsonValue>
 #include <QJsonDocument>
 #include <QJsonObject>
+
+#include <iterator>
+#include <tuple>
 
 namespace aq::gui {
 
@@ -32,29 +38,23 @@ QString valueText(const QJsonValue& v)
     }
 }
 
+/// A number as the report shows it (ten significant digits).
+QString number(double v) { return QString::number(v, 'g', 10); }
+
 QString mdCell(QString s) { return s.replace('|', QStringLiteral("\\|")).replace('\n', ' '); }
 
 }  // namespace
 
 std::optional<RunReport> makeRunReport(const QString& runDir, QString* error)
 {
-    const QString path = QDir(runDir).filePath(QStringLiteral("run.json"));
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly)) {
+    aq::RunDescription run;
+    try {
+        run = aq::readRunDescription(runDir.toStdString());  // the engine's reader
+    } catch (const aq::Error& e) {
         if (error)
-            *error = T::tr("Cannot read %1: %2").arg(QDir::toNativeSeparators(path), f.errorString());
+            *error = QString::fromStdString(e.what());
         return std::nullopt;
     }
-    QJsonParseError pe;
-    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &pe);
-    if (pe.error != QJsonParseError::NoError || !doc.isObject()) {
-        if (error)
-            *error = T::tr("%1 is not a run description (%2).")
-                         .arg(QDir::toNativeSeparators(path),
-                              pe.error != QJsonParseError::NoError ? pe.errorString() : T::tr("not a JSON object"));
-        return std::nullopt;
-    }
-    const QJsonObject run = doc.object();
     RunReport r;
     QString& md = r.markdown;
     QString& csv = r.csv;
@@ -64,52 +64,49 @@ std::optional<RunReport> makeRunReport(const QString& runDir, QString* error)
     };
 
     md += QStringLiteral("# %1\n\n").arg(T::tr("Run %1").arg(QDir(runDir).dirName()));
-    const std::pair<const char*, const char*> facts[] = {
-        {"model", QT_TRANSLATE_NOOP("RunReport", "Model")},
-        {"calibration_text", QT_TRANSLATE_NOOP("RunReport", "Calibration text")},
-        {"device", QT_TRANSLATE_NOOP("RunReport", "Device")},
-        {"status", QT_TRANSLATE_NOOP("RunReport", "Status")},
-        {"seconds", QT_TRANSLATE_NOOP("RunReport", "Duration (s)")},
-        {"recoveries", QT_TRANSLATE_NOOP("RunReport", "Recoveries")},
+    const std::pair<const char*, QString> facts[] = {
+        {QT_TRANSLATE_NOOP("RunReport", "Model"), QString::fromStdString(run.modelDir)},
+        {QT_TRANSLATE_NOOP("RunReport", "Calibration text"), QString::fromStdString(run.calibrationText)},
+        {QT_TRANSLATE_NOOP("RunReport", "Device"), QString::fromStdString(run.config.device)},
+        {QT_TRANSLATE_NOOP("RunReport", "Status"), QStringLiteral("complete")},
+        {QT_TRANSLATE_NOOP("RunReport", "Duration (s)"), number(run.seconds)},
+        {QT_TRANSLATE_NOOP("RunReport", "Recoveries"), QString::number(run.recoveries)},
     };
-    for (const auto& [key, label] : facts)
-        if (run.contains(QLatin1String(key))) {
-            const QString v = valueText(run.value(QLatin1String(key)));
-            md += QStringLiteral("- %1: %2\n").arg(T::tr(label), mdCell(v));
-            csvRow(QStringLiteral("run"), QLatin1String(key), v);
-        }
-    const QJsonObject versions = run.value(QStringLiteral("versions")).toObject();
-    for (auto it = versions.begin(); it != versions.end(); ++it) {
-        md += QStringLiteral("- %1 %2\n").arg(it.key(), valueText(it.value()));
-        csvRow(QStringLiteral("run"), QStringLiteral("version ") + it.key(), valueText(it.value()));
+    const char* const factKeys[] = {"model", "calibration_text", "device", "status", "seconds", "recoveries"};
+    for (size_t i = 0; i < std::size(facts); ++i) {
+        md += QStringLiteral("- %1: %2\n").arg(T::tr(facts[i].first), mdCell(facts[i].second));
+        csvRow(QStringLiteral("run"), QLatin1String(factKeys[i]), facts[i].second);
+    }
+    for (const auto& [program, version] : run.versions) {
+        md += QStringLiteral("- %1 %2\n").arg(QString::fromStdString(program), QString::fromStdString(version));
+        csvRow(QStringLiteral("run"), QStringLiteral("version ") + QString::fromStdString(program),
+               QString::fromStdString(version));
     }
 
-    const QJsonObject eval = run.value(QStringLiteral("eval")).toObject();
-    if (!eval.isEmpty()) {
+    if (run.evaluation) {
+        const aq::RunEvaluationRecord& e = *run.evaluation;
+        const QString text = QString::fromStdString(e.text);
         md += QStringLiteral("\n## %1\n\n").arg(T::tr("Perplexity"));
-        if (eval.contains(QStringLiteral("windows")))
-            md += T::tr("%1 windows of %2 tokens of %3.")
-                      .arg(valueText(eval.value(QStringLiteral("windows"))), valueText(eval.value(QStringLiteral("seqlen"))),
-                           mdCell(valueText(eval.value(QStringLiteral("text"))))) +
-                  QStringLiteral("\n\n");
+        md += T::tr("%1 windows of %2 tokens of %3.").arg(QString::number(e.windows), QString::number(e.seqlen), mdCell(text)) +
+              QStringLiteral("\n\n");
         md += QStringLiteral("| %1 | %2 |\n|---|---|\n").arg(T::tr("model"), T::tr("perplexity"));
-        const std::pair<const char*, const char*> ppl[] = {
-            {"fp_perplexity", QT_TRANSLATE_NOOP("RunReport", "full precision")},
-            {"rtn_perplexity", QT_TRANSLATE_NOOP("RunReport", "round to nearest")},
-            {"quant_perplexity", QT_TRANSLATE_NOOP("RunReport", "this run")},
+        const std::tuple<const char*, const char*, double> ppl[] = {
+            {"fp_perplexity", QT_TRANSLATE_NOOP("RunReport", "full precision"), e.fpPerplexity},
+            {"rtn_perplexity", QT_TRANSLATE_NOOP("RunReport", "round to nearest"), e.rtnPerplexity},
+            {"quant_perplexity", QT_TRANSLATE_NOOP("RunReport", "this run"), e.quantPerplexity},
         };
-        for (const auto& [key, label] : ppl)
-            if (eval.contains(QLatin1String(key))) {
-                const QString v = valueText(eval.value(QLatin1String(key)));
-                md += QStringLiteral("| %1 | %2 |\n").arg(T::tr(label), v);
-                csvRow(QStringLiteral("perplexity"), QLatin1String(key), v);
-            }
-        for (const char* key : {"windows", "seqlen", "text"})
-            if (eval.contains(QLatin1String(key)))
-                csvRow(QStringLiteral("perplexity"), QLatin1String(key), valueText(eval.value(QLatin1String(key))));
+        for (const auto& [key, label, value] : ppl) {
+            md += QStringLiteral("| %1 | %2 |\n").arg(T::tr(label), number(value));
+            csvRow(QStringLiteral("perplexity"), QLatin1String(key), number(value));
+        }
+        csvRow(QStringLiteral("perplexity"), QStringLiteral("windows"), QString::number(e.windows));
+        csvRow(QStringLiteral("perplexity"), QStringLiteral("seqlen"), QString::number(e.seqlen));
+        csvRow(QStringLiteral("perplexity"), QStringLiteral("text"), text);
     }
 
-    const QJsonObject config = run.value(QStringLiteral("configuration")).toObject();
+    // Every setting as run.json stores it (the engine's JSON form: new settings appear without a change here).
+    const QJsonObject config =
+        QJsonDocument::fromJson(QByteArray::fromStdString(aq::quantConfigJson(run.config))).object();
     if (!config.isEmpty()) {
         md += QStringLiteral("\n## %1\n\n| %2 | %3 |\n|---|---|\n").arg(T::tr("Configuration"), T::tr("setting"), T::tr("value"));
         for (auto it = config.begin(); it != config.end(); ++it) {  // QJsonObject iterates in key order
@@ -119,29 +116,27 @@ std::optional<RunReport> makeRunReport(const QString& runDir, QString* error)
         }
     }
 
-    const QJsonArray blocks = run.value(QStringLiteral("blocks")).toArray();
-    if (!blocks.isEmpty()) {
+    if (!run.blocks.empty()) {
         md += QStringLiteral("\n## %1\n\n| %2 | %3 | %4 | %5 | %6 | %7 |\n|---|---|---|---|---|---|\n")
                   .arg(T::tr("Blocks"), T::tr("block"), T::tr("loss before"), T::tr("loss after"), T::tr("change"), T::tr("seconds"),
                        T::tr("recoveries"));
-        for (const QJsonValue& bv : blocks) {
-            const QJsonObject b = bv.toObject();
-            const QString id = valueText(b.value(QStringLiteral("block")));
-            const double before = b.value(QStringLiteral("initial_loss")).toDouble();
-            const double after = b.value(QStringLiteral("final_loss")).toDouble();
-            const int recoveries = b.value(QStringLiteral("recoveries")).toArray().size();
+        auto optional = [](const std::optional<double>& v) { return v ? number(*v) : QString(); };
+        for (const aq::RunBlockRecord& b : run.blocks) {
+            const QString id = QString::number(b.block);
+            const double before = b.initialLoss.value_or(0), after = b.finalLoss.value_or(0);
             const QString change =
                 before > 0 ? QStringLiteral("%1 %").arg(100.0 * (after / before - 1.0), 0, 'f', 1) : QString();
             md += QStringLiteral("| %1 | %2 | %3 | %4 | %5 | %6 |\n")
-                      .arg(id, valueText(b.value(QStringLiteral("initial_loss"))),
-                           valueText(b.value(QStringLiteral("final_loss"))), change,
-                           QString::number(b.value(QStringLiteral("seconds")).toDouble(), 'f', 1))
-                      .arg(recoveries);
+                      .arg(id, optional(b.initialLoss), optional(b.finalLoss), change,
+                           QString::number(b.seconds, 'f', 1))
+                      .arg(b.recoveries);
             const QString section = QStringLiteral("block ") + id;
-            for (const char* key : {"initial_loss", "final_loss", "seconds"})
-                if (b.contains(QLatin1String(key)))
-                    csvRow(section, QLatin1String(key), valueText(b.value(QLatin1String(key))));
-            csvRow(section, QStringLiteral("recoveries"), QString::number(recoveries));
+            if (b.initialLoss)
+                csvRow(section, QStringLiteral("initial_loss"), number(*b.initialLoss));
+            if (b.finalLoss)
+                csvRow(section, QStringLiteral("final_loss"), number(*b.finalLoss));
+            csvRow(section, QStringLiteral("seconds"), number(b.seconds));
+            csvRow(section, QStringLiteral("recoveries"), QString::number(b.recoveries));
         }
     }
     return r;

@@ -12,8 +12,8 @@ struct RunReport {
     QString csv;       ///< "section,name,value" lines: run, perplexity, configuration, then one section per block
 };
 
-/// Reads `runDir`/run.json. Nothing (and `error` set) when it is missing, unreadable or not JSON; keys a run lacks
-/// are left out of the report.
+/// Reads `runDir`/run.json (through the engine's reader). Nothing (and `error` set, the engine's message) when it is
+/// missing, unreadable, damaged or not a finished run.
 std::optional<RunReport> makeRunReport(const QString& runDir, QString* error = nullptr);
 
 }  // namespace aq::gui

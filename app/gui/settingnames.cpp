@@ -9,6 +9,9 @@
 #include <QRegularExpression>
 
 #include <algorithm>
+#include <iterator>
+#include <string>
+#include <string_view>
 
 namespace aq::gui {
 
@@ -19,13 +22,11 @@ class SettingNames {
 
 namespace {
 
-/// One setting: its run.json key, its command-line option (a flag turning a default-off setting on, or a valued
-/// option), the option that turns it off, and the label of its control in the translation context of the class
-/// that shows the control. The labels are the controls' own source texts, so they share their translations.
-struct Setting {
-    const char* key;
-    const char* option;
-    const char* offOption;
+/// A named control: what it sets (a calibration setting's id in aq::quantSettings(), or an export option without
+/// dashes) and its label in the translation context of the class that shows it. The labels are the controls' own
+/// source texts, so they share their translations; which option spells a setting comes from the engine's table.
+struct Label {
+    const char* name;
     const char* context;
     const char* label;
 };
@@ -33,62 +34,48 @@ struct Setting {
 constexpr const char* kConfig = "aq::gui::ConfigPanel";
 constexpr const char* kExport = "aq::gui::ExportDialog";
 
-const Setting kSettings[] = {
-    {"wbits", "wbits", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Weight bits:")},
-    {"abits", "abits", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Activation bits:")},
-    {"group_size", "group-size", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Group size:")},
-    {"partial_groups", nullptr, "no-partial-groups", kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Allow a partial last group")},
-    {"per_channel_fallback", "per-channel-fallback", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Per-channel fallback")},
-    {"symmetric", "symmetric", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Symmetric weights")},
-    {"zero_in_range", "zero-in-range", "no-zero-in-range", kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Keep 0 inside the grid range")},
-    {"reference_delta_clamp", "reference-delta-clamp", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Reference step-size behaviour")},
-    {"lwc", nullptr, "no-lwc", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable weight clipping (LWC)")},
-    {"let", nullptr, "no-let", kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable equivalent transforms (LET)")},
-    {"ln_matrix", "ln-matrix", "no-ln-matrix", kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel",
+const Label kSettingLabels[] = {
+    {"wbits", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Weight bits:")},
+    {"abits", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Activation bits:")},
+    {"group_size", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Group size:")},
+    {"partial_groups", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Allow a partial last group")},
+    {"per_channel_fallback", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Per-channel fallback")},
+    {"symmetric", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Symmetric weights")},
+    {"zero_in_range", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Keep 0 inside the grid range")},
+    {"reference_delta_clamp", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Reference step-size behaviour")},
+    {"lwc", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable weight clipping (LWC)")},
+    {"let", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable equivalent transforms (LET)")},
+    {"ln_matrix", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel",
                        "Full matrices after the norms (paper's recipe: evaluation inside AffineQuant Studio only)")},
-    {"qk_matrix", "qk-matrix", "no-qk-matrix", kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Matrix between queries and keys")},
-    {"train_shifts", nullptr, nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Train shifts")},
-    {"signed_max_init", nullptr, nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Initialize from the signed weight maximum")},
-    {"aug_loss", "aug-loss", "no-aug-loss", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Augmented loss")},
-    {"sf", "sf", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Stability factor:")},
-    {"alpha", "alpha", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Migration &alpha:")},
-    {"let_lr", "let-lr", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Transform learning rate:")},
-    {"lwc_lr", "lwc-lr", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "C&lipping learning rate:")},
-    {"wd", "wd", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Weight decay:")},
-    {"epochs", "epochs", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Epochs:")},
-    {"nsamples", "nsamples", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Samples:")},
-    {"seqlen", "seqlen", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Se&quence length:")},
-    {"batch_size", "batch-size", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Batch size:")},
-    {"seed", "seed", nullptr, kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "S&eed:")},
-    {"keep_dominant", "keep-dominant", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Keep matrices strictly diagonally dominant")},
-    {"inverse_float64", "inverse-fp64", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Invert in float64")},
-    {"mixed_precision", "mixed-precision", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Mixed precision (CUDA)")},
-    {"buffers_on_host", "buffers-on-host", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Activation buffers in host memory (CUDA)")},
-    {"max_recoveries", "max-recoveries", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Max. &recoveries:")},
-    {"condition_limit", "condition-limit", nullptr, kConfig,
-     QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Condition limit:")},
-    // The export dialog's controls.
-    {nullptr, "force", nullptr, kExport,
-     QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Replace an existing folder or file")},
-    {nullptr, "exact-only", nullptr, kExport,
-     QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Only exact grids (refuse layers gguf must store as float16)")},
-    {nullptr, "allow-extension", nullptr, kExport,
-     QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Keep the post-norm matrices as extra tensors")},
-    {nullptr, "dtype", nullptr, kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "&Data type:")},
-    {nullptr, "out", nullptr, kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "&Output:")},
+    {"qk_matrix", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Matrix between queries and keys")},
+    {"train_shifts", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Train shifts")},
+    {"signed_max_init", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Initialize from the signed weight maximum")},
+    {"aug_loss", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Augmented loss")},
+    {"sf", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Stability factor:")},
+    {"alpha", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Migration &alpha:")},
+    {"let_lr", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Transform learning rate:")},
+    {"lwc_lr", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "C&lipping learning rate:")},
+    {"wd", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Weight decay:")},
+    {"epochs", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Epochs:")},
+    {"nsamples", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Samples:")},
+    {"seqlen", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Se&quence length:")},
+    {"batch_size", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Batch size:")},
+    {"seed", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "S&eed:")},
+    {"keep_dominant", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Keep matrices strictly diagonally dominant")},
+    {"inverse_float64", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Invert in float64")},
+    {"mixed_precision", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Mixed precision (CUDA)")},
+    {"buffers_on_host", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Activation buffers in host memory (CUDA)")},
+    {"max_recoveries", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Max. &recoveries:")},
+    {"condition_limit", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Condition limit:")},
+    {"rollback_factor", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Rollback factor")},
+};
+
+const Label kExportLabels[] = {
+    {"force", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Replace an existing folder or file")},
+    {"exact-only", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Only exact grids (refuse layers gguf must store as float16)")},
+    {"allow-extension", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Keep the post-norm matrices as extra tensors")},
+    {"dtype", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "&Data type:")},
+    {"out", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "&Output:")},
 };
 
 /// A control's label as running text: no mnemonic ("&Epochs:", "格式(&F)："), no trailing colon.
@@ -105,9 +92,30 @@ QString plainLabel(QString label)
     return label.trimmed();
 }
 
-QString translatedLabel(const Setting& s)
+QString translatedLabel(const Label& s)
 {
     return plainLabel(QCoreApplication::translate(s.context, s.label));
+}
+
+const Label* labelOf(const Label* begin, const Label* end, std::string_view name)
+{
+    for (const Label* l = begin; l != end; ++l)
+        if (name == l->name)
+            return l;
+    return nullptr;
+}
+
+/// The label of a calibration setting (by id or option) or of an export option; `off` tells whether the name is the
+/// option that turns a switch off.
+const Label* labelOfName(const QString& name, bool* off)
+{
+    const std::string n = name.toStdString();
+    *off = false;
+    if (const aq::Setting* s = aq::findSetting(n)) {
+        *off = s->isSwitch() && n != s->id && n != s->option;  // "no-..."
+        return labelOf(std::begin(kSettingLabels), std::end(kSettingLabels), s->id);
+    }
+    return labelOf(std::begin(kExportLabels), std::end(kExportLabels), n);
 }
 
 QString quoted(const QString& label)
@@ -115,21 +123,8 @@ QString quoted(const QString& label)
     return SettingNames::tr("“%1”").arg(label);
 }
 
-/// The setting named by an option (without dashes); `off` tells whether it was the option that turns it off.
-const Setting* settingOfOption(const QString& option, bool* off)
-{
-    for (const Setting& s : kSettings) {
-        if (s.option && option == QLatin1String(s.option)) {
-            *off = false;
-            return &s;
-        }
-        if (s.offOption && option == QLatin1String(s.offOption)) {
-            *off = true;
-            return &s;
-        }
-    }
-    return nullptr;
-}
+/// The label of the control an option (without dashes) sets; `off` tells whether it was the option that turns it off.
+const Label* settingOfOption(const QString& option, bool* off) { return labelOfName(option, off); }
 
 /// A setting's value as the window's controls show it: on/off for switches, numbers without trailing zeros.
 QString valueText(const QJsonValue& v)
@@ -150,11 +145,9 @@ QString settingLabel(const QString& keyOrOption)
     QString name = keyOrOption.trimmed();
     while (name.startsWith(QLatin1Char('-')))
         name.remove(0, 1);
-    for (const Setting& s : kSettings)
-        if ((s.key && name == QLatin1String(s.key)) || (s.option && name == QLatin1String(s.option)) ||
-            (s.offOption && name == QLatin1String(s.offOption)))
-            return translatedLabel(s);
-    return QString();
+    bool off = false;
+    const Label* l = labelOfName(name, &off);
+    return l ? translatedLabel(*l) : QString();
 }
 
 QString inWindowWords(const QString& message)
@@ -168,7 +161,7 @@ QString inWindowWords(const QString& message)
         QStringLiteral("\\b([Ee]xport) --format ([a-z-]+) --([a-z][a-z0-9-]*)"));
     for (QRegularExpressionMatch m = exportFormatWith.match(text); m.hasMatch(); m = exportFormatWith.match(text)) {
         bool off = false;
-        const Setting* s = settingOfOption(m.captured(3), &off);
+        const Label* s = settingOfOption(m.captured(3), &off);
         if (!s)
             break;
         text.replace(
@@ -192,7 +185,7 @@ QString inWindowWords(const QString& message)
     for (auto it = option.globalMatch(text); it.hasNext();) {
         const QRegularExpressionMatch m = it.next();
         bool off = false;
-        const Setting* s = settingOfOption(m.captured(1), &off);
+        const Label* s = settingOfOption(m.captured(1), &off);
         if (!s)
             continue;
         out += QStringView(text).mid(last, m.capturedStart() - last);

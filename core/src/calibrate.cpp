@@ -14,6 +14,7 @@
 #include "perplexity.h"
 #include "quantizer.h"
 #include "run_directory.h"
+#include "run_file.h"
 #include "run_views.h"
 #include "safetensors.h"
 #include "torch_util.h"
@@ -39,6 +40,15 @@ namespace fs = std::filesystem;
 
 namespace aq {
 namespace detail {
+
+/// Bins of the weight histograms the views show.
+constexpr int kWeightHistogramBins = 64;
+/// Step losses reach the observer at most this often (seconds): a CPU step is short, a GPU's shorter still.
+constexpr double kStepReportSecondsCpu = 0.05;
+constexpr double kStepReportSecondsCuda = 0.25;
+/// With mixed precision, activation buffers larger than this in float32 are kept in bfloat16.
+constexpr double kHalfPrecisionBufferBytes = double(1ll << 30);
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -61,43 +71,6 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull)
         h *= 1099511628211ull;
     }
     return h;
-}
-
-nlohmann::json configJson(const QuantConfig& c)
-{
-    return {{"preset", c.preset},
-            {"method", methodName(c.method)},
-            {"wbits", c.wbits},
-            {"abits", c.abits},
-            {"group_size", c.groupSize},
-            {"partial_groups", c.partialGroups},
-            {"per_channel_fallback", c.perChannelFallback},
-            {"symmetric", c.symmetric},
-            {"zero_in_range", c.zeroInRange},
-            {"reference_delta_clamp", c.referenceDeltaClamp},
-            {"lwc", c.lwc},
-            {"let", c.let},
-            {"ln_matrix", c.lnMatrix},
-            {"qk_matrix", c.qkMatrix},
-            {"train_shifts", c.trainShifts},
-            {"signed_max_init", c.signedMaxInit},
-            {"aug_loss", c.augLoss},
-            {"sf", c.sf},
-            {"alpha", c.alpha},
-            {"let_lr", c.letLr},
-            {"lwc_lr", c.lwcLr},
-            {"wd", c.weightDecay},
-            {"epochs", c.epochs},
-            {"nsamples", c.nsamples},
-            {"seqlen", c.seqlen},
-            {"batch_size", c.batchSize},
-            {"seed", c.seed},
-            {"keep_dominant", c.keepDominant},
-            {"inverse_float64", c.inverseFloat64},
-            {"mixed_precision", c.mixedPrecision},
-            {"buffers_on_host", c.buffersOnHost},
-            {"max_recoveries", c.maxRecoveries},
-            {"condition_limit", c.conditionLimit}};
 }
 
 /// Calibration windows: `nsamples` starts drawn uniformly from [0, n - seqlen - 1] with a seeded generator.
@@ -196,7 +169,7 @@ WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, cons
     h.block = block;
     h.layer = layer;
     const float lo = wf.min().item<float>(), hi = wf.max().item<float>();
-    const int bins = 64;
+    const int bins = kWeightHistogramBins;
     auto counts = torch::histc(wf.flatten(), bins, lo, hi);
     for (int i = 0; i <= bins; ++i)
         h.binEdges.push_back(lo + (hi - lo) * static_cast<float>(i) / bins);
@@ -327,22 +300,6 @@ std::vector<std::pair<std::string, torch::Tensor>> namedBlockTensors(const Model
     for (const auto& [n, t] : w.tensors)
         r.emplace_back(prefix + n, t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
     return r;
-}
-
-void writeJsonAtomically(const fs::path& path, const nlohmann::json& j)
-{
-    const fs::path tmp = path.string() + ".partial";
-    {
-        std::ofstream out(tmp);
-        out << j.dump(1) << "\n";
-        out.close();  // the buffered bytes reach the disk here: a full disk must fail before the rename
-        if (!out) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            badInput("cannot write '" + tmp.string() + "' (disk full or read-only?)");
-        }
-    }
-    fs::rename(tmp, path);
 }
 
 /// Group layout of every linear (the report says where a partial group or the per-channel fallback was used).
@@ -746,7 +703,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     };
     // The host reads the loss only when it reports (a device synchronisation); the finiteness of the loss and of
     // every gradient is accumulated on the device and checked at those points and at the end of the epoch.
-    const double reportInterval = dev.is_cuda() ? 0.25 : 0.05;
+    const double reportInterval = dev.is_cuda() ? kStepReportSecondsCuda : kStepReportSecondsCpu;
     auto lastReport = Clock::now() - std::chrono::seconds(1);
     std::vector<torch::Tensor> shared;  // data-parallel: the gradients and the loss, averaged over the ranks each step
 
@@ -848,11 +805,12 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                                 " recoveries; lower --let-lr/--lwc-lr or --sf, or try --keep-dominant");
             t.copyFrom(start);
             std::ostringstream action;
-            action << "rolled back the epoch; let-lr " << letLr << " -> " << letLr * 0.5 << ", lwc-lr " << lwcLr << " -> "
-                   << lwcLr * 0.5 << ", sf " << sf << " -> " << sf * 0.5;
-            letLr *= 0.5;
-            lwcLr *= 0.5;
-            sf *= 0.5;
+            const double f = q.rollbackFactor;
+            action << "rolled back the epoch; let-lr " << letLr << " -> " << letLr * f << ", lwc-lr " << lwcLr << " -> "
+                   << lwcLr * f << ", sf " << sf << " -> " << sf * f;
+            letLr *= f;
+            lwcLr *= f;
+            sf *= f;
             optimizer = makeOptimizer();
             ++r.recoveries;
             Recovery rec{block, e, failure, action.str()};
@@ -954,77 +912,12 @@ bool detail::halfPrecisionBuffers(const ModelConfig& m, const QuantConfig& q, bo
 {
     const double fp32Bytes = static_cast<double>(q.nsamples) * static_cast<double>(q.seqlen) *
                              static_cast<double>(m.hiddenSize) * 4.0 * (q.augLoss ? 3 : 2);
-    return q.mixedPrecision && cuda && fp32Bytes > static_cast<double>(1ll << 30);
+    return q.mixedPrecision && cuda && fp32Bytes > kHalfPrecisionBufferBytes;
 }
 
 bool detail::fastMatrixPath(const ModelConfig& m, const QuantConfig& q, bool cuda)
 {
     return q.mixedPrecision && cuda && m.hiddenSize >= 1024;
-}
-
-std::string quantConfigJson(const QuantConfig& config) { return detail::configJson(config).dump(); }
-
-QuantConfig quantConfigFromJson(const std::string& text)
-{
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        badInput("the configuration is not a JSON object");
-    if (j.contains("configuration"))
-        j = j["configuration"];
-    if (!j.is_object())
-        badInput("the run's \"configuration\" is not a JSON object");
-    QuantConfig c;  // defaults for anything missing
-    auto field = [&](const char* key, auto& v, auto check) {
-        if (!j.contains(key))
-            return;
-        const auto& x = j[key];
-        if (!check(x))
-            badInput(std::string("the configuration's \"") + key + "\" has the wrong type (" + x.type_name() + ")");
-        v = x.template get<std::decay_t<decltype(v)>>();
-    };
-    auto boolean = [&](const char* k, bool& v) { field(k, v, [](const nlohmann::json& x) { return x.is_boolean(); }); };
-    auto real = [&](const char* k, double& v) { field(k, v, [](const nlohmann::json& x) { return x.is_number(); }); };
-    auto integer = [&](const char* k, auto& v) {
-        field(k, v, [](const nlohmann::json& x) { return x.is_number_integer() || x.is_number_unsigned(); });
-    };
-    field("preset", c.preset, [](const nlohmann::json& x) { return x.is_string(); });
-    if (j.contains("method")) {
-        if (!j["method"].is_string())
-            badInput("the configuration's \"method\" has the wrong type");
-        c.method = parseMethod(j["method"].get<std::string>());
-    }
-    integer("wbits", c.wbits);
-    integer("abits", c.abits);
-    integer("group_size", c.groupSize);
-    boolean("partial_groups", c.partialGroups);
-    boolean("per_channel_fallback", c.perChannelFallback);
-    boolean("symmetric", c.symmetric);
-    boolean("zero_in_range", c.zeroInRange);
-    boolean("reference_delta_clamp", c.referenceDeltaClamp);
-    boolean("lwc", c.lwc);
-    boolean("let", c.let);
-    boolean("ln_matrix", c.lnMatrix);
-    boolean("qk_matrix", c.qkMatrix);
-    boolean("train_shifts", c.trainShifts);
-    boolean("signed_max_init", c.signedMaxInit);
-    boolean("aug_loss", c.augLoss);
-    real("sf", c.sf);
-    real("alpha", c.alpha);
-    real("let_lr", c.letLr);
-    real("lwc_lr", c.lwcLr);
-    real("wd", c.weightDecay);
-    integer("epochs", c.epochs);
-    integer("nsamples", c.nsamples);
-    integer("seqlen", c.seqlen);
-    integer("batch_size", c.batchSize);
-    integer("seed", c.seed);
-    boolean("keep_dominant", c.keepDominant);
-    boolean("inverse_float64", c.inverseFloat64);
-    boolean("mixed_precision", c.mixedPrecision);
-    boolean("buffers_on_host", c.buffersOnHost);
-    integer("max_recoveries", c.maxRecoveries);
-    real("condition_limit", c.conditionLimit);
-    return c;
 }
 
 MemoryEstimate estimateCalibrationMemory(const ModelConfig& m, const QuantConfig& q, bool cuda, int worldSize)
@@ -1182,7 +1075,7 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
         }
     }
     const fs::path runDir(req.runDir);
-    const fs::path progressPath = runDir / "progress.json";
+    const fs::path progressPath = progressJsonPath(runDir);
     const fs::path blocksDir = runDir / "blocks";
     // One run per folder at a time, whichever program starts it; held until this function returns. In a group, rank 0
     // alone touches the folder.
@@ -1195,7 +1088,7 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
     auto tokenizer = loadTokenizer(req.modelDir);
     checkCancel(cancel);
     const std::vector<int32_t> calibTokens = encodeForModelCancellable(*tokenizer, calibText, cancel);
-    nlohmann::json qjson = configJson(q);
+    nlohmann::json qjson = nlohmann::json::parse(quantConfigJson(q));
     const std::string fingerprint = std::to_string(fnv1a(
         detail::readTextFile(fs::path(req.modelDir) / "config.json", "model configuration") + "|" +
         std::to_string(ck.weightBytes()) + "|" + calibText + "|" + qjson.dump()));
@@ -1203,18 +1096,13 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
         badInput("rank " + std::to_string(group.rank()) + "'s model, calibration text or options differ from rank "
                  "0's; give every rank the same files (the same bytes on every machine) and the same options");
 
-    nlohmann::json progress;
+    std::optional<RunProgressRecord> progress;
     int firstBlock = 0;
     if (!root) {
         // Rank 0 owns the folder: it says where the run starts.
     } else if (req.resume) {
-        if (!fs::exists(progressPath))
-            badInput("nothing to resume in '" + req.runDir + "' (no progress.json); start a new run without --resume");
-        progress = readJsonFile(progressPath, "run progress");
-        if (progress.value("fingerprint", "") != fingerprint)
-            badInput("cannot resume '" + req.runDir + "': the model, calibration text or configuration differ from "
-                     "the interrupted run; use the same options, or start a new run");
-        firstBlock = progress.value("completed_blocks", 0);
+        progress = RunProgressRecord::resume(runDir, fingerprint);
+        firstBlock = progress->completedBlocks();
     } else {
         if (!runDirectoryIsEmpty(runDir)) {
             if (!req.force)
@@ -1222,15 +1110,9 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
                          "--resume to continue an interrupted run");
             clearRunDirectory(runDir);
         }
-        // The request itself too, so a front end can offer to resume a folder it did not start.
-        progress = {{"fingerprint", fingerprint},
-                    {"completed_blocks", 0},
-                    {"num_blocks", m.numLayers},
-                    {"model", fs::absolute(req.modelDir).lexically_normal().string()},
-                    {"calibration_text", fs::absolute(req.calibTextPath).lexically_normal().string()},
-                    {"configuration", qjson},
-                    {"blocks", nlohmann::json::array()},
-                    {"recoveries", 0}};
+        progress.emplace(fingerprint, static_cast<int>(m.numLayers),
+                         fs::absolute(req.modelDir).lexically_normal().string(),
+                         fs::absolute(req.calibTextPath).lexically_normal().string(), qjson);
     }
     if (group.distributed())
         firstBlock = std::stoi(group.broadcastText(std::to_string(firstBlock), "agreeing where the run starts"));
@@ -1255,7 +1137,7 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
                 badInput("cannot create '" + blocksDir.string() + "': " + ec.message());
             if (!req.resume) {
                 writing = progressPath;
-                writeJsonAtomically(progressPath, progress);  // resumable from the start
+                progress->write(runDir);  // resumable from the start
             } else {
                 // Views of a block the interrupted run wrote but did not record as finished are redone with the block.
                 for (int64_t i = firstBlock; i < m.numLayers; ++i)
@@ -1379,11 +1261,9 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
             }
             writing = runViewsFile(runDir, i);
             recorder.writeBlock(runDir, i);
-            progress["completed_blocks"] = i + 1;
-            progress["blocks"].push_back(out.report);
-            progress["recoveries"] = progress["recoveries"].get<int>() + out.recoveries;
+            progress->addBlock(out.report, out.recoveries);
             writing = progressPath;
-            writeJsonAtomically(progressPath, progress);
+            progress->write(runDir);
             writing.clear();
             stillToWrite -= std::min(stillToWrite, outputSizes.blocks[static_cast<size_t>(i)]);
         }
@@ -1462,21 +1342,10 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
         writing.clear();
         result.modelDir = (runDir / "model").string();
 
-        nlohmann::json run = {{"status", "complete"},
-                              {"model", fs::absolute(req.modelDir).lexically_normal().string()},
-                              {"calibration_text", fs::absolute(req.calibTextPath).lexically_normal().string()},
-                              {"configuration", qjson},
-                              {"device", device.str()},
-                              {"num_blocks", numBlocks},
-                              {"blocks", progress["blocks"]},
-                              {"views", {{"folder", "views"}, {"format_version", kRunViewsFormatVersion}}},
-                              {"quantization_layout", layoutJson(m, q, ck)},
-                              {"peak_host_memory_bytes", peakHostBytes()},
-                              {"peak_device_memory_bytes", peakDeviceBytes(device)},
-                              {"recoveries", progress["recoveries"]},
-                              {"versions", {{"affinequant", "0.1.0"}, {"libtorch", torchVersion()}}}};
+        nlohmann::json run = progress->completed(device.str(), layoutJson(m, q, ck), peakHostBytes(),
+                                                 peakDeviceBytes(device), kRunViewsFormatVersion);
         if (group.distributed())
-            run["data_parallel"] = {{"ranks", group.size()}, {"backend", group.backend()}};
+            recordDataParallel(run, group.size(), group.backend());
         if (!req.evalTextPath.empty()) {
             obs.stage("evaluating", numBlocks, numBlocks);
             EvalOptions eo;
@@ -1497,21 +1366,22 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
             Checkpoint qck(result.modelDir);
             CausalLM qm(qck, device, torch::kFloat32);
             result.quantPerplexity = perplexityOfTokens(qm, evalTokens, eo, {}, cancel).perplexity;
-            run["eval"] = {{"text", req.evalTextPath},
-                           {"seqlen", eo.seqlen},
-                           {"windows", eo.maxWindows},
-                           // what the text gave: the cap, or every full window when there is none or it is larger
-                           {"windows_evaluated", std::min<int64_t>(eo.maxWindows > 0 ? eo.maxWindows : INT64_MAX,
-                                                                   int64_t(evalTokens.size()) / eo.seqlen)},
-                           {"fp_perplexity", result.fpPerplexity},
-                           {"rtn_perplexity", result.rtnPerplexity},
-                           {"quant_perplexity", result.quantPerplexity}};
+            RunEvaluationRecord ev;
+            ev.text = req.evalTextPath;
+            ev.seqlen = eo.seqlen;
+            ev.windows = eo.maxWindows;
+            // what the text gave: the cap, or every full window when there is none or it is larger
+            ev.windowsEvaluated = std::min<int64_t>(eo.maxWindows > 0 ? eo.maxWindows : INT64_MAX,
+                                                    int64_t(evalTokens.size()) / eo.seqlen);
+            ev.fpPerplexity = result.fpPerplexity;
+            ev.rtnPerplexity = result.rtnPerplexity;
+            ev.quantPerplexity = result.quantPerplexity;
+            recordEvaluation(run, ev);
         }
         result.seconds = since(t0);
-        result.recoveries = progress["recoveries"].get<int>();
-        run["seconds"] = result.seconds;
-        writing = runDir / "run.json";
-        writeJsonAtomically(writing, run);
+        result.recoveries = progress->recoveries();
+        writing = runJsonPath(runDir);
+        writeCompletedRun(runDir, run, result.seconds);
         writing.clear();
         obs.stage("done", numBlocks, numBlocks);
         return result;

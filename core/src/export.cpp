@@ -1,5 +1,6 @@
 // Exports of a finished run (hf, awq, gptq, compressed-tensors) and the pre-flight deployability check.
 #include "aq/export.h"
+#include "aq/run_file.h"
 
 #include "aq/error.h"
 #include "checkpoint.h"
@@ -70,41 +71,20 @@ bool anyNonZero(const torch::Tensor& t) { return t.defined() && t.ne(0).any().it
 
 RunInfo readRun(const std::string& runDir)
 {
+    const RunDescription run = readRunDescription(runDir);  // the run.json reader, with its checks and messages
     RunInfo r;
     r.runDir = runDir;
-    if (!fs::is_directory(r.runDir))
-        badInput("run directory '" + runDir + "' does not exist or is not a folder");
-    const fs::path runJson = r.runDir / "run.json";
-    if (!fs::exists(runJson)) {
-        if (fs::exists(r.runDir / "progress.json"))
-            badInput("run '" + runDir + "' is unfinished: it has progress.json but no run.json (the calibration was "
-                     "interrupted or is still running); finish it with 'affinequant quantize ... --resume' first");
-        badInput("'" + runDir + "' is not a run directory (no run.json); give the --out folder of 'affinequant quantize'");
-    }
-    const json run = readJsonFile(runJson, "run description");
-    const std::string where = runJson.string();
-    const std::string status = jsonField(run, "status", std::string(), where);
-    if (status != "complete")
-        badInput("run '" + runDir + "' is unfinished (status '" + status + "' in run.json); finish or re-run it first");
     r.modelDir = r.runDir / "model";
     if (!fs::exists(r.modelDir / "config.json"))
         badInput("run '" + runDir + "' has no model/ folder with a config.json; the run is incomplete, re-run it");
-    if (!run.contains("configuration"))
-        badInput("'" + where + "' has no configuration object");
-    requireObject(run["configuration"], where, "configuration");
-    r.configuration = run["configuration"];
-    const json& c = r.configuration;
-    r.wbits = jsonField(c, "wbits", 16, where, "configuration");
-    r.abits = jsonField(c, "abits", 16, where, "configuration");
-    if (r.wbits < 2 || r.wbits > 16 || r.abits < 2 || r.abits > 16)
-        badInput("'" + where + "': 'configuration.wbits' and 'configuration.abits' must be between 2 and 16");
-    r.groupSize = jsonField(c, "group_size", int64_t(0), where, "configuration");
-    if (r.groupSize < 0)
-        badInput("'" + where + "': 'configuration.group_size' must not be negative");
-    r.symmetric = jsonField(c, "symmetric", false, where, "configuration");
-    r.zeroInRange = jsonField(c, "zero_in_range", false, where, "configuration");
-    r.method = jsonField(c, "method", std::string(), where, "configuration");
-    r.sourceModel = jsonField(run, "model", std::string(), where);
+    r.configuration = json::parse(run.configurationJson);
+    r.wbits = run.config.wbits;
+    r.abits = run.config.abits;
+    r.groupSize = run.config.groupSize;
+    r.symmetric = run.config.symmetric;
+    r.zeroInRange = run.config.zeroInRange;
+    r.method = methodName(run.config.method);
+    r.sourceModel = run.modelDir;
     return r;
 }
 

@@ -1,6 +1,8 @@
 // Keeping a run's views in its folder (aq/run_views.h) and reading them back.
 #include "run_views.h"
 
+#include "aq/run_file.h"
+
 #include "aq/error.h"
 #include "jsonutil.h"
 #include "safetensors.h"
@@ -428,29 +430,8 @@ private:
     std::set<std::string> m_used;
 };
 
-/// The model's block count as the run folder records it: run.json of a finished run, else progress.json.
-int recordedBlocks(const fs::path& runDir)
-{
-    std::error_code ec;
-    int n = 0;
-    for (const char* name : {"run.json", "progress.json"}) {
-        const fs::path p = runDir / name;
-        if (!fs::is_regular_file(p, ec))
-            continue;
-        try {
-            const nlohmann::json j = detail::readJsonFile(p, "run record");
-            if (j.contains("num_blocks") && j["num_blocks"].is_number_integer())
-                n = std::max(n, j["num_blocks"].get<int>());
-            if (j.contains("blocks") && j["blocks"].is_array())
-                n = std::max(n, static_cast<int>(j["blocks"].size()));
-            if (j.contains("completed_blocks") && j["completed_blocks"].is_number_integer())
-                n = std::max(n, j["completed_blocks"].get<int>());
-        } catch (const Error&) {
-            // A damaged record: the views files still say what they hold.
-        }
-    }
-    return std::clamp(n, 0, detail::kMaxBlocks);
-}
+/// The model's block count as the run folder records it (run.json of a finished run, else progress.json).
+int recordedBlocks(const fs::path& runDir) { return std::clamp(recordedBlockCount(runDir.string()), 0, detail::kMaxBlocks); }
 
 RunViewsSummary scan(const fs::path& runDir)
 {

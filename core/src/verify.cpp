@@ -328,14 +328,7 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
     };
     // The run: finished, with its model.
     const fs::path runDir(o.runDir), exportDir(o.exportDir);
-    if (!fs::exists(runDir / "run.json"))
-        badInput("'" + o.runDir + "' is not a finished run (no run.json)");
-    const json run = readJsonFile(runDir / "run.json", "run description");
-    const std::string runJson = (runDir / "run.json").string();
-    if (jsonField(run, "status", std::string(), runJson) != "complete")
-        badInput("run '" + o.runDir + "' is not complete");
-    const std::string sourceModel = jsonField(run, "model", std::string(), runJson);
-    (void)readRun(o.runDir);  // the rest of run.json, checked as export checks it (types named, bits in range)
+    const std::string sourceModel = readRun(o.runDir).sourceModel;  // a finished run, checked as export checks it
     if (!fs::exists(exportDir / "config.json"))
         badInput("'" + o.exportDir + "' is not an export (no config.json)");
     const torch::Device device = parseDevice(o.device);

@@ -572,16 +572,9 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
             throw Error(ErrorCode::Cancelled, "verification cancelled");
     };
     const fs::path runDir(o.runDir);
-    if (!fs::exists(runDir / "run.json"))
-        badInput("'" + o.runDir + "' is not a finished run (no run.json)");
-    const json run = readJsonFile(runDir / "run.json", "run description");
-    const std::string runJson = (runDir / "run.json").string();
-    if (jsonField(run, "status", std::string(), runJson) != "complete")
-        badInput("run '" + o.runDir + "' is not complete");
-    const std::string sourceModel = jsonField(run, "model", std::string(), runJson);
-    (void)readRun(o.runDir);  // the rest of run.json, checked as export checks it (types named, bits in range)
-    const json conf = run.contains("configuration") ? run["configuration"] : json::object();
-    const int wbits = jsonField(conf, "wbits", 16, runJson, "configuration");
+    const RunInfo run = readRun(o.runDir);  // a finished run, checked as export checks it
+    const std::string& sourceModel = run.sourceModel;
+    const int wbits = run.wbits;
 
     const GgufFile gg(o.exportDir);
     const torch::Device device = parseDevice(o.device);

@@ -1,5 +1,5 @@
-// Fuzz target: a finished run's run.json, read with aq::detail::readRun (the reader behind 'affinequant export' and
-// the export step of the application) from a run folder whose model/config.json exists.
+// Fuzz target: a finished run's run.json, read with aq::detail::readRun (aq::readRunDescription, the one reader of
+// run.json, plus the export's own checks) from a run folder whose model/config.json exists.
 #include <torch/types.h>
 
 #include "export_plan.h"

@@ -1,12 +1,13 @@
 #pragma once
-/// AffineQuant calibration: configuration, presets, the observer that reports progress and diagnostics, and the
-/// entry point that quantizes a model block by block into a run directory.
+/// AffineQuant calibration: the memory estimate, the observer that reports progress and diagnostics, and the entry
+/// point that quantizes a model block by block into a run directory. The settings are in aq/quant_config.h.
 ///
 /// Threading: runCalibration() runs synchronously on the calling thread (the GUI's worker thread, or the CLI's main
 /// thread) and calls the observer on that same thread. Observer calls carry plain data, never tensors; they are
 /// throttled at the source (step losses at most every ~50 ms, snapshots once per epoch).
 #include "aq/distributed.h"
 #include "aq/model_config.h"
+#include "aq/quant_config.h"
 
 #include <atomic>
 #include <cstdint>
@@ -15,66 +16,6 @@
 #include <vector>
 
 namespace aq {
-
-enum class Method { Invalid = 0, Rtn, OmniQuant, AffineQuant };
-
-const char* methodName(Method m);
-/// Parses "rtn", "omniquant", "affinequant"; throws BadInput otherwise.
-Method parseMethod(const std::string& name);
-
-/// Everything that defines a quantization run. Presets fill it; every field can be overridden.
-struct QuantConfig {
-    std::string preset = "custom";
-    Method method = Method::AffineQuant;
-    int wbits = 4;                  ///< 2..16 (16 = weights not quantized)
-    int abits = 16;                 ///< 2..16 (16 = activations not quantized)
-    int64_t groupSize = 0;          ///< 0 = per output channel
-    bool partialGroups = true;      ///< allow a partial last group when the input size is not a multiple of
-                                    ///< groupSize
-    bool perChannelFallback = false;///< with partialGroups off: such layers use per-channel quantization (the
-                                    ///< report says which); with both off they are refused
-    bool symmetric = false;         ///< symmetric weights with zero point 2^(b-1)
-    bool zeroInRange = false;       ///< force 0 into [min, max] (needed by packed integer exports)
-    bool referenceDeltaClamp = false; ///< reproduce the reference's missing step-size clamp (spec §2.1)
-    bool lwc = true;                ///< learnable weight clipping
-    bool let = true;                ///< learnable equivalent (affine) transforms and shifts
-    bool lnMatrix = false;          ///< P1/P2 as full d x d matrices (weight-only presets)
-    bool qkMatrix = false;          ///< P4 (q/k) as per-head block matrices
-    bool trainShifts = true;        ///< learn the shifts (OmniQuant freezes them at 0 for LLaMA)
-    bool signedMaxInit = true;      ///< SmoothQuant init with the signed max of W (AffineQuant) or max|W| (OmniQuant)
-    bool augLoss = false;
-    double sf = 1.0;                ///< stability factor alpha: scales off-diagonal mask entries
-    double alpha = 0.5;             ///< SmoothQuant migration strength for the initial scales
-    double letLr = 5e-3;
-    double lwcLr = 1e-2;
-    double weightDecay = 0.0;
-    int epochs = 20;
-    int64_t nsamples = 128;
-    int64_t seqlen = 2048;
-    int64_t batchSize = 1;
-    uint64_t seed = 2;
-    bool keepDominant = false;      ///< opt-in: project every matrix row back to strict diagonal dominance
-    bool inverseFloat64 = false;    ///< invert transforms in float64
-    bool mixedPrecision = false;    ///< CUDA only: bf16 matrix products and activation buffers, TF32 for the
-                                    ///< float32 products that build the transformed weights, fp32 master
-                                    ///< parameters and loss
-    bool buffersOnHost = false;     ///< keep the calibration activations in (pinned) host memory, one batch on the
-                                    ///< device at a time: less device memory for a little transfer time
-    int maxRecoveries = 3;          ///< rollbacks per block before failing
-    double conditionLimit = 1e6;    ///< conditioning estimate above which an epoch is rolled back
-    std::string device = "cpu";
-};
-
-/// Names of the built-in presets: w4a16g128, w4a16, w3a16g128, w3a16, w2a16, w2a16g128, w2a16g64, w4a4,
-/// w4a4-llama2, w6a6, and teaching (w4a4 on 16 x 256 tokens for 6 epochs: every view within seconds on a CPU).
-std::vector<std::string> presetNames();
-/// The preset's configuration for `method` (OPT uses its own stability factor). Throws BadInput for unknown names.
-QuantConfig presetConfig(const std::string& name, Method method = Method::AffineQuant,
-                         Architecture arch = Architecture::Llama);
-/// The same, with the stability factor of the reference's OPT scripts chosen by the model's width (spec §7.2).
-QuantConfig presetConfigFor(const std::string& name, Method method, const ModelConfig& model);
-/// Checks ranges and combinations against a model; throws BadInput naming the offending option.
-void validateConfig(const QuantConfig& config, const ModelConfig& model);
 
 /// What a calibration needs in memory (the engine refuses to start when the device has less free).
 struct MemoryEstimate {
@@ -94,18 +35,6 @@ MemoryEstimate estimateCalibrationMemory(const ModelConfig& model, const QuantCo
                                          int worldSize = 1);
 /// Throws BadInput when `config` cannot be split over `worldSize` ranks (the global batch must divide evenly).
 void validateWorld(const QuantConfig& config, int worldSize);
-
-/// The configuration as run.json's "configuration" object stores it (a JSON text), for front ends that keep a
-/// configuration between sessions and read it back like a run's.
-std::string quantConfigJson(const QuantConfig& config);
-/// The inverse of quantConfigJson: a "configuration" object (or a whole run.json, whose "configuration" is taken).
-/// Missing keys keep QuantConfig's defaults; a key of the wrong type or an unknown method is BadInput naming the key.
-/// The device is not part of it.
-QuantConfig quantConfigFromJson(const std::string& json);
-
-/// Gradual-mask band (spec §5.1): the number of included diagonals N_e = floor(((d-1)/(E-1))*e) + 1 for 0-based
-/// epoch e of E; E <= 1 gives 1 (diagonal only).
-int64_t maskBandWidth(int64_t d, int epochs, int epoch);
 
 // ---- Observer data (plain values) ----
 

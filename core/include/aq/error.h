@@ -5,6 +5,7 @@
 /// The detail text is English and says what went wrong and what to do about it.
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace aq {
 
@@ -21,14 +22,26 @@ enum class ErrorCode {
 
 class Error : public std::runtime_error {
 public:
-    Error(ErrorCode code, const std::string& detail) : std::runtime_error(detail), m_code(code) {}
+    Error(ErrorCode code, const std::string& detail, std::string field = {})
+        : std::runtime_error(detail), m_code(code), m_field(std::move(field))
+    {
+    }
     ErrorCode code() const noexcept { return m_code; }
+    /// The id of the calibration setting the error is about ("group_size", see aq/quant_config.h), or empty. The
+    /// detail names the setting by its command-line option; the application names and focuses its control instead.
+    const std::string& field() const noexcept { return m_field; }
 
 private:
     ErrorCode m_code;
+    std::string m_field;
 };
 
 [[noreturn]] inline void badInput(const std::string& detail) { throw Error(ErrorCode::BadInput, detail); }
+/// Bad input about one calibration setting: `field` is its id in aq::quantSettings().
+[[noreturn]] inline void badSetting(const std::string& field, const std::string& detail)
+{
+    throw Error(ErrorCode::BadInput, detail, field);
+}
 
 /// Exit status used by the command-line program for each error code.
 int exitStatusFor(ErrorCode code) noexcept;

@@ -1,0 +1,51 @@
+#pragma once
+// Writing the run folder's records (internal; readers use aq/run_file.h): progress.json while a run goes, run.json
+// once it is complete, each replaced atomically. The keys of both files are written and read in run_file.cpp alone.
+#include "aq/run_file.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace aq::detail {
+
+/// Writes `j` to `path` through `path`.partial and a rename: readers see the old file or the new one, never a part.
+void writeJsonAtomically(const std::filesystem::path& path, const nlohmann::json& j);
+
+/// The record of a run in progress: progress.json, rewritten after every finished block.
+class RunProgressRecord {
+public:
+    /// A new run. `configuration`: quantConfigJson()'s object; `fingerprint` identifies the inputs for --resume.
+    RunProgressRecord(const std::string& fingerprint, int numBlocks, const std::string& modelDir,
+                      const std::string& calibrationText, const nlohmann::json& configuration);
+    /// The record of an interrupted run, to continue it; throws BadInput when `runDir` has none or its fingerprint is
+    /// not `fingerprint` (other inputs or options than the interrupted run).
+    static RunProgressRecord resume(const std::filesystem::path& runDir, const std::string& fingerprint);
+
+    int completedBlocks() const;
+    int recoveries() const;
+    /// Records a finished block: its report (losses, epochs, margins) and the epochs it rolled back.
+    void addBlock(const nlohmann::json& report, int recoveries);
+    void write(const std::filesystem::path& runDir) const;
+    /// run.json of the completed run: this record's blocks with what only the end knows.
+    nlohmann::json completed(const std::string& device, const nlohmann::json& quantizationLayout,
+                             int64_t peakHostBytes, int64_t peakDeviceBytes, int viewsFormatVersion) const;
+
+private:
+    RunProgressRecord() = default;
+    nlohmann::json m_json;
+};
+
+/// Adds the data-parallel group (ranks, backend) to a completed run's record.
+void recordDataParallel(nlohmann::json& run, int ranks, const std::string& backend);
+/// Adds the evaluation to a completed run's record.
+void recordEvaluation(nlohmann::json& run, const RunEvaluationRecord& e);
+/// Writes the completed run's run.json with its duration.
+void writeCompletedRun(const std::filesystem::path& runDir, nlohmann::json run, double seconds);
+
+/// The file names inside a run folder.
+std::filesystem::path runJsonPath(const std::filesystem::path& runDir);
+std::filesystem::path progressJsonPath(const std::filesystem::path& runDir);
+
+}  // namespace aq::detail
