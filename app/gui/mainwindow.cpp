@@ -823,6 +823,21 @@ bool MainWindow::startRun()
         return refuseRun(tr("Unsupported configuration:"), engineMessageForWindow(QString::fromStdString(e.what())));
     }
 
+    if (!m_run->prepare(newRunRequest(config), m_rankCount->value(), &detail))
+        return refuseRun(tr("Cannot run on %n ranks:", nullptr, m_rankCount->value()), detail);
+
+    m_messageBar->dismiss();
+    m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
+    prepareRunViews(int(model.numLayers), config);
+    m_runClock.start();
+    logRunStart();
+    writeSettings();
+    launchRun();
+    return true;
+}
+
+aq::CalibrationRequest MainWindow::newRunRequest(const aq::QuantConfig& config) const
+{
     aq::CalibrationRequest request;
     request.modelDir = m_modelPanel->modelDir().toStdString();
     request.calibTextPath = calibrationText().toStdString();
@@ -832,24 +847,18 @@ bool MainWindow::startRun()
     request.config = config;
     request.evalTextPath = evaluationText().toStdString();
     request.evalWindows = m_evalWindows->value();
-    if (!m_run->prepare(request, m_rankCount->value(), &detail))
-        return refuseRun(tr("Cannot run on %n ranks:", nullptr, m_rankCount->value()), detail);
+    return request;
+}
 
-    m_messageBar->dismiss();
-    m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
-    prepareRunViews(int(model.numLayers), config);
-    m_runClock.start();
-
-    const aq::WorldSpec& world = m_run->request().world;
-    QString where = QString::fromStdString(config.device);
-    if (world.distributed())
-        where = tr("%1 with %n ranks", nullptr, world.worldSize).arg(where);
+void MainWindow::logRunStart()
+{
+    const aq::CalibrationRequest& request = m_run->request();
+    QString where = QString::fromStdString(request.config.device);
+    if (request.world.distributed())
+        where = tr("%1 with %n ranks", nullptr, request.world.worldSize).arg(where);
     appendLog(tr("Starting %1 %2 on %3 → %4")
-                  .arg(QString::fromLatin1(aq::methodName(config.method)), m_configPanel->presetName(), where,
+                  .arg(QString::fromLatin1(aq::methodName(request.config.method)), m_configPanel->presetName(), where,
                        QString::fromStdString(request.runDir)));
-    writeSettings();
-    launchRun();
-    return true;
 }
 
 void MainWindow::launchRun()
@@ -948,22 +957,13 @@ bool MainWindow::resumeRun(const QString& runDir)
     }
     m_pendingResume.clear();
 
-    aq::CalibrationRequest request;
-    request.modelDir = run->modelDir.toStdString();
-    request.calibTextPath = run->calibrationText.toStdString();
-    request.runDir = run->runDir.toStdString();
-    request.config = run->config;
-    request.config.device = selectedDevice();
-    request.evalTextPath = evaluationText().toStdString();
-    request.evalWindows = m_evalWindows->value();
-    request.resume = true;
-    if (!m_run->prepare(request, m_rankCount->value(), &problem))
+    if (!m_run->prepare(resumeRequest(*run), m_rankCount->value(), &problem))
         return refuse(problem);
 
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(run->modelDir).canonicalFilePath();
     m_configPanel->loadConfig(run->config);
-    prepareRunViews(int(model.numLayers), request.config);
+    prepareRunViews(int(model.numLayers), m_run->request().config);
     replayFinishedBlocks(*run);
     m_epochsDone = run->completedBlocks * std::max(1, m_epochsPerBlock);
     m_runClock.start();
@@ -971,6 +971,20 @@ bool MainWindow::resumeRun(const QString& runDir)
     m_interruptedRunDir.clear();
     launchRun();
     return true;
+}
+
+aq::CalibrationRequest MainWindow::resumeRequest(const InterruptedRun& run) const
+{
+    aq::CalibrationRequest request;
+    request.modelDir = run.modelDir.toStdString();
+    request.calibTextPath = run.calibrationText.toStdString();
+    request.runDir = run.runDir.toStdString();
+    request.config = run.config;
+    request.config.device = selectedDevice();
+    request.evalTextPath = evaluationText().toStdString();
+    request.evalWindows = m_evalWindows->value();
+    request.resume = true;
+    return request;
 }
 
 void MainWindow::replayFinishedBlocks(const InterruptedRun& run)

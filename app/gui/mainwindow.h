@@ -178,9 +178,14 @@ private:
     /// Checks the model, the texts and the runs folder for a new run. False with a title and detail for the message
     /// bar when one is missing.
     bool inputsReady(QString* title, QString* detail) const;
+    /// A new run of `config` on the window's model and texts, in a new folder under the runs folder.
+    aq::CalibrationRequest newRunRequest(const aq::QuantConfig& config) const;
+    void logRunStart();
     /// Checks what resuming `runDir` needs: its progress.json, its model, text and configuration. The run, with its
     /// model's configuration in `model`, or nothing with `problem` set.
     std::optional<InterruptedRun> resumableRun(const QString& runDir, aq::ModelConfig* model, QString* problem) const;
+    /// Continues `run` with its model, text and configuration on the selected device and evaluation settings.
+    aq::CalibrationRequest resumeRequest(const InterruptedRun& run) const;
     /// The stored views of the blocks a resumed run finished before, shown before the run continues.
     void replayFinishedBlocks(const InterruptedRun& run);
     /// Starts the prepared run; it has the cores to itself.
