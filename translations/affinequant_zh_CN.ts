@@ -538,6 +538,204 @@
     </message>
 </context>
 <context>
+    <name>aq::gui::EstimatePanel</name>
+    <message>
+        <source>%1 s</source>
+        <translation>%1 秒</translation>
+    </message>
+    <message>
+        <source>%1 min</source>
+        <translation>%1 分钟</translation>
+    </message>
+    <message>
+        <source>%1 h %2 min</source>
+        <translation>%1 小时 %2 分钟</translation>
+    </message>
+    <message numerus="yes">
+        <source>&lt;b&gt;Memory&lt;/b&gt; per rank (%n ranks) on %1: about %2 (activation buffers %3, one block %4, one training step %5, gradient exchange %6)</source>
+        <translation>
+            <numerusform>&lt;b&gt;内存&lt;/b&gt;（每个进程，共 %n 个进程，%1）：约 %2（激活缓冲区 %3，一个块 %4，一个训练步 %5，梯度交换 %6）</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Memory&lt;/b&gt; on %1: about %2 (activation buffers %3, one block %4, one training step %5)</source>
+        <translation>&lt;b&gt;内存&lt;/b&gt;（%1）：约 %2（激活缓冲区 %3，一个块 %4，一个训练步 %5）</translation>
+    </message>
+    <message>
+        <source>, plus %1 of host memory for the activation buffers</source>
+        <translation>，另需 %1 主机内存存放激活缓冲区</translation>
+    </message>
+    <message>
+        <source>. &lt;span style=&apos;color:#b2182b&apos;&gt;Only %1 is free: the run would stop at once; lower the samples or the sequence length.&lt;/span&gt;</source>
+        <translation>。&lt;span style=&apos;color:#b2182b&apos;&gt;只有 %1 可用：运行会立即停止；请减少样本数或序列长度。&lt;/span&gt;</translation>
+    </message>
+    <message>
+        <source>; %1 free.</source>
+        <translation>；可用 %1。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (the last run of this kind on %2: %3 s per step)</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上同类配置的上次运行：每步 %3 秒）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (measured on %2: %3 s per step)</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上实测：每步 %3 秒）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (measured on %2)</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上实测）</translation>
+    </message>
+    <message>
+        <source>, then about %1 for the evaluation</source>
+        <translation>，之后评估约需 %1</translation>
+    </message>
+    <message>
+        <source>, then at most about %1 for the evaluation</source>
+        <translation>，之后评估至多约需 %1</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: more than %1 (the measurement&apos;s first block did not finish within %2 on %3)</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：超过 %1（测量的第一个块在 %3 上 %2 内未完成）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: not measured (%1)</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：未能测量（%1）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: not measured yet; it needs a calibration text.</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：尚未测量；需要先选择校准文本。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: measuring on %1…</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：正在 %1 上测量…</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Time&lt;/b&gt;: not measured yet.</source>
+        <translation>&lt;b&gt;时间&lt;/b&gt;：尚未测量。</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;&lt;b&gt;Memory&lt;/b&gt; is what the engine checks against the device&apos;s free memory before it starts: the activation buffers (samples x tokens x hidden size in float32, or bfloat16 with mixed precision on large runs, for the quantized stream and the full-precision targets, a third copy with aug-loss), one block&apos;s weights, transformed copies and gradients in float32, and one training step&apos;s saved activations and attention scores. The evaluation after the run holds the model in float32 (%1) besides.&lt;/p&gt;&lt;p&gt;&lt;b&gt;Time&lt;/b&gt; comes from a measurement: a short real calibration of the first block on the chosen device with %2 samples and %3 epochs, run in the background when the device or a setting that changes the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample (targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples; after a run finishes, its own time per step replaces the measurement&apos;s for the same kind of configuration. The evaluation is three passes (full precision, round to nearest, quantized) over the evaluation windows at the measured cost of the full-precision targets; with all windows, their number is estimated from the text&apos;s size (about 4 bytes a token). Writing the model is not included.&lt;/p&gt;</source>
+        <translation>&lt;p&gt;&lt;b&gt;内存&lt;/b&gt;是引擎在开始前与设备可用内存比较的数字：激活缓冲区（样本数 x token 数 x 隐藏维度，float32；大型运行在混合精度下为 bfloat16，包括量化流和全精度目标，启用 aug-loss 时还有第三份）、一个块的 float32 权重、变换后的副本和梯度，以及一个训练步保存的激活和注意力分数。运行之后的评估还会以 float32 保存整个模型（%1）。&lt;/p&gt;&lt;p&gt;&lt;b&gt;时间&lt;/b&gt;来自实测：在所选设备上用 %2 个样本、%3 轮对第一个块做一次简短的真实校准；设备或改变每步开销的设置（位数、分组、变换、序列长度、批大小）改变时，会在后台重新测量。每个样本（目标、合并）、每步和每轮的时间按 %4 个块 x %5 轮 x %6 个样本换算；一次运行结束后，同类配置改用该运行自己的每步时间。评估是对评估窗口的三次前向（全精度、就近取整、量化），按实测的全精度目标开销计算；使用全部窗口时，窗口数按文本大小估算（约每 4 字节一个 token）。不包括写出模型的时间。&lt;/p&gt;</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::ExportController</name>
+    <message>
+        <source>&amp;Export…</source>
+        <translation>导出(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)</source>
+        <translation>将选中的已完成运行（或最近一次运行）导出给其他运行时：Hugging Face、AWQ、GPTQ、compressed-tensors 或 GGUF（llama.cpp）</translation>
+    </message>
+    <message>
+        <source>Save Run &amp;Report…</source>
+        <translation>保存运行报告(&amp;R)…</translation>
+    </message>
+    <message>
+        <source>Save the selected finished run&apos;s (or the last one&apos;s) configuration, block losses and perplexities as Markdown or CSV</source>
+        <translation>将所选已完成运行（或最近一次运行）的配置、各块损失和困惑度保存为 Markdown 或 CSV</translation>
+    </message>
+    <message>
+        <source>There is no finished run to report on: select one in the results table.</source>
+        <translation>没有可生成报告的已完成运行：请在结果表中选择一个。</translation>
+    </message>
+    <message>
+        <source>Could not write %1: %2</source>
+        <translation>无法写入 %1：%2</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>Save Run Report</source>
+        <translation>保存运行报告</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md);;CSV (*.csv)</source>
+        <translation>Markdown (*.md);;CSV (*.csv)</translation>
+    </message>
+    <message>
+        <source>Report saved to %1</source>
+        <translation>报告已保存到 %1</translation>
+    </message>
+    <message>
+        <source>Report not saved</source>
+        <translation>报告未保存</translation>
+    </message>
+    <message>
+        <source>Cannot export:</source>
+        <translation>无法导出：</translation>
+    </message>
+    <message>
+        <source>choose an output folder.</source>
+        <translation>请选择输出文件夹。</translation>
+    </message>
+    <message>
+        <source>Exporting %1 as %2 (%3) → %4</source>
+        <translation>正在将 %1 导出为 %2（%3）→ %4</translation>
+    </message>
+    <message>
+        <source>Exporting</source>
+        <translation>正在导出</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>Exporting: %1</source>
+        <translation>正在导出：%1</translation>
+    </message>
+    <message>
+        <source>Export written:</source>
+        <translation>导出已写入：</translation>
+    </message>
+    <message numerus="yes">
+        <source>%1 (%2, %n file(s), %3)</source>
+        <translation>
+            <numerusform>%1（%2，%n 个文件，%3）</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Export written to %1 in %2 s</source>
+        <translation>导出已写入 %1，用时 %2 秒</translation>
+    </message>
+    <message>
+        <source>Export note: %1</source>
+        <translation>导出说明：%1</translation>
+    </message>
+    <message>
+        <source>Exported</source>
+        <translation>已导出</translation>
+    </message>
+    <message>
+        <source>Export cancelled:</source>
+        <translation>导出已取消：</translation>
+    </message>
+    <message>
+        <source>nothing was written as complete.</source>
+        <translation>没有任何内容被写成完整状态。</translation>
+    </message>
+    <message>
+        <source>Export cancelled</source>
+        <translation>导出已取消</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>Cannot export: %1</source>
+        <translation>无法导出：%1</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+</context>
+<context>
     <name>aq::gui::ExportDialog</name>
     <message>
         <source>Not checked: %1</source>
@@ -1161,10 +1359,6 @@
         <translation>运行已取消：</translation>
     </message>
     <message>
-        <source>no model was written as complete in %1.</source>
-        <translation>%1 中没有写入任何标记为完整的模型。</translation>
-    </message>
-    <message>
         <source>Run cancelled</source>
         <translation>运行已取消</translation>
     </message>
@@ -1247,126 +1441,8 @@
         <translation>新的语言将在下次启动 AffineQuant Studio 时生效。</translation>
     </message>
     <message>
-        <source>&amp;Export…</source>
-        <translation>导出(&amp;E)…</translation>
-    </message>
-    <message>
-        <source>Cannot export:</source>
-        <translation>无法导出：</translation>
-    </message>
-    <message>
-        <source>choose an output folder.</source>
-        <translation>请选择输出文件夹。</translation>
-    </message>
-    <message>
-        <source>Exporting %1 as %2 (%3) → %4</source>
-        <translation>正在将 %1 导出为 %2（%3）→ %4</translation>
-    </message>
-    <message>
-        <source>Exporting</source>
-        <translation>正在导出</translation>
-    </message>
-    <message>
-        <source>Exporting: %1</source>
-        <translation>正在导出：%1</translation>
-    </message>
-    <message>
-        <source>Export written:</source>
-        <translation>导出已写入：</translation>
-    </message>
-    <message numerus="yes">
-        <source>%1 (%2, %n file(s), %3)</source>
-        <translation>
-            <numerusform>%1（%2，%n 个文件，%3）</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Export written to %1 in %2 s</source>
-        <translation>导出已写入 %1，用时 %2 秒</translation>
-    </message>
-    <message>
-        <source>Export note: %1</source>
-        <translation>导出说明：%1</translation>
-    </message>
-    <message>
-        <source>Exported</source>
-        <translation>已导出</translation>
-    </message>
-    <message>
-        <source>Export cancelled:</source>
-        <translation>导出已取消：</translation>
-    </message>
-    <message>
-        <source>nothing was written as complete.</source>
-        <translation>没有任何内容被写成完整状态。</translation>
-    </message>
-    <message>
-        <source>Export cancelled</source>
-        <translation>导出已取消</translation>
-    </message>
-    <message>
-        <source>Cannot export: %1</source>
-        <translation>无法导出：%1</translation>
-    </message>
-    <message>
-        <source>%1 s</source>
-        <translation>%1 秒</translation>
-    </message>
-    <message>
-        <source>%1 min</source>
-        <translation>%1 分钟</translation>
-    </message>
-    <message>
-        <source>%1 h %2 min</source>
-        <translation>%1 小时 %2 分钟</translation>
-    </message>
-    <message>
         <source>%1 elapsed</source>
         <translation>已用 %1</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Memory&lt;/b&gt; on %1: about %2 (activation buffers %3, one block %4, one training step %5)</source>
-        <translation>&lt;b&gt;内存&lt;/b&gt;（%1）：约 %2（激活缓冲区 %3，一个块 %4，一个训练步 %5）</translation>
-    </message>
-    <message>
-        <source>, plus %1 of host memory for the activation buffers</source>
-        <translation>，另需 %1 主机内存存放激活缓冲区</translation>
-    </message>
-    <message>
-        <source>. &lt;span style=&apos;color:#b2182b&apos;&gt;Only %1 is free: the run would stop at once; lower the samples or the sequence length.&lt;/span&gt;</source>
-        <translation>。&lt;span style=&apos;color:#b2182b&apos;&gt;只有 %1 可用：运行会立即停止；请减少样本数或序列长度。&lt;/span&gt;</translation>
-    </message>
-    <message>
-        <source>; %1 free.</source>
-        <translation>；可用 %1。</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (measured on %2: %3 s per step)</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上实测：每步 %3 秒）</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (measured on %2)</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上实测）</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: more than %1 (the measurement&apos;s first block did not finish within %2 on %3)</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：超过 %1（测量的第一个块在 %3 上 %2 内未完成）</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: not measured (%1)</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：未能测量（%1）</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: not measured yet; it needs a calibration text.</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：尚未测量；需要先选择校准文本。</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: measuring on %1…</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：正在 %1 上测量…</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: not measured yet.</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：尚未测量。</translation>
     </message>
     <message>
         <source>Loading the model and the calibration text</source>
@@ -1399,46 +1475,6 @@
     <message>
         <source>Done</source>
         <translation>完成</translation>
-    </message>
-    <message>
-        <source>Write the selected finished run (or the last one) for another runtime: Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)</source>
-        <translation>将选中的已完成运行（或最近一次运行）导出给其他运行时：Hugging Face、AWQ、GPTQ、compressed-tensors 或 GGUF（llama.cpp）</translation>
-    </message>
-    <message>
-        <source>Save Run &amp;Report…</source>
-        <translation>保存运行报告(&amp;R)…</translation>
-    </message>
-    <message>
-        <source>Save the selected finished run&apos;s (or the last one&apos;s) configuration, block losses and perplexities as Markdown or CSV</source>
-        <translation>将所选已完成运行（或最近一次运行）的配置、各块损失和困惑度保存为 Markdown 或 CSV</translation>
-    </message>
-    <message>
-        <source>There is no finished run to report on: select one in the results table.</source>
-        <translation>没有可生成报告的已完成运行：请在结果表中选择一个。</translation>
-    </message>
-    <message>
-        <source>Could not write %1: %2</source>
-        <translation>无法写入 %1：%2</translation>
-    </message>
-    <message>
-        <source>Markdown (*.md)</source>
-        <translation>Markdown (*.md)</translation>
-    </message>
-    <message>
-        <source>Save Run Report</source>
-        <translation>保存运行报告</translation>
-    </message>
-    <message>
-        <source>Markdown (*.md);;CSV (*.csv)</source>
-        <translation>Markdown (*.md);;CSV (*.csv)</translation>
-    </message>
-    <message>
-        <source>Report saved to %1</source>
-        <translation>报告已保存到 %1</translation>
-    </message>
-    <message>
-        <source>Report not saved</source>
-        <translation>报告未保存</translation>
     </message>
     <message>
         <source>A small or learned matrix to explore masks, dominance, Gershgorin discs and invertibility</source>
@@ -1508,16 +1544,6 @@
         <source>Resuming %1 after %2 finished blocks</source>
         <translation>在 %2 个已完成的块之后继续 %1</translation>
     </message>
-    <message numerus="yes">
-        <source>the %n finished block(s) are kept in %1: Run &gt; Resume Interrupted Run continues from there.</source>
-        <translation>
-            <numerusform>%n 个已完成的块保留在 %1 中：“运行 &gt; 继续中断的运行”会从那里继续。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>no block had finished, so its folder was removed.</source>
-        <translation>没有任何块完成，因此已删除其文件夹。</translation>
-    </message>
     <message>
         <source>Training the transforms, clipping bounds and shifts</source>
         <translation>正在训练变换、裁剪边界和平移</translation>
@@ -1541,22 +1567,6 @@
         <translation>%1 在 %3 个块中的第 %2 个之后停止。“运行 &gt; 继续中断的运行”会用启动时的模型、文本和配置继续它。</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Time&lt;/b&gt;: about %1 for the calibration (the last run of this kind on %2: %3 s per step)</source>
-        <translation>&lt;b&gt;时间&lt;/b&gt;：校准约需 %1（在 %2 上同类配置的上次运行：每步 %3 秒）</translation>
-    </message>
-    <message>
-        <source>, then about %1 for the evaluation</source>
-        <translation>，之后评估约需 %1</translation>
-    </message>
-    <message>
-        <source>&lt;p&gt;&lt;b&gt;Memory&lt;/b&gt; is what the engine checks against the device&apos;s free memory before it starts: the activation buffers (samples x tokens x hidden size in float32, or bfloat16 with mixed precision on large runs, for the quantized stream and the full-precision targets, a third copy with aug-loss), one block&apos;s weights, transformed copies and gradients in float32, and one training step&apos;s saved activations and attention scores. The evaluation after the run holds the model in float32 (%1) besides.&lt;/p&gt;&lt;p&gt;&lt;b&gt;Time&lt;/b&gt; comes from a measurement: a short real calibration of the first block on the chosen device with %2 samples and %3 epochs, run in the background when the device or a setting that changes the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample (targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples; after a run finishes, its own time per step replaces the measurement&apos;s for the same kind of configuration. The evaluation is three passes (full precision, round to nearest, quantized) over the evaluation windows at the measured cost of the full-precision targets; with all windows, their number is estimated from the text&apos;s size (about 4 bytes a token). Writing the model is not included.&lt;/p&gt;</source>
-        <translation>&lt;p&gt;&lt;b&gt;内存&lt;/b&gt;是引擎在开始前与设备可用内存比较的数字：激活缓冲区（样本数 x token 数 x 隐藏维度，float32；大型运行在混合精度下为 bfloat16，包括量化流和全精度目标，启用 aug-loss 时还有第三份）、一个块的 float32 权重、变换后的副本和梯度，以及一个训练步保存的激活和注意力分数。运行之后的评估还会以 float32 保存整个模型（%1）。&lt;/p&gt;&lt;p&gt;&lt;b&gt;时间&lt;/b&gt;来自实测：在所选设备上用 %2 个样本、%3 轮对第一个块做一次简短的真实校准；设备或改变每步开销的设置（位数、分组、变换、序列长度、批大小）改变时，会在后台重新测量。每个样本（目标、合并）、每步和每轮的时间按 %4 个块 x %5 轮 x %6 个样本换算；一次运行结束后，同类配置改用该运行自己的每步时间。评估是对评估窗口的三次前向（全精度、就近取整、量化），按实测的全精度目标开销计算；使用全部窗口时，窗口数按文本大小估算（约每 4 字节一个 token）。不包括写出模型的时间。&lt;/p&gt;</translation>
-    </message>
-    <message>
-        <source>, then at most about %1 for the evaluation</source>
-        <translation>，之后评估至多约需 %1</translation>
-    </message>
-    <message>
         <source>Opening the run&apos;s model %1 before resuming</source>
         <translation>继续之前先打开该运行的模型 %1</translation>
     </message>
@@ -1577,10 +1587,6 @@
         <translation>CPU 线程：%1</translation>
     </message>
     <message>
-        <source>[rank %1] %2</source>
-        <translation>[进程 %1] %2</translation>
-    </message>
-    <message>
         <source>Data-parallel calibration: each rank calibrates its share of the calibration windows and the ranks combine their gradients at every step, so the result is that of one process. On CUDA each rank takes its own device, starting at the selected one (cuda:k, cuda:k+1, …); on the CPU the ranks are processes that share the cores. The batch size must be a multiple of the ranks. The views show rank 0&apos;s data, and the status bar each rank&apos;s throughput.</source>
         <translation>数据并行校准：每个进程（rank）校准自己那一份校准窗口，各进程在每一步合并梯度，因此结果与单进程相同。在 CUDA 上每个进程使用各自的设备，从所选设备开始（cuda:k、cuda:k+1、…）；在 CPU 上各进程共享处理器核心。批大小必须是进程数的整数倍。各视图显示 0 号进程的数据，状态栏显示每个进程的吞吐量。</translation>
     </message>
@@ -1591,12 +1597,6 @@
     <message>
         <source>Calibration windows per second of each rank&apos;s own work in the last epoch (time spent waiting for the other ranks left out)</source>
         <translation>上一轮中每个进程自身计算的每秒校准窗口数（不含等待其他进程的时间）</translation>
-    </message>
-    <message numerus="yes">
-        <source>&lt;b&gt;Memory&lt;/b&gt; per rank (%n ranks) on %1: about %2 (activation buffers %3, one block %4, one training step %5, gradient exchange %6)</source>
-        <translation>
-            <numerusform>&lt;b&gt;内存&lt;/b&gt;（每个进程，共 %n 个进程，%1）：约 %2（激活缓冲区 %3，一个块 %4，一个训练步 %5，梯度交换 %6）</numerusform>
-        </translation>
     </message>
     <message numerus="yes">
         <source>Cannot run on %n ranks:</source>
@@ -1621,50 +1621,12 @@
         </translation>
     </message>
     <message>
-        <source>rank %1 would run on %2, which does not exist. On CUDA each rank takes its own device from the selected one on: choose fewer ranks or an earlier device.</source>
-        <translation>%1 号进程将运行在 %2 上，但该设备不存在。在 CUDA 上每个进程从所选设备起各占一个设备：请减少进程数或选择更靠前的设备。</translation>
-    </message>
-    <message>
-        <source>no free port on the loopback interface for the ranks to meet at.</source>
-        <translation>回环接口上没有可供各进程会合的空闲端口。</translation>
-    </message>
-    <message numerus="yes">
-        <source>Started rank %1 (pid %2) on %3 with %n CPU thread(s)</source>
-        <translation>
-            <numerusform>已启动 %1 号进程（pid %2），设备 %3，%n 个 CPU 线程</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Waiting for the other ranks to end…</source>
-        <translation>正在等待其他进程结束…</translation>
-    </message>
-    <message>
-        <source>The other ranks were stopped.</source>
-        <translation>其他进程已被停止。</translation>
-    </message>
-    <message>
-        <source>Another rank stopped: %1</source>
-        <translation>另一个进程已停止：%1</translation>
-    </message>
-    <message>
-        <source>Another rank stopped; ending the run…</source>
-        <translation>另一个进程已停止；正在结束运行…</translation>
-    </message>
-    <message>
         <source>Another rank stopped:</source>
         <translation>另一个进程已停止：</translation>
     </message>
     <message>
         <source>%1. Rank 0 reports: %2</source>
         <translation>%1。0 号进程报告：%2</translation>
-    </message>
-    <message>
-        <source>%1, saying: %2</source>
-        <translation>%1，其输出：%2</translation>
-    </message>
-    <message>
-        <source>rank 0 stopped waiting for the other ranks to join.</source>
-        <translation>0 号进程已停止等待其他进程加入。</translation>
     </message>
 </context>
 <context>
@@ -1771,6 +1733,47 @@
     </message>
 </context>
 <context>
+    <name>aq::gui::OtherRanks</name>
+    <message>
+        <source>[rank %1] %2</source>
+        <translation>[进程 %1] %2</translation>
+    </message>
+    <message>
+        <source>rank %1 would run on %2, which does not exist. On CUDA each rank takes its own device from the selected one on: choose fewer ranks or an earlier device.</source>
+        <translation>%1 号进程将运行在 %2 上，但该设备不存在。在 CUDA 上每个进程从所选设备起各占一个设备：请减少进程数或选择更靠前的设备。</translation>
+    </message>
+    <message>
+        <source>no free port on the loopback interface for the ranks to meet at.</source>
+        <translation>回环接口上没有可供各进程会合的空闲端口。</translation>
+    </message>
+    <message numerus="yes">
+        <source>Started rank %1 (pid %2) on %3 with %n CPU thread(s)</source>
+        <translation>
+            <numerusform>已启动 %1 号进程（pid %2），设备 %3，%n 个 CPU 线程</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Waiting for the other ranks to end…</source>
+        <translation>正在等待其他进程结束…</translation>
+    </message>
+    <message>
+        <source>The other ranks were stopped.</source>
+        <translation>其他进程已被停止。</translation>
+    </message>
+    <message>
+        <source>Another rank stopped: %1</source>
+        <translation>另一个进程已停止：%1</translation>
+    </message>
+    <message>
+        <source>Another rank stopped; ending the run…</source>
+        <translation>另一个进程已停止；正在结束运行…</translation>
+    </message>
+    <message>
+        <source>%1, saying: %2</source>
+        <translation>%1，其输出：%2</translation>
+    </message>
+</context>
+<context>
     <name>aq::gui::RankProcesses</name>
     <message>
         <source>internal error</source>
@@ -1834,6 +1837,30 @@
     </message>
 </context>
 <context>
+    <name>aq::gui::RunController</name>
+    <message>
+        <source>rank 0 stopped waiting for the other ranks to join.</source>
+        <translation>0 号进程已停止等待其他进程加入。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::RunFolders</name>
+    <message numerus="yes">
+        <source>the %n finished block(s) are kept in %1: Run &gt; Resume Interrupted Run continues from there.</source>
+        <translation>
+            <numerusform>%n 个已完成的块保留在 %1 中：“运行 &gt; 继续中断的运行”会从那里继续。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>no block had finished, so its folder was removed.</source>
+        <translation>没有任何块完成，因此已删除其文件夹。</translation>
+    </message>
+    <message>
+        <source>no model was written as complete in %1.</source>
+        <translation>%1 中没有写入任何标记为完整的模型。</translation>
+    </message>
+</context>
+<context>
     <name>aq::gui::SettingNames</name>
     <message>
         <source>“%1”</source>
@@ -1889,10 +1916,6 @@
     <message>
         <source>outlier channel (before)</source>
         <translation>离群通道（变换前）</translation>
-    </message>
-    <message>
-        <source>Transformer block.</source>
-        <translation>Transformer 块。</translation>
     </message>
     <message>
         <source>&amp;Logarithmic axis</source>
@@ -1977,6 +2000,13 @@ after: %5</source>
     <message>
         <source>Channel %1 (dotted line): %2 before, %3 after.</source>
         <translation>通道 %1（点线）：变换前 %2，变换后 %3。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::widgets::BlockPicker</name>
+    <message>
+        <source>Transformer block.</source>
+        <translation>Transformer 块。</translation>
     </message>
 </context>
 <context>
@@ -2791,10 +2821,6 @@ after: %5</source>
     <message>
         <source>weight value</source>
         <translation>权重值</translation>
-    </message>
-    <message>
-        <source>Transformer block.</source>
-        <translation>Transformer 块。</translation>
     </message>
     <message>
         <source>Linear layer of the block whose (transformed) weight is shown.</source>

@@ -1,6 +1,7 @@
 #include "activationview.h"
 
 #include "outliertable.h"
+#include "blockpicker.h"
 #include "plotexport.h"
 #include "plotstyle.h"
 #include "replotcoalescer.h"
@@ -173,8 +174,7 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     m_plot->setMouseTracking(true);
     connect(m_plot, &QCustomPlot::mouseMove, this, &ActivationView::onPlotMouseMove);
 
-    m_blockBox = new QComboBox(this);
-    m_blockBox->setToolTip(tr("Transformer block."));
+    m_blockBox = new BlockPicker(this);
     m_siteBox = new QComboBox(this);
     m_siteBox->setSizeAdjustPolicy(QComboBox::AdjustToContents);
     m_siteBox->setToolTip(tr("Where the activations are measured: the input of the named linear layers (as in the "
@@ -286,7 +286,7 @@ void ActivationView::addProfile(const ActivationProfileData& profile)
     {
         const QSignalBlocker b1(m_blockBox);
         const QSignalBlocker b2(m_siteBox);
-        plotstyle::addSortedItem(m_blockBox, QString::number(profile.block), profile.block);
+        m_blockBox->addBlock(profile.block);
         const int at = m_siteBox->findData(profile.site);
         if (at >= 0) {
             m_siteBox->setItemText(at, siteLabel(profile.site));
@@ -329,7 +329,7 @@ void ActivationView::showChannel(int block, const QString& site, int channel)
     {
         const QSignalBlocker b1(m_blockBox);
         const QSignalBlocker b2(m_siteBox);
-        m_blockBox->setCurrentIndex(m_blockBox->findData(block));
+        m_blockBox->setCurrentBlock(block);
         m_siteBox->setCurrentIndex(m_siteBox->findData(site));
     }
     m_markedChannel = channel;
@@ -338,7 +338,7 @@ void ActivationView::showChannel(int block, const QString& site, int channel)
 
 int ActivationView::currentBlock() const
 {
-    return m_blockBox->currentIndex() < 0 ? -1 : m_blockBox->currentData().toInt();
+    return m_blockBox->currentBlock();
 }
 
 QString ActivationView::currentSite() const { return m_siteBox->currentData().toString(); }

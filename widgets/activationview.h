@@ -24,6 +24,7 @@ class QTableView;
 namespace aq::widgets {
 
 class OutlierTableModel;
+class BlockPicker;
 class ReplotCoalescer;
 
 class ActivationView : public QWidget {
@@ -89,7 +90,7 @@ private:
     QCPGraph* m_thresholdLine = nullptr;
     QCPGraph* m_thresholdAfterLine = nullptr;
     QCPItemStraightLine* m_markLine = nullptr;
-    QComboBox* m_blockBox = nullptr;
+    BlockPicker* m_blockBox = nullptr;
     QComboBox* m_siteBox = nullptr;
     QCheckBox* m_logBox = nullptr;
     QDoubleSpinBox* m_thresholdBox = nullptr;

@@ -41,7 +41,7 @@ QString fittedTitle(const QString& title, const QFont& font, int length)
 }
 }  // namespace
 
-MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
+MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent), m_bandWidth(&matrixmath::bandWidth)
 {
     m_plot = new QCustomPlot(this);
     m_plot->xAxis->setLabel(tr("epoch"));
@@ -87,6 +87,12 @@ MaskScheduleView::MaskScheduleView(QWidget* parent) : QWidget(parent)
     setSchedule(256, 20, 1e-2);
 }
 
+void MaskScheduleView::setBandWidthFunction(BandWidthFunction bandWidth)
+{
+    m_bandWidth = std::move(bandWidth);
+    setSchedule(m_size, m_epochs, m_stabilityFactor, m_headSize);
+}
+
 void MaskScheduleView::fitAxisTitles()
 {
     // The titles run along the axis rect's height, which the layout just settled; a title longer than that would be
@@ -121,7 +127,7 @@ void MaskScheduleView::setSchedule(long long size, int epochs, double stabilityF
     QVector<double> x(shown);
     std::iota(x.begin(), x.end(), 0.0);
     for (int e = 0; e < shown; ++e) {
-        const long long n = matrixmath::bandWidth(m_size, epochs, e);
+        const long long n = m_bandWidth(m_size, epochs, e);
         m_bandWidths[e] = double(n);
         // A row in the middle of the band has up to N_e - 1 active entries on each side.
         m_offDiagonalShare[e] = stabilityFactor * 2.0 * double(std::min(n - 1, m_size - 1));
@@ -142,7 +148,7 @@ void MaskScheduleView::setSchedule(long long size, int epochs, double stabilityF
     if (headSize > 0 && epochs > 0) {
         QStringList head;
         for (int e = 0; e < std::min(epochs, 4); ++e)
-            head << QString::number(matrixmath::bandWidth(headSize, epochs, e));
+            head << QString::number(m_bandWidth(headSize, epochs, e));
         text += QLatin1Char(' ') + tr("Per-head blocks (h = %1): N'_e = %2, …").arg(headSize).arg(head.join(", "));
     }
     m_summary->setText(text);

@@ -3,6 +3,8 @@
 // weight the stability factor lets into a row, for the configured hidden size, epochs and stability factor.
 #include <QWidget>
 
+#include <functional>
+
 class QCPAxis;
 class QCPBars;
 class QCPGraph;
@@ -17,6 +19,13 @@ class MaskScheduleView : public QWidget {
     Q_OBJECT
 public:
     explicit MaskScheduleView(QWidget* parent = nullptr);
+
+    /// N_e of 0-based `epoch` of `epochs` for a matrix of side `size`.
+    using BandWidthFunction = std::function<long long(long long size, int epochs, int epoch)>;
+    /// The schedule the bars show. The views know no engine: the window hands in the engine's own schedule
+    /// (aq::maskBandWidth). Until then the view uses matrixmath::bandWidth, the statement of spec §5.1 that the
+    /// teaching view explores. Shows the current schedule again with it.
+    void setBandWidthFunction(BandWidthFunction bandWidth);
 
     /// `size` is the side d of the full matrices (the hidden size); `headSize` (0 = none) the side of the per-head
     /// blocks of the attention transforms.
@@ -50,6 +59,7 @@ private:
     double m_stabilityFactor = 0;
     QVector<double> m_bandWidths;
     QVector<double> m_offDiagonalShare;
+    BandWidthFunction m_bandWidth;
 };
 
 }  // namespace aq::widgets

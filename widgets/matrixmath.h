@@ -9,7 +9,8 @@ namespace aq::widgets::matrixmath {
 
 /// Number of included diagonals of the gradual mask at 0-based `epoch` of `epochs` for a d x d matrix:
 /// N_e = floor(((d - 1) / (E - 1)) * e) + 1, evaluated in double and truncated; E <= 1 gives 1 (diagonal only).
-/// This mirrors spec §5.1 and core's aq::maskBandWidth; it is repeated here because widgets must not link core.
+/// This mirrors spec §5.1 and core's aq::maskBandWidth; it is repeated here because widgets must not link core. The
+/// teaching view's small matrices use it; the window hands the mask preview the engine's own function.
 long long bandWidth(long long d, int epochs, int epoch);
 
 /// The n x n banded mask (row-major): 1 on the diagonal, `stabilityFactor` where 0 < |i - j| <= bandWidth - 1, 0

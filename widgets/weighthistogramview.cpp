@@ -1,5 +1,6 @@
 #include "weighthistogramview.h"
 
+#include "blockpicker.h"
 #include "plotexport.h"
 #include "plotstyle.h"
 #include "replotcoalescer.h"
@@ -85,8 +86,7 @@ WeightHistogramView::WeightHistogramView(QWidget* parent) : QWidget(parent)
     m_replot = new ReplotCoalescer(m_plot, {}, this);
     new PlotExporter(m_plot, QStringLiteral("weight-histogram"), [this] { m_replot->flushNow(); });
 
-    m_blockBox = new QComboBox(this);
-    m_blockBox->setToolTip(tr("Transformer block."));
+    m_blockBox = new BlockPicker(this);
     m_layerBox = new QComboBox(this);
     m_layerBox->setToolTip(tr("Linear layer of the block whose (transformed) weight is shown."));
     // Items arrive after the view is shown: the boxes must grow with them ("self_attn.q_proj" is long).
@@ -126,7 +126,7 @@ void WeightHistogramView::addHistogram(const WeightHistogramData& histogram)
     {
         const QSignalBlocker b1(m_blockBox);
         const QSignalBlocker b2(m_layerBox);
-        plotstyle::addSortedItem(m_blockBox, QString::number(histogram.block), histogram.block);
+        m_blockBox->addBlock(histogram.block);
         if (m_layerBox->findText(histogram.layer) < 0)
             m_layerBox->addItem(histogram.layer);
     }
@@ -153,7 +153,7 @@ void WeightHistogramView::select(int block, const QString& layer)
     {
         const QSignalBlocker b1(m_blockBox);
         const QSignalBlocker b2(m_layerBox);
-        m_blockBox->setCurrentIndex(m_blockBox->findData(block));
+        m_blockBox->setCurrentBlock(block);
         m_layerBox->setCurrentIndex(m_layerBox->findText(layer));
     }
     render();
@@ -161,7 +161,7 @@ void WeightHistogramView::select(int block, const QString& layer)
 
 int WeightHistogramView::currentBlock() const
 {
-    return m_blockBox->currentIndex() < 0 ? -1 : m_blockBox->currentData().toInt();
+    return m_blockBox->currentBlock();
 }
 
 QString WeightHistogramView::currentLayer() const { return m_layerBox->currentText(); }

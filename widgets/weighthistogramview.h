@@ -19,6 +19,7 @@ class QLabel;
 
 namespace aq::widgets {
 
+class BlockPicker;
 class ReplotCoalescer;
 
 class WeightHistogramView : public QWidget {
@@ -65,7 +66,7 @@ private:
     QCPItemStraightLine* m_clipHigh = nullptr;
     QCPItemRect* m_lowBand = nullptr;
     QCPItemRect* m_highBand = nullptr;
-    QComboBox* m_blockBox = nullptr;
+    BlockPicker* m_blockBox = nullptr;
     QComboBox* m_layerBox = nullptr;
     QCheckBox* m_logBox = nullptr;
     QLabel* m_summary = nullptr;

@@ -4,12 +4,12 @@
 #include "calibrationworker.h"
 #include "configpanel.h"
 #include "enginemessages.h"
-#include "exportdialog.h"
+#include "exportcontroller.h"
 #include "modelpanel.h"
+#include "otherranks.h"
 #include "rankprocesses.h"
+#include "runcontroller.h"
 #include "runfile.h"
-#include "runreport.h"
-#include "settingnames.h"
 
 #include "activationview.h"
 #include "losscurveview.h"
@@ -27,18 +27,12 @@
 #include <QAction>
 #include <QActionGroup>
 #include <QApplication>
-#include <QCheckBox>
 #include <QCloseEvent>
 #include <QComboBox>
-#include <QCryptographicHash>
-#include <QDateTime>
-#include <QDialog>
-#include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
-#include <QFile>
 #include <QFileDialog>
 #include <QScopedValueRollback>
 #include <QFileInfo>
@@ -46,8 +40,6 @@
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
-#include <QItemSelectionModel>
-#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -58,20 +50,16 @@
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QSaveFile>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTableView>
-#include <QThread>
 #include <QTime>
 #include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include <qcustomplot.h>
 
@@ -99,19 +87,6 @@ QString formatDuration(double seconds)
         return QStringLiteral("%1:%2:%3").arg(s / 3600).arg((s / 60) % 60, 2, 10, QLatin1Char('0')).arg(
             s % 60, 2, 10, QLatin1Char('0'));
     return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
-}
-
-/// A duration rounded for an estimate: "40 s", "12 min", "3 h 20 min".
-QString formatApproxDuration(double seconds)
-{
-    if (!(seconds >= 0) || !std::isfinite(seconds))
-        return QStringLiteral("–");
-    if (seconds < 90)
-        return MainWindow::tr("%1 s").arg(std::max<qint64>(1, std::llround(seconds)));
-    const qint64 minutes = std::llround(seconds / 60);
-    if (minutes < 90)
-        return MainWindow::tr("%1 min").arg(minutes);
-    return MainWindow::tr("%1 h %2 min").arg(minutes / 60).arg(minutes % 60);
 }
 
 /// Gives `label` a fixed size that fits each of `texts`. A fixed-size widget does not ask its parents for a new
@@ -159,22 +134,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
     createDocks();
     createMenus();
     createStatusBar();
-
-    m_rankProcesses = new RankProcesses(this);
-    connect(m_rankProcesses, &RankProcesses::rankOutput, this,
-            [this](int rank, const QString& line) { appendLog(tr("[rank %1] %2").arg(rank).arg(line)); });
-    connect(m_rankProcesses, &RankProcesses::rankFailed, this, &MainWindow::onRankFailed);
-
-    m_thread = new QThread(this);
-    m_thread->setObjectName(QStringLiteral("calibration"));
-    m_worker = new CalibrationWorker;
-    m_worker->moveToThread(m_thread);
-    connect(m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    createParts();
     connectWorker();
-    m_thread->start();
-    m_exportJob = new ExportJob(this);
-    connect(m_exportJob, &ExportJob::progressed, this, &MainWindow::onExportProgress);
-    connect(m_exportJob, &ExportJob::ended, this, &MainWindow::onExportDone);
 
     readSettings();
     setRunning(false);
@@ -186,14 +147,9 @@ MainWindow::~MainWindow()
     // Normally nothing runs here (closeEvent waits for a running calibration to end). If something still runs, ask
     // it to stop and wait: the worker must not outlive the thread object. The other ranks of a data-parallel run go
     // first, so that rank 0 does not wait for them inside a collective.
-    m_rankProcesses->blockSignals(true);
-    m_rankProcesses->stopNow(3000);
-    m_worker->cancel();
-    m_thread->quit();
-    m_thread->wait();
+    m_run->shutDown();
     // An export reports to this window: it must have ended before the window goes.
-    m_exportJob->cancel();
-    m_exportJob->wait();
+    m_export->cancelAndWait();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -215,16 +171,8 @@ void MainWindow::createActions()
             openRun(dir);
     });
 
-    m_exportAction = new QAction(QIcon::fromTheme(QStringLiteral("document-save-as")), tr("&Export…"), this);
-    m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    m_exportAction->setStatusTip(tr("Write the selected finished run (or the last one) for another runtime: "
-                                    "Hugging Face, AWQ, GPTQ, compressed-tensors or GGUF (llama.cpp)"));
-    connect(m_exportAction, &QAction::triggered, this, &MainWindow::showExportDialog);
-
-    m_reportAction = new QAction(tr("Save Run &Report…"), this);
-    m_reportAction->setStatusTip(tr("Save the selected finished run's (or the last one's) configuration, block losses "
-                                    "and perplexities as Markdown or CSV"));
-    connect(m_reportAction, &QAction::triggered, this, &MainWindow::askAndSaveRunReport);
+    // Export and Save Run Report come next in the File menu.
+    m_export = new ExportController(this);
 
     m_runAction = new QAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&Run Calibration"), this);
     m_runAction->setShortcuts({QKeySequence(Qt::Key_F5), QKeySequence(Qt::CTRL | Qt::Key_R)});
@@ -262,8 +210,8 @@ void MainWindow::createMenus()
     file->addAction(m_openAction);
     file->addMenu(m_modelPanel->recentMenu());
     file->addAction(m_openRunAction);
-    file->addAction(m_exportAction);
-    file->addAction(m_reportAction);
+    file->addAction(m_export->exportAction());
+    file->addAction(m_export->reportAction());
     file->addSeparator();
     QAction* calib = file->addAction(tr("Choose &Calibration Text…"));
     connect(calib, &QAction::triggered, this, [this] {
@@ -339,7 +287,7 @@ void MainWindow::createMenus()
     toolbar->addAction(m_openAction);
     toolbar->addAction(m_runAction);
     toolbar->addAction(m_cancelAction);
-    toolbar->addAction(m_exportAction);
+    toolbar->addAction(m_export->exportAction());
     m_viewMenu->addAction(toolbar->toggleViewAction());
 }
 
@@ -353,22 +301,7 @@ QWidget* MainWindow::createSetupPanel()
     auto* modelLayout = new QVBoxLayout(modelBox);
     m_modelPanel = new ModelPanel(modelBox);
     modelLayout->addWidget(m_modelPanel);
-    m_estimate = new QLabel(modelBox);
-    m_estimate->setWordWrap(true);
-    m_estimate->setTextFormat(Qt::RichText);
-    m_estimate->setAlignment(Qt::AlignLeft | Qt::AlignTop);
-    // Room for the two lines (memory, time) from the start: a label that grows when its text arrives would move
-    // every control below it while the user reaches for one.
-    m_estimate->setMinimumHeight(2 * m_estimate->fontMetrics().lineSpacing() + 2);
-    m_probe = new RateProbe(this);
-    connect(m_probe, &RateProbe::measured, this,
-            [this](const QString& key, const CalibrationTimings& timings) { m_timings.insert(key, timings); });
-    connect(m_probe, &RateProbe::stopped, this, &MainWindow::updateEstimate);
-    // A measurement runs the engine for a few seconds: wait until the configuration has stopped changing.
-    m_measureDelay = new QTimer(this);
-    m_measureDelay->setSingleShot(true);
-    m_measureDelay->setInterval(kMeasureDelayMs);
-    connect(m_measureDelay, &QTimer::timeout, this, &MainWindow::measureRateIfNeeded);
+    m_estimate = new EstimatePanel(modelBox);
     modelLayout->addWidget(m_estimate);
     connect(m_openAction, &QAction::triggered, m_modelPanel, &ModelPanel::browse);
     connect(m_modelPanel, &ModelPanel::modelReady, this, &MainWindow::onModelReady);
@@ -384,7 +317,7 @@ QWidget* MainWindow::createSetupPanel()
     m_calibText = new QLineEdit(textBox);
     connect(m_calibText, &QLineEdit::textChanged, this, [this] {
         if (m_device)  // not while the panel is being built
-            updateEstimate();
+            m_estimate->refresh();
     });
     m_calibText->setToolTip(tr("UTF-8 text from which the calibration windows are drawn. Keep it disjoint from the "
                                "evaluation text, or the perplexity flatters the result."));
@@ -407,13 +340,17 @@ QWidget* MainWindow::createSetupPanel()
     configLayout->addWidget(m_configPanel);
     connect(m_configPanel, &ConfigPanel::configChanged, this, [this] {
         updateMaskPreview();
-        updateEstimate();
+        m_estimate->refresh();
     });
 
     auto* maskBox = new QGroupBox(tr("Mask schedule"), panel);
     auto* maskLayout = new QVBoxLayout(maskBox);
     m_maskView = new widgets::MaskScheduleView(maskBox);
     m_maskView->setMinimumHeight(220);
+    // The engine's own schedule, not a copy of it.
+    m_maskView->setBandWidthFunction([](long long size, int epochs, int epoch) {
+        return static_cast<long long>(aq::maskBandWidth(size, epochs, epoch));
+    });
     maskLayout->addWidget(m_maskView);
 
     // Run
@@ -434,7 +371,7 @@ QWidget* MainWindow::createSetupPanel()
         m_device->addItem(tr("CPU (cpu)"), QStringLiteral("cpu"));
     connect(m_device, &QComboBox::currentIndexChanged, this, [this] {
         m_configPanel->setDevice(m_device->currentData().toString());
-        updateEstimate();
+        m_estimate->refresh();
     });
     m_runsFolder = new QLineEdit(runBox);
     m_runsFolder->setToolTip(tr("Each run writes a new folder here: run.json (configuration, metrics, "
@@ -449,7 +386,7 @@ QWidget* MainWindow::createSetupPanel()
            "its own device, starting at the selected one (cuda:k, cuda:k+1, …); on the CPU the ranks are processes "
            "that share the cores. The batch size must be a multiple of the ranks. The views show rank 0's data, and "
            "the status bar each rank's throughput."));
-    connect(m_rankCount, &QSpinBox::valueChanged, this, [this] { updateEstimate(); });
+    connect(m_rankCount, &QSpinBox::valueChanged, this, [this] { m_estimate->refresh(); });
     runForm->addRow(tr("R&anks:"), m_rankCount);
     // CPU threads: the engine's policy (aq::configureCpu) with the cap chosen here; 0 = automatic.
     m_cpuThreads = new QSpinBox(runBox);
@@ -475,6 +412,10 @@ QWidget* MainWindow::createSetupPanel()
     layout->addWidget(configBox);
     layout->addWidget(maskBox);
     layout->addStretch(1);
+
+    m_estimate->setInputs({m_modelPanel, m_configPanel, m_device, m_rankCount, m_evalWindows,
+                           [this] { return calibrationText(); }, [this] { return evaluationText(); },
+                           [this] { return m_running; }, [this] { return isExporting(); }});
     return panel;
 }
 
@@ -527,8 +468,6 @@ void MainWindow::createCentral()
     connect(m_resultsView, &widgets::ResultsView::clearComparisonRequested, m_lossView,
             &widgets::LossCurveView::clearComparison);
     connect(m_resultsView, &widgets::ResultsView::removeRequested, this, &MainWindow::forgetRun);
-    connect(m_resultsView->table()->selectionModel(), &QItemSelectionModel::selectionChanged, this,
-            &MainWindow::updateExportAction);
 }
 
 void MainWindow::createDocks()
@@ -599,37 +538,41 @@ void MainWindow::createStatusBar()
     statusBar()->addPermanentWidget(m_progress);
 }
 
+void MainWindow::createParts()
+{
+    m_export->attach(m_resultsView, m_messageBar, m_stateLabel, m_progress);
+    connect(m_export, &ExportController::logLine, this, &MainWindow::appendLog);
+    // An export and a calibration never run together: the actions follow the export.
+    connect(m_export, &ExportController::started, this, [this] { setRunning(false); });
+    connect(m_export, &ExportController::cancelling, this, [this] {
+        m_cancelAction->setEnabled(false);
+        m_cancelButton->setEnabled(false);
+    });
+    connect(m_export, &ExportController::ended, this, &MainWindow::onExportEnded);
+
+    m_run = new RunController([this] { return m_running; }, [this] { applyCpuThreads(m_cpuThreads->value()); }, this);
+    connect(m_run->otherRanks(), &OtherRanks::logLine, this, &MainWindow::appendLog);
+    connect(m_run->otherRanks(), &OtherRanks::stateText, m_stateLabel, &QLabel::setText);
+}
+
 void MainWindow::connectWorker()
 {
-    connect(m_worker, &CalibrationWorker::stageChanged, this, &MainWindow::onStage);
-    connect(m_worker, &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
-    connect(m_worker, &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
-    connect(m_worker, &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);
-    connect(m_worker, &CalibrationWorker::matrixSnapshotReady, m_heatmapView, &widgets::MatrixHeatmapView::addFrame);
-    connect(m_worker, &CalibrationWorker::activationProfileReady, m_activationView,
+    connect(worker(), &CalibrationWorker::stageChanged, this, &MainWindow::onStage);
+    connect(worker(), &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
+    connect(worker(), &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
+    connect(worker(), &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);
+    connect(worker(), &CalibrationWorker::matrixSnapshotReady, m_heatmapView, &widgets::MatrixHeatmapView::addFrame);
+    connect(worker(), &CalibrationWorker::activationProfileReady, m_activationView,
             &widgets::ActivationView::addProfile);
-    connect(m_worker, &CalibrationWorker::weightHistogramReady, m_histogramView,
+    connect(worker(), &CalibrationWorker::weightHistogramReady, m_histogramView,
             &widgets::WeightHistogramView::addHistogram);
-    connect(m_worker, &CalibrationWorker::recoveryHappened, this, &MainWindow::onRecovery);
-    connect(m_worker, &CalibrationWorker::blockEnded, this, &MainWindow::onBlock);
-    connect(m_worker, &CalibrationWorker::logLine, this, &MainWindow::appendLog);
-    // Rank 0's outcome is shown once the other ranks of a data-parallel run have ended: after a success they have
-    // already (they end after the last block), after a failure they get a moment to end on their own so that the
-    // first cause is known, after a cancel they are stopped at once.
-    connect(m_worker, &CalibrationWorker::finished, this, [this](const aq::gui::RunOutcome& outcome) {
-        afterOtherRanks(10000, [this, outcome] { onFinished(outcome); });
-    });
-    connect(m_worker, &CalibrationWorker::failed, this, [this](aq::ErrorCode code, const QString& detail) {
-        afterOtherRanks(code == aq::ErrorCode::PeerFailure ? 3000 : 0, [this, code, detail] { onFailed(code, detail); });
-    });
-    connect(m_worker, &CalibrationWorker::cancelled, this, [this] {
-        afterOtherRanks(0, [this] {
-            if (m_stoppedForRank)  // stopped because a rank failed before the ranks met, not by the user
-                onFailed(aq::ErrorCode::PeerFailure, tr("rank 0 stopped waiting for the other ranks to join."));
-            else
-                onCancelled();
-        });
-    });
+    connect(worker(), &CalibrationWorker::recoveryHappened, this, &MainWindow::onRecovery);
+    connect(worker(), &CalibrationWorker::blockEnded, this, &MainWindow::onBlock);
+    connect(worker(), &CalibrationWorker::logLine, this, &MainWindow::appendLog);
+    // The run's outcome comes once every rank of a data-parallel run has ended.
+    connect(m_run, &RunController::finished, this, &MainWindow::onFinished);
+    connect(m_run, &RunController::failed, this, &MainWindow::onFailed);
+    connect(m_run, &RunController::cancelled, this, &MainWindow::onCancelled);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -758,7 +701,7 @@ void MainWindow::onModelReady(const QString& dir)
         m_rowMargins.clear();
         if (m_messageBar->kind() == widgets::MessageBar::Kind::Information)
             m_messageBar->dismiss();
-        m_lastRunDir.clear();
+        m_export->clearLastRunDir();
         m_viewsModelDir = canonical;
     }
     m_configPanel->setModel(summary->config);
@@ -766,7 +709,7 @@ void MainWindow::onModelReady(const QString& dir)
     appendLog(tr("Model %1: %2 blocks, %3 parameters").arg(dir).arg(summary->config.numLayers).arg(
         summary->parameterCount));
     updateMaskPreview();
-    updateEstimate();
+    m_estimate->refresh();
     refreshResults();
     updateWindowTitle();
     setRunning(m_running);
@@ -781,7 +724,7 @@ void MainWindow::onModelFailed(const QString& dir, const QString& detail)
     m_pendingResume.clear();
     m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot open the model in %1:").arg(dir), detail);
     appendLog(tr("Cannot open the model in %1: %2").arg(dir, detail));
-    updateEstimate();
+    m_estimate->refresh();
     refreshResults();
     updateWindowTitle();
     setRunning(m_running);
@@ -794,167 +737,6 @@ void MainWindow::updateMaskPreview()
     const qint64 d = summary ? summary->config.hiddenSize : 256;
     const qint64 head = summary ? summary->config.headDim : 0;
     m_maskView->setSchedule(d, c.method == aq::Method::Rtn ? 0 : c.epochs, c.sf, head);
-}
-
-void MainWindow::updateEstimate()
-{
-    const auto& summary = m_modelPanel->summary();
-    m_estimatedSeconds = 0;
-    m_estimatedEvalSeconds = 0;
-    if (!summary) {
-        m_estimate->clear();
-        m_estimate->setToolTip(QString());
-        return;
-    }
-    aq::QuantConfig c = m_configPanel->config();
-    c.device = m_device->currentData().toString().toStdString();
-    const QString device = QString::fromStdString(c.device);
-    const aq::ModelConfig& m = summary->config;
-    const bool cuda = c.device.rfind("cuda", 0) == 0;
-
-    // Memory: the engine's own estimate, the figure it checks against the device's free memory before it starts;
-    // for a data-parallel run, what each rank needs (its share of the windows and the gradient exchange).
-    const int ranks = m_rankCount ? m_rankCount->value() : 1;
-    const aq::MemoryEstimate mem = aq::estimateCalibrationMemory(m, c, cuda, ranks);
-    qint64 freeBytes = -1;
-    try {
-        for (const aq::DeviceInfo& d : aq::listDevices())
-            if (d.id == c.device || (c.device == "cuda" && d.id == "cuda:0"))
-                freeBytes = d.freeBytes;
-    } catch (const std::exception&) {
-    }
-    QString memory;
-    if (ranks > 1) {
-        const QString devices = cuda ? QStringLiteral("%1–%2").arg(device, RankProcesses::rankDevice(device, ranks - 1))
-                                     : device;
-        memory = tr("<b>Memory</b> per rank (%n ranks) on %1: about %2 (activation buffers %3, one block %4, one "
-                    "training step %5, gradient exchange %6)", nullptr, ranks)
-                     .arg(devices.toHtmlEscaped(), formatBytes(mem.deviceBytes()),
-                          formatBytes(mem.buffersOnHost ? 0.0 : mem.bufferBytes), formatBytes(mem.blockBytes),
-                          formatBytes(mem.stepBytes), formatBytes(mem.commBytes));
-    } else {
-        memory = tr("<b>Memory</b> on %1: about %2 (activation buffers %3, one block %4, one training step %5)")
-                     .arg(device.toHtmlEscaped(), formatBytes(mem.deviceBytes()),
-                          formatBytes(mem.buffersOnHost ? 0.0 : mem.bufferBytes), formatBytes(mem.blockBytes),
-                          formatBytes(mem.stepBytes));
-    }
-    if (mem.hostBytes() > 0)
-        memory += tr(", plus %1 of host memory for the activation buffers").arg(formatBytes(mem.hostBytes()));
-    if (freeBytes > 0 && mem.deviceBytes() > double(freeBytes))
-        memory += tr(". <span style='color:#b2182b'>Only %1 is free: the run would stop at once; lower the samples "
-                     "or the sequence length.</span>")
-                      .arg(formatBytes(double(freeBytes)));
-    else if (freeBytes > 0)
-        memory += tr("; %1 free.").arg(formatBytes(double(freeBytes)));
-    else
-        memory += QLatin1Char('.');
-
-    // Time: measured timings of this kind of configuration on this device, scaled to the configuration.
-    const int blocks = int(m.numLayers);
-    const QString key = timingKey(m_modelPanel->modelDir(), c);
-    QString time;
-    const auto it = m_timings.constFind(key);
-    if (it != m_timings.constEnd() && it->valid) {
-        m_estimatedSeconds = estimateCalibrationSeconds(*it, c, blocks);
-        const bool trains = it->trained && c.method != aq::Method::Rtn && c.epochs > 0;
-        time = trains ? (it->fromRun ? tr("<b>Time</b>: about %1 for the calibration (the last run of this kind on %2: "
-                                          "%3 s per step)")
-                                     : tr("<b>Time</b>: about %1 for the calibration (measured on %2: %3 s per step)"))
-                            .arg(formatApproxDuration(m_estimatedSeconds), device.toHtmlEscaped())
-                            .arg(it->stepSeconds, 0, 'g', 2)
-                      : tr("<b>Time</b>: about %1 for the calibration (measured on %2)")
-                            .arg(formatApproxDuration(m_estimatedSeconds), device.toHtmlEscaped());
-        const double evalRate = m_evalRates.value(evalRateKey(c), 0.0);
-        m_estimatedEvalSeconds = estimateEvaluationSeconds(*it, c, blocks, evaluationTokens(c), evalRate);
-        if (m_estimatedEvalSeconds > 0)
-            time += (evalRate > 0 ? tr(", then about %1 for the evaluation")
-                                  : tr(", then at most about %1 for the evaluation"))
-                        .arg(formatApproxDuration(m_estimatedEvalSeconds));
-    } else if (it != m_timings.constEnd() && !it->complete) {
-        // The measurement's first block alone took longer than the time limit, and a run does at least as much
-        // per block as the measurement when it has at least as many samples.
-        const double perBlock = it->probeSeconds * std::min(1.0, double(c.nsamples) / double(std::max<int64_t>(1, it->probeSamples)));
-        time = tr("<b>Time</b>: more than %1 (the measurement's first block did not finish within %2 on %3)")
-                   .arg(formatApproxDuration(perBlock * blocks), formatApproxDuration(it->probeSeconds),
-                        device.toHtmlEscaped());
-    } else if (it != m_timings.constEnd()) {
-        time = tr("<b>Time</b>: not measured (%1)").arg(it->error.left(160).toHtmlEscaped());
-    } else if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile()) {
-        time = tr("<b>Time</b>: not measured yet; it needs a calibration text.");
-    } else if (m_probe->runningKey() == key) {
-        time = tr("<b>Time</b>: measuring on %1…").arg(device.toHtmlEscaped());
-    } else {
-        time = tr("<b>Time</b>: not measured yet.");
-        if (!m_running)
-            m_measureDelay->start();
-    }
-    m_estimate->setText(memory + QStringLiteral("<br>") + time);
-    m_estimate->setToolTip(
-        tr("<p><b>Memory</b> is what the engine checks against the device's free memory before it starts: the "
-           "activation buffers (samples x tokens x hidden size in float32, or bfloat16 with mixed precision on large "
-           "runs, for the quantized stream and the full-precision targets, a third copy with aug-loss), one block's "
-           "weights, transformed copies and gradients in float32, and one training step's saved activations and "
-           "attention scores. The evaluation after the run holds the model in float32 (%1) besides.</p>"
-           "<p><b>Time</b> comes from a measurement: a short real calibration of the first block on the chosen "
-           "device with %2 samples and %3 epochs, run in the background when the device or a setting that changes "
-           "the cost of a step (bits, groups, transforms, sequence length, batch size) changes. Its time per sample "
-           "(targets, merging), per step and per epoch is scaled to %4 blocks x %5 epochs x %6 samples; after a run "
-           "finishes, its own time per step replaces the measurement's for the same kind of configuration. The "
-           "evaluation is three passes (full precision, round to nearest, quantized) over the evaluation windows at "
-           "the measured cost of the full-precision targets; with all windows, their number is estimated from the "
-           "text's size (about 4 bytes a token). Writing the model is not included.</p>")
-            .arg(formatBytes(double(summary->parameterCount) * 4.0))
-            .arg(std::min<int64_t>(c.nsamples, std::max<int64_t>(1, c.batchSize) * RateProbe::kProbeSteps))
-            .arg(std::min(c.epochs, RateProbe::kProbeEpochs))
-            .arg(blocks)
-            .arg(c.method == aq::Method::Rtn ? 0 : c.epochs)
-            .arg(c.nsamples));
-}
-
-QString MainWindow::evalRateKey(const aq::QuantConfig& c) const
-{
-    // An evaluation's cost per window and block depends on the model, the device, the window length and whether
-    // activations are quantized; not on the calibration settings.
-    return QStringList{QFileInfo(m_modelPanel->modelDir()).canonicalFilePath(), QString::fromStdString(c.device),
-                       QString::number(c.seqlen), QString::number(c.abits < 16)}
-        .join(QLatin1Char('|'));
-}
-
-int64_t MainWindow::evaluationTokens(const aq::QuantConfig& c) const
-{
-    const QFileInfo text(evaluationText());
-    if (evaluationText().isEmpty() || !text.isFile())
-        return 0;
-    const int64_t all = text.size() / 4;  // English text: about 4 bytes a token for the demo's and LLaMA's tokenizers
-    const int64_t windows = m_evalWindows->value();
-    return windows > 0 ? std::min<int64_t>(all, windows * c.seqlen) : all;
-}
-
-void MainWindow::measureRateIfNeeded()
-{
-    const auto& summary = m_modelPanel->summary();
-    if (m_running || isExporting() || !summary || m_modelPanel->isInspecting())
-        return;
-    if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile())
-        return;
-    aq::QuantConfig c = m_configPanel->config();
-    c.device = m_device->currentData().toString().toStdString();
-    const QString key = timingKey(m_modelPanel->modelDir(), c);
-    if (m_timings.contains(key) || m_probe->runningKey() == key)
-        return;
-    if (m_probe->isRunning()) {
-        m_probe->cancel();  // measuring something no longer asked for; stopped() comes back here
-        return;
-    }
-    try {
-        aq::validateConfig(c, summary->config);
-    } catch (const aq::Error& e) {
-        m_timings.insert(key, CalibrationTimings{false, true, QString::fromStdString(e.what())});
-        updateEstimate();
-        return;
-    }
-    if (m_probe->start(m_modelPanel->modelDir(), calibrationText(), c))
-        updateEstimate();
 }
 
 QString MainWindow::modelDropTarget(const QMimeData* mime) const
@@ -992,82 +774,99 @@ void MainWindow::dropEvent(QDropEvent* event)
 // ---------------------------------------------------------------------------------------------------------------
 // Running
 
-QString MainWindow::newRunDir() const
+std::string MainWindow::selectedDevice() const { return m_device->currentData().toString().toStdString(); }
+
+bool MainWindow::refuseRun(const QString& title, const QString& detail)
 {
-    const QString model = QFileInfo(m_modelPanel->modelDir()).fileName();
-    const aq::QuantConfig c = m_configPanel->config();
-    const QString base = QStringLiteral("%1-%2-%3-%4")
-                             .arg(model, m_configPanel->presetName(), QString::fromLatin1(aq::methodName(c.method)),
-                                  QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")));
-    QDir root(runsFolder());
-    QString name = base;
-    for (int i = 2; root.exists(name); ++i)
-        name = QStringLiteral("%1-%2").arg(base).arg(i);
-    return root.filePath(name);
+    m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, detail);
+    appendLog(title + QLatin1Char(' ') + detail);
+    return false;
+}
+
+bool MainWindow::inputsReady(QString* title, QString* detail) const
+{
+    auto missing = [&](const QString& t, const QString& d) {
+        *title = t;
+        *detail = d;
+        return false;
+    };
+    if (m_modelPanel->isInspecting())
+        return missing(tr("Not ready:"), tr("the model is still being read."));
+    if (!m_modelPanel->summary())
+        return missing(tr("No model:"), tr("open a model folder first (File > Open Model)."));
+    if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile())
+        return missing(tr("No calibration text:"),
+                       tr("the file '%1' does not exist. Choose a UTF-8 text file.").arg(calibrationText()));
+    if (!evaluationText().isEmpty() && !QFileInfo(evaluationText()).isFile())
+        return missing(tr("No evaluation text:"),
+                       tr("the file '%1' does not exist. Choose a text file, or clear the field to skip the "
+                          "evaluation.")
+                           .arg(evaluationText()));
+    if (runsFolder().isEmpty() || !QDir().mkpath(runsFolder()))
+        return missing(tr("No runs folder:"), tr("cannot create '%1'. Choose a writable folder.").arg(runsFolder()));
+    return true;
 }
 
 bool MainWindow::startRun()
 {
     if (m_running)
         return false;
-    auto refuse = [this](const QString& title, const QString& detail) {
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, title, detail);
-        appendLog(title + QLatin1Char(' ') + detail);
-        return false;
-    };
-    const auto& summary = m_modelPanel->summary();
-    if (m_modelPanel->isInspecting())
-        return refuse(tr("Not ready:"), tr("the model is still being read."));
-    if (!summary)
-        return refuse(tr("No model:"), tr("open a model folder first (File > Open Model)."));
-    if (calibrationText().isEmpty() || !QFileInfo(calibrationText()).isFile())
-        return refuse(tr("No calibration text:"),
-                      tr("the file '%1' does not exist. Choose a UTF-8 text file.").arg(calibrationText()));
-    if (!evaluationText().isEmpty() && !QFileInfo(evaluationText()).isFile())
-        return refuse(tr("No evaluation text:"),
-                      tr("the file '%1' does not exist. Choose a text file, or clear the field to skip the "
-                         "evaluation.")
-                          .arg(evaluationText()));
-    if (runsFolder().isEmpty() || !QDir().mkpath(runsFolder()))
-        return refuse(tr("No runs folder:"), tr("cannot create '%1'. Choose a writable folder.").arg(runsFolder()));
-
+    QString title, detail;
+    if (!inputsReady(&title, &detail))
+        return refuseRun(title, detail);
+    const aq::ModelConfig& model = m_modelPanel->summary()->config;
     aq::QuantConfig config = m_configPanel->config();
-    config.device = m_device->currentData().toString().toStdString();
+    config.device = selectedDevice();
     try {
-        aq::validateConfig(config, summary->config);
+        aq::validateConfig(config, model);
     } catch (const aq::Error& e) {
-        return refuse(tr("Unsupported configuration:"), engineMessageForWindow(QString::fromStdString(e.what())));
+        return refuseRun(tr("Unsupported configuration:"), engineMessageForWindow(QString::fromStdString(e.what())));
     }
 
-    m_request = aq::CalibrationRequest{};
-    m_request.modelDir = m_modelPanel->modelDir().toStdString();
-    m_request.calibTextPath = calibrationText().toStdString();
-    m_request.runDir = newRunDir().toStdString();
-    m_request.config = config;
-    m_request.evalTextPath = evaluationText().toStdString();
-    m_request.evalWindows = m_evalWindows->value();
-    QString ranksProblem;
-    if (!startOtherRanks(&ranksProblem))
-        return refuse(tr("Cannot run on %n ranks:", nullptr, m_rankCount->value()), ranksProblem);
+    if (!m_run->prepare(newRunRequest(config), m_rankCount->value(), &detail))
+        return refuseRun(tr("Cannot run on %n ranks:", nullptr, m_rankCount->value()), detail);
 
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
-    prepareRunViews(int(summary->config.numLayers), config);
+    prepareRunViews(int(model.numLayers), config);
     m_runClock.start();
-
-    QString where = QString::fromStdString(config.device);
-    if (m_request.world.distributed())
-        where = tr("%1 with %n ranks", nullptr, m_request.world.worldSize).arg(where);
-    appendLog(tr("Starting %1 %2 on %3 → %4")
-                  .arg(QString::fromLatin1(aq::methodName(config.method)), m_configPanel->presetName(), where,
-                       QString::fromStdString(m_request.runDir)));
+    logRunStart();
     writeSettings();
-    // The run has the cores to itself: a measurement for the estimate waits until it has ended.
-    m_measureDelay->stop();
-    m_probe->cancel();
-    setRunning(true);
-    m_worker->start(m_request);
+    launchRun();
     return true;
+}
+
+aq::CalibrationRequest MainWindow::newRunRequest(const aq::QuantConfig& config) const
+{
+    aq::CalibrationRequest request;
+    request.modelDir = m_modelPanel->modelDir().toStdString();
+    request.calibTextPath = calibrationText().toStdString();
+    request.runDir =
+        RunFolders::newRunDir(runsFolder(), m_modelPanel->modelDir(), m_configPanel->presetName(), config.method)
+            .toStdString();
+    request.config = config;
+    request.evalTextPath = evaluationText().toStdString();
+    request.evalWindows = m_evalWindows->value();
+    return request;
+}
+
+void MainWindow::logRunStart()
+{
+    const aq::CalibrationRequest& request = m_run->request();
+    QString where = QString::fromStdString(request.config.device);
+    if (request.world.distributed())
+        where = tr("%1 with %n ranks", nullptr, request.world.worldSize).arg(where);
+    appendLog(tr("Starting %1 %2 on %3 → %4")
+                  .arg(QString::fromLatin1(aq::methodName(request.config.method)), m_configPanel->presetName(), where,
+                       QString::fromStdString(request.runDir)));
+}
+
+void MainWindow::launchRun()
+{
+    // The run has the cores to itself: a measurement for the estimate waits until it has ended.
+    m_estimate->holdMeasurements();
+    setRunning(true);
+    m_run->launch();
 }
 
 void MainWindow::prepareRunViews(int numBlocks, const aq::QuantConfig& config)
@@ -1091,7 +890,7 @@ void MainWindow::prepareRunViews(int numBlocks, const aq::QuantConfig& config)
     // The engine's steps per epoch (nsamples / batch size, rounded down), the x scale of live and stored curves alike.
     m_stepsPerEpoch = std::max<qint64>(1, config.nsamples / std::max<qint64>(1, config.batchSize));
     // Each rank's throughput, in a field as wide as the run's ranks need.
-    const int ranks = m_request.world.worldSize;
+    const int ranks = m_run->request().world.worldSize;
     m_ranksLabel->setVisible(ranks > 1);
     if (ranks > 1) {
         QStringList widest;
@@ -1102,136 +901,12 @@ void MainWindow::prepareRunViews(int numBlocks, const aq::QuantConfig& config)
     }
 }
 
-bool MainWindow::startOtherRanks(QString* detail)
+std::optional<InterruptedRun> MainWindow::resumableRun(const QString& runDir, aq::ModelConfig* model,
+                                                      QString* problem) const
 {
-    m_request.world = aq::WorldSpec{};
-    m_ranksMet = false;
-    m_stoppedForRank = false;
-    const int ranks = m_rankCount->value();
-    if (ranks <= 1)
-        return true;
-    const aq::QuantConfig& c = m_request.config;
-    const QString device = QString::fromStdString(c.device);
-    try {
-        aq::validateWorld(c, ranks);
-    } catch (const aq::Error& e) {
-        *detail = engineMessageForWindow(QString::fromStdString(e.what()));
-        return false;
-    }
-    std::string why;
-    if (!aq::distributedBackendAvailable(c.device, &why)) {
-        *detail = engineMessageForWindow(QString::fromStdString(why));
-        return false;
-    }
-    if (device.startsWith(QLatin1String("cuda"))) {
-        // One device per rank, from the selected one on.
-        QStringList available;
-        try {
-            for (const aq::DeviceInfo& d : aq::listDevices())
-                available << QString::fromStdString(d.id);
-        } catch (const std::exception&) {
-        }
-        for (int r = 0; r < ranks; ++r) {
-            const QString needed = RankProcesses::rankDevice(device, r);
-            if (!available.contains(needed)) {
-                *detail = tr("rank %1 would run on %2, which does not exist. On CUDA each rank takes its own device "
-                             "from the selected one on: choose fewer ranks or an earlier device.")
-                              .arg(r)
-                              .arg(needed);
-                return false;
-            }
-        }
-    }
-    const QString program = RankProcesses::program(detail);
-    if (program.isEmpty())
-        return false;
-    const int port = aq::freeLoopbackPort();
-    if (port <= 0) {
-        *detail = tr("no free port on the loopback interface for the ranks to meet at.");
-        return false;
-    }
-
-    // The ranks share the cores as the command-line program's do: each computes with its share, rank 0 (this
-    // process) too, until the run has ended.
-    const aq::CpuThreads cpu = aq::currentCpuThreads();
-    const int threads = std::max(1, cpu.used / ranks);
-    aq::WorldSpec world;
-    world.rank = 0;
-    world.worldSize = ranks;
-    world.localRank = 0;
-    world.masterAddr = "127.0.0.1";
-    world.masterPort = port;
-    // How long a rank that does not answer is waited for; AQ_DIST_TIMEOUT as for the command-line program.
-    bool timeoutSet = false;
-    const int timeout = qEnvironmentVariableIntValue("AQ_DIST_TIMEOUT", &timeoutSet);
-    world.timeoutSeconds = timeoutSet && timeout > 0 ? timeout : 900;
-    QStringList arguments{QStringLiteral("--model"), QString::fromStdString(m_request.modelDir),
-                          QStringLiteral("--calib"), QString::fromStdString(m_request.calibTextPath),
-                          QStringLiteral("--out"), QString::fromStdString(m_request.runDir)};
-    if (m_request.resume)
-        arguments << QStringLiteral("--resume");
-    QVector<RankProcesses::Rank> children;
-    for (int r = 1; r < ranks; ++r)
-        children.push_back({r, RankProcesses::rankDevice(device, r), threads});
-    if (!m_rankProcesses->start(program, arguments, QByteArray::fromStdString(aq::quantConfigJson(c)), children, world,
-                                detail))
-        return false;
-    for (const RankProcesses::Rank& r : std::as_const(children))
-        appendLog(tr("Started rank %1 (pid %2) on %3 with %n CPU thread(s)", nullptr, r.threads)
-                      .arg(r.rank)
-                      .arg(m_rankProcesses->pid(r.rank))
-                      .arg(r.device));
-    aq::configureCpu(threads);
-    m_cpuSplit = true;
-    m_request.world = world;
-    return true;
-}
-
-void MainWindow::afterOtherRanks(int waitMs, std::function<void()> handler)
-{
-    if (!m_rankProcesses->isActive() && !m_cpuSplit) {
-        handler();
-        return;
-    }
-    if (m_rankProcesses->isActive())
-        m_stateLabel->setText(tr("Waiting for the other ranks to end…"));
-    m_rankProcesses->finish(waitMs, 3000, [this, handler = std::move(handler)] {
-        if (m_rankProcesses->wereStopped())
-            appendLog(tr("The other ranks were stopped."));
-        if (m_cpuSplit) {
-            m_cpuSplit = false;
-            applyCpuThreads(m_cpuThreads->value());  // the window's own policy again
-        }
-        handler();
-    });
-}
-
-void MainWindow::onRankFailed(int rank, const QString& description, const QStringList& lastLines)
-{
-    Q_UNUSED(rank);
-    Q_UNUSED(lastLines);  // already in the log, line by line
-    if (!m_running || m_worker->cancelRequested())
-        return;
-    appendLog(tr("Another rank stopped: %1").arg(description));
-    if (!m_ranksMet) {
-        // Rank 0 is still waiting for the others to arrive: it stops waiting now, and the error names this rank.
-        m_stoppedForRank = true;
-        m_stateLabel->setText(tr("Another rank stopped; ending the run…"));
-        m_worker->cancel();
-        return;
-    }
-    // Rank 0 notices at its next exchange with the others and fails; its error names this rank.
-    m_stateLabel->setText(tr("Another rank stopped; ending the run…"));
-}
-
-bool MainWindow::resumeRun(const QString& runDir)
-{
-    if (m_running || isExporting())
-        return false;
-    auto refuse = [this](const QString& detail) {
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot resume the run:"), detail);
-        appendLog(tr("Cannot resume the run: %1").arg(detail));
-        return false;
+    auto refuse = [problem](const QString& detail) {
+        *problem = detail;
+        return std::nullopt;
     };
     const std::optional<InterruptedRun> run = readInterruptedRun(runDir);
     if (!run)
@@ -1250,12 +925,28 @@ bool MainWindow::resumeRun(const QString& runDir)
         return refuse(tr("the evaluation text '%1' does not exist. Choose a text file, or clear the field to skip "
                          "the evaluation.")
                           .arg(evaluationText()));
-    aq::ModelConfig model;
     try {
-        model = aq::loadModelConfig(run->modelDir.toStdString());
+        *model = aq::loadModelConfig(run->modelDir.toStdString());
     } catch (const aq::Error& e) {
         return refuse(engineMessageForWindow(QString::fromStdString(e.what())));
     }
+    return run;
+}
+
+bool MainWindow::resumeRun(const QString& runDir)
+{
+    if (m_running || isExporting())
+        return false;
+    auto refuse = [this](const QString& detail) {
+        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot resume the run:"), detail);
+        appendLog(tr("Cannot resume the run: %1").arg(detail));
+        return false;
+    };
+    aq::ModelConfig model;
+    QString problem;
+    const std::optional<InterruptedRun> run = resumableRun(runDir, &model, &problem);
+    if (!run)
+        return refuse(problem);
     // The window shows the run's model before the run continues: open it first and resume once it is read.
     if (m_modelPanel->isInspecting() || QDir(run->modelDir) != QDir(m_modelPanel->modelDir()) ||
         !m_modelPanel->summary()) {
@@ -1266,69 +957,54 @@ bool MainWindow::resumeRun(const QString& runDir)
     }
     m_pendingResume.clear();
 
-    m_request = aq::CalibrationRequest{};
-    m_request.modelDir = run->modelDir.toStdString();
-    m_request.calibTextPath = run->calibrationText.toStdString();
-    m_request.runDir = run->runDir.toStdString();
-    m_request.config = run->config;
-    m_request.config.device = m_device->currentData().toString().toStdString();
-    m_request.evalTextPath = evaluationText().toStdString();
-    m_request.evalWindows = m_evalWindows->value();
-    m_request.resume = true;
-    QString ranksProblem;
-    if (!startOtherRanks(&ranksProblem))
-        return refuse(ranksProblem);
+    if (!m_run->prepare(resumeRequest(*run), m_rankCount->value(), &problem))
+        return refuse(problem);
 
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(run->modelDir).canonicalFilePath();
     m_configPanel->loadConfig(run->config);
-    prepareRunViews(int(model.numLayers), m_request.config);
-    // The finished blocks' stored views first; the engine reports only the blocks it calibrates now (and redoes the
-    // file of a block it wrote but did not record as finished).
-    {
-        const QScopedValueRollback<bool> replaying(m_replaying, true);
-        try {
-            m_worker->replay(run->runDir, run->completedBlocks);
-        } catch (const std::exception& e) {
-            appendLog(tr("Views not shown: %1").arg(QString::fromStdString(e.what())));
-        }
-    }
+    prepareRunViews(int(model.numLayers), m_run->request().config);
+    replayFinishedBlocks(*run);
     m_epochsDone = run->completedBlocks * std::max(1, m_epochsPerBlock);
     m_runClock.start();
     appendLog(tr("Resuming %1 after %2 finished blocks").arg(run->runDir).arg(run->completedBlocks));
     m_interruptedRunDir.clear();
-    m_measureDelay->stop();
-    m_probe->cancel();
-    setRunning(true);
-    m_worker->start(m_request);
+    launchRun();
     return true;
+}
+
+aq::CalibrationRequest MainWindow::resumeRequest(const InterruptedRun& run) const
+{
+    aq::CalibrationRequest request;
+    request.modelDir = run.modelDir.toStdString();
+    request.calibTextPath = run.calibrationText.toStdString();
+    request.runDir = run.runDir.toStdString();
+    request.config = run.config;
+    request.config.device = selectedDevice();
+    request.evalTextPath = evaluationText().toStdString();
+    request.evalWindows = m_evalWindows->value();
+    request.resume = true;
+    return request;
+}
+
+void MainWindow::replayFinishedBlocks(const InterruptedRun& run)
+{
+    // The engine reports only the blocks it calibrates now (and redoes the file of a block it wrote but did not
+    // record as finished).
+    const QScopedValueRollback<bool> replaying(m_replaying, true);
+    try {
+        worker()->replay(run.runDir, run.completedBlocks);
+    } catch (const std::exception& e) {
+        appendLog(tr("Views not shown: %1").arg(QString::fromStdString(e.what())));
+    }
 }
 
 QString MainWindow::keepOrRemoveStoppedRun()
 {
-    const QString runDir = QString::fromStdString(m_request.runDir);
-    const std::optional<InterruptedRun> run = readInterruptedRun(runDir);
-    if (run && run->completedBlocks > 0) {
-        m_interruptedRunDir = run->runDir;
-        return tr("the %n finished block(s) are kept in %1: Run > Resume Interrupted Run continues from there.", nullptr,
-                  run->completedBlocks)
-            .arg(runDir);
-    }
-    // Nothing finished: the folder holds only the engine's bookkeeping. It was made for this run (never a folder the
-    // user chose with contents), so it goes rather than lingering as an empty run. A resumed run keeps its folder.
-    if (run && !m_request.resume) {
-        QDir dir(runDir);
-        bool onlyBookkeeping = true;
-        for (const QFileInfo& e : dir.entryInfoList(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot)) {
-            const bool emptyFolder = e.isDir() && QDir(e.filePath()).isEmpty(QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot);
-            if (e.fileName() != QLatin1String("progress.json") && e.fileName() != QLatin1String(".affinequant.lock") &&
-                !emptyFolder)
-                onlyBookkeeping = false;
-        }
-        if (onlyBookkeeping && dir.removeRecursively())
-            return tr("no block had finished, so its folder was removed.");
-    }
-    return tr("no model was written as complete in %1.").arg(runDir);
+    const RunFolders::Stopped stopped = m_run->keepOrRemoveStoppedRun();
+    if (!stopped.interruptedDir.isEmpty())
+        m_interruptedRunDir = stopped.interruptedDir;
+    return stopped.message;
 }
 
 void MainWindow::cancelRun()
@@ -1337,7 +1013,7 @@ void MainWindow::cancelRun()
         cancelExport();
     if (!m_running)
         return;
-    m_worker->cancel();  // atomic store: the engine sees it at its next check
+    m_run->cancel();
     m_stateLabel->setText(tr("Cancelling…"));
     m_cancelAction->setEnabled(false);
     m_cancelButton->setEnabled(false);
@@ -1347,12 +1023,14 @@ void MainWindow::cancelRun()
 void MainWindow::setRunning(bool running)
 {
     m_running = running;
+    m_export->setCalibrating(running);
     // One heavy job at a time: an export competes with a calibration for memory and cores.
     const bool canRun = !running && !isExporting() && m_modelPanel->summary().has_value() &&
                         !m_modelPanel->isInspecting();
     m_runAction->setEnabled(canRun);
     m_runButton->setEnabled(canRun);
-    m_cancelAction->setEnabled((running && !m_worker->cancelRequested()) || (isExporting() && !m_exportJob->cancelRequested()));
+    m_cancelAction->setEnabled((running && !m_run->cancelRequested()) ||
+                               (isExporting() && !m_export->cancelRequested()));
     m_cancelButton->setEnabled(m_cancelAction->isEnabled());
     // Changing inputs mid-run would make the views disagree with what runs.
     m_configPanel->setEnabled(!running);
@@ -1366,7 +1044,7 @@ void MainWindow::setRunning(bool running)
     m_device->setEnabled(!running);
     m_rankCount->setEnabled(!running);
     // A data-parallel run has split the cores between its ranks until it ends.
-    m_cpuThreads->setEnabled(!running || !m_request.world.distributed());
+    m_cpuThreads->setEnabled(!running || !m_run->request().world.distributed());
     m_runsFolder->setEnabled(!running);
     setAcceptDrops(!running);
     updateExportAction();
@@ -1382,7 +1060,7 @@ void MainWindow::setRunning(bool running)
 void MainWindow::onStage(const QString& what, int block, int numBlocks)
 {
     if (!m_replaying)
-        m_ranksMet = true;  // rank 0 reports only once its group has formed
+        m_run->otherRanks()->setMet();  // rank 0 reports only once its group has formed
     if (numBlocks > 0)
         m_numBlocks = numBlocks;
     if (block >= 0 && block < numBlocks) {  // stages after the last block report block == numBlocks
@@ -1491,9 +1169,10 @@ void MainWindow::updateProgress()
     const double elapsed = m_runClock.elapsed() / 1000.0;
     if (done > 0 && done < 1)
         m_etaLabel->setText(tr("ETA %1").arg(formatDuration(elapsed * (1 - done) / done)));
-    else if (done <= 0 && m_estimatedSeconds > 0)
+    else if (done <= 0 && m_estimate->estimatedSeconds() > 0)
         // Before the first step has been timed: the measured estimate, counted down.
-        m_etaLabel->setText(tr("ETA ~%1").arg(formatDuration(std::max(0.0, m_estimatedSeconds - elapsed))));
+        m_etaLabel->setText(
+            tr("ETA ~%1").arg(formatDuration(std::max(0.0, m_estimate->estimatedSeconds() - elapsed))));
     else
         m_etaLabel->clear();  // the stages after the last block show their own clock
 }
@@ -1552,17 +1231,17 @@ void MainWindow::onBlock(const aq::gui::BlockInfo& b)
 void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
 {
     setProgressBusy(false);
-    {
-        // The run's own time per step is a better figure than the short measurement's: later estimates of the same
-        // kind of configuration use it (afterRun() shows the new estimate). Not a data-parallel run's: the
-        // measurement is of one process.
-        const QString key = timingKey(QString::fromStdString(m_request.modelDir), m_request.config);
-        const auto it = m_timings.constFind(key);
-        if (it != m_timings.constEnd() && !m_request.world.distributed())
-            m_timings.insert(key, refinedByRun(*it, m_runEpochSeconds, m_runEpochs, double(m_stepsPerEpoch)));
-    }
-    const aq::QuantConfig& c = m_request.config;
-    widgets::RunRecord record = runRecord(outcome.runDir, c);
+    const widgets::RunRecord record = finishedRunRecord(outcome);
+    learnFromFinishedRun(record);
+    rememberFinishedRun(record);
+    announceFinishedRun(outcome);
+    m_export->setLastRunDir(outcome.runDir);
+    afterRun();
+}
+
+widgets::RunRecord MainWindow::finishedRunRecord(const aq::gui::RunOutcome& outcome) const
+{
+    widgets::RunRecord record = runRecord(outcome.runDir, m_run->request().config);
     record.fpPerplexity = outcome.fpPerplexity;
     record.rtnPerplexity = outcome.rtnPerplexity;
     record.quantPerplexity = outcome.quantPerplexity;
@@ -1576,22 +1255,37 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
         record.edits = written.record.edits;
     } catch (const aq::Error&) {
     }
+    return record;
+}
+
+void MainWindow::learnFromFinishedRun(const widgets::RunRecord& record)
+{
+    // The run's own time per step is a better figure than the short measurement's: later estimates of the same kind
+    // of configuration use it (afterRun() shows the new estimate). Not a data-parallel run's: the measurement is of
+    // one process.
+    const aq::CalibrationRequest& request = m_run->request();
+    if (!request.world.distributed())
+        m_estimate->refineByRun(QString::fromStdString(request.modelDir), request.config, m_runEpochSeconds,
+                                m_runEpochs, double(m_stepsPerEpoch));
     if (m_evaluating && record.evalWindows > 0 && m_numBlocks > 0) {
         // What this evaluation took per window and block: the next estimate of an evaluation on this model and
         // device uses it instead of the targets' cost.
-        m_evalRates.insert(evalRateKey(c), (m_stageClock.elapsed() / 1000.0) /
-                                               (3.0 * double(record.evalWindows) * double(m_numBlocks)));
+        m_estimate->learnEvaluationRate(request.config, (m_stageClock.elapsed() / 1000.0) /
+                                                              (3.0 * double(record.evalWindows) * double(m_numBlocks)));
     }
     m_evaluating = false;
-    QVector<SavedRun> runs = loadSavedRuns();
-    runs.erase(std::remove_if(runs.begin(), runs.end(), [&](const SavedRun& r) { return r.record.id == record.id; }),
-               runs.end());
-    runs.push_back({record, QString::fromStdString(m_request.modelDir)});
-    saveSavedRuns(runs);
-    saveCurves(record.id, m_lossView->series());
+}
+
+void MainWindow::rememberFinishedRun(const widgets::RunRecord& record)
+{
+    m_history.remember({record, QString::fromStdString(m_run->request().modelDir)});
+    m_history.saveCurves(record.id, m_lossView->series());
     refreshResults();
     m_resultsView->selectRun(record.id);
+}
 
+void MainWindow::announceFinishedRun(const aq::gui::RunOutcome& outcome)
+{
     const QString summary =
         outcome.quantPerplexity > 0
             ? tr("quantized perplexity %1 (full precision %2, round-to-nearest %3), %4, saved in %5")
@@ -1606,8 +1300,6 @@ void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
         appendLog(tr("%n recovery(ies) acted during the run; see run.json.", nullptr, outcome.recoveries));
     m_stateLabel->setText(tr("Finished"));
     m_progress->setValue(m_progress->maximum());
-    m_lastRunDir = outcome.runDir;
-    afterRun();
 }
 
 void MainWindow::showRunError(aq::ErrorCode code, const QString& detail, const QString& cause)
@@ -1641,27 +1333,12 @@ void MainWindow::showRunError(aq::ErrorCode code, const QString& detail, const Q
     appendLog(title + QLatin1Char(' ') + logged);
 }
 
-void MainWindow::onFailed(aq::ErrorCode code, const QString& detail)
+void MainWindow::onFailed(aq::ErrorCode code, const QString& detail, const QString& cause)
 {
-    // A rank that a cancel stopped takes the others along: the run was cancelled, not failed.
-    if (code == aq::ErrorCode::PeerFailure && m_worker->cancelRequested() && !m_stoppedForRank) {
-        onCancelled();
-        return;
-    }
     setProgressBusy(false);
-    // The rank that stopped first, and the last words it wrote: what rank 0 lost the group over, or, before the group
-    // formed, why rank 0 waited in vain.
-    QString cause;
-    if ((code == aq::ErrorCode::PeerFailure || !m_ranksMet) && m_request.world.distributed() &&
-        !m_rankProcesses->failure().isEmpty()) {
-        cause = m_rankProcesses->failure();
-        const QStringList lastLines = m_rankProcesses->failureOutput();
-        if (!lastLines.isEmpty())
-            cause = tr("%1, saying: %2").arg(cause, lastLines.last().left(300));
-    }
     showRunError(code, detail, cause);
     m_stateLabel->setText(tr("Failed"));
-    const std::optional<InterruptedRun> run = readInterruptedRun(QString::fromStdString(m_request.runDir));
+    const std::optional<InterruptedRun> run = readInterruptedRun(currentRunDir());
     if (run && run->completedBlocks > 0) {
         m_interruptedRunDir = run->runDir;
         appendLog(tr("%n finished block(s) are kept in %1: once the problem is solved, Run > Resume Interrupted Run "
@@ -1683,7 +1360,7 @@ void MainWindow::onCancelled()
 void MainWindow::afterRun()
 {
     setRunning(false);
-    updateEstimate();  // measures what the configuration needs, if it was not measured yet
+    m_estimate->refresh();  // measures what the configuration needs, if it was not measured yet
     emit runEnded();
     if (m_closeAfterRun)
         close();
@@ -1694,7 +1371,7 @@ void MainWindow::closeEvent(QCloseEvent* event)
     if (isExporting()) {
         // Exports of the demo model take seconds and leave nothing behind when cancelled: no need to ask.
         cancelExport();
-        m_exportJob->wait();
+        m_export->wait();
     }
     if (m_running) {
         if (!m_closeAfterRun) {
@@ -1719,132 +1396,10 @@ void MainWindow::closeEvent(QCloseEvent* event)
 // ---------------------------------------------------------------------------------------------------------------
 // Results
 
-QVector<MainWindow::SavedRun> MainWindow::loadSavedRuns() const
-{
-    QSettings s;
-    QVector<SavedRun> runs;
-    const int n = s.beginReadArray(QStringLiteral("results"));
-    for (int i = 0; i < n; ++i) {
-        s.setArrayIndex(i);
-        SavedRun r;
-        r.record.id = s.value(QStringLiteral("id")).toString();
-        r.record.name = s.value(QStringLiteral("name")).toString();
-        r.record.method = s.value(QStringLiteral("method")).toString();
-        r.record.preset = s.value(QStringLiteral("preset")).toString();
-        r.record.fpPerplexity = s.value(QStringLiteral("fp")).toDouble();
-        r.record.rtnPerplexity = s.value(QStringLiteral("rtn")).toDouble();
-        r.record.quantPerplexity = s.value(QStringLiteral("quant")).toDouble();
-        // Entries saved before these were kept read as "not known".
-        r.record.wbits = s.value(QStringLiteral("wbits"), 0).toInt();
-        r.record.abits = s.value(QStringLiteral("abits"), 0).toInt();
-        r.record.groupSize = s.value(QStringLiteral("groupSize"), -1).toLongLong();
-        r.record.nsamples = s.value(QStringLiteral("nsamples"), 0).toLongLong();
-        r.record.seqlen = s.value(QStringLiteral("seqlen"), 0).toLongLong();
-        r.record.epochs = s.value(QStringLiteral("epochs"), -1).toInt();
-        r.record.evalWindows = s.value(QStringLiteral("evalWindows"), 0).toLongLong();
-        r.record.evalSeqlen = s.value(QStringLiteral("evalSeqlen"), 0).toLongLong();
-        r.record.evalText = s.value(QStringLiteral("evalText")).toString();
-        r.record.seconds = s.value(QStringLiteral("seconds"), 0.0).toDouble();
-        r.record.edits = s.value(QStringLiteral("edits")).toStringList();
-        r.modelDir = s.value(QStringLiteral("model")).toString();
-        if (!r.record.id.isEmpty())
-            runs.push_back(r);
-    }
-    s.endArray();
-    return runs;
-}
-
-void MainWindow::saveSavedRuns(const QVector<SavedRun>& runs) const
-{
-    QSettings s;
-    s.remove(QStringLiteral("results"));
-    s.beginWriteArray(QStringLiteral("results"), int(runs.size()));
-    for (int i = 0; i < runs.size(); ++i) {
-        s.setArrayIndex(i);
-        const SavedRun& r = runs[i];
-        s.setValue(QStringLiteral("id"), r.record.id);
-        s.setValue(QStringLiteral("name"), r.record.name);
-        s.setValue(QStringLiteral("method"), r.record.method);
-        s.setValue(QStringLiteral("preset"), r.record.preset);
-        s.setValue(QStringLiteral("fp"), r.record.fpPerplexity);
-        s.setValue(QStringLiteral("rtn"), r.record.rtnPerplexity);
-        s.setValue(QStringLiteral("quant"), r.record.quantPerplexity);
-        s.setValue(QStringLiteral("wbits"), r.record.wbits);
-        s.setValue(QStringLiteral("abits"), r.record.abits);
-        s.setValue(QStringLiteral("groupSize"), r.record.groupSize);
-        s.setValue(QStringLiteral("nsamples"), r.record.nsamples);
-        s.setValue(QStringLiteral("seqlen"), r.record.seqlen);
-        s.setValue(QStringLiteral("epochs"), r.record.epochs);
-        s.setValue(QStringLiteral("evalWindows"), r.record.evalWindows);
-        s.setValue(QStringLiteral("evalSeqlen"), r.record.evalSeqlen);
-        s.setValue(QStringLiteral("evalText"), r.record.evalText);
-        s.setValue(QStringLiteral("seconds"), r.record.seconds);
-        s.setValue(QStringLiteral("edits"), r.record.edits);
-        s.setValue(QStringLiteral("model"), r.modelDir);
-    }
-    s.endArray();
-}
-
 void MainWindow::refreshResults()
 {
     // The table compares runs of the model that is open.
-    const QString model = QDir::cleanPath(m_modelPanel->modelDir());
-    QVector<widgets::RunRecord> rows;
-    for (const SavedRun& r : loadSavedRuns())
-        if (QDir::cleanPath(r.modelDir) == model)
-            rows.push_back(r.record);
-    m_resultsView->setRuns(rows);
-}
-
-QString MainWindow::curvesFile(const QString& runId) const
-{
-    const QByteArray hash = QCryptographicHash::hash(runId.toUtf8(), QCryptographicHash::Sha1).toHex();
-    return QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
-        .filePath(QStringLiteral("loss-curves/%1.json").arg(QString::fromLatin1(hash)));
-}
-
-void MainWindow::saveCurves(const QString& runId, const QVector<widgets::LossSeries>& curves) const
-{
-    QJsonArray blocks;
-    for (const widgets::LossSeries& s : curves) {
-        QJsonArray steps, losses;
-        for (double x : s.steps)
-            steps.append(x);
-        for (double y : s.losses)
-            losses.append(y);
-        blocks.append(QJsonObject{{QStringLiteral("block"), s.block},
-                                  {QStringLiteral("steps"), steps},
-                                  {QStringLiteral("losses"), losses}});
-    }
-    const QString path = curvesFile(runId);
-    QDir().mkpath(QFileInfo(path).absolutePath());
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly))
-        return;
-    f.write(QJsonDocument(QJsonObject{{QStringLiteral("run"), runId}, {QStringLiteral("curves"), blocks}})
-                .toJson(QJsonDocument::Compact));
-    f.commit();
-}
-
-QVector<widgets::LossSeries> MainWindow::loadCurves(const QString& runId) const
-{
-    QFile f(curvesFile(runId));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    QVector<widgets::LossSeries> curves;
-    const QJsonArray blocks = QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("curves")).toArray();
-    for (const QJsonValue& v : blocks) {
-        const QJsonObject o = v.toObject();
-        widgets::LossSeries s;
-        s.block = o.value(QStringLiteral("block")).toInt();
-        for (const QJsonValue& x : o.value(QStringLiteral("steps")).toArray())
-            s.steps.push_back(x.toDouble());
-        for (const QJsonValue& y : o.value(QStringLiteral("losses")).toArray())
-            s.losses.push_back(y.toDouble());
-        if (s.steps.size() == s.losses.size())
-            curves.push_back(s);
-    }
-    return curves;
+    m_resultsView->setRuns(m_history.runsOfModel(m_modelPanel->modelDir()));
 }
 
 bool MainWindow::openRun(const QString& runDir)
@@ -1852,8 +1407,33 @@ bool MainWindow::openRun(const QString& runDir)
     if (m_running)
         return false;
     RunFile run;
+    if (!readRunOrExplain(runDir, &run))
+        return false;
+    // run.json records the model folder as it was given, possibly relative to where the run was started.
+    const QFileInfo modelInfo(run.modelDir);
+    const bool modelFound = QFileInfo::exists(QDir(run.modelDir).filePath(QStringLiteral("config.json")));
+    const QString modelDir = modelFound ? modelInfo.canonicalFilePath() : run.modelDir;
+    m_history.remember({run.record, modelDir});
+
+    const aq::RunViewsSummary views = showRunViews(run);
+
+    m_viewsModelDir = modelFound ? modelDir : QString();
+    loadRunSettings(run);
+    if (modelFound && QDir(modelDir) != QDir(m_modelPanel->modelDir()))
+        openModel(modelDir);  // the results table follows when the model is read
+    else
+        refreshResults();
+    m_resultsView->selectRun(run.record.id);
+    announceOpenedRun(run, views);
+    m_export->setLastRunDir(runDir);
+    updateExportAction();
+    return true;
+}
+
+bool MainWindow::readRunOrExplain(const QString& runDir, RunFile* run)
+{
     try {
-        run = readRunFile(runDir);
+        *run = readRunFile(runDir);
     } catch (const aq::Error& e) {
         const std::optional<InterruptedRun> interrupted = readInterruptedRun(runDir);
         if (interrupted && interrupted->resumable) {
@@ -1872,21 +1452,11 @@ bool MainWindow::openRun(const QString& runDir)
                                   QString::fromStdString(e.what()));
         return false;
     }
-    // run.json records the model folder as it was given, possibly relative to where the run was started.
-    const QFileInfo modelInfo(run.modelDir);
-    const bool modelFound = QFileInfo::exists(QDir(run.modelDir).filePath(QStringLiteral("config.json")));
-    const QString modelDir = modelFound ? modelInfo.canonicalFilePath() : run.modelDir;
+    return true;
+}
 
-    QVector<SavedRun> runs = loadSavedRuns();
-    runs.erase(std::remove_if(runs.begin(), runs.end(),
-                              [&](const SavedRun& r) { return r.record.id == run.record.id; }),
-               runs.end());
-    runs.push_back({run.record, modelDir});
-    saveSavedRuns(runs);
-
-    const aq::RunViewsSummary views = showRunViews(run);
-
-    m_viewsModelDir = modelFound ? modelDir : QString();
+void MainWindow::loadRunSettings(const RunFile& run)
+{
     m_configPanel->loadConfig(run.config);
     const int device = m_device->findData(QString::fromStdString(run.config.device));
     if (device >= 0)
@@ -1894,12 +1464,10 @@ bool MainWindow::openRun(const QString& runDir)
     m_configPanel->setDevice(m_device->currentData().toString());
     if (QFileInfo(run.calibrationText).isFile())
         setCalibrationText(QFileInfo(run.calibrationText).absoluteFilePath());
+}
 
-    if (modelFound && QDir(modelDir) != QDir(m_modelPanel->modelDir()))
-        openModel(modelDir);  // the results table follows when the model is read
-    else
-        refreshResults();
-    m_resultsView->selectRun(run.record.id);
+void MainWindow::announceOpenedRun(const RunFile& run, const aq::RunViewsSummary& views)
+{
     QString shown;
     if (views.missingBlocks.empty())
         shown = tr("%1. Its configuration is loaded and every view shows the run as it was calibrated; the Matrices "
@@ -1920,9 +1488,6 @@ bool MainWindow::openRun(const QString& runDir)
     appendLog(tr("Opened run %1").arg(run.runDir));
     for (const std::string& problem : views.problems)
         appendLog(tr("Views not shown: %1").arg(QString::fromStdString(problem)));
-    m_lastRunDir = runDir;
-    updateExportAction();
-    return true;
 }
 
 aq::RunViewsSummary MainWindow::showRunViews(const RunFile& run)
@@ -1951,7 +1516,7 @@ aq::RunViewsSummary MainWindow::showRunViews(const RunFile& run)
     if (!views.blocks.empty()) {
         const QScopedValueRollback<bool> replaying(m_replaying, true);
         try {
-            const aq::RunViewsSummary replayed = m_worker->replay(run.runDir);
+            const aq::RunViewsSummary replayed = worker()->replay(run.runDir);
             views.blocks = replayed.blocks;
             views.missingBlocks = replayed.missingBlocks;
             views.problems = replayed.problems;
@@ -1964,7 +1529,7 @@ aq::RunViewsSummary MainWindow::showRunViews(const RunFile& run)
     // Blocks that replayed nothing show what run.json keeps: losses and minimum margins per epoch (or the live
     // curves, if this window saw the run).
     const std::set<int> replayed(views.blocks.begin(), views.blocks.end());
-    QVector<widgets::LossSeries> curves = loadCurves(run.record.id);
+    QVector<widgets::LossSeries> curves = m_history.loadCurves(run.record.id);
     if (curves.isEmpty())
         curves = run.epochLosses;
     for (const widgets::LossSeries& series : std::as_const(curves))
@@ -1993,13 +1558,7 @@ QString MainWindow::blockList(const std::vector<int>& blocks)
 
 void MainWindow::compareWith(const QString& runId)
 {
-    QVector<widgets::LossSeries> curves = loadCurves(runId);
-    if (curves.isEmpty()) {
-        try {
-            curves = readRunFile(runId).epochLosses;  // per-epoch means: coarser, but comparable
-        } catch (const aq::Error&) {
-        }
-    }
+    const QVector<widgets::LossSeries> curves = m_history.comparisonCurves(runId);
     if (curves.isEmpty()) {
         m_messageBar->showMessage(widgets::MessageBar::Kind::Warning, tr("Nothing to compare:"),
                                   tr("no loss curves were kept for this run."));
@@ -2015,174 +1574,36 @@ void MainWindow::compareWith(const QString& runId)
 
 void MainWindow::forgetRun(const QString& runId)
 {
-    QVector<SavedRun> runs = loadSavedRuns();
-    runs.erase(std::remove_if(runs.begin(), runs.end(), [&](const SavedRun& r) { return r.record.id == runId; }),
-               runs.end());
-    saveSavedRuns(runs);
-    QFile::remove(curvesFile(runId));
+    m_history.forget(runId);
     refreshResults();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Export
 
-QString MainWindow::exportableRunDir() const
-{
-    auto finished = [](const QString& dir) {
-        return !dir.isEmpty() && QFileInfo::exists(QDir(dir).filePath(QStringLiteral("run.json")));
-    };
-    const QString selected = m_resultsView->selectedRunId();
-    if (finished(selected))
-        return selected;
-    return finished(m_lastRunDir) ? m_lastRunDir : QString();
-}
-
-void MainWindow::updateExportAction()
-{
-    m_exportAction->setEnabled(!m_running && !isExporting() && !exportableRunDir().isEmpty());
-    m_reportAction->setEnabled(!exportableRunDir().isEmpty());
-}
+QString MainWindow::exportableRunDir() const { return m_export->exportableRunDir(); }
+QAction* MainWindow::exportAction() const { return m_export->exportAction(); }
+QAction* MainWindow::reportAction() const { return m_export->reportAction(); }
+void MainWindow::updateExportAction() { m_export->updateActions(); }
+bool MainWindow::isExporting() const { return m_export && m_export->isExporting(); }
+bool MainWindow::startExport(const aq::ExportOptions& options) { return m_export->start(options); }
+void MainWindow::cancelExport() { m_export->cancel(); }
 
 bool MainWindow::saveRunReport(const QString& path, QString* error) const
 {
-    const QString runDir = exportableRunDir();
-    if (runDir.isEmpty()) {
-        if (error)
-            *error = tr("There is no finished run to report on: select one in the results table.");
-        return false;
-    }
-    const auto report = makeRunReport(runDir, error);
-    if (!report)
-        return false;
-    const bool csv = QFileInfo(path).suffix().compare(QLatin1String("csv"), Qt::CaseInsensitive) == 0;
-    QSaveFile f(path);
-    const QByteArray bytes = (csv ? report->csv : report->markdown).toUtf8();
-    if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
-        if (error)
-            *error = tr("Could not write %1: %2").arg(QDir::toNativeSeparators(path), f.errorString());
-        return false;
-    }
-    return true;
+    return m_export->saveRunReport(path, error);
 }
 
-void MainWindow::askAndSaveRunReport()
+void MainWindow::onExportEnded(bool ok)
 {
-    const QString runDir = exportableRunDir();
-    if (runDir.isEmpty())
-        return;
-    QString filter = tr("Markdown (*.md)");
-    QString path = QFileDialog::getSaveFileName(this, tr("Save Run Report"),
-                                                QDir::cleanPath(runDir) + QStringLiteral("-report.md"),
-                                                tr("Markdown (*.md);;CSV (*.csv)"), &filter);
-    if (path.isEmpty())
-        return;
-    if (QFileInfo(path).suffix().isEmpty())
-        path += filter.contains(QLatin1String("*.csv")) ? QStringLiteral(".csv") : QStringLiteral(".md");
-    QString error;
-    if (saveRunReport(path, &error))
-        statusBar()->showMessage(tr("Report saved to %1").arg(QDir::toNativeSeparators(path)), 5000);
-    else
-        QMessageBox::warning(this, tr("Report not saved"), error);
-}
-
-bool MainWindow::isExporting() const { return m_exportJob && m_exportJob->isRunning(); }
-
-void MainWindow::showExportDialog()
-{
-    const QString runDir = exportableRunDir();
-    if (runDir.isEmpty() || m_running || isExporting())
-        return;
-    // The finished runs of the table, the one Export would take (just finished or selected) first.
-    auto finished = [](const QString& dir) {
-        return !dir.isEmpty() && QFileInfo::exists(QDir(dir).filePath(QStringLiteral("run.json")));
-    };
-    QVector<ExportDialog::Run> runs;
-    QString defaultName = QFileInfo(runDir).fileName();
-    for (const widgets::RunRecord& r : m_resultsView->runs())
-        if (r.id == runDir && !r.name.isEmpty())
-            defaultName = r.name;
-    runs.push_back({runDir, defaultName});
-    for (const widgets::RunRecord& r : m_resultsView->runs())
-        if (r.id != runDir && finished(r.id))
-            runs.push_back({r.id, r.name});
-    auto* dialog = new ExportDialog(runs, runDir, m_exportJob, this);
-    dialog->setAttribute(Qt::WA_DeleteOnClose);
-    connect(dialog, &ExportDialog::exportRequested, this, &MainWindow::startExport);
-    connect(dialog, &ExportDialog::cancelRequested, this, &MainWindow::cancelExport);
-    dialog->open();
-}
-
-bool MainWindow::startExport(const aq::ExportOptions& options)
-{
-    if (m_running || isExporting())
-        return false;
-    if (options.outDir.empty()) {
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot export:"),
-                                  tr("choose an output folder."));
-        return false;
-    }
-    if (!m_exportJob->start(options))
-        return false;
-    const QString format = QString::fromLatin1(aq::exportFormatName(options.format));
-    appendLog(tr("Exporting %1 as %2 (%3) → %4")
-                  .arg(QString::fromStdString(options.runDir), format, QString::fromStdString(options.dtype),
-                       QString::fromStdString(options.outDir)));
-    m_messageBar->dismiss();
-    m_stateLabel->setText(tr("Exporting"));
-    m_progress->setValue(0);
-    setRunning(false);  // refreshes the actions for the export in progress
-    return true;
-}
-
-void MainWindow::cancelExport()
-{
-    if (!isExporting())
-        return;
-    m_exportJob->cancel();
-    m_stateLabel->setText(tr("Cancelling…"));
-    m_cancelAction->setEnabled(false);
-    m_cancelButton->setEnabled(false);
-}
-
-void MainWindow::onExportProgress(qint64 done, qint64 total, const QString& stage)
-{
-    if (!stage.isEmpty())
-        m_stateLabel->setText(tr("Exporting: %1").arg(stage));
-    if (total > 0)
-        m_progress->setValue(int(std::min<qint64>(1000, done * 1000 / total)));
-}
-
-void MainWindow::onExportDone()
-{
-    const ExportOutcome& outcome = m_exportJob->outcome();
-    if (outcome.ok) {
-        const aq::ExportResult& r = outcome.result;
-        const QString dir = QDir::toNativeSeparators(QString::fromStdString(r.outDir));
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Export written:"),
-                                  tr("%1 (%2, %n file(s), %3)", nullptr, int(r.files.size()))
-                                      .arg(dir, QString::fromLatin1(aq::exportFormatName(r.format)),
-                                           formatBytes(double(r.numBytes))));
-        appendLog(tr("Export written to %1 in %2 s").arg(dir).arg(r.seconds, 0, 'f', 1));
-        for (const std::string& note : r.notes)
-            appendLog(tr("Export note: %1").arg(inWindowWords(QString::fromStdString(note))));
-        m_stateLabel->setText(tr("Exported"));
-        m_progress->setValue(m_progress->maximum());
-    } else if (outcome.code == aq::ErrorCode::Cancelled) {
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Export cancelled:"),
-                                  tr("nothing was written as complete."));
-        appendLog(tr("Export cancelled"));
-        m_stateLabel->setText(tr("Cancelled"));
-    } else {
-        // The engine names command-line options; the window shows its own controls' names.
-        const QString error = inWindowWords(outcome.error);
-        m_messageBar->showMessage(widgets::MessageBar::Kind::Error, tr("Cannot export:"), error);
-        appendLog(tr("Cannot export: %1").arg(error));
-        m_stateLabel->setText(tr("Failed"));
-    }
     setRunning(m_running);
-    updateEstimate();
-    emit exportEnded(outcome.ok);
+    m_estimate->refresh();
+    emit exportEnded(ok);
 }
+
+CalibrationWorker* MainWindow::worker() const { return m_run->worker(); }
+RankProcesses* MainWindow::rankProcesses() const { return m_run->otherRanks()->processes(); }
+QString MainWindow::currentRunDir() const { return QString::fromStdString(m_run->request().runDir); }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Misc

@@ -1,8 +1,11 @@
 #pragma once
 // The main window: model, texts and configuration on the left, live views in tabs, a log dock and a status bar.
 // The calibration runs in a CalibrationWorker on one dedicated thread; this window only reacts to its signals.
-#include "rateprobe.h"
+// The window lays out and wires its parts: the run's lifecycle (RunController), the estimate (EstimatePanel), exports
+// and reports (ExportController) and the saved runs of the results table (RunHistory).
+#include "estimatepanel.h"
 #include "runevents.h"
+#include "runhistory.h"
 #include "viewdata.h"
 
 #include "aq/calibrate.h"
@@ -10,13 +13,10 @@
 #include "aq/export.h"
 
 #include <QElapsedTimer>
-#include <QFutureWatcher>
 #include <QHash>
 #include <QMainWindow>
-#include <QPointer>
 
-#include <atomic>
-#include <functional>
+#include <optional>
 
 class QAction;
 class QComboBox;
@@ -29,7 +29,6 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTabWidget;
-class QThread;
 class QTimer;
 
 namespace aq::widgets {
@@ -48,10 +47,12 @@ namespace aq::gui {
 
 class CalibrationWorker;
 class ConfigPanel;
-struct RunFile;
-class ExportJob;
+class ExportController;
+struct InterruptedRun;
 class ModelPanel;
 class RankProcesses;
+class RunController;
+struct RunFile;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -86,7 +87,7 @@ public:
     void cancelRun();
     bool isRunning() const { return m_running; }
     /// The output folder of the running (or last) run.
-    QString currentRunDir() const { return QString::fromStdString(m_request.runDir); }
+    QString currentRunDir() const;
 
     /// The finished run that Export works on: the run selected in the results table when its folder holds a
     /// run.json, otherwise the last run that finished or was reopened in this window. Empty when there is none.
@@ -96,14 +97,15 @@ public:
     bool startExport(const aq::ExportOptions& options);
     void cancelExport();
     bool isExporting() const;
-    QAction* exportAction() const { return m_exportAction; }
-    QAction* reportAction() const { return m_reportAction; }
+    QAction* exportAction() const;
+    QAction* reportAction() const;
     /// Writes the report of the run Export would use to `path` (.md: Markdown, .csv: CSV). False with `error` set.
     bool saveRunReport(const QString& path, QString* error = nullptr) const;
+    ExportController* exportController() const { return m_export; }
 
     ModelPanel* modelPanel() const { return m_modelPanel; }
     ConfigPanel* configPanel() const { return m_configPanel; }
-    CalibrationWorker* worker() const { return m_worker; }
+    CalibrationWorker* worker() const;
     widgets::MessageBar* messageBar() const { return m_messageBar; }
     QTabWidget* tabs() const { return m_tabs; }
     widgets::LossCurveView* lossView() const { return m_lossView; }
@@ -117,16 +119,17 @@ public:
     /// rank's throughput, and the child processes that run ranks 1..N-1.
     QSpinBox* rankSelector() const { return m_rankCount; }
     QLabel* ranksLabel() const { return m_ranksLabel; }
-    RankProcesses* rankProcesses() const { return m_rankProcesses; }
+    RankProcesses* rankProcesses() const;
 
     /// The memory and time estimate of the model panel for the current configuration and device.
+    EstimatePanel* estimatePanel() const { return m_estimate; }
     QLabel* estimateLabel() const { return m_estimate; }
     /// The time estimate in seconds (calibration only), or 0 while it is not known.
-    double estimatedSeconds() const { return m_estimatedSeconds; }
+    double estimatedSeconds() const { return m_estimate->estimatedSeconds(); }
     /// The measurement behind the time estimate (see RateProbe).
-    RateProbe* rateProbe() const { return m_probe; }
+    RateProbe* rateProbe() const { return m_estimate->probe(); }
     /// Milliseconds between the last change of the configuration and the measurement it needs.
-    static constexpr int kMeasureDelayMs = 800;
+    static constexpr int kMeasureDelayMs = EstimatePanel::kMeasureDelayMs;
 
 signals:
     /// A run ended, whichever way (finished, failed or cancelled); the window is ready for the next one.
@@ -146,6 +149,7 @@ private:
     void createCentral();
     void createDocks();
     void createStatusBar();
+    void createParts();
     void connectWorker();
     void readSettings();
     void writeSettings() const;
@@ -155,11 +159,6 @@ private:
     void showRunError(aq::ErrorCode code, const QString& detail, const QString& cause = QString());
     void setRunning(bool running);
     void updateMaskPreview();
-    void updateEstimate();
-    void measureRateIfNeeded();
-    /// Tokens the evaluation after a run reads (0: none): the chosen windows, or the whole text estimated by size.
-    int64_t evaluationTokens(const aq::QuantConfig& c) const;
-    QString evalRateKey(const aq::QuantConfig& c) const;
     void updateProgress();
     /// The progress bar as a busy indicator (stages without progress reports) or as the run's progress.
     void setProgressBusy(bool busy);
@@ -167,18 +166,30 @@ private:
     static QString stageText(const QString& what);
     void updateWindowTitle();
     void applyCpuThreads(int threads);
-    /// Data-parallel runs (more than one rank chosen): checks that m_request can run on the chosen ranks, starts ranks
-    /// 1..N-1 as child processes and sets m_request.world for rank 0, the worker. With one rank it only resets the
-    /// world. False with `detail` set when the run cannot start.
-    bool startOtherRanks(QString* detail);
-    /// Runs `handler` (a terminal outcome of rank 0) once the other ranks have ended: they get `waitMs` to end on
-    /// their own, then are stopped. At once when there are none.
-    void afterOtherRanks(int waitMs, std::function<void()> handler);
-    void onRankFailed(int rank, const QString& description, const QStringList& lastLines);
     void refreshResults();
     void about();
     QString modelDropTarget(const QMimeData* mime) const;
-    QString newRunDir() const;
+    /// The device chosen for the run, as the engine names it.
+    std::string selectedDevice() const;
+
+    // Starting and resuming runs
+    /// Shows why a run cannot start; returns false.
+    bool refuseRun(const QString& title, const QString& detail);
+    /// Checks the model, the texts and the runs folder for a new run. False with a title and detail for the message
+    /// bar when one is missing.
+    bool inputsReady(QString* title, QString* detail) const;
+    /// A new run of `config` on the window's model and texts, in a new folder under the runs folder.
+    aq::CalibrationRequest newRunRequest(const aq::QuantConfig& config) const;
+    void logRunStart();
+    /// Checks what resuming `runDir` needs: its progress.json, its model, text and configuration. The run, with its
+    /// model's configuration in `model`, or nothing with `problem` set.
+    std::optional<InterruptedRun> resumableRun(const QString& runDir, aq::ModelConfig* model, QString* problem) const;
+    /// Continues `run` with its model, text and configuration on the selected device and evaluation settings.
+    aq::CalibrationRequest resumeRequest(const InterruptedRun& run) const;
+    /// The stored views of the blocks a resumed run finished before, shown before the run continues.
+    void replayFinishedBlocks(const InterruptedRun& run);
+    /// Starts the prepared run; it has the cores to itself.
+    void launchRun();
 
     void onModelReady(const QString& dir);
     void onModelFailed(const QString& dir, const QString& detail);
@@ -189,10 +200,26 @@ private:
     void onRecovery(const aq::gui::RecoveryInfo& r);
     void onBlock(const aq::gui::BlockInfo& b);
     void onFinished(const aq::gui::RunOutcome& outcome);
-    void onFailed(aq::ErrorCode code, const QString& detail);
+    /// What a finished run teaches the estimate: its own time per step and its evaluation's cost.
+    void learnFromFinishedRun(const widgets::RunRecord& record);
+    /// The results table's entry of a finished run: the request's configuration, the outcome's figures and what the
+    /// engine recorded in run.json.
+    widgets::RunRecord finishedRunRecord(const aq::gui::RunOutcome& outcome) const;
+    /// Keeps a finished run and its live loss curves for the results table and comparisons, and selects it.
+    void rememberFinishedRun(const widgets::RunRecord& record);
+    void announceFinishedRun(const aq::gui::RunOutcome& outcome);
+    /// `cause`: the rank that stopped first, when it explains the failure.
+    void onFailed(aq::ErrorCode code, const QString& detail, const QString& cause);
     void onCancelled();
     void afterRun();
     void showMarginsFor(int block, const QString& transform, int epoch);
+    /// Reads a run folder's run.json into `run`. When it cannot, says why in the message bar (and offers to resume an
+    /// interrupted run) and returns false.
+    bool readRunOrExplain(const QString& runDir, RunFile* run);
+    /// The reopened run's configuration, device and calibration text in the setup panel.
+    void loadRunSettings(const RunFile& run);
+    /// Says in the message bar and the log what of a reopened run the views show.
+    void announceOpenedRun(const RunFile& run, const aq::RunViewsSummary& views);
     /// Fills every view from a reopened run's folder: its stored views (aq/run_views.h) replayed through the live
     /// handlers, run.json's per-epoch losses and margins for blocks without them. Says what was shown.
     aq::RunViewsSummary showRunViews(const RunFile& run);
@@ -204,27 +231,8 @@ private:
     QString keepOrRemoveStoppedRun();
     void compareWith(const QString& runId);
     void forgetRun(const QString& runId);
-    void showExportDialog();
-    void askAndSaveRunReport();
-    void onExportProgress(qint64 done, qint64 total, const QString& stage);
-    void onExportDone();
+    void onExportEnded(bool ok);
     void updateExportAction();
-
-    // Saved runs (the results table), kept in QSettings, and their loss curves, kept as small JSON files in the
-    // application's data folder (never inside the engine's run folder).
-    struct SavedRun {
-        widgets::RunRecord record;
-        QString modelDir;
-    };
-    QVector<SavedRun> loadSavedRuns() const;
-    void saveSavedRuns(const QVector<SavedRun>& runs) const;
-    QString curvesFile(const QString& runId) const;
-    void saveCurves(const QString& runId, const QVector<widgets::LossSeries>& curves) const;
-    QVector<widgets::LossSeries> loadCurves(const QString& runId) const;
-
-    // Worker
-    QThread* m_thread = nullptr;
-    CalibrationWorker* m_worker = nullptr;
 
     // Setup
     ModelPanel* m_modelPanel = nullptr;
@@ -236,11 +244,7 @@ private:
     QSpinBox* m_cpuThreads = nullptr;
     QSpinBox* m_rankCount = nullptr;
     QLineEdit* m_runsFolder = nullptr;
-    QLabel* m_estimate = nullptr;
-    RateProbe* m_probe = nullptr;
-    QTimer* m_measureDelay = nullptr;
-    QHash<QString, CalibrationTimings> m_timings;  ///< measured timings by timingKey()
-    double m_estimatedSeconds = 0;
+    EstimatePanel* m_estimate = nullptr;
     QPushButton* m_runButton = nullptr;
     QPushButton* m_cancelButton = nullptr;
     widgets::MaskScheduleView* m_maskView = nullptr;
@@ -271,8 +275,6 @@ private:
     // Actions
     QAction* m_openAction = nullptr;
     QAction* m_openRunAction = nullptr;
-    QAction* m_exportAction = nullptr;
-    QAction* m_reportAction = nullptr;
     QAction* m_runAction = nullptr;
     QAction* m_cancelAction = nullptr;
     QAction* m_quitAction = nullptr;
@@ -283,11 +285,7 @@ private:
     bool m_running = false;
     bool m_replaying = false;  ///< a reopened run's stored reports are being fed through the live handlers
     bool m_closeAfterRun = false;
-    aq::CalibrationRequest m_request;
-    RankProcesses* m_rankProcesses = nullptr;  ///< ranks 1..N-1 of a data-parallel run
-    bool m_cpuSplit = false;  ///< the CPU policy was narrowed to rank 0's share of the cores for this run
-    bool m_ranksMet = false;  ///< rank 0 has reported: the ranks of the run have formed their group
-    bool m_stoppedForRank = false;  ///< rank 0 was stopped because another rank failed before the ranks met
+    RunController* m_run = nullptr;  ///< the worker, its request and the other ranks of a data-parallel run
     QElapsedTimer m_runClock;
     int m_numBlocks = 0;
     int m_epochsPerBlock = 0;
@@ -295,21 +293,19 @@ private:
     double m_epochFraction = 0;  ///< steps done of the epoch in progress
     double m_runEpochSeconds = 0;  ///< the live run's epochs, summed, for the estimates that follow it
     int m_runEpochs = 0;
-    double m_estimatedEvalSeconds = 0;
-    bool m_evaluating = false;              ///< the live run is in its evaluation stage (m_stageClock times it)
-    QHash<QString, double> m_evalRates;     ///< measured evaluation seconds per window and block, by evalRateKey
+    bool m_evaluating = false;  ///< the live run is in its evaluation stage (m_stageClock times it)
     int m_currentBlock = -1;
     qint64 m_stepsPerEpoch = 1;
     int m_recoveries = 0;
     QHash<QString, QVector<float>> m_rowMargins;  ///< "block/transform/epoch" -> margins of that matrix
 
-    // Exports: a run that finished or was reopened, and the export in progress.
-    QString m_lastRunDir;
+    // Runs kept for the results table; exports and reports of finished runs.
+    RunHistory m_history;
+    ExportController* m_export = nullptr;
     QString m_interruptedRunDir;
     QString m_pendingResume;  ///< a run to resume once its model, being opened, is read
     QAction* m_resumeAction = nullptr;
     QString m_viewsModelDir;  ///< the model whose run the views show (canonical path; empty: none)
-    ExportJob* m_exportJob = nullptr;
 };
 
 }  // namespace aq::gui
