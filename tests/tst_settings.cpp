@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QProcess>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -33,7 +35,8 @@ double otherValue(const aq::Setting& s, double current)
     if (s.isSwitch())
         return current != 0 ? 0 : 1;
     const double low = s.minExclusive ? s.min + (s.isReal() ? 1e-3 : 1) : s.min;
-    const double v = s.isReal() ? (low + s.max) / 3 : std::floor((low + std::min(s.max, 1e6)) / 2);
+    const double high = std::min(s.max, 1e6);  // unbounded settings: some finite value
+    const double v = s.isReal() ? (low + high) / 3 : std::floor((low + high) / 2);
     return v != current ? v : low;
 }
 
@@ -70,7 +73,7 @@ private slots:
             if (s.isSwitch())
                 QCOMPARE(aq::findSetting(std::string("no-") + s.option), &s);
             else
-                QVERIFY2(s.min <= s.max, s.id);
+                QVERIFY2(s.min <= s.max && (s.fieldMax == 0 || (s.fieldMax > s.min && s.fieldMax <= s.max)), s.id);
         }
         QVERIFY(aq::findSetting("no-such-setting") == nullptr);
     }
@@ -114,7 +117,8 @@ private slots:
                 aq::checkSetting(s, s.min);
             const double below = s.min - (s.isReal() ? std::max(1e-6, std::fabs(s.min) * 1e-6) : 1);
             QCOMPARE(fieldOfFailure([&] { aq::checkSetting(s, s.minExclusive ? s.min : below); }), std::string(s.id));
-            QCOMPARE(fieldOfFailure([&] { aq::checkSetting(s, s.max * 2 + 1); }), std::string(s.id));
+            if (std::isfinite(s.max))
+                QCOMPARE(fieldOfFailure([&] { aq::checkSetting(s, s.max * 2 + 1); }), std::string(s.id));
             QCOMPARE(fieldOfFailure([&] { aq::checkSetting(s, std::numeric_limits<double>::quiet_NaN()); }),
                      std::string(s.id));
         }
@@ -172,6 +176,33 @@ private slots:
                     if (method == aq::Method::Rtn)
                         QCOMPARE(c.epochs, 0);
                 }
+    }
+
+    void theCommandLineOffersEverySetting()
+    {
+        QProcess p;
+        p.start(QStringLiteral(AQ_CLI_PATH), {QStringLiteral("--help")});
+        QVERIFY(p.waitForFinished(30000));
+        QCOMPARE(p.exitCode(), 0);
+        const QString help = QString::fromUtf8(p.readAllStandardOutput());
+        for (const aq::Setting& s : aq::quantSettings()) {
+            if (s.switches == aq::SwitchOptions::None)
+                continue;
+            const bool off = s.switches == aq::SwitchOptions::OffOnly;
+            QVERIFY2(help.contains(QString::fromStdString(s.optionText(!off))), s.id);
+            QVERIFY2(help.contains(QStringLiteral("[%1]").arg(QLatin1String(s.id))), s.id);
+        }
+        // An out-of-range value is refused before anything is read, naming the option.
+        p.start(QStringLiteral(AQ_CLI_PATH),
+                {QStringLiteral("quantize"), QStringLiteral("--model"),
+                 QString::fromStdString(aqtest::sourcePath("resources/demo-model")), QStringLiteral("--calib"),
+                 QStringLiteral("unused.txt"), QStringLiteral("--out"), QStringLiteral("unused"),
+                 QStringLiteral("--preset"), QStringLiteral("w4a4"), QStringLiteral("--rollback-factor"),
+                 QStringLiteral("0")});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 2);
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(err.contains(QStringLiteral("--rollback-factor must be greater than 0")), qPrintable(err));
     }
 
     void runJsonFormatVersionIsChecked()

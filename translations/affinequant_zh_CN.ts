@@ -62,18 +62,6 @@
 <context>
     <name>RunReport</name>
     <message>
-        <source>Cannot read %1: %2</source>
-        <translation>无法读取 %1：%2</translation>
-    </message>
-    <message>
-        <source>%1 is not a run description (%2).</source>
-        <translation>%1 不是运行描述文件（%2）。</translation>
-    </message>
-    <message>
-        <source>not a JSON object</source>
-        <translation>不是 JSON 对象</translation>
-    </message>
-    <message>
         <source>Run %1</source>
         <translation>运行 %1</translation>
     </message>
@@ -535,6 +523,10 @@
     <message>
         <source>Recipe of the AffineQuant paper&apos;s scripts (weight bits, activation bits, group size). Choosing one fills every field below for the selected method; any field can then be changed. &quot;teaching&quot; is the w4a4 recipe on a small calibration set: every view in seconds on a CPU, for showing how the method works.</source>
         <translation>AffineQuant 论文脚本中的配方（权重位数、激活位数、分组大小）。选择后会按所选方法填写下面的所有字段，之后每个字段都可以修改。“teaching”是在小校准集上的 w4a4 配方：在 CPU 上几秒内即可看到每个视图，用于演示方法的工作原理。</translation>
+    </message>
+    <message>
+        <source>Rollback factor</source>
+        <translation>回滚系数</translation>
     </message>
 </context>
 <context>

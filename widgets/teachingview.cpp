@@ -526,7 +526,7 @@ bool TeachingView::stepForward()
 long long TeachingView::bandWidth() const
 {
     if (m_source != Source::Learned)
-        return matrixmath::bandWidth(m_n, m_epochs, m_epoch);
+        return m_bandWidthFunction(m_n, m_epochs, m_epoch);
     // The learned frame's own mask: the farthest kept diagonal.
     const MatrixFrame* f = learnedFrame();
     if (!f || f->mask.size() != f->values.size())
@@ -537,6 +537,12 @@ long long TeachingView::bandWidth() const
             if (f->mask[qsizetype(i) * f->cols + j] != 0.0f)
                 band = std::max<long long>(band, std::abs(i - j) + 1);
     return band;
+}
+
+void TeachingView::setBandWidthFunction(BandWidthFunction bandWidth)
+{
+    m_bandWidthFunction = std::move(bandWidth);
+    recompute();
 }
 
 bool TeachingView::isStrictlyDiagonallyDominant() const

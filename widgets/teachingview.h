@@ -10,6 +10,7 @@
 #include <QWidget>
 
 #include <complex>
+#include <functional>
 
 class QCheckBox;
 class QComboBox;
@@ -80,6 +81,10 @@ public:
     int epoch() const { return m_epoch; }
     double stabilityFactor() const { return m_stabilityFactor; }
     long long bandWidth() const;
+    /// N_e of 0-based `epoch` of `epochs` for a matrix of side `size`. The views know no engine: the window hands in
+    /// the engine's own schedule (aq::maskBandWidth); on its own the view uses matrixmath::bandWidth (spec §5.1).
+    using BandWidthFunction = std::function<long long(long long size, int epochs, int epoch)>;
+    void setBandWidthFunction(BandWidthFunction bandWidth);
     /// The whole n x n S (for the learned source: the learned matrix, which is already masked).
     QVector<double> baseMatrix() const { return m_s; }
     // The following describe the shown k x k leading block.
@@ -151,6 +156,7 @@ private:
     int m_k = 0;
     int m_epochs = kDefaultSize;
     int m_epoch = kDefaultSize - 1;
+    BandWidthFunction m_bandWidthFunction = &matrixmath::bandWidth;
     double m_stabilityFactor = 0.5;  ///< at the full band, some rows dominant and some not
     QVector<MatrixFrame> m_frames;   ///< the learned source's exact frames, sorted by epoch
     QVector<double> m_s, m_fullMask;  ///< whole n x n

@@ -337,11 +337,12 @@ void ConfigPanel::bind(QWidget* field, const char* id)
     field->setProperty("setting", QLatin1String(setting->id));
     // The smallest positive step the fields show stands for an open lower bound of 0.
     const double low = setting->minExclusive ? setting->min + 1e-12 : setting->min;
+    const double high = setting->fieldMax > 0 ? setting->fieldMax : setting->max;
     if (auto* s = qobject_cast<QSpinBox*>(field))
         s->setRange(int(std::max<double>(std::ceil(low), std::numeric_limits<int>::min())),
-                    int(std::min<double>(setting->max, std::numeric_limits<int>::max())));
+                    int(std::min<double>(high, std::numeric_limits<int>::max())));
     else if (auto* d = qobject_cast<QDoubleSpinBox*>(field))
-        d->setRange(low, setting->max);
+        d->setRange(low, high);
 }
 
 QWidget* ConfigPanel::field(const QString& id) const

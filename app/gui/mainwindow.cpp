@@ -73,6 +73,12 @@ namespace {
 
 constexpr int kLogMaxLines = 20000;
 
+/// The gradual mask's schedule as the engine computes it, for the views that show it (they know no engine).
+long long engineBandWidth(long long size, int epochs, int epoch)
+{
+    return static_cast<long long>(aq::maskBandWidth(size, epochs, epoch));
+}
+
 QString marginKey(int block, const QString& transform, int epoch)
 {
     return QStringLiteral("%1/%2/%3").arg(block).arg(transform).arg(epoch);
@@ -348,9 +354,7 @@ QWidget* MainWindow::createSetupPanel()
     m_maskView = new widgets::MaskScheduleView(maskBox);
     m_maskView->setMinimumHeight(220);
     // The engine's own schedule, not a copy of it.
-    m_maskView->setBandWidthFunction([](long long size, int epochs, int epoch) {
-        return static_cast<long long>(aq::maskBandWidth(size, epochs, epoch));
-    });
+    m_maskView->setBandWidthFunction(&engineBandWidth);
     maskLayout->addWidget(m_maskView);
 
     // Run
@@ -438,6 +442,7 @@ void MainWindow::createCentral()
     m_histogramView = new widgets::WeightHistogramView;
     m_resultsView = new widgets::ResultsView;
     m_teachingView = new widgets::TeachingView;
+    m_teachingView->setBandWidthFunction(&engineBandWidth);
     m_tabs->insertTab(TabLoss, m_lossView, tr("&Loss"));
     m_tabs->insertTab(TabMatrices, m_heatmapView, tr("&Matrices"));
     m_tabs->insertTab(TabMargins, m_marginView, tr("Mar&gins"));
@@ -820,6 +825,9 @@ bool MainWindow::startRun()
     try {
         aq::validateConfig(config, model);
     } catch (const aq::Error& e) {
+        // An error about one setting puts the cursor into its field.
+        if (!e.field().empty())
+            m_configPanel->focusField(QString::fromStdString(e.field()));
         return refuseRun(tr("Unsupported configuration:"), engineMessageForWindow(QString::fromStdString(e.what())));
     }
 

@@ -2,6 +2,8 @@
 // the JSON form and the gradual-mask schedule. No torch.
 #include "aq/quant_config.h"
 #include "aq/error.h"
+#include "jsonutil.h"
+#include "quant_config_json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -87,7 +89,10 @@ std::string numberText(double v)
     return s.str();
 }
 
-constexpr double kMaxCount = 1 << 20;  // samples, tokens per window, group size: more than any model needs
+/// Whole numbers: what the command line has always accepted. Fields offer less where more makes no sense.
+constexpr double kMaxWhole = std::numeric_limits<int32_t>::max();
+constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+constexpr double kFieldCount = 1 << 20;  // samples, tokens per window, group size: more than any model needs
 
 }  // namespace
 
@@ -112,7 +117,7 @@ const std::vector<Setting>& quantSettings()
         {.id = "group_size",
          .option = "group-size",
          .help = "input channels sharing one scale and zero point (0: one per output channel)",
-         .field = &Q::groupSize, .max = kMaxCount, .valueName = "G", .stepCost = true},
+         .field = &Q::groupSize, .max = kMaxWhole, .fieldMax = kFieldCount, .valueName = "G", .stepCost = true},
         {.id = "partial_groups",
          .option = "partial-groups",
          .help = "off: refuse (or fall back for) layers whose input size the group size does not divide",
@@ -172,31 +177,31 @@ const std::vector<Setting>& quantSettings()
         {.id = "let_lr",
          .option = "let-lr",
          .help = "AdamW learning rate of the transforms and shifts",
-         .field = &Q::letLr, .max = 1, .minExclusive = true, .valueName = "X"},
+         .field = &Q::letLr, .max = kUnbounded, .fieldMax = 1, .minExclusive = true, .valueName = "X"},
         {.id = "lwc_lr",
          .option = "lwc-lr",
          .help = "AdamW learning rate of the clipping factors",
-         .field = &Q::lwcLr, .max = 1, .minExclusive = true, .valueName = "X"},
+         .field = &Q::lwcLr, .max = kUnbounded, .fieldMax = 1, .minExclusive = true, .valueName = "X"},
         {.id = "wd",
          .option = "wd",
          .help = "AdamW weight decay",
-         .field = &Q::weightDecay, .max = 1, .valueName = "X"},
+         .field = &Q::weightDecay, .max = kUnbounded, .fieldMax = 1, .valueName = "X"},
         {.id = "epochs",
          .option = "epochs",
          .help = "passes over the calibration windows per block (0: initial transforms, untrained)",
-         .field = &Q::epochs, .max = 10000, .valueName = "E"},
+         .field = &Q::epochs, .max = kMaxWhole, .fieldMax = 10000, .valueName = "E"},
         {.id = "nsamples",
          .option = "nsamples",
          .help = "calibration windows drawn (seeded) from the calibration text",
-         .field = &Q::nsamples, .min = 1, .max = kMaxCount},
+         .field = &Q::nsamples, .min = 1, .max = kMaxWhole, .fieldMax = kFieldCount},
         {.id = "seqlen",
          .option = "seqlen",
          .help = "tokens per calibration window (at most the model's maximum)",
-         .field = &Q::seqlen, .min = 1, .max = kMaxCount, .stepCost = true},
+         .field = &Q::seqlen, .min = 1, .max = kMaxWhole, .fieldMax = kFieldCount, .stepCost = true},
         {.id = "batch_size",
          .option = "batch-size",
          .help = "windows per optimisation step (the global batch of all ranks); divides --nsamples",
-         .field = &Q::batchSize, .min = 1, .max = 4096, .valueName = "B", .stepCost = true},
+         .field = &Q::batchSize, .min = 1, .max = kMaxWhole, .fieldMax = 4096, .valueName = "B", .stepCost = true},
         {.id = "seed",
          .option = "seed",
          .help = "seed of the calibration windows and initialisation",
@@ -220,12 +225,12 @@ const std::vector<Setting>& quantSettings()
         {.id = "max_recoveries",
          .option = "max-recoveries",
          .help = "epochs a block may roll back before the run fails",
-         .field = &Q::maxRecoveries, .max = 100, .valueName = "K"},
+         .field = &Q::maxRecoveries, .max = kMaxWhole, .fieldMax = 100, .valueName = "K"},
         {.id = "condition_limit",
          .option = "condition-limit",
          .help = "condition estimate of a transform above which the epoch is rolled back (a condition "
                  "number is never below 1)",
-         .field = &Q::conditionLimit, .min = 1, .max = 1e15, .valueName = "X"},
+         .field = &Q::conditionLimit, .min = 1, .max = kUnbounded, .fieldMax = 1e15, .valueName = "X"},
         {.id = "rollback_factor",
          .option = "rollback-factor",
          .help = "a rolled-back epoch multiplies the learning rates and the stability factor by this",
@@ -241,15 +246,10 @@ double Setting::value(const QuantConfig& c) const
 
 void Setting::set(QuantConfig& c, double v) const
 {
-    std::visit(
-        [&](auto member) {
-            using T = std::decay_t<decltype(c.*member)>;
-            if constexpr (std::is_same_v<T, bool>)
-                c.*member = v != 0;
-            else
-                c.*member = static_cast<T>(v);
-        },
-        field);
+    if (auto* real = std::get_if<double QuantConfig::*>(&field))
+        c.**real = v;
+    else
+        setWhole(c, static_cast<int64_t>(v));
 }
 
 void Setting::setWhole(QuantConfig& c, int64_t v) const
@@ -420,6 +420,43 @@ std::string quantConfigJson(const QuantConfig& c)
     return j.dump();
 }
 
+QuantConfig detail::quantConfigFromJsonObject(const nlohmann::json& j, const std::string& file)
+{
+    if (!j.is_object())
+        badInput(file.empty() ? "the run's \"configuration\" is not a JSON object"
+                              : "'" + file + "': 'configuration' must be a JSON object");
+    QuantConfig c;  // defaults for anything missing
+    // A key of the wrong type: named with its file where there is one (run.json), else as the configuration's.
+    auto read = [&](const char* key, auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if (!j.contains(key))
+            return;
+        if (!file.empty()) {
+            try {
+                v = detail::jsonField(j, key, v, file, "configuration");
+            } catch (const Error& e) {
+                badSetting(key, e.what());
+            }
+            return;
+        }
+        const nlohmann::json& x = j[key];
+        const bool ok = std::is_same_v<T, std::string> ? x.is_string()
+                        : std::is_same_v<T, bool>      ? x.is_boolean()
+                        : std::is_same_v<T, double>    ? x.is_number()
+                                                       : x.is_number_integer() || x.is_number_unsigned();
+        if (!ok)
+            badSetting(key, std::string("the configuration's \"") + key + "\" has the wrong type (" + x.type_name() + ")");
+        v = x.template get<T>();
+    };
+    read("preset", c.preset);
+    std::string method = methodName(c.method);
+    read("method", method);
+    c.method = parseMethod(method);
+    for (const Setting& s : quantSettings())
+        std::visit([&](auto member) { read(s.id, c.*member); }, s.field);
+    return c;
+}
+
 QuantConfig quantConfigFromJson(const std::string& text)
 {
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
@@ -427,39 +464,7 @@ QuantConfig quantConfigFromJson(const std::string& text)
         badInput("the configuration is not a JSON object");
     if (j.contains("configuration"))
         j = j["configuration"];
-    if (!j.is_object())
-        badInput("the run's \"configuration\" is not a JSON object");
-    QuantConfig c;  // defaults for anything missing
-    auto wrongType = [&](const std::string& key) {
-        badSetting(key, "the configuration's \"" + key + "\" has the wrong type (" + j[key].type_name() + ")");
-    };
-    if (j.contains("preset")) {
-        if (!j["preset"].is_string())
-            wrongType("preset");
-        c.preset = j["preset"].get<std::string>();
-    }
-    if (j.contains("method")) {
-        if (!j["method"].is_string())
-            wrongType("method");
-        c.method = parseMethod(j["method"].get<std::string>());
-    }
-    for (const Setting& s : quantSettings()) {
-        if (!j.contains(s.id))
-            continue;
-        const nlohmann::json& x = j[s.id];
-        std::visit(
-            [&](auto member) {
-                using T = std::decay_t<decltype(c.*member)>;
-                const bool ok = std::is_same_v<T, bool>     ? x.is_boolean()
-                                : std::is_same_v<T, double> ? x.is_number()
-                                                            : x.is_number_integer() || x.is_number_unsigned();
-                if (!ok)
-                    wrongType(s.id);
-                c.*member = x.template get<T>();
-            },
-            s.field);
-    }
-    return c;
+    return detail::quantConfigFromJsonObject(j, {});
 }
 
 int64_t maskBandWidth(int64_t d, int epochs, int epoch)

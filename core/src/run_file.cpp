@@ -2,6 +2,7 @@
 #include "run_file.h"
 
 #include "jsonutil.h"
+#include "quant_config_json.h"
 
 #include "aq/device.h"
 #include "aq/error.h"
@@ -204,11 +205,7 @@ RunDescription readRunDescription(const std::string& runDir)
         badInput("'" + where + "' has no configuration object");
     detail::requireObject(run["configuration"], where, "configuration");
     r.configurationJson = run["configuration"].dump();
-    try {
-        r.config = quantConfigFromJson(r.configurationJson);
-    } catch (const Error& e) {
-        badInput("'" + where + "': " + e.what());
-    }
+    r.config = detail::quantConfigFromJsonObject(run["configuration"], where);
     if (r.config.wbits < 2 || r.config.wbits > 16 || r.config.abits < 2 || r.config.abits > 16)
         badInput("'" + where + "': 'configuration.wbits' and 'configuration.abits' must be between 2 and 16");
     if (r.config.groupSize < 0)
@@ -269,7 +266,7 @@ std::optional<RunProgress> readRunProgress(const std::string& runDir)
     r.calibrationText = text("calibration_text");
     if (j.contains("configuration") && j["configuration"].is_object()) {
         try {
-            r.config = quantConfigFromJson(j["configuration"].dump());
+            r.config = detail::quantConfigFromJsonObject(j["configuration"], detail::progressJsonPath(dir).string());
         } catch (const Error&) {
             // a configuration this version cannot read is not resumed
         }

@@ -89,6 +89,7 @@ struct Setting {
     SettingField field;
     double min = 0;        ///< allowed range, inclusive unless minExclusive; switches ignore it
     double max = 0;
+    double fieldMax = 0;   ///< the most a field of a front end offers when less than max (0: max)
     bool minExclusive = false;
     SwitchOptions switches = SwitchOptions::Both;
     const char* valueName = "N";  ///< `--help`'s placeholder: N, X, S
