@@ -1342,8 +1342,17 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
         writing.clear();
         result.modelDir = (runDir / "model").string();
 
-        nlohmann::json run = progress->completed(device.str(), layoutJson(m, q, ck), peakHostBytes(),
-                                                 peakDeviceBytes(device), kRunViewsFormatVersion);
+        RunProgressRecord::Completion end;
+        end.modelDir = fs::absolute(req.modelDir).lexically_normal().string();
+        end.calibrationText = fs::absolute(req.calibTextPath).lexically_normal().string();
+        end.configuration = qjson;
+        end.numBlocks = numBlocks;
+        end.device = device.str();
+        end.quantizationLayout = layoutJson(m, q, ck);
+        end.peakHostBytes = peakHostBytes();
+        end.peakDeviceBytes = peakDeviceBytes(device);
+        end.viewsFormatVersion = kRunViewsFormatVersion;
+        nlohmann::json run = progress->completed(end);
         if (group.distributed())
             recordDataParallel(run, group.size(), group.backend());
         if (!req.evalTextPath.empty()) {

@@ -128,21 +128,20 @@ void RunProgressRecord::addBlock(const json& report, int recoveries)
 
 void RunProgressRecord::write(const fs::path& runDir) const { writeJsonAtomically(progressJsonPath(runDir), m_json); }
 
-json RunProgressRecord::completed(const std::string& device, const json& quantizationLayout, int64_t peakHostBytes,
-                                  int64_t peakDeviceBytes, int viewsFormatVersion) const
+json RunProgressRecord::completed(const Completion& c) const
 {
     return {{"format_version", kRunFormatVersion},
             {"status", "complete"},
-            {"model", m_json["model"]},
-            {"calibration_text", m_json["calibration_text"]},
-            {"configuration", m_json["configuration"]},
-            {"device", device},
-            {"num_blocks", m_json["num_blocks"]},
-            {"blocks", m_json["blocks"]},
-            {"views", {{"folder", "views"}, {"format_version", viewsFormatVersion}}},
-            {"quantization_layout", quantizationLayout},
-            {"peak_host_memory_bytes", peakHostBytes},
-            {"peak_device_memory_bytes", peakDeviceBytes},
+            {"model", c.modelDir},
+            {"calibration_text", c.calibrationText},
+            {"configuration", c.configuration},
+            {"device", c.device},
+            {"num_blocks", c.numBlocks},
+            {"blocks", m_json.contains("blocks") ? m_json.at("blocks") : json::array()},
+            {"views", {{"folder", "views"}, {"format_version", c.viewsFormatVersion}}},
+            {"quantization_layout", c.quantizationLayout},
+            {"peak_host_memory_bytes", c.peakHostBytes},
+            {"peak_device_memory_bytes", c.peakDeviceBytes},
             {"recoveries", recoveries()},
             {"versions", {{"affinequant", kVersion}, {"libtorch", torchVersion()}}}};
 }

@@ -28,9 +28,21 @@ public:
     /// Records a finished block: its report (losses, epochs, margins) and the epochs it rolled back.
     void addBlock(const nlohmann::json& report, int recoveries);
     void write(const std::filesystem::path& runDir) const;
-    /// run.json of the completed run: this record's blocks with what only the end knows.
-    nlohmann::json completed(const std::string& device, const nlohmann::json& quantizationLayout,
-                             int64_t peakHostBytes, int64_t peakDeviceBytes, int viewsFormatVersion) const;
+    /// What run.json says of the run besides its blocks: the request as this process was given it (a resumed run
+    /// records where its model and text are now) and what only the end knows.
+    struct Completion {
+        std::string modelDir;
+        std::string calibrationText;
+        nlohmann::json configuration;
+        int numBlocks = 0;
+        std::string device;
+        nlohmann::json quantizationLayout;
+        int64_t peakHostBytes = 0;
+        int64_t peakDeviceBytes = 0;
+        int viewsFormatVersion = 0;
+    };
+    /// run.json of the completed run: this record's blocks and recoveries with `c`.
+    nlohmann::json completed(const Completion& c) const;
 
 private:
     RunProgressRecord() = default;
