@@ -123,9 +123,6 @@ QString quoted(const QString& label)
     return SettingNames::tr("“%1”").arg(label);
 }
 
-/// The label of the control an option (without dashes) sets; `off` tells whether it was the option that turns it off.
-const Label* settingOfOption(const QString& option, bool* off) { return labelOfName(option, off); }
-
 /// A setting's value as the window's controls show it: on/off for switches, numbers without trailing zeros.
 QString valueText(const QJsonValue& v)
 {
@@ -161,7 +158,7 @@ QString inWindowWords(const QString& message)
         QStringLiteral("\\b([Ee]xport) --format ([a-z-]+) --([a-z][a-z0-9-]*)"));
     for (QRegularExpressionMatch m = exportFormatWith.match(text); m.hasMatch(); m = exportFormatWith.match(text)) {
         bool off = false;
-        const Label* s = settingOfOption(m.captured(3), &off);
+        const Label* s = labelOfName(m.captured(3), &off);
         if (!s)
             break;
         text.replace(
@@ -185,7 +182,7 @@ QString inWindowWords(const QString& message)
     for (auto it = option.globalMatch(text); it.hasNext();) {
         const QRegularExpressionMatch m = it.next();
         bool off = false;
-        const Label* s = settingOfOption(m.captured(1), &off);
+        const Label* s = labelOfName(m.captured(1), &off);
         if (!s)
             continue;
         out += QStringView(text).mid(last, m.capturedStart() - last);
