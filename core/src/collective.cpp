@@ -2,15 +2,16 @@
 #include "collective.h"
 
 #include "aq/error.h"
+#include "torch_util.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
 
-#if defined(USE_C10D_GLOO)
+#if defined(AQ_C10D_GLOO)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#if defined(USE_C10D_NCCL)
+#if defined(AQ_C10D_NCCL)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -132,11 +133,11 @@ const char* signalName(int sig)
 bool distributedBackendAvailable(const std::string& device, std::string* why)
 {
     const bool cuda = device.rfind("cuda", 0) == 0;
-#if defined(USE_C10D_NCCL)
+#if defined(AQ_C10D_NCCL)
     if (cuda)
         return true;
 #endif
-#if defined(USE_C10D_GLOO)
+#if defined(AQ_C10D_GLOO)
     (void)cuda;
     return true;
 #else
@@ -168,10 +169,10 @@ std::string firstLine(const std::string& s)
 
 struct Collective::Impl {
     c10::intrusive_ptr<c10d::TCPStore> store;
-#if defined(USE_C10D_GLOO)
+#if defined(AQ_C10D_GLOO)
     c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
 #endif
-#if defined(USE_C10D_NCCL)
+#if defined(AQ_C10D_NCCL)
     c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
 #endif
     torch::Device device = torch::kCPU;
@@ -248,25 +249,34 @@ Collective::Collective(const WorldSpec& world, const torch::Device& device, cons
     try {
         // The backend's own keys under a prefix of their own (a launcher's store holds other keys too).
         const auto groupStore = c10::make_intrusive<c10d::PrefixStore>("aq/group/", m_impl->store);
-        // AQ_DIST_BACKEND=gloo keeps CUDA ranks on Gloo through host copies (several ranks on one GPU, which NCCL
-        // refuses, or a machine whose NCCL does not work).
+        // AQ_DIST_BACKEND=gloo keeps CUDA ranks on Gloo through host copies (a machine whose NCCL does not work).
         const char* forced = std::getenv("AQ_DIST_BACKEND");
         const std::string backendChoice = forced ? forced : "";
         if (!backendChoice.empty() && backendChoice != "gloo" && backendChoice != "nccl")
             badInput("AQ_DIST_BACKEND must be gloo or nccl, got '" + backendChoice + "'");
-#if defined(USE_C10D_NCCL)
-        if (device.is_cuda() && backendChoice != "gloo") {
+        // NCCL refuses two ranks on one GPU ("invalid usage"), so ranks that share one go through Gloo.
+        const std::string shared = device.is_cuda() && backendChoice != "gloo" ? ranksSharingAGpu(device) : "";
+#if defined(AQ_C10D_GLOO)
+        constexpr bool hasGloo = true;
+#else
+        constexpr bool hasGloo = false;
+#endif
+        if (!shared.empty() && (backendChoice == "nccl" || !hasGloo))
+            badInput(shared + ", which NCCL refuses: give each rank a GPU of its own" +
+                     (hasGloo ? ", or leave AQ_DIST_BACKEND unset to go through Gloo" : ""));
+#if defined(AQ_C10D_NCCL)
+        if (device.is_cuda() && backendChoice != "gloo" && shared.empty()) {
             auto o = c10d::ProcessGroupNCCL::Options::create();
             o->timeout = timeout;
             m_impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(groupStore, world.rank, world.worldSize, o);
             m_impl->onDevice = true;
         }
 #endif
-#if !defined(USE_C10D_NCCL)
+#if !defined(AQ_C10D_NCCL)
         if (backendChoice == "nccl")
             badInput("AQ_DIST_BACKEND=nccl, but this build has no NCCL (a CUDA build against LibTorch 2.x finds it)");
 #endif
-#if defined(USE_C10D_GLOO)
+#if defined(AQ_C10D_GLOO)
         if (!m_impl->onDevice) {
             auto o = c10d::ProcessGroupGloo::Options::create(timeout);
             if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
@@ -286,6 +296,24 @@ Collective::Collective(const WorldSpec& world, const torch::Device& device, cons
 }
 
 Collective::~Collective() = default;
+
+std::string Collective::ranksSharingAGpu(const torch::Device& device)
+{
+    const std::string mine = detail::deviceIdentity(device);
+    const std::string me = "aq/gpu/" + std::to_string(rank());
+    m_impl->store->set(me, std::vector<uint8_t>(mine.begin(), mine.end()));
+    std::vector<std::string> ids(static_cast<size_t>(size()));
+    for (int r = 0; r < size(); ++r) {
+        const auto v = m_impl->store->get("aq/gpu/" + std::to_string(r));
+        ids[static_cast<size_t>(r)] = std::string(v.begin(), v.end());
+    }
+    for (int a = 0; a < size(); ++a)
+        for (int b = a + 1; b < size(); ++b)
+            if (!ids[static_cast<size_t>(a)].empty() && ids[static_cast<size_t>(a)] == ids[static_cast<size_t>(b)])
+                return "ranks " + std::to_string(a) + " and " + std::to_string(b) + " share one GPU (" +
+                       ids[static_cast<size_t>(a)] + ")";
+    return {};
+}
 
 void Collective::waitForEveryRank(const std::atomic<bool>* cancel)
 {
@@ -363,11 +391,11 @@ void Collective::run(const std::vector<torch::Tensor>& tensors, int op, const ch
                 work = pg->allreduce(io, o);
             }
         };
-#if defined(USE_C10D_NCCL)
+#if defined(AQ_C10D_NCCL)
         if (m_impl->nccl)
             issue(m_impl->nccl);
 #endif
-#if defined(USE_C10D_GLOO)
+#if defined(AQ_C10D_GLOO)
         if (m_impl->gloo)
             issue(m_impl->gloo);
 #endif

@@ -53,6 +53,8 @@ public:
 private:
     struct Impl;
     void waitForEveryRank(const std::atomic<bool>* cancel);
+    /// "ranks A and B share one GPU (UUID)" when two ranks' devices are one GPU, else empty.
+    std::string ranksSharingAGpu(const torch::Device& device);
     void run(const std::vector<torch::Tensor>& tensors, int op, const char* what);
     [[noreturn]] void fail(const char* what, const std::string& detail);
     WorldSpec m_world;

@@ -1,4 +1,4 @@
-// Peak GPU memory from LibTorch's caching allocator. Compiled with the CUDA API only when LibTorch has CUDA
+// Peak GPU memory from LibTorch's caching allocator, the memory left on a device, and which GPU a device is. Compiled with the CUDA API only when LibTorch has CUDA
 // (AQ_WITH_CUDA, set by CMake); otherwise there is no device memory to report.
 #include "torch_util.h"
 
@@ -77,6 +77,29 @@ int64_t freeMemoryBytes(const torch::Device& device)
         return pages > 0 && pageSize > 0 ? static_cast<int64_t>(pages) * pageSize : -1;
     }
     return -1;
+}
+
+std::string deviceIdentity(const torch::Device& device)
+{
+#ifdef AQ_WITH_CUDA
+    if (device.is_cuda()) {
+        cudaDeviceProp prop{};
+        if (cudaGetDeviceProperties(&prop, device.index() < 0 ? 0 : device.index()) != cudaSuccess)
+            return {};
+        static const char* hex = "0123456789abcdef";
+        std::string id = "GPU-";  // as nvidia-smi -L writes it: GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
+        for (int i = 0; i < 16; ++i) {
+            if (i == 4 || i == 6 || i == 8 || i == 10)
+                id += '-';
+            const auto b = static_cast<unsigned char>(prop.uuid.bytes[i]);
+            id += hex[b >> 4];
+            id += hex[b & 15];
+        }
+        return id;
+    }
+#endif
+    (void)device;
+    return {};
 }
 
 }  // namespace aq::detail

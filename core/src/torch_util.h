@@ -23,6 +23,9 @@ void resetPeakDeviceBytes(const torch::Device& device);
 int64_t freeMemoryBytes(const torch::Device& device);
 /// Total and free memory of a device (host: physical and available memory); -1 where unknown.
 void memoryInfo(const torch::Device& device, int64_t& totalBytes, int64_t& freeBytes);
+/// A name that is the same for two processes using the same GPU and differs between GPUs, whatever each
+/// process's CUDA_VISIBLE_DEVICES: the GPU's UUID. Empty for the CPU or when unknown.
+std::string deviceIdentity(const torch::Device& device);
 
 /// Converts a torch/std exception escaping a core operation into aq::Error. Out-of-memory conditions become
 /// ErrorCode::OutOfMemory with `oomHint` (which setting to lower); anything else becomes Internal.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel calibration on the GPU machine: the CUDA build compiles the NCCL path and LibTorch 2.x's c10d API;
-# two ranks against one on the demo model, on the CPU (Gloo) and on CUDA (NCCL where the GPUs allow it, and Gloo
-# through host copies), with final block losses and perplexities side by side.
+# two ranks against one on the demo model, on the CPU (Gloo) and on CUDA (NCCL with a GPU per rank, Gloo through
+# host copies otherwise), with final block losses and perplexities side by side. DEBS_DIR: see build_cuda.sh.
 #
 #   tools/gpu/distributed_check.sh DEBS_DIR OUT_DIR
 set -uo pipefail
@@ -35,7 +35,12 @@ run() {  # NAME, then the environment and options
 run cpu-1rank $AQ quantize $COMMON --device cpu --threads 8
 run cpu-2ranks $AQ quantize $COMMON --device cpu --nproc 2 --threads 8
 run cuda-1rank $AQ quantize $COMMON --device cuda:0
-run cuda-2ranks-nccl $AQ quantize $COMMON --devices cuda:0,cuda:0
+# Two ranks on one GPU: NCCL refuses that, so the ranks go through Gloo by themselves; forcing NCCL is refused.
+run cuda-2ranks-one-gpu $AQ quantize $COMMON --devices cuda:0,cuda:0
+run cuda-2ranks-one-gpu-forced-nccl AQ_DIST_BACKEND=nccl $AQ quantize $COMMON --devices cuda:0,cuda:0
+if [[ $(nvidia-smi -L | wc -l) -ge 2 ]]; then
+  run cuda-2ranks-nccl $AQ quantize $COMMON --devices cuda:0,cuda:1
+fi
 run cuda-2ranks-gloo AQ_DIST_BACKEND=gloo $AQ quantize $COMMON --devices cuda:0,cuda:0
 if command -v torchrun >/dev/null; then
   run cpu-2ranks-torchrun torchrun --nproc-per-node 2 --no-python $AQ quantize $COMMON --device cpu --threads 8
