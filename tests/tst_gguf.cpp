@@ -34,7 +34,8 @@ namespace {
 constexpr uint32_t kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7, kStr = 8, kArr = 9,
                    kU64 = 10, kI64 = 11, kF64 = 12;
 constexpr uint32_t kTypeF32 = 0, kTypeF16 = 1, kTypeQ4_0 = 2, kTypeQ4_1 = 3, kTypeQ5_0 = 6, kTypeQ5_1 = 7,
-                   kTypeQ8_0 = 8, kTypeQ4_K = 12, kTypeBF16 = 30;
+                   kTypeQ8_0 = 8, kTypeQ2_K = 10, kTypeQ3_K = 11, kTypeQ4_K = 12, kTypeQ5_K = 13, kTypeQ6_K = 14,
+                   kTypeQ8_K = 15, kTypeBF16 = 30;
 
 /// A GGUF file under construction, little-endian.
 struct Bytes {
@@ -91,6 +92,9 @@ struct Bytes {
         return *this;
     }
 };
+
+using ByteValues = std::vector<std::pair<int, uint8_t>>;  // (byte, value)
+using WeightValues = std::vector<std::pair<int, float>>;  // (weight, value)
 
 bool contains(const std::string& s, const std::string& part)
 {
@@ -502,24 +506,118 @@ private slots:
         QCOMPARE(c.codeMax, 127);
     }
 
-    void kQuantsAreListedNotDecoded()
+    /// One super-block of each k-quant type, zero but for the bytes set below, and a few of its weights worked out
+    /// by hand from the layout (sub-block j, code q, scale sc, min m; w = (d * sc) * (q - offset) - dmin * m).
+    void kQuantsByHand_data()
+    {
+        QTest::addColumn<uint32_t>("type");
+        QTest::addColumn<int>("bytes");
+        QTest::addColumn<ByteValues>("set");
+        QTest::addColumn<WeightValues>("weights");
+        // Q2_K {scales[16] (sc low nibble, m high); qs[64]; d at 80; dmin at 82}; d = 0.5, dmin = 3.
+        // Weight 77 = 64 + 13: 2-bit field 77 / 32 % 4 = 2 of qs[13] (byte 29) = 3; sub-block 4: byte 4 = 0x69.
+        // Weight 141 = 128 + 13: field 0 of qs[32 + 13] (byte 61) = 1; sub-block 8: byte 8 = 0xF2 (sc 2, m 15).
+        QTest::newRow("Q2_K") << kTypeQ2_K << 84
+                              << ByteValues{{80, 0x00}, {81, 0x38}, {82, 0x00}, {83, 0x42},
+                                                                      {29, 0x30}, {4, 0x69}, {61, 0x01}, {8, 0xF2}}
+                              << WeightValues{{77, 0.5f * 9 * 3 - 3 * 6},   // -4.5
+                                                                    {141, 0.5f * 2 * 1 - 3 * 15},  // -44
+                                                                    {76, 0.5f * 9 * 0 - 3 * 6},    // -18
+                                                                    {0, 0.0f}};
+        // Q3_K {hmask[32]; qs[64] at 32; scales[12] at 96; d at 108}; d = 2. A zero scale field stores sc = -32.
+        // Weight 227 = 128 + 96 + 3: low bits in field 3 of qs[35] (byte 67) = 2, third bit in hmask[3] bit 7;
+        // code 6. Sub-block 14, sc = -29, stored 3: low nibble in the high half of scales[6] (byte 102) = 0x30.
+        // Weight 208 = 128 + 64 + 16: field 2 of qs[48] (byte 80) = 3, hmask[16] (byte 16) bit 6; code 7.
+        // Sub-block 13, sc = 31, stored 63: 15 in the high half of scales[5] (byte 101), 3 in bits 6-7 of scales[9]
+        // (byte 105).
+        QTest::newRow("Q3_K") << kTypeQ3_K << 110
+                              << ByteValues{{108, 0x00}, {109, 0x40}, {67, 0x80}, {3, 0x80},
+                                                                      {102, 0x30}, {80, 0x30}, {16, 0x40}, {101, 0xF0},
+                                                                      {105, 0xC0}}
+                              << WeightValues{{227, 2.0f * -29 * (6 - 4)},  // -116
+                                                                    {208, 2.0f * 31 * (7 - 4)},   // 186
+                                                                    {0, 2.0f * -32 * (0 - 4)}};   // 256
+        // Q4_K {d; dmin; scales[12] at 4; qs[128] at 16}; d = 1, dmin = 0.5.
+        // Sub-block 5: sc = 35 = 0b10'0011, m = 17 = 0b01'0001: scales[9] (byte 13) = 0x13, top bits of sc in
+        // scales[1] (byte 5) bits 6-7 = 0x80, of m in scales[5] (byte 9) = 0x40.
+        // Weight 170 = 64 * 2 + 32 + 10: high nibble of qs[74] (byte 90) = 9. Weight 160: low nibble of qs[64], 0.
+        // Sub-block 0: sc = scales[0] (byte 4) = 5, m = scales[4] = 0; weight 0 low nibble of qs[0] (byte 16) = 7.
+        QTest::newRow("Q4_K") << kTypeQ4_K << 144
+                              << ByteValues{{0, 0x00}, {1, 0x3C}, {2, 0x00}, {3, 0x38},
+                                                                      {13, 0x13}, {5, 0x80}, {9, 0x40}, {90, 0x90},
+                                                                      {4, 0x05}, {16, 0x07}}
+                              << WeightValues{{170, 1.0f * 35 * 9 - 0.5f * 17},  // 306.5
+                                                                    {160, 1.0f * 35 * 0 - 0.5f * 17},  // -8.5
+                                                                    {0, 1.0f * 5 * 7},                 // 35
+                                                                    {138, 0.0f}};
+        // Q5_K {d; dmin; scales[12] at 4; qh[32] at 16; qs[128] at 48}; d = 1, dmin = 2.
+        // Sub-block 7: sc = 60 = 0b11'1100, m = 5: scales[11] (byte 15) = 0x5C, top bits of sc in scales[3] (byte 7)
+        // = 0xC0. Weight 233 = 192 + 32 + 9: high nibble of qs[105] (byte 153) = 11, fifth bit qh[9] (byte 25) bit 7;
+        // code 27. Sub-block 0: m = scales[4] (byte 8) = 3; weight 9 has code 0.
+        QTest::newRow("Q5_K") << kTypeQ5_K << 176
+                              << ByteValues{{0, 0x00}, {1, 0x3C}, {2, 0x00}, {3, 0x40},
+                                                                      {15, 0x5C}, {7, 0xC0}, {153, 0xB0}, {25, 0x80},
+                                                                      {8, 0x03}}
+                              << WeightValues{{233, 1.0f * 60 * 27 - 2.0f * 5},  // 1610
+                                                                    {9, 0.0f - 2.0f * 3}};              // -6
+        // Q6_K {ql[128]; qh[64] at 128; scales[16] at 192 (signed); d at 208}; d = 0.25.
+        // Weight 200 = 128 + 64 + 8: high nibble of ql[64 + 8] (byte 72) = 13, bits 4-5 of qh[32 + 8] (byte 168)
+        // = 2; code 45. Sub-block 12: byte 204 = 0xFD, sc = -3.
+        // Weight 104 = 96 + 8: high nibble of ql[32 + 8] (byte 40) = 2, bits 6-7 of qh[8] (byte 136) = 1; code 18.
+        // Sub-block 6: byte 198 = 127.
+        QTest::newRow("Q6_K") << kTypeQ6_K << 210
+                              << ByteValues{{208, 0x00}, {209, 0x34}, {72, 0xD0}, {168, 0x20},
+                                                                      {204, 0xFD}, {40, 0x20}, {136, 0x40}, {198, 0x7F}}
+                              << WeightValues{{200, 0.25f * -3 * (45 - 32)},    // -9.75
+                                                                    {104, 0.25f * 127 * (18 - 32)},   // -444.5
+                                                                    {72, -0.0f}};  // (0.25 * 0) * (0 - 32) = -0
+    }
+    void kQuantsByHand()
+    {
+        QFETCH(uint32_t, type);
+        QFETCH(int, bytes);
+        QFETCH(ByteValues, set);
+        QFETCH(WeightValues, weights);
+        std::vector<uint8_t> block(static_cast<size_t>(bytes), 0);
+        for (const auto& [at, value] : set)
+            block[static_cast<size_t>(at)] = value;
+        Bytes f;
+        f.header(1, 0);
+        f.tensor("k", {256}, type, 0);
+        f.pad(32).raw(block);
+        const GgufFile g(write(f.b));
+        QCOMPARE(g.tensors()[0].numBytes, static_cast<uint64_t>(bytes));
+        const auto w = g.decodeFloats(g.tensors()[0]);
+        QCOMPARE(w.size(), size_t(256));
+        for (const auto& [i, expected] : weights) {
+            uint32_t got = 0, want = 0;
+            std::memcpy(&got, &w[static_cast<size_t>(i)], 4);
+            std::memcpy(&want, &expected, 4);
+            QVERIFY2(got == want, qPrintable(QStringLiteral("weight %1: %2, expected %3")
+                                                 .arg(i)
+                                                 .arg(w[static_cast<size_t>(i)], 0, 'g', 9)
+                                                 .arg(expected, 0, 'g', 9)));
+        }
+    }
+
+    void q8_KIsListedNotDecoded()
     {
         Bytes f;
         f.header(1, 0);
-        f.tensor("k", {256}, kTypeQ4_K, 0);  // one super-block: 2 + 2 + 12 + 128 = 144 bytes
+        f.tensor("k", {256}, kTypeQ8_K, 0);  // one super-block: f32 d + 256 codes + 16 int16 sums = 292 bytes
         f.pad(32);
-        for (int i = 0; i < 144; ++i)
+        for (int i = 0; i < 292; ++i)
             f.u8(0);
         const GgufFile g(write(f.b));
-        QCOMPARE(g.tensors()[0].numBytes, uint64_t(144));
-        QCOMPARE(std::string(g.tensors()[0].typeInfo().name), std::string("Q4_K"));
+        QCOMPARE(g.tensors()[0].numBytes, uint64_t(292));
+        QCOMPARE(std::string(g.tensors()[0].typeInfo().name), std::string("Q8_K"));
         std::string msg;
         try {
             g.decodeFloats(g.tensors()[0]);
         } catch (const aq::Error& e) {
             msg = e.what();
         }
-        QVERIFY2(contains(msg, "'k' is Q4_K") && contains(msg, "cannot decode"), msg.c_str());
+        QVERIFY2(contains(msg, "'k' is Q8_K") && contains(msg, "cannot decode"), msg.c_str());
     }
 
     void alignmentOtherThan32_data()

@@ -221,7 +221,7 @@ private slots:
         EpochMasks masks;
         masks.head = torch::ones({m.headDim, m.headDim});
         masks.big = torch::ones({m.hiddenSize, m.hiddenSize});
-        const auto specs = weightSpecs(m, q, w, nullptr);
+        const auto specs = weightSpecs(m, q, w, 0, nullptr);
         auto merged = applyTransforms(m, q, w, t, masks, specs, false);
         const int64_t T = 24;
         auto x = torch::randn({2, T, m.hiddenSize});
@@ -266,7 +266,7 @@ private slots:
         EpochMasks masks;
         masks.head = torch::ones({m.headDim, m.headDim});
         masks.big = torch::ones({m.hiddenSize, m.hiddenSize});
-        const auto specs = weightSpecs(m, q, w, nullptr);
+        const auto specs = weightSpecs(m, q, w, 0, nullptr);
         InverseCache cache;
         TransformOptions fast;
         fast.quantOut = torch::kBFloat16;

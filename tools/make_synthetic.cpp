@@ -1,14 +1,15 @@
 // aq-make-synthetic: writes a Hugging Face LLaMA-architecture folder of real model shapes with random weights,
 // one safetensors shard per block, so benchmarks and throughput checks need no download.
 //
-//   aq-make-synthetic --shape llama-7b|llama3-8b|llama2-70b|tiny --out DIR [--layers N] [--dtype float16|bfloat16]
+//   aq-make-synthetic --shape llama-7b|llama3-8b|llama2-70b|tiny|kquant --out DIR [--layers N] [--dtype float16|bfloat16]
 //                     [--model-type llama|qwen2] [--tokenizer tokenizer.model] [--bpe DIR [--bpe-json gpt2|llama3|qwen2]]
 //                     [--seed 0]
 //
 // `tiny` (hidden 64, FFN 128, 4 heads, 2 key/value heads, 2 blocks) makes small models of other families for export
 // tests: `--model-type qwen2` gives q/k/v biases; `--bpe DIR` copies a GPT-2-style vocab.json + merges.txt (the
 // vocabulary size follows it), and `--bpe-json` writes them as a tokenizer.json with that family's pre-tokenizer
-// regex instead.
+// regex instead. `kquant` (hidden 256, FFN 512, 8 query heads sharing 1 key/value head, 32 blocks, 2048 tokens: the
+// demo model's tokenizer fits) has the depth and head sharing that llama.cpp's per-tensor type rules look at.
 //
 // A few hidden channels get norm gains 20-100x larger than the rest, so the activations entering the linears carry
 // the outlier channels that real LLMs show (and that the quantization methods exist to handle).
@@ -37,6 +38,7 @@ const std::map<std::string, Shape> kShapes = {
     {"llama3-8b", {4096, 14336, 32, 8, 32, 128256, 8192, 500000.0}},
     {"llama2-70b", {8192, 28672, 64, 8, 80, 32000, 4096, 10000.0}},
     {"tiny", {64, 128, 4, 2, 2, 512, 512, 10000.0}},
+    {"kquant", {256, 512, 8, 1, 32, 2048, 512, 10000.0}},
 };
 
 const std::map<std::string, std::string> kPreTokenizerRegex = {
@@ -83,7 +85,7 @@ int main(int argc, char** argv)
     for (int i = 1; i + 1 < argc; i += 2)
         opt[std::string(argv[i]).substr(2)] = argv[i + 1];
     if (!opt.count("shape") || !opt.count("out") || !kShapes.count(opt["shape"])) {
-        std::fprintf(stderr, "usage: aq-make-synthetic --shape llama-7b|llama3-8b|llama2-70b|tiny --out DIR [--layers N] "
+        std::fprintf(stderr, "usage: aq-make-synthetic --shape llama-7b|llama3-8b|llama2-70b|tiny|kquant --out DIR [--layers N] "
                              "[--dtype float16|bfloat16] [--model-type llama|qwen2] [--tokenizer tokenizer.model] "
                              "[--bpe DIR [--bpe-json gpt2|llama3|qwen2]] [--seed 0]\n");
         return 2;

@@ -103,8 +103,9 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
     } else if (args.has("preset")) {
         c = aq::presetConfigFor(args.str("preset"), method, model);
     } else {
-        if (!args.has("wbits"))
-            aq::badInput("give --preset NAME, or --wbits (and --abits, --group-size) for a custom configuration");
+        if (!args.has("wbits") && !args.has("weight-grid"))
+            aq::badInput("give --preset NAME, or --wbits or --weight-grid (and --abits, --group-size) for a custom "
+                         "configuration");
         c = aq::customConfig(method, model.arch, static_cast<int>(args.integer("wbits", c.wbits)),
                              static_cast<int>(args.integer("abits", c.abits)), args.integer("group-size", c.groupSize));
     }
@@ -130,6 +131,12 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
                 s.set(c, 1);
             if (args.flag(std::string("no-") + s.option))
                 s.set(c, 0);
+        } else if (args.has(s.option) && s.isChoice()) {
+            const int i = s.choiceIndex(args.str(s.option));
+            if (i < 0)
+                aq::badSetting(s.id, s.optionText() + " must be one of " + s.choiceList() + ", got '" +
+                                         args.str(s.option) + "'");
+            s.setWhole(c, i);
         } else if (args.has(s.option) && s.isReal()) {
             const double v = real(s.option, 0);
             aq::checkSetting(s, v);
@@ -140,6 +147,9 @@ aq::QuantConfig quantConfigFromArgs(const Args& args, const aq::ModelConfig& mod
             s.setWhole(c, v);
         }
     }
+    // A k-quant grid stores codes of its own width: --wbits follows it unless given.
+    if (args.has("weight-grid") && !args.has("wbits") && c.weightGrid != aq::WeightGrid::Uniform)
+        c.wbits = aq::weightGridBits(c.weightGrid);
     c.device = args.str("device", "cpu");
     return c;
 }

@@ -119,6 +119,22 @@ void ConfigPanel::build()
                        tr("Weights share one scale and zero point per group of this many input channels. 0 means "
                           "one per output channel. Smaller groups are more accurate and cost more storage."));
     m_groupSize->setSpecialValueText(tr("per channel"));
+    m_weightGrid = new QComboBox(quantBox);
+    m_weightGrid->addItem(tr("Uniform (scale and zero point per group)"));
+    m_weightGrid->addItem(tr("Q4_K (llama.cpp, 4 bits)"));
+    m_weightGrid->addItem(tr("Q5_K (llama.cpp, 5 bits)"));
+    m_weightGrid->addItem(tr("Q6_K (llama.cpp, 6 bits)"));
+    m_weightGrid->addItem(tr("Q3_K (llama.cpp, 3 bits)"));
+    m_weightGrid->addItem(tr("Q2_K (llama.cpp, 2 bits)"));
+    m_weightGrid->addItem(tr("Q4_K_M mix (llama.cpp's choice per tensor)"));
+    m_weightGrid->addItem(tr("Q3_K_M mix (llama.cpp's choice per tensor)"));
+    m_weightGrid->addItem(tr("Q2_K mix (llama.cpp's choice per tensor)"));
+    m_weightGrid->setToolTip(tr("The grid the weights are quantized to. Uniform: a scale and zero point per group. "
+                                "The k-quant grids are llama.cpp's: super-blocks of 256 weights whose sub-blocks have "
+                                "integer scales (and minimums) against float16 factors. Calibration then learns "
+                                "exactly the grid a GGUF export stores, and the weight bits follow the grid. The "
+                                "mixes give attention values, attention outputs and MLP down projections more bits in "
+                                "some blocks, as llama.cpp's file types of the same names do."));
     m_partialGroups = check(quantBox, tr("Allow a partial last group"),
                             tr("When a layer's input size is not a multiple of the group size, quantize the "
                                "remainder as a smaller last group."));
@@ -137,6 +153,7 @@ void ConfigPanel::build()
                                      "safer."));
     addRow(quant, tr("&Weight bits:"), m_wbits);
     addRow(quant, tr("&Activation bits:"), m_abits);
+    addRow(quant, tr("Weight gr&id:"), m_weightGrid);
     addRow(quant, tr("&Group size:"), m_groupSize);
     quant->addRow(m_partialGroups);
     quant->addRow(m_perChannelFallback);
@@ -257,7 +274,7 @@ void ConfigPanel::build()
 
     // Each control stands for one setting of the engine's table, which gives its range.
     const std::pair<QWidget*, const char*> bound[] = {
-        {m_wbits, "wbits"}, {m_abits, "abits"}, {m_groupSize, "group_size"}, {m_partialGroups, "partial_groups"},
+        {m_wbits, "wbits"}, {m_abits, "abits"}, {m_weightGrid, "weight_grid"}, {m_groupSize, "group_size"}, {m_partialGroups, "partial_groups"},
         {m_perChannelFallback, "per_channel_fallback"}, {m_symmetric, "symmetric"}, {m_zeroInRange, "zero_in_range"},
         {m_referenceDeltaClamp, "reference_delta_clamp"}, {m_lwc, "lwc"}, {m_let, "let"}, {m_lnMatrix, "ln_matrix"},
         {m_qkMatrix, "qk_matrix"}, {m_trainShifts, "train_shifts"}, {m_signedMaxInit, "signed_max_init"},
@@ -277,7 +294,13 @@ void ConfigPanel::build()
         const QString name = label.isEmpty() ? QString::fromLatin1(setting.id) : label;
         const QString tip = QString::fromUtf8(setting.help);
         QWidget* field = nullptr;
-        if (setting.isSwitch())
+        if (setting.isChoice()) {
+            auto* box = new QComboBox(m_trainingBox);
+            for (const char* choice : setting.choices)
+                box->addItem(QString::fromLatin1(choice));
+            box->setToolTip(tip);
+            addRow(training, name + QLatin1Char(':'), field = box);
+        } else if (setting.isSwitch())
             training->addRow(field = check(m_trainingBox, name, tip));
         else if (setting.isReal())
             addRow(training, name + QLatin1Char(':'), field = sci(m_trainingBox, tip));
@@ -320,7 +343,15 @@ void ConfigPanel::build()
             connect(d, &QDoubleSpinBox::valueChanged, this, &ConfigPanel::onFieldEdited);
         else if (auto* c = qobject_cast<QCheckBox*>(w))
             connect(c, &QCheckBox::toggled, this, &ConfigPanel::onFieldEdited);
+        else if (auto* box = qobject_cast<QComboBox*>(w))
+            connect(box, &QComboBox::currentIndexChanged, this, &ConfigPanel::onFieldEdited);
     }
+    // A k-quant grid stores codes of its own width: the weight bits follow it, as on the command line.
+    connect(m_weightGrid, &QComboBox::currentIndexChanged, this, [this](int index) {
+        const int bits = aq::weightGridBits(aq::WeightGrid(index));
+        if (!m_filling && bits > 0)
+            m_wbits->setValue(bits);
+    });
     // The mouse wheel scrolls the panel; it changes a number or a choice only in the field that has the focus.
     for (QWidget* w : findChildren<QWidget*>())
         if (qobject_cast<QAbstractSpinBox*>(w) || qobject_cast<QComboBox*>(w)) {
@@ -477,6 +508,8 @@ void ConfigPanel::setConfig(const aq::QuantConfig& c)
             i->setValue(int(std::clamp<double>(v, i->minimum(), i->maximum())));
         else if (auto* d = qobject_cast<QDoubleSpinBox*>(w))
             d->setValue(v);
+        else if (auto* box = qobject_cast<QComboBox*>(w))
+            box->setCurrentIndex(int(v));
     }
     m_base = c;
     m_device = c.device;
@@ -505,6 +538,8 @@ aq::QuantConfig ConfigPanel::config() const
             setting.set(c, i->value());
         else if (auto* d = qobject_cast<const QDoubleSpinBox*>(w))
             setting.set(c, d->value());
+        else if (auto* box = qobject_cast<const QComboBox*>(w))
+            setting.set(c, std::max(box->currentIndex(), 0));
     }
     c.device = m_device;
     return c;
@@ -532,7 +567,11 @@ void ConfigPanel::updateEnabled()
                                                       m_alpha, m_keepDominant, m_inverseFloat64, m_letLr})
         w->setEnabled(let);
     m_lwcLr->setEnabled(m_lwc->isChecked());
-    m_perChannelFallback->setEnabled(!m_partialGroups->isChecked() && m_groupSize->value() > 0);
+    // A k-quant grid fixes the groups (its sub-blocks) and the symmetry.
+    const bool uniform = m_weightGrid->currentIndex() <= 0;
+    for (QWidget* w : std::initializer_list<QWidget*>{m_groupSize, m_partialGroups, m_symmetric, m_zeroInRange})
+        w->setEnabled(uniform);
+    m_perChannelFallback->setEnabled(uniform && !m_partialGroups->isChecked() && m_groupSize->value() > 0);
     m_mixedPrecision->setEnabled(m_device.rfind("cuda", 0) == 0);
     m_buffersOnHost->setEnabled(m_device.rfind("cuda", 0) == 0);
 }

@@ -75,6 +75,7 @@ private:
     QSpinBox* m_wbits = nullptr;
     QSpinBox* m_abits = nullptr;
     QSpinBox* m_groupSize = nullptr;
+    QComboBox* m_weightGrid = nullptr;
     QCheckBox* m_partialGroups = nullptr;
     QCheckBox* m_perChannelFallback = nullptr;
     QCheckBox* m_symmetric = nullptr;

@@ -38,6 +38,7 @@ const Label kSettingLabels[] = {
     {"wbits", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Weight bits:")},
     {"abits", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Activation bits:")},
     {"group_size", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "&Group size:")},
+    {"weight_grid", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Weight gr&id:")},
     {"partial_groups", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Allow a partial last group")},
     {"per_channel_fallback", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Per-channel fallback")},
     {"symmetric", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Symmetric weights")},

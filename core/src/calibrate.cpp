@@ -232,14 +232,16 @@ WeightHistogram histogram(const std::string& layer, const torch::Tensor& w, cons
 
     // The grid of the first row's first group.
     if (spec.bits < 16) {
-        auto row = wf.narrow(0, 0, 1).narrow(1, 0, std::min(g, in)).cpu();
+        // A k-quant grid's sub-block grid depends on its whole super-block: the first super-block is given.
+        const int64_t cols = spec.grid != WeightGrid::Uniform ? kSuperBlock : std::min(g, in);
+        auto row = wf.narrow(0, 0, 1).narrow(1, 0, cols).cpu();
         torch::Tensor u, l;
         if (learned) {
-            u = it->second.first.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
-            l = it->second.second.detach().cpu().narrow(0, 0, 1).narrow(1, 0, 1);
+            u = it->second.first.detach().cpu().narrow(0, 0, 1).narrow(1, 0, (cols + g - 1) / g);
+            l = it->second.second.detach().cpu().narrow(0, 0, 1).narrow(1, 0, (cols + g - 1) / g);
         }
         const QuantParams p = weightQuantParams(row, spec, u, l);
-        const float scale = p.scale.item<float>(), zero = p.zero.item<float>();
+        const float scale = p.scale[0][0].item<float>(), zero = p.zero[0][0].item<float>();
         const int levels = 1 << spec.bits;
         for (int qv = 0; qv < levels && levels <= 256; ++qv)
             h.grid.push_back((static_cast<float>(qv) - zero) * scale);
@@ -312,7 +314,7 @@ nlohmann::json layoutJson(const ModelConfig& m, const QuantConfig& q, const Chec
     const std::string prefix = blockPrefix(m, 0);
     for (const auto& name : blockLayout(m).linears())
         shapes.tensors[name + ".weight"] = torch::empty(ck.shape(prefix + name + ".weight"));
-    const auto specs = weightSpecs(m, q, shapes, nullptr);
+    const auto specs = weightSpecs(m, q, shapes, 0, nullptr);
     for (const auto& [name, spec] : specs) {
         const int64_t in = shapes.at(name + ".weight").size(1);
         const int64_t groups = groupsPerRow(in, spec.groupSize);
@@ -323,6 +325,14 @@ nlohmann::json layoutJson(const ModelConfig& m, const QuantConfig& q, const Chec
         if (q.groupSize > 0 && groups == 1 && q.groupSize < in)
             text += " (fallback: " + std::to_string(in) + " is not a multiple of " + std::to_string(q.groupSize) + ")";
         j[name] = {{"in_features", in}, {"groups_per_row", groups}, {"layout", text}};
+        if (spec.grid != WeightGrid::Uniform) {
+            // The k-quant grid of this linear in every block (a mixed grid varies them).
+            nlohmann::json grids = nlohmann::json::array();
+            for (int64_t b = 0; b < m.numLayers; ++b)
+                grids.push_back(weightGridName(weightSpecs(m, q, shapes, b, nullptr).at(name).grid));
+            j[name]["grids"] = grids;
+            j[name]["layout"] = "sub-blocks of " + std::to_string(spec.groupSize) + " in super-blocks of 256";
+        }
     }
     return j;
 }
@@ -438,12 +448,30 @@ void requireFiniteBlock(const BlockOutcome& out, const std::string& blockName)
 }
 
 /// Weights of block i after RTN quantization (same bits and groups as the configuration).
-BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWeights& w)
+/// A quantized linear's grid for model/quantization.safetensors: "<layer>.scales" / ".zeros" [out, groups] (a k-quant
+/// grid's sub-blocks in that form too), and for a k-quant grid its own factors: ".kq_d" / ".kq_dmin"
+/// [out, in/256] and ".kq_scales" / ".kq_mins" [out, in/subBlock], which the GGUF export stores as they are.
+void recordGrid(std::map<std::string, torch::Tensor>& quant, const std::string& name, const torch::Tensor& w,
+                const WeightQuantSpec& spec, const torch::Tensor& upper = {}, const torch::Tensor& lower = {})
+{
+    const QuantParams p = weightQuantParams(w, spec, upper, lower);
+    quant[name + ".scales"] = p.scale;
+    quant[name + ".zeros"] = p.zero;
+    if (spec.grid != WeightGrid::Uniform) {
+        const KQuantFactors f = kquantFactors(w, spec, upper, lower);
+        quant[name + ".kq_d"] = f.d;
+        quant[name + ".kq_dmin"] = f.dmin;
+        quant[name + ".kq_scales"] = f.sc;
+        quant[name + ".kq_mins"] = f.m;
+    }
+}
+
+BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWeights& w, int64_t block)
 {
     QuantConfig rq = q;
     rq.method = Method::Rtn;
     rq.lwc = rq.let = false;
-    const auto specs = weightSpecs(m, rq, w, nullptr);
+    const auto specs = weightSpecs(m, rq, w, block, nullptr);
     EpochMasks none;
     return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
 }
@@ -581,7 +609,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     const int64_t B = q.batchSize / g.size();
     BlockOutcome r;
     std::vector<std::string> fallback;
-    const auto specs = weightSpecs(m, q, orig, &fallback);
+    const auto specs = weightSpecs(m, q, orig, block, &fallback);
     const bool mixed = q.mixedPrecision && dev.is_cuda();
     // TF32 for the float32 products that build the transformed weights (the bf16 path's own products are bf16).
     const Tf32Scope tf32(mixed);
@@ -862,11 +890,8 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         if (q.wbits < 16) {
             auto it = t.lwc.find(name);
             const bool learn = it != t.lwc.end();
-            const QuantParams p = weightQuantParams(unquantized.at(name + ".weight"), specs.at(name),
-                                                    learn ? it->second.first : torch::Tensor(),
-                                                    learn ? it->second.second : torch::Tensor());
-            r.quant[name + ".scales"] = p.scale;
-            r.quant[name + ".zeros"] = p.zero;
+            recordGrid(r.quant, name, unquantized.at(name + ".weight"), specs.at(name),
+                       learn ? it->second.first : torch::Tensor(), learn ? it->second.second : torch::Tensor());
         }
     }
 
@@ -1222,14 +1247,11 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
             BlockOutcome out;
             if (q.method == Method::Rtn) {
                 const auto tb = Clock::now();
-                out.merged = rtnBlock(m, q, orig);
+                out.merged = rtnBlock(m, q, orig, i);
                 if (q.wbits < 16) {
-                    const auto specs = weightSpecs(m, q, orig, nullptr);
-                    for (const auto& name : blockLayout(m).linears()) {
-                        const QuantParams p = weightQuantParams(orig.at(name + ".weight"), specs.at(name));
-                        out.quant[name + ".scales"] = p.scale;
-                        out.quant[name + ".zeros"] = p.zero;
-                    }
+                    const auto specs = weightSpecs(m, q, orig, i, nullptr);
+                    for (const auto& name : blockLayout(m).linears())
+                        recordGrid(out.quant, name, orig.at(name + ".weight"), specs.at(name));
                 }
                 xQ = q.abits < 16 ? forwardAll(m, out.merged, xQ, rope, qOpts, chunk, device, true) : xQ;
                 out.report = {{"block", i}, {"seconds", since(tb)}};
@@ -1368,7 +1390,7 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
                 result.fpPerplexity = perplexityOfTokens(fp, evalTokens, eo, {}, cancel).perplexity;
                 // RTN alongside: same weight bits and groups, same activation width, no clipping or transforms.
                 for (int64_t i = 0; i < fp.numBlocks(); ++i)
-                    fp.block(i) = rtnBlock(m, q, fp.block(i));
+                    fp.block(i) = rtnBlock(m, q, fp.block(i), i);
                 fp.setActivationBits(q.abits);
                 result.rtnPerplexity = perplexityOfTokens(fp, evalTokens, eo, {}, cancel).perplexity;
             }

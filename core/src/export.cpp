@@ -83,6 +83,7 @@ RunInfo readRun(const std::string& runDir)
     r.groupSize = run.config.groupSize;
     r.symmetric = run.config.symmetric;
     r.zeroInRange = run.config.zeroInRange;
+    r.weightGrid = run.config.weightGrid;
     r.method = methodName(run.config.method);
     r.sourceModel = run.modelDir;
     return r;
@@ -239,6 +240,11 @@ PackPlan planPacking(const ExportOptions& o, const RunInfo& run, const Checkpoin
     if (run.wbits >= 16 || !quant)
         badInput(std::string("this run has no quantized weights to pack (") +
                  (run.wbits >= 16 ? "wbits 16" : "no model/quantization.safetensors") + "); export --format hf");
+    if (run.weightGrid != WeightGrid::Uniform)
+        badInput(std::string("this run calibrated llama.cpp's ") + weightGridName(run.weightGrid) +
+                 " grid (sub-block scales and minimums in super-blocks of 256), which " + fmt +
+                 " cannot store: its kernels take one scale and zero point per group. Export --format gguf for the "
+                 "exact grid, --format hf for the fake-quantized weights, or re-run with --weight-grid uniform");
     PackPlan p;
     p.bits = run.wbits;
     p.symmetric = run.symmetric;

@@ -11,6 +11,7 @@
 #include "gguf_writer.h"
 #include "jsonutil.h"
 #include "model.h"
+#include "quantizer.h"
 #include "safetensors.h"
 #include "torch_util.h"
 #include "transforms.h"
@@ -52,10 +53,33 @@ std::optional<GgmlType> exactType(int bits, bool symmetric)
     return std::nullopt;
 }
 
+/// The ggml type of a k-quant grid.
+GgmlType kquantType(WeightGrid grid)
+{
+    switch (grid) {
+    case WeightGrid::Q4_K: return GgmlType::Q4_K;
+    case WeightGrid::Q5_K: return GgmlType::Q5_K;
+    case WeightGrid::Q6_K: return GgmlType::Q6_K;
+    case WeightGrid::Q3_K: return GgmlType::Q3_K;
+    case WeightGrid::Q2_K: return GgmlType::Q2_K;
+    default: break;
+    }
+    throw Error(ErrorCode::Internal, std::string("kquantType: ") + weightGridName(grid) + " is not one ggml type");
+}
+
 LinearStorage storageFor(const RunInfo& run, int64_t in, int64_t groups, GgmlType floatType)
 {
     LinearStorage s;
     s.type = floatType;
+    if (run.weightGrid != WeightGrid::Uniform) {
+        if (in % kSuperBlock != 0) {
+            s.reason = "rows of " + std::to_string(in) + " inputs are not whole super-blocks of 256";
+            return s;
+        }
+        s.type = GgmlType::Q4_K;  // each tensor's own type comes from linearType()
+        s.exact = true;
+        return s;
+    }
     const auto t = exactType(run.wbits, run.symmetric);
     if (!t) {
         s.reason = std::to_string(run.wbits) + "-bit " + (run.symmetric ? "symmetric" : "asymmetric") +
@@ -89,6 +113,12 @@ uint32_t fileTypeOf(GgmlType t)
     case GgmlType::Q5_0: return 8;
     case GgmlType::Q5_1: return 9;
     case GgmlType::BF16: return 32;
+    // A file of one k-quant type throughout its linears: llama.cpp's "_S" file types name that.
+    case GgmlType::Q2_K: return 10;
+    case GgmlType::Q3_K: return 11;
+    case GgmlType::Q4_K: return 14;
+    case GgmlType::Q5_K: return 16;
+    case GgmlType::Q6_K: return 18;
     }
     return 1;
 }
@@ -214,6 +244,99 @@ PackedLinear packLinear(const std::string& name, const torch::Tensor& w, const t
     return r;
 }
 
+/// Packs a linear calibrated on a k-quant grid: its codes recovered from the run's weight `w` [out, in] with the
+/// factors of quantization.safetensors (rows already in file order), written with those factors as they are.
+PackedLinear packKQuantLinear(const std::string& name, const torch::Tensor& w, const KQuantFactors& f, WeightGrid grid)
+{
+    torch::NoGradGuard ng;
+    const KQuantLayout& L = kquantLayout(grid);
+    const int64_t out = w.size(0), in = w.size(1);
+    const int64_t supers = in / kSuperBlock, subs = kSuperBlock / L.subBlock;
+    auto expect = [&](const torch::Tensor& t, int64_t cols, const char* what) {
+        if (t.dim() != 2 || t.size(0) != out || t.size(1) != cols)
+            badInput(name + "." + what + " in quantization.safetensors does not fit the weight's shape; the run's model "
+                     "and its quantization.safetensors do not belong together (re-run the calibration)");
+    };
+    expect(f.d, supers, "kq_d");
+    expect(f.dmin, supers, "kq_dmin");
+    expect(f.sc, supers * subs, "kq_scales");
+    expect(f.m, supers * subs, "kq_mins");
+    const torch::Tensor wF = w.to(torch::kFloat32).contiguous();
+    const torch::Tensor codes = kquantCodes(wF, grid, f);
+    const torch::Tensor stored = kquantValues(codes, grid, f);
+    // The run's weights lie on the grid, up to the rounding of the model's storage type (binary16: 2^-11 relative):
+    // each is within a quarter of its step.
+    const torch::Tensor step = (f.d.repeat_interleave(subs, 1) * f.sc).abs().repeat_interleave(L.subBlock, 1);
+    const torch::Tensor off = (stored - wF).abs();
+    if ((off > step * 0.25 + stored.abs() * std::ldexp(1.0, -10) + 1e-30).any().item<bool>())
+        badInput(name + ": the run's weights do not lie on the " + weightGridName(grid) + " grid that "
+                 "quantization.safetensors describes; the two files do not belong together (re-run the calibration)");
+    PackedLinear r;
+    r.maxChange = off.max().item<double>();
+
+    const torch::Tensor q8 = codes.to(torch::kUInt8).contiguous();
+    const torch::Tensor scI = f.sc.to(torch::kInt32).contiguous(), mI = f.m.to(torch::kInt32).contiguous();
+    const torch::Tensor dF = f.d.to(torch::kFloat32).contiguous(), dminF = f.dmin.to(torch::kFloat32).contiguous();
+    const uint8_t* qp = q8.data_ptr<uint8_t>();
+    const int32_t* scp = scI.data_ptr<int32_t>();
+    const int32_t* mp = mI.data_ptr<int32_t>();
+    const float* dp = dF.data_ptr<float>();
+    const float* dminp = dminF.data_ptr<float>();
+    const GgmlType type = kquantType(grid);
+    const int64_t bb = gguf::blockBytes(type);
+    r.bytes.resize(static_cast<size_t>(out * supers * bb));
+    uint8_t* dst = r.bytes.data();
+    for (int64_t row = 0; row < out; ++row) {
+        for (int64_t b = 0; b < supers; ++b, dst += bb) {
+            const uint16_t d = gguf::floatToHalf(dp[row * supers + b]);
+            const uint16_t dmin = gguf::floatToHalf(dminp[row * supers + b]);
+            // The factors are binary16 values already (the calibration rounds them so): the conversion is exact.
+            if (gguf::halfToFloat(d) != dp[row * supers + b] || gguf::halfToFloat(dmin) != dminp[row * supers + b])
+                badInput(name + ": a super-block factor in quantization.safetensors is not a float16 value; the file is "
+                         "not from this program's k-quant calibration");
+            const uint8_t* qb = qp + row * in + b * kSuperBlock;
+            uint8_t sc8[16], m8[16];
+            int8_t scS[16];
+            for (int64_t j = 0; j < subs; ++j) {
+                const int32_t sc = scp[(row * supers + b) * subs + j], mn = mp[(row * supers + b) * subs + j];
+                sc8[j] = static_cast<uint8_t>(sc);
+                scS[j] = static_cast<int8_t>(sc);
+                m8[j] = static_cast<uint8_t>(mn);
+            }
+            switch (type) {
+            case GgmlType::Q4_K: gguf::packQ4_K(qb, sc8, m8, d, dmin, dst); break;
+            case GgmlType::Q5_K: gguf::packQ5_K(qb, sc8, m8, d, dmin, dst); break;
+            case GgmlType::Q6_K: gguf::packQ6_K(qb, scS, d, dst); break;
+            case GgmlType::Q3_K: gguf::packQ3_K(qb, scS, d, dst); break;
+            case GgmlType::Q2_K: gguf::packQ2_K(qb, sc8, m8, d, dmin, dst); break;
+            default: throw Error(ErrorCode::Internal, "packKQuantLinear: not a k-quant type");
+            }
+        }
+    }
+    return r;
+}
+
+/// The ggml type of one quantized linear of block `block`: a k-quant run's grid for it (a mixed grid varies it by
+/// role and block), else the plan's type for the layer.
+GgmlType linearType(const RunInfo& run, const LinearStorage& s, const ModelConfig& m, int64_t block,
+                    const std::string& layer)
+{
+    if (run.weightGrid == WeightGrid::Uniform || !s.exact || run.wbits >= 16)
+        return s.type;
+    return kquantType(tensorGrid(run.weightGrid, linearRole(blockLayout(m), layer), block, m.numLayers, m));
+}
+
+/// llama.cpp's file type of a k-quant run ("mostly Q4_K_M", ...).
+uint32_t kquantFileType(WeightGrid grid)
+{
+    switch (grid) {
+    case WeightGrid::Q4_K_M: return 15;
+    case WeightGrid::Q3_K_M: return 12;
+    case WeightGrid::Q2_K_M: return 10;
+    default: return fileTypeOf(kquantType(grid));
+    }
+}
+
 /// The llama.cpp architecture a run is written as.
 struct GgufPlan {
     std::string arch;               ///< "llama" or "qwen2"
@@ -278,11 +401,18 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
                 const std::string name = blockPrefix(m, i) + layer + ".scales";
                 if (!quant->contains(name))
                     badInput("model/quantization.safetensors lacks " + name + "; the run is incomplete: re-run it");
+                if (run.weightGrid != WeightGrid::Uniform)
+                    for (const char* k : {".kq_d", ".kq_dmin", ".kq_scales", ".kq_mins"})
+                        if (!quant->contains(blockPrefix(m, i) + layer + k))
+                            badInput("model/quantization.safetensors lacks " + blockPrefix(m, i) + layer + k +
+                                     ", the k-quant factors of this run's " + weightGridName(run.weightGrid) +
+                                     " grid; the run is incomplete or from an older program: re-run it");
                 const auto ss = quant->entries().at(name).shape;
                 if (ss.size() != 2 || ss[0] != shape[0])
                     badInput(name + " does not fit the weight of shape [" + std::to_string(shape[0]) + ", " +
                              std::to_string(shape[1]) + "]");
-                if (groups >= 0 && ss[1] != groups)
+                // (A mixed k-quant grid has sub-blocks of 32 in some blocks and 16 in others.)
+                if (groups >= 0 && ss[1] != groups && !isMixedGrid(run.weightGrid))
                     badInput(layer + " has " + std::to_string(groups) + " groups per row in block 0 and " +
                              std::to_string(ss[1]) + " in block " + std::to_string(i));
                 groups = ss[1];
@@ -427,7 +557,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
             const std::string layer = rel.substr(0, rel.rfind('.'));
             const auto it = plan.linears.find(layer);
             if (it != plan.linears.end() && !isBias)
-                addInfo(ggufBlockName(i, rel), dims2(ck.shape(prefix + rel)), it->second.type);
+                addInfo(ggufBlockName(i, rel), dims2(ck.shape(prefix + rel)), linearType(run, it->second, m, i, layer));
             else
                 addInfo(ggufBlockName(i, rel),
                         {isBias ? ck.shape(prefix + layer + ".weight")[0] : ck.shape(prefix + rel)[0]}, GgmlType::F32);
@@ -440,7 +570,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     uint32_t fileType = fileTypeOf(plan.floatType);
     for (const auto& [layer, s] : plan.linears)
         if (s.exact && run.wbits < 16)
-            fileType = fileTypeOf(s.type);
+            fileType = run.weightGrid != WeightGrid::Uniform ? kquantFileType(run.weightGrid) : fileTypeOf(s.type);
     md.setU32("general.file_type", fileType);
 
     ExportResult result;
@@ -491,9 +621,16 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
                     continue;
                 }
                 const std::string full = prefix + layer;
-                PackedLinear pl = packLinear(full, rows(t), rows(quant->load(full + ".scales")),
-                                             rows(quant->load(full + ".zeros")), run.wbits, run.groupSize,
-                                             it->second.type);
+                PackedLinear pl;
+                if (run.weightGrid != WeightGrid::Uniform) {
+                    const KQuantFactors f{rows(quant->load(full + ".kq_d")), rows(quant->load(full + ".kq_dmin")),
+                                          rows(quant->load(full + ".kq_scales")), rows(quant->load(full + ".kq_mins"))};
+                    pl = packKQuantLinear(full, rows(t), f,
+                                          tensorGrid(run.weightGrid, linearRole(L, layer), i, m.numLayers, m));
+                } else {
+                    pl = packLinear(full, rows(t), rows(quant->load(full + ".scales")),
+                                    rows(quant->load(full + ".zeros")), run.wbits, run.groupSize, it->second.type);
+                }
                 ++result.packedLayers;
                 if (pl.maxChange >= result.maxWeightChange) {
                     result.maxWeightChange = pl.maxChange;
@@ -522,7 +659,33 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     for (const auto& [layer, s] : plan.linears)
         if (run.wbits < 16 && s.exact)
             types = gguf::typeName(s.type);
-    if (!types.empty())
+    if (!types.empty() && run.weightGrid != WeightGrid::Uniform) {
+        // Which linears got which type, block by block where a mixed grid varies them.
+        std::map<std::string, std::string> byType;  // type -> "attn_v in blocks 0, 3; ..."
+        for (const auto& [layer, s] : plan.linears) {
+            std::map<std::string, std::vector<int64_t>> blocks;
+            for (int64_t b = 0; b < m.numLayers; ++b)
+                blocks[gguf::typeName(linearType(run, s, m, b, layer))].push_back(b);
+            const std::string gname = ggufBlockName(0, layer + ".weight");
+            const std::string shortName = gname.substr(6, gname.size() - 6 - 7);  // "blk.0." ... ".weight"
+            for (const auto& [type, list] : blocks) {
+                std::string where = shortName;
+                if (static_cast<int64_t>(list.size()) < m.numLayers) {
+                    where += " in blocks ";
+                    for (size_t k = 0; k < list.size(); ++k)
+                        where += (k ? "," : "") + std::to_string(list[k]);
+                }
+                byType[type] += (byType[type].empty() ? "" : ", ") + where;
+            }
+        }
+        std::string which;
+        for (const auto& [type, where] : byType)
+            which += (which.empty() ? "" : "; ") + type + ": " + where;
+        notes.push_back(std::string("quantized linears on the ") + weightGridName(run.weightGrid) +
+                        " grid the run calibrated, stored as it is (codes, sub-block scales and minimums, float16 "
+                        "super-block factors): " + which + "; largest weight change " +
+                        std::to_string(result.maxWeightChange) + " (" + result.maxWeightChangeLayer + ")");
+    } else if (!types.empty())
         notes.push_back("quantized linears as " + types + ": the run's own codes, each group's scale" +
                         std::string(run.symmetric ? "" : " and offset (-scale x zero point)") +
                         " as float16 block factors; largest weight change from that rounding " +

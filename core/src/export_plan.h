@@ -3,6 +3,7 @@
 // folding a block into that architecture's tensors; plus the temporary-then-rename publishing of the result
 // (internal: exposes torch and json).
 #include "aq/export.h"
+#include "aq/quant_config.h"
 #include "checkpoint.h"
 #include "model.h"
 
@@ -25,6 +26,7 @@ struct RunInfo {
     int64_t groupSize = 0;
     bool symmetric = false;
     bool zeroInRange = false;
+    WeightGrid weightGrid = WeightGrid::Uniform;  ///< a k-quant grid: only GGUF holds it exactly
     std::string method;
     std::string sourceModel;  ///< the model folder the run calibrated (run.json "model"), empty if not recorded
 };

@@ -33,6 +33,10 @@ constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;   // empty name, n_d
 using FloatDecoder = void (*)(const uint8_t* src, uint64_t numBlocks, float* out);
 /// Decodes one 32-weight block into its codes, scale d and min m (0 for types without a min).
 using BlockDecoder = void (*)(const uint8_t* block, int8_t* codes, float& d, float& m);
+/// Decodes one 256-weight k-quant super-block into its 256 codes, the integer scale and min of each sub-block (mins
+/// left alone for types without them) and the factors d and dmin (0 without mins).
+using SuperBlockDecoder = void (*)(const uint8_t* block, uint8_t* codes, int8_t* scales, uint8_t* mins, float& d,
+                                   float& dmin);
 
 uint16_t le16(const uint8_t* p)
 {
@@ -124,6 +128,111 @@ void q8_0Block(const uint8_t* b, int8_t* codes, float& d, float& m)
         codes[j] = static_cast<int8_t>(static_cast<int>(b[2 + j]) - (b[2 + j] >= 128 ? 256 : 0));
 }
 
+// K-quant super-blocks (256 weights). Codes are spread over bit fields that each cover the super-block in a fixed
+// pattern; below, weight i (0..255) is located in each field it has bits in.
+//   Q2_K {u8 scales[16]; u8 qs[64]; f16 d; f16 dmin}     sub-blocks of 16, scale and min 4 bits each
+//   Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}  sub-blocks of 16, scale 6 bits stored with +32
+//   Q4_K {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]}     sub-blocks of 32, scale and min 6 bits each
+//   Q5_K {f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}
+//   Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}    sub-blocks of 16, scale a signed byte
+
+/// The two bits of weight i in the 64 bytes `qs` of Q2_K and Q3_K: the 2-bit field (i / 32) % 4 of byte
+/// 32 * (i / 128) + i % 32.
+unsigned twoBitCode(const uint8_t* qs, int i)
+{
+    return (qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3u;
+}
+/// One bit of weight i in a 32-byte bit mask (Q3_K hmask, Q5_K qh): bit i / 32 of byte i % 32.
+unsigned maskBit(const uint8_t* mask, int i)
+{
+    return (mask[i % 32] >> (i / 32)) & 1u;
+}
+/// The four bits of weight i in the 128 bytes `qs` of Q4_K and Q5_K: byte 32 * (i / 64) + i % 32, low nibble for
+/// the first 32 weights of each 64, high nibble for the second 32.
+unsigned nibbleCode(const uint8_t* qs, int i)
+{
+    return (qs[32 * (i / 64) + i % 32] >> (4 * ((i / 32) % 2))) & 15u;
+}
+/// Scale and min of sub-block j (0..7) from the 12 bytes `s` of Q4_K and Q5_K. Sub-blocks 0..3 use the low six bits
+/// of s[j] (scale) and s[j + 4] (min); sub-blocks 4..7 take their low four bits from s[j + 4] (scale low nibble, min
+/// high nibble) and their top two bits from the spare bits 6 and 7 of s[j - 4] (scale) and s[j] (min).
+void sixBitScaleMin(const uint8_t* s, int j, int8_t& scale, uint8_t& min)
+{
+    unsigned sc = 0, m = 0;
+    if (j < 4) {
+        sc = s[j] & 63u;
+        m = s[j + 4] & 63u;
+    } else {
+        sc = (s[j + 4] & 15u) + 16 * (s[j - 4] >> 6);
+        m = (s[j + 4] >> 4) + 16 * (s[j] >> 6);
+    }
+    scale = static_cast<int8_t>(sc);
+    min = static_cast<uint8_t>(m);
+}
+
+void q2_KSuper(const uint8_t* b, uint8_t* codes, int8_t* scales, uint8_t* mins, float& d, float& dmin)
+{
+    for (int j = 0; j < 16; ++j) {
+        scales[j] = static_cast<int8_t>(b[j] & 15u);
+        mins[j] = static_cast<uint8_t>(b[j] >> 4);
+    }
+    for (int i = 0; i < 256; ++i)
+        codes[i] = static_cast<uint8_t>(twoBitCode(b + 16, i));
+    d = halfAt(b + 80);
+    dmin = halfAt(b + 82);
+}
+void q3_KSuper(const uint8_t* b, uint8_t* codes, int8_t* scales, uint8_t*, float& d, float& dmin)
+{
+    const uint8_t* hmask = b;
+    const uint8_t* qs = b + 32;
+    const uint8_t* s = b + 96;
+    for (int i = 0; i < 256; ++i)
+        codes[i] = static_cast<uint8_t>(twoBitCode(qs, i) + 4 * maskBit(hmask, i));
+    // Scale j: low four bits in nibble j / 8 of s[j % 8], top two bits in the 2-bit field j / 4 of s[8 + j % 4].
+    for (int j = 0; j < 16; ++j) {
+        const unsigned low = (s[j % 8] >> (4 * (j / 8))) & 15u;
+        const unsigned high = (s[8 + j % 4] >> (2 * (j / 4))) & 3u;
+        scales[j] = static_cast<int8_t>(static_cast<int>(low + 16 * high) - 32);
+    }
+    d = halfAt(b + 108);
+    dmin = 0;
+}
+void q4_KSuper(const uint8_t* b, uint8_t* codes, int8_t* scales, uint8_t* mins, float& d, float& dmin)
+{
+    d = halfAt(b);
+    dmin = halfAt(b + 2);
+    for (int j = 0; j < 8; ++j)
+        sixBitScaleMin(b + 4, j, scales[j], mins[j]);
+    for (int i = 0; i < 256; ++i)
+        codes[i] = static_cast<uint8_t>(nibbleCode(b + 16, i));
+}
+void q5_KSuper(const uint8_t* b, uint8_t* codes, int8_t* scales, uint8_t* mins, float& d, float& dmin)
+{
+    d = halfAt(b);
+    dmin = halfAt(b + 2);
+    for (int j = 0; j < 8; ++j)
+        sixBitScaleMin(b + 4, j, scales[j], mins[j]);
+    for (int i = 0; i < 256; ++i)
+        codes[i] = static_cast<uint8_t>(nibbleCode(b + 48, i) + 16 * maskBit(b + 16, i));
+}
+void q6_KSuper(const uint8_t* b, uint8_t* codes, int8_t* scales, uint8_t*, float& d, float& dmin)
+{
+    const uint8_t* ql = b;
+    const uint8_t* qh = b + 128;
+    // Weight i = 128 h + 32 s + k: low four bits in nibble s / 2 of ql[64 h + 32 (s % 2) + k], top two bits in the
+    // 2-bit field s of qh[32 h + k].
+    for (int i = 0; i < 256; ++i) {
+        const int h = i / 128, s = (i / 32) % 4, k = i % 32;
+        const unsigned low = (ql[64 * h + 32 * (s % 2) + k] >> (4 * (s / 2))) & 15u;
+        const unsigned high = (qh[32 * h + k] >> (2 * s)) & 3u;
+        codes[i] = static_cast<uint8_t>(low + 16 * high);
+    }
+    for (int j = 0; j < 16; ++j)
+        scales[j] = static_cast<int8_t>(static_cast<int>(b[192 + j]) - (b[192 + j] >= 128 ? 256 : 0));
+    d = halfAt(b + 208);
+    dmin = 0;
+}
+
 struct TypeEntry {
     GgmlTypeInfo info;
     FloatDecoder toFloat = nullptr;  ///< element types
@@ -131,30 +240,33 @@ struct TypeEntry {
     int codeOffset = 0;
     int codeMin = 0, codeMax = 0;
     bool hasMin = false;
+    SuperBlockDecoder toSuper = nullptr;  ///< k-quants
+    int subBlockElements = 0;             ///< k-quants
+    int scaleMin = 0, scaleMax = 0;       ///< k-quants
 };
 
-// K-quants (256-weight super-blocks) are listed with their sizes; decoding them means adding a FloatDecoder here.
 const TypeEntry kTypes[] = {
-    {{GgmlType::F32, "F32", 1, 4, true, false}, f32ToFloat},
-    {{GgmlType::F16, "F16", 1, 2, true, false}, f16ToFloat},
-    {{GgmlType::BF16, "BF16", 1, 2, true, false}, bf16ToFloat},
-    {{GgmlType::Q4_0, "Q4_0", 32, 18, true, true}, nullptr, q4_0Block, 8, 0, 15, false},
-    {{GgmlType::Q4_1, "Q4_1", 32, 20, true, true}, nullptr, q4_1Block, 0, 0, 15, true},
-    {{GgmlType::Q5_0, "Q5_0", 32, 22, true, true}, nullptr, q5_0Block, 16, 0, 31, false},
-    {{GgmlType::Q5_1, "Q5_1", 32, 24, true, true}, nullptr, q5_1Block, 0, 0, 31, true},
-    {{GgmlType::Q8_0, "Q8_0", 32, 34, true, true}, nullptr, q8_0Block, 0, -128, 127, false},
-    {{GgmlType::Q8_1, "Q8_1", 32, 36, false, false}},
-    {{GgmlType::Q2_K, "Q2_K", 256, 84, false, false}},
-    {{GgmlType::Q3_K, "Q3_K", 256, 110, false, false}},
-    {{GgmlType::Q4_K, "Q4_K", 256, 144, false, false}},
-    {{GgmlType::Q5_K, "Q5_K", 256, 176, false, false}},
-    {{GgmlType::Q6_K, "Q6_K", 256, 210, false, false}},
-    {{GgmlType::Q8_K, "Q8_K", 256, 292, false, false}},
-    {{GgmlType::I8, "I8", 1, 1, false, false}},
-    {{GgmlType::I16, "I16", 1, 2, false, false}},
-    {{GgmlType::I32, "I32", 1, 4, false, false}},
-    {{GgmlType::I64, "I64", 1, 8, false, false}},
-    {{GgmlType::F64, "F64", 1, 8, false, false}},
+    {{GgmlType::F32, "F32", 1, 4, true, false, false}, f32ToFloat},
+    {{GgmlType::F16, "F16", 1, 2, true, false, false}, f16ToFloat},
+    {{GgmlType::BF16, "BF16", 1, 2, true, false, false}, bf16ToFloat},
+    {{GgmlType::Q4_0, "Q4_0", 32, 18, true, true, false}, nullptr, q4_0Block, 8, 0, 15, false},
+    {{GgmlType::Q4_1, "Q4_1", 32, 20, true, true, false}, nullptr, q4_1Block, 0, 0, 15, true},
+    {{GgmlType::Q5_0, "Q5_0", 32, 22, true, true, false}, nullptr, q5_0Block, 16, 0, 31, false},
+    {{GgmlType::Q5_1, "Q5_1", 32, 24, true, true, false}, nullptr, q5_1Block, 0, 0, 31, true},
+    {{GgmlType::Q8_0, "Q8_0", 32, 34, true, true, false}, nullptr, q8_0Block, 0, -128, 127, false},
+    {{GgmlType::Q8_1, "Q8_1", 32, 36, false, false, false}},
+    {{GgmlType::Q2_K, "Q2_K", 256, 84, true, false, true}, nullptr, nullptr, 0, 0, 3, true, q2_KSuper, 16, 0, 15},
+    {{GgmlType::Q3_K, "Q3_K", 256, 110, true, false, true}, nullptr, nullptr, 4, 0, 7, false, q3_KSuper, 16, -32, 31},
+    {{GgmlType::Q4_K, "Q4_K", 256, 144, true, false, true}, nullptr, nullptr, 0, 0, 15, true, q4_KSuper, 32, 0, 63},
+    {{GgmlType::Q5_K, "Q5_K", 256, 176, true, false, true}, nullptr, nullptr, 0, 0, 31, true, q5_KSuper, 32, 0, 63},
+    {{GgmlType::Q6_K, "Q6_K", 256, 210, true, false, true}, nullptr, nullptr, 32, 0, 63, false, q6_KSuper, 16, -128,
+     127},
+    {{GgmlType::Q8_K, "Q8_K", 256, 292, false, false, false}},
+    {{GgmlType::I8, "I8", 1, 1, false, false, false}},
+    {{GgmlType::I16, "I16", 1, 2, false, false, false}},
+    {{GgmlType::I32, "I32", 1, 4, false, false, false}},
+    {{GgmlType::I64, "I64", 1, 8, false, false, false}},
+    {{GgmlType::F64, "F64", 1, 8, false, false, false}},
 };
 
 const TypeEntry* typeEntry(uint32_t code)
@@ -653,7 +765,7 @@ GgufFile::GgufFile(const std::string& path) : m_path(path)
             const std::string code = " (code " + std::to_string(t.typeCode) + ")";
             badInput(quoted + ": tensor '" + t.name + "' has " +
                      (name.rfind("type ", 0) == 0 ? "an unknown ggml type" + code : "ggml type " + name + code) +
-                     ", which this reader does not know (it decodes " + decodableNames() + " and lists K-quants)");
+                     ", which this reader does not know (it decodes " + decodableNames() + ")");
         }
         if (t.ne[0] % info->blockElements != 0)
             c.fail(named + " is " + info->name + " with a first dimension of " + std::to_string(t.ne[0]) +
@@ -836,6 +948,30 @@ std::vector<float> GgufFile::decodeFloats(const GgufTensorInfo& t) const
         e->toFloat(src, blocks, out.data());
         return out;
     }
+    if (e->toSuper) {
+        // As llama.cpp computes it, each step rounded to float32: the sub-block factor d * scale, times the code, minus
+        // dmin * min. The products are exact in float32 (d has 11 significant bits, |scale| <= 128 and
+        // |code - offset| <= 32 add at most 12 more), so only the subtraction rounds, and a fused multiply-add would
+        // give the same bits.
+        uint8_t codes[256];
+        int8_t scales[16];
+        uint8_t mins[16] = {};
+        const int sub = e->subBlockElements;
+        for (uint64_t b = 0; b < blocks; ++b) {
+            float d = 0, dmin = 0;
+            e->toSuper(src + b * e->info.blockBytes, codes, scales, mins, d, dmin);
+            float* o = out.data() + b * 256;
+            for (int j = 0; j < 256 / sub; ++j) {
+                const float factor = d * static_cast<float>(scales[j]);
+                const float shift = dmin * static_cast<float>(mins[j]);
+                for (int i = j * sub; i < (j + 1) * sub; ++i) {
+                    const float value = factor * static_cast<float>(static_cast<int>(codes[i]) - e->codeOffset);
+                    o[i] = e->hasMin ? value - shift : value;
+                }
+            }
+        }
+        return out;
+    }
     int8_t codes[32];
     for (uint64_t b = 0; b < blocks; ++b) {
         float d = 0, m = 0;
@@ -871,6 +1007,42 @@ GgufBlockCodes GgufFile::decodeBlocks(const GgufTensorInfo& t) const
         r.scales[b] = d;
         if (e->hasMin)
             r.mins[b] = m;
+    }
+    return r;
+}
+
+GgufKQuantCodes GgufFile::decodeKQuants(const GgufTensorInfo& t) const
+{
+    const TypeEntry* e = typeEntry(t.typeCode);
+    if (!e || !e->toSuper)
+        badInput("'" + m_path + "': tensor '" + t.name + "' is " + ggmlTypeName(t.typeCode) +
+                 ", not a k-quant type (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+    const uint8_t* src = tensorData(t);
+    const uint64_t blocks = t.numElements / 256;
+    const int perBlock = 256 / e->subBlockElements;
+    GgufKQuantCodes r;
+    r.type = e->info.type;
+    r.subBlockElements = e->subBlockElements;
+    r.codeOffset = e->codeOffset;
+    r.codeMax = e->codeMax;
+    r.scaleMin = e->scaleMin;
+    r.scaleMax = e->scaleMax;
+    r.hasMin = e->hasMin;
+    r.codes.resize(static_cast<size_t>(t.numElements));
+    r.scales.resize(static_cast<size_t>(blocks * perBlock));
+    r.d.resize(static_cast<size_t>(blocks));
+    if (e->hasMin) {
+        r.mins.resize(static_cast<size_t>(blocks * perBlock));
+        r.dmin.resize(static_cast<size_t>(blocks));
+    }
+    uint8_t unusedMins[16];
+    for (uint64_t b = 0; b < blocks; ++b) {
+        float d = 0, dmin = 0;
+        e->toSuper(src + b * e->info.blockBytes, r.codes.data() + b * 256, r.scales.data() + b * perBlock,
+                   e->hasMin ? r.mins.data() + b * perBlock : unusedMins, d, dmin);
+        r.d[b] = d;
+        if (e->hasMin)
+            r.dmin[b] = dmin;
     }
     return r;
 }

@@ -78,7 +78,7 @@ enum class GgmlType : uint32_t {
 };
 
 /// The storage layout of a ggml type: `blockElements` values in `blockBytes` bytes. Types this reader knows the layout
-/// of but cannot decode (K-quants, integer types) still have their sizes, so files holding them can be listed.
+/// of but cannot decode (Q8_1, Q8_K, integer types) still have their sizes, so files holding them can be listed.
 struct GgmlTypeInfo {
     GgmlType type;
     const char* name;  ///< "Q4_1"
@@ -86,6 +86,7 @@ struct GgmlTypeInfo {
     uint32_t blockBytes;
     bool decodable;     ///< decodeFloats() supports it
     bool simpleBlocks;  ///< 32-weight blocks with one scale d (and min m): decodeBlocks() supports it
+    bool kQuantBlocks;  ///< 256-weight super-blocks of integer-scaled sub-blocks (Q2_K ... Q6_K): decodeKQuants()
 };
 
 /// Layout of a ggml type code, or null when this reader does not know the code.
@@ -120,6 +121,25 @@ struct GgufBlockCodes {
     std::vector<int8_t> codes;     ///< one per weight
     std::vector<float> scales;     ///< d, one per block (float16 in the file)
     std::vector<float> mins;       ///< m, one per block (float16 in the file); empty without hasMin
+};
+
+/// A tensor of a k-quant type (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) in integer form, in file order (ne[0] fastest). Weight i
+/// lies in super-block s = i / 256 and sub-block j = i / subBlockElements (counted over the whole tensor):
+///   w = (d[s] * scales[j]) * (codes[i] - codeOffset) - dmin[s] * mins[j]
+/// each product rounded to float32 in that order, as llama.cpp decodes it (the last term only with hasMin).
+struct GgufKQuantCodes {
+    GgmlType type = GgmlType::Q4_K;
+    int64_t superBlockElements = 256;
+    int64_t subBlockElements = 32;    ///< Q4_K, Q5_K: 32; Q2_K, Q3_K, Q6_K: 16
+    int codeOffset = 0;               ///< Q3_K: 4, Q6_K: 32, others 0
+    int codeMax = 0;                  ///< codes lie in [0, codeMax]: Q2_K 3, Q3_K 7, Q4_K 15, Q5_K 31, Q6_K 63
+    int scaleMin = 0, scaleMax = 0;   ///< Q2_K [0, 15], Q3_K [-32, 31], Q4_K and Q5_K [0, 63], Q6_K [-128, 127]
+    bool hasMin = false;              ///< Q2_K, Q4_K, Q5_K (mins lie in [0, 15] for Q2_K, [0, 63] otherwise)
+    std::vector<uint8_t> codes;       ///< one per weight, as stored (before codeOffset is subtracted)
+    std::vector<int8_t> scales;       ///< one per sub-block
+    std::vector<uint8_t> mins;        ///< one per sub-block; empty without hasMin
+    std::vector<float> d;             ///< one per super-block (float16 in the file)
+    std::vector<float> dmin;          ///< one per super-block (float16 in the file); empty without hasMin
 };
 
 struct GgufMapping;
@@ -168,6 +188,8 @@ public:
     std::vector<float> decodeFloats(const GgufTensorInfo& tensor) const;
     /// Codes, scales and mins of a 32-weight block type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0). BadInput for other types.
     GgufBlockCodes decodeBlocks(const GgufTensorInfo& tensor) const;
+    /// Codes, sub-block scales and mins and super-block factors of a k-quant (Q2_K ... Q6_K). BadInput for other types.
+    GgufKQuantCodes decodeKQuants(const GgufTensorInfo& tensor) const;
 
 private:
     std::string m_path;

@@ -51,6 +51,11 @@ const char* typeName(GgmlType type)
     case GgmlType::Q5_0: return "Q5_0";
     case GgmlType::Q5_1: return "Q5_1";
     case GgmlType::Q8_0: return "Q8_0";
+    case GgmlType::Q2_K: return "Q2_K";
+    case GgmlType::Q3_K: return "Q3_K";
+    case GgmlType::Q4_K: return "Q4_K";
+    case GgmlType::Q5_K: return "Q5_K";
+    case GgmlType::Q6_K: return "Q6_K";
     case GgmlType::BF16: return "BF16";
     }
     return "unknown";
@@ -62,6 +67,11 @@ int64_t blockWeights(GgmlType type)
     case GgmlType::F32:
     case GgmlType::F16:
     case GgmlType::BF16: return 1;
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K: return 256;
     default: return 32;
     }
 }
@@ -77,6 +87,11 @@ int64_t blockBytes(GgmlType type)
     case GgmlType::Q5_0: return 22;
     case GgmlType::Q5_1: return 24;
     case GgmlType::Q8_0: return 34;
+    case GgmlType::Q2_K: return 84;   // 16 scale/min bytes + 64 bytes of 2-bit codes + d + dmin
+    case GgmlType::Q3_K: return 110;  // 32 bytes of third bits + 64 of 2-bit codes + 12 of scales + d
+    case GgmlType::Q4_K: return 144;  // d + dmin + 12 scale/min bytes + 128 bytes of nibbles
+    case GgmlType::Q5_K: return 176;  // as Q4_K + 32 bytes of fifth bits
+    case GgmlType::Q6_K: return 210;  // 128 bytes of low nibbles + 64 of top bit pairs + 16 scales + d
     }
     return 0;
 }
@@ -354,6 +369,112 @@ void packQ8_0(const int8_t* q, uint16_t d, uint8_t* out)
 {
     putHalf(out, d);
     std::memcpy(out + 2, q, 32);
+}
+
+// ---- k-quant super-blocks ----
+
+namespace {
+/// 64 bytes: bits 2s, 2s+1 of byte 32·h + k are the low two bits of code 128·h + 32·s + k.
+void twoBitPlanes(const uint8_t* q, uint8_t* out)
+{
+    for (int h = 0; h < 2; ++h)
+        for (int k = 0; k < 32; ++k) {
+            uint8_t byte = 0;
+            for (int s = 0; s < 4; ++s)
+                byte |= static_cast<uint8_t>((q[128 * h + 32 * s + k] & 3u) << (2 * s));
+            out[32 * h + k] = byte;
+        }
+}
+
+/// 32 bytes: bit c of byte k is bit `bit` of code 32·c + k.
+void bitColumns(const uint8_t* q, int bit, uint8_t* out)
+{
+    for (int k = 0; k < 32; ++k) {
+        uint8_t byte = 0;
+        for (int c = 0; c < 8; ++c)
+            byte |= static_cast<uint8_t>(((q[32 * c + k] >> bit) & 1u) << c);
+        out[k] = byte;
+    }
+}
+
+/// 128 bytes: byte 32·c + k holds the low four bits of code 64·c + k (low nibble) and of code 64·c + 32 + k (high).
+void nibblePairs(const uint8_t* q, uint8_t* out)
+{
+    for (int c = 0; c < 4; ++c)
+        for (int k = 0; k < 32; ++k)
+            out[32 * c + k] = static_cast<uint8_t>((q[64 * c + k] & 15u) | ((q[64 * c + 32 + k] & 15u) << 4));
+}
+
+/// 12 bytes holding eight 6-bit scales and eight 6-bit mins. The first four pairs fill the low six bits of bytes 0..3
+/// (scales) and 4..7 (mins); the last four are split: their low four bits make bytes 8..11 (scale in the low nibble,
+/// min in the high one), their top two bits go to the free bits 6, 7 of bytes 0..3 (scales) and 4..7 (mins).
+void scaleMinPairs(const uint8_t* sc, const uint8_t* m, uint8_t* out)
+{
+    for (int j = 0; j < 4; ++j) {
+        const int u = j + 4;  // the sub-block whose top bits share these bytes
+        out[j] = static_cast<uint8_t>((sc[j] & 63u) | (((sc[u] >> 4) & 3u) << 6));
+        out[j + 4] = static_cast<uint8_t>((m[j] & 63u) | (((m[u] >> 4) & 3u) << 6));
+        out[j + 8] = static_cast<uint8_t>((sc[u] & 15u) | ((m[u] & 15u) << 4));
+    }
+}
+}  // namespace
+
+void packQ4_K(const uint8_t* q, const uint8_t* sc, const uint8_t* m, uint16_t d, uint16_t dmin, uint8_t* out)
+{
+    putHalf(out, d);
+    putHalf(out + 2, dmin);
+    scaleMinPairs(sc, m, out + 4);
+    nibblePairs(q, out + 16);
+}
+
+void packQ5_K(const uint8_t* q, const uint8_t* sc, const uint8_t* m, uint16_t d, uint16_t dmin, uint8_t* out)
+{
+    putHalf(out, d);
+    putHalf(out + 2, dmin);
+    scaleMinPairs(sc, m, out + 4);
+    bitColumns(q, 4, out + 16);
+    nibblePairs(q, out + 48);
+}
+
+void packQ6_K(const uint8_t* q, const int8_t* sc, uint16_t d, uint8_t* out)
+{
+    uint8_t* ql = out;
+    uint8_t* qh = out + 128;
+    for (int h = 0; h < 2; ++h)
+        for (int k = 0; k < 32; ++k) {
+            const uint8_t* c = q + 128 * h + k;  // c[32·s] is code 128·h + 32·s + k
+            ql[64 * h + k] = static_cast<uint8_t>((c[0] & 15u) | ((c[64] & 15u) << 4));
+            ql[64 * h + 32 + k] = static_cast<uint8_t>((c[32] & 15u) | ((c[96] & 15u) << 4));
+            uint8_t top = 0;
+            for (int s = 0; s < 4; ++s)
+                top |= static_cast<uint8_t>(((c[32 * s] >> 4) & 3u) << (2 * s));
+            qh[32 * h + k] = top;
+        }
+    std::memcpy(out + 192, sc, 16);
+    putHalf(out + 208, d);
+}
+
+void packQ3_K(const uint8_t* q, const int8_t* sc, uint16_t d, uint8_t* out)
+{
+    bitColumns(q, 2, out);
+    twoBitPlanes(q, out + 32);
+    uint8_t* scales = out + 96;
+    std::memset(scales, 0, 12);
+    for (int j = 0; j < 16; ++j) {
+        const unsigned u = static_cast<unsigned>(sc[j] + 32) & 63u;
+        scales[j % 8] |= static_cast<uint8_t>((u & 15u) << (j < 8 ? 0 : 4));
+        scales[8 + j % 4] |= static_cast<uint8_t>((u >> 4) << (2 * (j / 4)));
+    }
+    putHalf(out + 108, d);
+}
+
+void packQ2_K(const uint8_t* q, const uint8_t* sc, const uint8_t* m, uint16_t d, uint16_t dmin, uint8_t* out)
+{
+    for (int j = 0; j < 16; ++j)
+        out[j] = static_cast<uint8_t>((sc[j] & 15u) | ((m[j] & 15u) << 4));
+    twoBitPlanes(q, out + 16);
+    putHalf(out + 80, d);
+    putHalf(out + 82, dmin);
 }
 
 }  // namespace aq::detail::gguf

@@ -34,6 +34,69 @@ Method parseMethod(const std::string& name)
     badInput("unknown method '" + name + "' (choose rtn, omniquant or affinequant)");
 }
 
+namespace {
+constexpr const char* kWeightGridNames[] = {"uniform", "q4_k", "q5_k", "q6_k", "q3_k", "q2_k",
+                                            "q4_k_m", "q3_k_m", "q2_k_m"};
+}
+
+const char* weightGridName(WeightGrid g)
+{
+    const auto i = static_cast<size_t>(g);
+    return i < std::size(kWeightGridNames) ? kWeightGridNames[i] : "invalid";
+}
+
+int weightGridBits(WeightGrid g)
+{
+    switch (g) {
+    case WeightGrid::Uniform: return 0;
+    case WeightGrid::Q4_K: return 4;
+    case WeightGrid::Q5_K: return 5;
+    case WeightGrid::Q6_K: return 6;
+    case WeightGrid::Q3_K: return 3;
+    case WeightGrid::Q2_K: return 2;
+    case WeightGrid::Q4_K_M: return 4;
+    case WeightGrid::Q3_K_M: return 3;
+    case WeightGrid::Q2_K_M: return 2;
+    }
+    return 0;
+}
+
+bool isMixedGrid(WeightGrid g)
+{
+    return g == WeightGrid::Q4_K_M || g == WeightGrid::Q3_K_M || g == WeightGrid::Q2_K_M;
+}
+
+WeightGrid tensorGrid(WeightGrid grid, LinearRole role, int64_t block, int64_t numBlocks, const ModelConfig& model)
+{
+    const int64_t n = numBlocks, i = block;
+    // The blocks that get more bits: the first and last eighth, and every third one between.
+    const bool moreBits = i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+    switch (grid) {
+    case WeightGrid::Q4_K_M:
+        if (role == LinearRole::AttentionValue || role == LinearRole::FfnDown)
+            return moreBits ? WeightGrid::Q6_K : WeightGrid::Q4_K;
+        return WeightGrid::Q4_K;
+    case WeightGrid::Q3_K_M:
+        if (role == LinearRole::AttentionValue)
+            return i < 2 ? WeightGrid::Q5_K : WeightGrid::Q4_K;
+        if (role == LinearRole::FfnDown)
+            return i < n / 16 ? WeightGrid::Q5_K : WeightGrid::Q4_K;
+        if (role == LinearRole::AttentionOutput)
+            return WeightGrid::Q4_K;
+        return WeightGrid::Q3_K;
+    case WeightGrid::Q2_K_M: {
+        const int64_t sharing = model.numKvHeads > 0 ? model.numHeads / model.numKvHeads : 1;
+        if (role == LinearRole::AttentionValue)
+            return sharing >= 4 ? WeightGrid::Q4_K : WeightGrid::Q3_K;
+        if (role == LinearRole::FfnDown || role == LinearRole::AttentionOutput)
+            return WeightGrid::Q3_K;
+        return WeightGrid::Q2_K;
+    }
+    default:
+        return grid;
+    }
+}
+
 std::vector<std::string> presetNames()
 {
     return {"w4a16g128", "w4a16", "w3a16g128", "w3a16", "w2a16", "w2a16g128", "w2a16g64", "w4a4", "w4a4-llama2", "w6a6",
@@ -118,6 +181,14 @@ const std::vector<Setting>& quantSettings()
          .option = "group-size",
          .help = "input channels sharing one scale and zero point (0: one per output channel)",
          .field = &Q::groupSize, .max = kMaxWhole, .fieldMax = kFieldCount, .valueName = "G", .stepCost = true},
+        {.id = "weight_grid",
+         .option = "weight-grid",
+         .help = "the weight grid: uniform (scale and zero point per group), or a llama.cpp k-quant layout "
+                 "calibrated exactly as a GGUF file stores it: q4_k, q5_k, q6_k, q3_k, q2_k (256-weight "
+                 "super-blocks; fixes the groups and the symmetry, --wbits follows it), or mixed per tensor as "
+                 "llama.cpp's file types Q4_K_M, Q3_K_M and Q2_K choose: q4_k_m, q3_k_m, q2_k_m",
+         .field = &Q::weightGrid, .max = std::size(kWeightGridNames) - 1, .valueName = "GRID", .stepCost = true,
+         .choices = kWeightGridNames},
         {.id = "partial_groups",
          .option = "partial-groups",
          .help = "off: refuse (or fall back for) layers whose input size the group size does not divide",
@@ -265,6 +336,22 @@ void Setting::setWhole(QuantConfig& c, int64_t v) const
         field);
 }
 
+int Setting::choiceIndex(std::string_view name) const
+{
+    for (size_t i = 0; i < choices.size(); ++i)
+        if (name == choices[i])
+            return static_cast<int>(i);
+    return -1;
+}
+
+std::string Setting::choiceList() const
+{
+    std::string list;
+    for (const char* c : choices)
+        list += (list.empty() ? "" : ", ") + std::string(c);
+    return list;
+}
+
 std::string Setting::optionText(bool on) const
 {
     return std::string(on ? "--" : "--no-") + option;
@@ -290,6 +377,8 @@ void checkSetting(const Setting& s, double v)
     const bool high = !(v <= s.max);
     if (!low && !high)
         return;
+    if (s.isChoice())
+        badSetting(s.id, name + " must be one of " + s.choiceList());
     if (!s.isReal())  // whole numbers: the range as the user types it
         badSetting(s.id, name + " " + numberText(v) + " is outside " + numberText(s.min) + ".." + numberText(s.max));
     if (low)
@@ -408,6 +497,18 @@ void validateConfig(const QuantConfig& c, const ModelConfig& m)
     }
     if (c.mixedPrecision && c.device == "cpu")
         badSetting("mixed_precision", "mixed precision needs a CUDA device");
+    if (c.weightGrid != WeightGrid::Uniform && c.wbits < 16) {
+        const std::string grid = weightGridName(c.weightGrid);
+        const int bits = weightGridBits(c.weightGrid);
+        if (c.wbits != bits)
+            badSetting("weight_grid", grid + " stores " + std::to_string(bits) + "-bit codes, but --wbits is " +
+                                          std::to_string(c.wbits) + ": set --wbits " + std::to_string(bits) +
+                                          " or choose the grid of " + std::to_string(c.wbits) + " bits");
+        for (int64_t in : {m.hiddenSize, m.intermediateSize, m.numHeads * m.headDim})
+            if (in % 256 != 0)
+                badSetting("weight_grid", grid + " packs each row in super-blocks of 256 weights, but this model has "
+                                          "layers with " + std::to_string(in) + " inputs; use --weight-grid uniform");
+    }
 }
 
 // ---- JSON ----
@@ -415,8 +516,15 @@ void validateConfig(const QuantConfig& c, const ModelConfig& m)
 std::string quantConfigJson(const QuantConfig& c)
 {
     nlohmann::json j = {{"preset", c.preset}, {"method", methodName(c.method)}};
-    for (const Setting& s : quantSettings())
-        std::visit([&](auto member) { j[s.id] = c.*member; }, s.field);
+    for (const Setting& s : quantSettings()) {
+        if (s.isChoice())
+            j[s.id] = s.choices[static_cast<size_t>(s.value(c))];
+        else
+            std::visit([&](auto member) {
+                if constexpr (!std::is_enum_v<std::decay_t<decltype(c.*member)>>)
+                    j[s.id] = c.*member;
+            }, s.field);
+    }
     return j.dump();
 }
 
@@ -452,8 +560,23 @@ QuantConfig detail::quantConfigFromJsonObject(const nlohmann::json& j, const std
     std::string method = methodName(c.method);
     read("method", method);
     c.method = parseMethod(method);
-    for (const Setting& s : quantSettings())
-        std::visit([&](auto member) { read(s.id, c.*member); }, s.field);
+    for (const Setting& s : quantSettings()) {
+        if (s.isChoice()) {
+            std::string name = s.choices[static_cast<size_t>(s.value(c))];
+            read(s.id, name);
+            const int i = s.choiceIndex(name);
+            if (i < 0)
+                badSetting(s.id, (file.empty() ? std::string("the configuration's \"") : "'" + file + "': \"") + s.id +
+                                     "\" is '" + name + "'; it must be one of " + s.choiceList() +
+                                     " (a newer program may know more)");
+            s.setWhole(c, i);
+            continue;
+        }
+        std::visit([&](auto member) {
+            if constexpr (!std::is_enum_v<std::decay_t<decltype(c.*member)>>)
+                read(s.id, c.*member);
+        }, s.field);
+    }
     return c;
 }
 

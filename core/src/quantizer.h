@@ -1,5 +1,7 @@
 #pragma once
 // Uniform fake quantization (spec §2) with straight-through rounding (internal: exposes torch).
+#include "aq/quant_config.h"
+
 #include <torch/types.h>
 
 #include <optional>
@@ -13,7 +15,41 @@ struct WeightQuantSpec {
     bool symmetric = false;      ///< zero point 2^(b-1), step max|x| / (2^(b-1) - 1)
     bool zeroInRange = false;    ///< extend [min, max] to include 0
     bool clampDelta = true;      ///< clamp the step to [1e-5, 1e4] (the reference forgets to, spec §2.1)
+    WeightGrid grid = WeightGrid::Uniform;  ///< a k-quant grid: groupSize is its sub-block, the rest is the grid's
 };
+
+// ---- llama.cpp's k-quant grids ----
+// A row is cut into super-blocks of 256 weights, each into sub-blocks of `subBlock`. A sub-block's weights are
+// (d·sc)·q − (dmin·m) with integer codes q, integer sub-block scale sc and minimum m, and binary16 super-block factors
+// d and dmin; the symmetric grids (Q6_K, Q3_K) have no minimum and signed codes. The arithmetic is llama.cpp's
+// decoding in float32, product by product, so that the values calibrated here are the values a GGUF file decodes to.
+
+constexpr int64_t kSuperBlock = 256;
+
+struct KQuantLayout {
+    int bits;
+    int subBlock;      ///< weights per sub-block: 32 or 16
+    bool hasMin;       ///< codes 0..qMax with a minimum; otherwise signed codes qMin..qMax
+    int qMin, qMax;    ///< the codes' range as the formula uses them (Q6_K: -32..31)
+    int scMin, scMax;  ///< the sub-block scales' range
+    int mMax;          ///< the sub-block minimums' range 0..mMax (hasMin)
+    int codeOffset() const { return -qMin; }  ///< stored code = q + codeOffset()
+};
+/// The layout of a k-quant grid; throws for Uniform.
+const KQuantLayout& kquantLayout(WeightGrid grid);
+
+/// A k-quant grid's factors of a weight [out, in]: d and dmin [out, in/256], sc and m [out, in/subBlock], all float32
+/// (d, dmin exactly binary16 values; sc, m whole numbers; dmin and m zero for the symmetric grids).
+struct KQuantFactors {
+    torch::Tensor d, dmin, sc, m;
+};
+KQuantFactors kquantFactors(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper = {},
+                            const torch::Tensor& lower = {});
+/// The integer codes (stored form: q + codeOffset(), 0..2^bits-1) of a weight that lies on the grid of `f`, as
+/// float32 [out, in]; the nearest code where it does not.
+torch::Tensor kquantCodes(const torch::Tensor& w, WeightGrid grid, const KQuantFactors& f);
+/// The grid's values of codes (stored form) in float32, with llama.cpp's arithmetic: (d·sc)·(c − offset) − dmin·m.
+torch::Tensor kquantValues(const torch::Tensor& codes, WeightGrid grid, const KQuantFactors& f);
 
 /// Number of quantization groups per output row for an input size: ceil(in / g) (1 for per-channel).
 int64_t groupsPerRow(int64_t in, int64_t groupSize);

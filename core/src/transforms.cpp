@@ -127,11 +127,23 @@ EpochMasks makeEpochMasks(const ModelConfig& model, const QuantConfig& q, int ep
     return m;
 }
 
+LinearRole linearRole(const BlockLayout& layout, const std::string& linear)
+{
+    if (layout.qkv.size() == 3 && linear == layout.qkv[2])
+        return LinearRole::AttentionValue;
+    if (linear == layout.out)
+        return LinearRole::AttentionOutput;
+    if (linear == layout.down)
+        return LinearRole::FfnDown;
+    return LinearRole::Other;
+}
+
 std::map<std::string, WeightQuantSpec> weightSpecs(const ModelConfig& model, const QuantConfig& q, const BlockWeights& w,
-                                                   std::vector<std::string>* fallback)
+                                                   int64_t block, std::vector<std::string>* fallback)
 {
     std::map<std::string, WeightQuantSpec> specs;
-    for (const auto& name : blockLayout(model).linears()) {
+    const BlockLayout layout = blockLayout(model);
+    for (const auto& name : layout.linears()) {
         WeightQuantSpec s;
         s.bits = q.wbits;
         s.symmetric = q.symmetric;
@@ -139,6 +151,17 @@ std::map<std::string, WeightQuantSpec> weightSpecs(const ModelConfig& model, con
         s.clampDelta = !q.referenceDeltaClamp;
         s.groupSize = q.groupSize;
         const int64_t in = w.at(name + ".weight").size(1);
+        if (q.weightGrid != WeightGrid::Uniform && q.wbits < 16) {
+            // The k-quant grid decides: LWC learns one range per sub-block.
+            s.grid = tensorGrid(q.weightGrid, linearRole(layout, name), block, model.numLayers, model);
+            const KQuantLayout& L = kquantLayout(s.grid);
+            s.bits = L.bits;
+            s.groupSize = L.subBlock;
+            s.symmetric = !L.hasMin;
+            s.zeroInRange = L.hasMin;
+            specs[name] = s;
+            continue;
+        }
         if (q.groupSize > 0 && q.groupSize < in && in % q.groupSize != 0 && !q.partialGroups) {
             if (!q.perChannelFallback)
                 badInput("group size " + std::to_string(q.groupSize) + " does not divide the input size " +

@@ -65,9 +65,12 @@ torch::Tensor bandMask(int64_t n, int64_t band, double sf, const torch::TensorOp
 EpochMasks makeEpochMasks(const ModelConfig& model, const QuantConfig& q, int epoch, double sf,
                           const torch::TensorOptions& options);
 
-/// Per-layer weight quantization (group size after the partial-group policy).
+/// Per-layer weight quantization of block `block` (group size after the partial-group policy; a mixed k-quant grid's
+/// choice for each linear of that block).
 std::map<std::string, WeightQuantSpec> weightSpecs(const ModelConfig& model, const QuantConfig& q, const BlockWeights& w,
-                                                   std::vector<std::string>* perChannelFallback);
+                                                   int64_t block, std::vector<std::string>* perChannelFallback);
+/// What a linear of the block layout does, for the mixed grids.
+LinearRole linearRole(const BlockLayout& layout, const std::string& linear);
 
 /// SmoothQuant-style initialization from activation statistics (spec §6).
 BlockTransforms initTransforms(const ModelConfig& model, const QuantConfig& q, const BlockWeights& w,

@@ -11,11 +11,13 @@
 #include "gguf_reader.h"
 #include "jsonutil.h"
 #include "model.h"
+#include "quantizer.h"
 #include "safetensors.h"
 #include "torch_util.h"
 #include "transforms.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -408,6 +410,7 @@ struct Source {
     std::string layer;  ///< block-relative linear ("self_attn.q_proj"); empty for norms and embeddings
     bool bias = false;
     int64_t ropeHeads = 0;  ///< llama q/k: heads whose rows are stored in llama.cpp's rotary order
+    int64_t blockIndex = -1;  ///< the block's number, -1 outside the blocks
 };
 
 const std::vector<std::pair<const char*, const char*>> kLinearNames = {
@@ -419,7 +422,7 @@ const std::vector<std::pair<const char*, const char*>> kLinearNames = {
 std::vector<std::pair<std::string, Source>> tensorMap(const ModelConfig& rm, const std::string& arch)
 {
     std::vector<std::pair<std::string, Source>> m;
-    auto plain = [](const std::string& run, const std::string& block) { return Source{run, block, {}, false, 0}; };
+    auto plain = [](const std::string& run, const std::string& block) { return Source{run, block, {}, false, 0, -1}; };
     m.emplace_back("token_embd.weight", plain("model.embed_tokens.weight", ""));
     for (int64_t i = 0; i < rm.numLayers; ++i) {
         const std::string blk = "blk." + std::to_string(i) + ".";
@@ -433,8 +436,8 @@ std::vector<std::pair<std::string, Source>> tensorMap(const ModelConfig& rm, con
                 heads = rm.numHeads;
             if (arch == "llama" && std::string(g) == "attn_k")
                 heads = rm.numKvHeads;
-            m.emplace_back(blk + g + ".weight", Source{prefix + h + ".weight", prefix, h, false, heads});
-            m.emplace_back(blk + g + ".bias", Source{prefix + h + ".bias", prefix, h, true, heads});
+            m.emplace_back(blk + g + ".weight", Source{prefix + h + ".weight", prefix, h, false, heads, i});
+            m.emplace_back(blk + g + ".bias", Source{prefix + h + ".bias", prefix, h, true, heads, i});
         }
     }
     m.emplace_back("output_norm.weight", plain("model.norm.weight", ""));
@@ -659,7 +662,7 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
     };
 
     r.maxWeightDiff = 0;
-    bool anyGrid = false, anyFloatLinear = false;
+    bool anyGrid = false, anyFloatLinear = false, anyKQuant = false;
     for (const auto& [gname, src] : sources) {
         checkCancel();
         const GgufTensorInfo* t = gg.findTensor(gname);
@@ -725,6 +728,30 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
             if (folded)
                 d.source += " (norm bias folded in)";
             d.ok = d.maxAbsDiff <= d.tolerance;
+        } else if (quantizedLinear && run.weightGrid != WeightGrid::Uniform) {
+            // A k-quant grid: the file must decode to exactly the values the calibration's grid gives (its factors
+            // from quantization.safetensors, its codes recovered from the run's weights, llama.cpp's float32
+            // arithmetic), and those lie within the model's storage rounding of the run's weights.
+            const std::string layer = src.block + src.layer;
+            const torch::Tensor w = runCk.load(layer + ".weight").to(torch::kFloat32);
+            const KQuantFactors f{quant->load(layer + ".kq_d"), quant->load(layer + ".kq_dmin"),
+                                  quant->load(layer + ".kq_scales"), quant->load(layer + ".kq_mins")};
+            const WeightGrid grid =
+                tensorGrid(run.weightGrid, linearRole(blockLayout(rm), src.layer), src.blockIndex, rm.numLayers, rm);
+            const torch::Tensor expected = kquantValues(kquantCodes(w, grid, f), grid, f);
+            std::string want = weightGridName(grid);  // "q4_k": the type is "Q4_K"
+            std::transform(want.begin(), want.end(), want.begin(), [](unsigned char c) { return std::toupper(c); });
+            const int64_t differ = value.ne(expected).sum().item<int64_t>();
+            report.expect(info.name == want, gname + " is " + info.name + ", the run's grid is " + want);
+            report.expect(differ == 0, gname + " (" + info.name + ", the run's " + layer + "): " +
+                                           std::to_string(differ) + " of " + std::to_string(value.numel()) +
+                                           " weights differ from the calibrated grid's values");
+            d.maxAbsRef = w.abs().max().item<double>();
+            d.maxAbsDiff = (value.to(torch::kFloat64) - w.to(torch::kFloat64)).abs().max().item<double>();
+            d.tolerance = storageTolerance(GgmlType::F16) * d.maxAbsRef + 1e-12;
+            d.ok = differ == 0 && info.name == want && d.maxAbsDiff <= d.tolerance;
+            d.source += " (the calibrated " + std::string(weightGridName(grid)) + " grid, bit for bit)";
+            anyKQuant = true;
         } else if (quantizedLinear && info.simpleBlocks) {
             anyGrid = true;
             RunGrid grid;
@@ -790,6 +817,10 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
             "rounded (|m + s*z| <= u(s*z) + |z|*|d - s|); then |w_gguf - w_run| <= |q - z|*|d - s| + "
             "|m + s*z| + 4e-6*s + 2^-23*|w| per weight (code q - z for Q4_0/Q5_0/Q8_0, q and m for "
             "Q4_1/Q5_1); the tolerance shown is the largest such bound in the tensor");
+    if (anyKQuant)
+        r.notes.push_back("k-quant linears: every decoded weight must equal, bit for bit, the value of the grid the run "
+                          "calibrated (its sub-block factors from quantization.safetensors, its codes from the run's "
+                          "weights, llama.cpp's float32 arithmetic (d*sc)*q - dmin*m)");
     if (anyFloatLinear)
         r.notes.push_back("some quantized linears are stored as floats (no ggml block type holds their grid): compared "
                           "with the storage type's rounding (F16 2^-10, BF16 2^-7 of the largest |w|)");

@@ -17,6 +17,10 @@
 //       row-major in the usual order (shape [ne1, ne0] for a matrix); several tensors are written one after another
 //       in file order, and the listing (stdout) gives each one's type, shape and float offset in F.
 //
+//   aq-llama-check --quantize IN.gguf --ftype Q4_K_M|Q3_K_M|Q2_K|Q4_K_S|Q6_K --out OUT.gguf
+//       llama.cpp's own quantizer (llama_model_quantize, as llama-quantize runs it without an importance matrix) of
+//       an F16/F32 file; --dequant of the result then lists which type llama.cpp gave each tensor.
+//
 //   aq-llama-check --version
 //
 // Exit status: 0 success, 2 bad input or usage, 1 any other failure.
@@ -56,6 +60,8 @@ const char* kUsage = R"(usage:
       llama.cpp's perplexity of FILE.gguf with the protocol of `affinequant eval` (disjoint windows of N tokens).
   aq-llama-check --dequant FILE.gguf [--tensor NAME] --out F [--json]
       llama.cpp's dequantization of the file's tensors (or one) as raw float32, row-major, in file order.
+  aq-llama-check --quantize IN.gguf --ftype Q4_K_M|Q3_K_M|Q2_K|Q4_K_S|Q6_K --out OUT.gguf
+      llama.cpp's own quantizer of an F16/F32 file, without an importance matrix.
   aq-llama-check --version
       The llama.cpp build and the CPU features it uses.
 )";
@@ -507,6 +513,26 @@ int cmdDequant(const Args& args)
     return 0;
 }
 
+int cmdQuantize(const Args& args)
+{
+    const std::string in = args.required("quantize"), out = args.required("out"), name = args.required("ftype");
+    const std::map<std::string, llama_ftype> kTypes = {
+        {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M}, {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M}, {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
+        {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K}};
+    const auto it = kTypes.find(name);
+    if (it == kTypes.end())
+        throw BadInput("--ftype must be Q4_K_M, Q3_K_M, Q2_K, Q4_K_S or Q6_K, got '" + name + "'");
+    if (!fs::exists(in))
+        throw BadInput("no file '" + in + "'");
+    initLlama();
+    llama_model_quantize_params params = llama_model_quantize_default_params();
+    params.ftype = it->second;
+    params.nthread = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    if (llama_model_quantize(in.c_str(), out.c_str(), &params) != 0)
+        throw std::runtime_error("llama_model_quantize failed for '" + in + "'");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -514,7 +540,7 @@ int main(int argc, char** argv)
     try {
         const Args args(argc, argv,
                         {"model", "text", "seqlen", "max-windows", "tokens-out", "logits-out", "kv-type", "flash-attn",
-                         "threads", "dequant", "tensor", "out"},
+                         "threads", "dequant", "tensor", "out", "quantize", "ftype"},
                         {"json", "verbose", "version", "help"});
         g_verbose = args.has("verbose");
         if (args.has("help") || argc == 1) {
@@ -526,8 +552,10 @@ int main(int argc, char** argv)
             std::fputs(versionText().c_str(), stdout);
             return 0;
         }
+        if (args.has("quantize"))
+            return cmdQuantize(args);
         if (args.has("dequant") == args.has("model"))
-            throw BadInput("give either --model (perplexity) or --dequant (tensor decoding)");
+            throw BadInput("give either --model (perplexity), --dequant (tensor decoding) or --quantize");
         return args.has("dequant") ? cmdDequant(args) : cmdPerplexity(args);
     } catch (const BadInput& e) {
         std::fprintf(stderr, "aq-llama-check: bad input: %s\n", e.what());

@@ -9,6 +9,7 @@
 #include "aq/model_config.h"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -22,6 +23,33 @@ const char* methodName(Method m);
 /// Parses "rtn", "omniquant", "affinequant"; throws BadInput otherwise.
 Method parseMethod(const std::string& name);
 
+/// The grid weights are quantized to. Uniform: 2^wbits levels per group (or output channel) with a scale and a zero
+/// point. The others are llama.cpp's k-quant layouts, emulated exactly so that calibration optimises the grid a GGUF
+/// file then holds: super-blocks of 256 weights whose sub-blocks (32 weights for Q4_K/Q5_K, 16 for the others) have
+/// integer scales (and minimums) against binary16 super-block factors.
+/// The mixed grids give each linear one of those grids, as llama.cpp's file types of the same names choose them
+/// (q2_k_m: its Q2_K file type, which is not Q2_K throughout): see tensorGrid().
+enum class WeightGrid { Uniform = 0, Q4_K, Q5_K, Q6_K, Q3_K, Q2_K, Q4_K_M, Q3_K_M, Q2_K_M };
+
+/// "uniform", "q4_k", ... (the run.json value and the command line's spelling).
+const char* weightGridName(WeightGrid g);
+/// The bits per weight code a grid stores; a mixed grid's most common one (Uniform: 0, it takes wbits).
+int weightGridBits(WeightGrid g);
+/// Whether a grid gives different linears different k-quant grids.
+bool isMixedGrid(WeightGrid g);
+
+/// What a linear does in its block, as far as the mixed grids tell linears apart.
+enum class LinearRole { Other, AttentionValue, AttentionOutput, FfnDown };
+
+/// The grid of one linear: a mixed grid's choice for this role in block `block` of `numBlocks` (llama.cpp's rules
+/// for a dense model: Q4_K_M gives attention values and MLP down projections Q6_K in the first and last eighth of
+/// the blocks and every third block between, Q4_K elsewhere; Q3_K_M gives attention values Q5_K in blocks 0 and 1
+/// and Q4_K after, MLP down projections Q5_K in the first sixteenth and Q4_K after, attention outputs Q4_K, Q3_K
+/// elsewhere; Q2_K gives attention values Q4_K when four or more query heads share a key/value head and Q3_K
+/// otherwise, MLP down projections and attention outputs Q3_K, Q2_K elsewhere). Other grids are returned as they
+/// are.
+WeightGrid tensorGrid(WeightGrid grid, LinearRole role, int64_t block, int64_t numBlocks, const ModelConfig& model);
+
 /// Everything that defines a quantization run. Presets fill it; every field can be overridden. The numeric and
 /// switch fields are described by quantSettings(); preset, method and device are chosen separately.
 struct QuantConfig {
@@ -30,6 +58,7 @@ struct QuantConfig {
     int wbits = 4;                  ///< 2..16 (16 = weights not quantized)
     int abits = 16;                 ///< 2..16 (16 = activations not quantized)
     int64_t groupSize = 0;          ///< 0 = per output channel
+    WeightGrid weightGrid = WeightGrid::Uniform; ///< k-quant grids fix the groups (their sub-blocks) and symmetry
     bool partialGroups = true;      ///< allow a partial last group when the input size is not a multiple of
                                     ///< groupSize
     bool perChannelFallback = false;///< with partialGroups off: such layers use per-channel quantization (the
@@ -71,7 +100,7 @@ struct QuantConfig {
 
 /// Where a setting lives in QuantConfig; its alternative is its type.
 using SettingField = std::variant<bool QuantConfig::*, int QuantConfig::*, int64_t QuantConfig::*,
-                                  uint64_t QuantConfig::*, double QuantConfig::*>;
+                                  uint64_t QuantConfig::*, double QuantConfig::*, WeightGrid QuantConfig::*>;
 
 /// How a switch is spelled on the command line.
 enum class SwitchOptions {
@@ -94,15 +123,21 @@ struct Setting {
     SwitchOptions switches = SwitchOptions::Both;
     const char* valueName = "N";  ///< `--help`'s placeholder: N, X, S
     bool stepCost = false;        ///< changes the work of a training step, a window or a block's merge
+    std::span<const char* const> choices{};  ///< a choice: the names of its values, in the order of the enum
 
     bool isSwitch() const { return std::holds_alternative<bool QuantConfig::*>(field); }
+    bool isChoice() const { return !choices.empty(); }
     bool isReal() const { return std::holds_alternative<double QuantConfig::*>(field); }
-    /// The setting's value in `c` as a number (switches 0 or 1).
+    /// The setting's value in `c` as a number (switches 0 or 1, choices their index).
     double value(const QuantConfig& c) const;
     /// Sets the value; integers are truncated (callers check ranges with checkSetting first).
     void set(QuantConfig& c, double v) const;
     /// Sets a whole-number setting exactly (a seed beyond 2^53 survives, which a double would round).
     void setWhole(QuantConfig& c, int64_t v) const;
+    /// A choice's value by name: its index, or -1 for a name it does not have.
+    int choiceIndex(std::string_view name) const;
+    /// "q4_k | q5_k | ...": a choice's names for messages and `--help`.
+    std::string choiceList() const;
     /// "--group-size", "--no-lwc": how the command line spells the option that sets it (`on` for switches).
     std::string optionText(bool on = true) const;
 };
