@@ -83,8 +83,62 @@ private slots:
         const nlohmann::json j = nlohmann::json::parse(aq::quantConfigJson(aq::QuantConfig{}));
         for (const char* key : kKeysBeforeTheTable)
             QVERIFY2(j.contains(key), key);
+        // Added since: the rollback factor, and the weight grid (a name; "uniform" is the grid every earlier run used).
         QVERIFY(j.contains("rollback_factor"));
-        QCOMPARE(j.size(), std::size(kKeysBeforeTheTable) + 1);
+        QCOMPARE(j.value("weight_grid", std::string()), std::string("uniform"));
+        QCOMPARE(j.size(), std::size(kKeysBeforeTheTable) + 2);
+        // A run.json without the key (an earlier run) reads as the uniform grid; an unknown grid is refused by name.
+        QCOMPARE(aq::quantConfigFromJson(R"({"wbits": 4})").weightGrid, aq::WeightGrid::Uniform);
+        QCOMPARE(aq::quantConfigFromJson(R"({"weight_grid": "q3_k_m"})").weightGrid, aq::WeightGrid::Q3_K_M);
+        QCOMPARE(fieldOfFailure([] { aq::quantConfigFromJson(R"({"weight_grid": "q7_k"})"); }),
+                 std::string("weight_grid"));
+    }
+
+    void weightGridsAreCheckedAgainstTheModel()
+    {
+        // --wbits must be the grid's, and every input size whole super-blocks of 256.
+        aq::ModelConfig m;
+        m.hiddenSize = 256;
+        m.intermediateSize = 768;
+        m.numHeads = 4;
+        m.numKvHeads = 2;
+        m.headDim = 64;
+        m.numLayers = 4;
+        m.maxPositionEmbeddings = 512;
+        aq::QuantConfig c = aq::customConfig(aq::Method::Rtn, aq::Architecture::Llama, 4, 16, 0);
+        c.nsamples = 4;
+        c.seqlen = 64;
+        c.weightGrid = aq::WeightGrid::Q4_K_M;
+        aq::validateConfig(c, m);
+        c.wbits = 3;
+        QCOMPARE(fieldOfFailure([&] { aq::validateConfig(c, m); }), std::string("weight_grid"));
+        c.wbits = 4;
+        m.intermediateSize = 688;
+        QCOMPARE(fieldOfFailure([&] { aq::validateConfig(c, m); }), std::string("weight_grid"));
+        // The mixes' choices for a 32-block model with 8 query heads per key/value head, written out by hand from
+        // llama.cpp's rules (tst_gguf_llamacpp compares them with llama.cpp's quantizer itself).
+        m.numLayers = 32;
+        m.numHeads = 8;
+        m.numKvHeads = 1;
+        using G = aq::WeightGrid;
+        using R = aq::LinearRole;
+        const std::set<int64_t> moreBits = {0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31};
+        for (int64_t b = 0; b < 32; ++b) {
+            const bool more = moreBits.count(b) > 0;
+            QCOMPARE(aq::tensorGrid(G::Q4_K_M, R::AttentionValue, b, 32, m), more ? G::Q6_K : G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q4_K_M, R::FfnDown, b, 32, m), more ? G::Q6_K : G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q4_K_M, R::AttentionOutput, b, 32, m), G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q3_K_M, R::AttentionValue, b, 32, m), b < 2 ? G::Q5_K : G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q3_K_M, R::FfnDown, b, 32, m), b < 2 ? G::Q5_K : G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q3_K_M, R::AttentionOutput, b, 32, m), G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q3_K_M, R::Other, b, 32, m), G::Q3_K);
+            QCOMPARE(aq::tensorGrid(G::Q2_K_M, R::AttentionValue, b, 32, m), G::Q4_K);
+            QCOMPARE(aq::tensorGrid(G::Q2_K_M, R::FfnDown, b, 32, m), G::Q3_K);
+            QCOMPARE(aq::tensorGrid(G::Q2_K_M, R::Other, b, 32, m), G::Q2_K);
+            QCOMPARE(aq::tensorGrid(G::Q5_K, R::FfnDown, b, 32, m), G::Q5_K);
+        }
+        m.numKvHeads = 4;  // two query heads per key/value head
+        QCOMPARE(aq::tensorGrid(G::Q2_K_M, R::AttentionValue, 5, 32, m), G::Q3_K);
     }
 
     void everySettingSurvivesRunJson()
