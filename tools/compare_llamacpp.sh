@@ -26,13 +26,15 @@
 # Options:
 #   --out FILE          where the Markdown report goes (required)
 #   --work DIR          runs, GGUF files and logs (default build-llamacpp-compare); finished steps are reused
-#                       unless --force (runs are told apart by preset, group size, --nsamples, --seqlen and
+#                       unless --force (runs are told apart by preset, group size or grid, --nsamples, --seqlen and
 #                       --epochs only: use --force after changing --quantize-args or --calib)
 #   --nsamples N        calibration windows (default 32)
 #   --seqlen N          calibration window length; also llama-imatrix's context (default 512)
 #   --epochs E          calibration epochs (default: the preset's, 20)
 #   --groups "G ..."    group sizes of the AffineQuant runs (default "128 32"; 128 is the preset's own)
 #   --preset NAME       AffineQuant preset (default w4a16g128)
+#   --grids "G ..."     k-quant grids of further AffineQuant runs (`--weight-grid G` on --preset, e.g. "q4_k_m q3_k_m
+#                       q2_k_m"; default none). --preset's bits do not matter for them: --wbits follows the grid
 #   --quantize-args "A" extra options for every `affinequant quantize` calibration (e.g. "--device cuda")
 #   --types "T ..."     llama-quantize types (default "Q4_0 Q4_1 Q4_K_M")
 #   --imatrix-chunks K  llama-imatrix chunks of --seqlen tokens (default 0: the whole calibration text)
@@ -55,7 +57,7 @@
 # (standard library only). The tools build runs at nice 15 in the background while the calibrations run.
 set -euo pipefail
 
-OUT="" WORK=build-llamacpp-compare NSAMPLES=32 SEQLEN=512 EPOCHS="" GROUP_SIZES="128 32" PRESET=w4a16g128 QARGS=""
+OUT="" WORK=build-llamacpp-compare NSAMPLES=32 SEQLEN=512 EPOCHS="" GROUP_SIZES="128 32" PRESET=w4a16g128 QARGS="" GRIDS=""
 TYPES="Q4_0 Q4_1 Q4_K_M" IMATRIX_CHUNKS=0 F16_EMBD=1 CTX=256 THREADS=$(nproc) JOBS=2 FORCE=0
 CALIB_FILES="resources/demo-text/train/*.txt" HELDOUT=resources/demo-text/heldout.txt MODEL=resources/demo-model
 TOOLS=${AQ_LLAMACPP_TOOLS:-$HOME/.cache/affinequant/llama.cpp-3.21.1-tools}
@@ -66,7 +68,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-2}
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) OUT=$2;; --work) WORK=$2;; --nsamples) NSAMPLES=$2;; --seqlen) SEQLEN=$2;; --epochs) EPOCHS=$2;;
-    --groups) GROUP_SIZES=$2;; --preset) PRESET=$2;; --quantize-args) QARGS=$2;; --types) TYPES=$2;;
+    --groups) GROUP_SIZES=$2;; --grids) GRIDS=$2;; --preset) PRESET=$2;; --quantize-args) QARGS=$2;; --types) TYPES=$2;;
     --imatrix-chunks) IMATRIX_CHUNKS=$2;; --ctx) CTX=$2;; --threads) THREADS=$2;; --calib) CALIB_FILES=$2;;
     --heldout) HELDOUT=$2;; --model) MODEL=$2;; --tools) TOOLS=$2;; --llamacpp) LLAMACPP=$2;; --jobs) JOBS=$2;;
     --no-f16-embd) F16_EMBD=0; shift; continue;;
@@ -206,6 +208,14 @@ for g in $GROUP_SIZES; do
   [[ $PRESET == *g"$g" ]] && garg=()
   run=$WORK/runs/$name-n$NSAMPLES-s$SEQLEN-$EPOCH_TAG
   calibrate "$name" "$run" --preset "$PRESET" "${garg[@]}" --nsamples "$NSAMPLES" --seqlen "$SEQLEN" "${EPOCH_ARGS[@]}" "${EXTRA[@]}"
+  export_gguf "$name" "$run" "$GG/$name.gguf"
+  AQ_NAMES+=("$name")
+done
+for grid in $GRIDS; do
+  name=affinequant-$PRESET-$grid
+  run=$WORK/runs/$name-n$NSAMPLES-s$SEQLEN-$EPOCH_TAG
+  calibrate "$name" "$run" --preset "$PRESET" --weight-grid "$grid" --nsamples "$NSAMPLES" --seqlen "$SEQLEN" \
+    "${EPOCH_ARGS[@]}" "${EXTRA[@]}"
   export_gguf "$name" "$run" "$GG/$name.gguf"
   AQ_NAMES+=("$name")
 done
@@ -399,6 +409,9 @@ def kld_stats(name):
 def label(name):
     if name == "base-f16":
         return "F16 base (affinequant, nothing quantized)"
+    m = re.match(r"affinequant-(.+)-(q\d_k(?:_m)?)$", name)
+    if m:
+        return f"AffineQuant `--preset {m.group(1)} --weight-grid {m.group(2)}`"
     m = re.match(r"affinequant-(.+)-g(\d+)$", name)
     if m:
         return f"AffineQuant `--preset {m.group(1)}`" + ("" if m.group(1).endswith("g" + m.group(2)) else f" `--group-size {m.group(2)}`")

@@ -528,6 +528,50 @@
         <source>Rollback factor</source>
         <translation>回滚系数</translation>
     </message>
+    <message>
+        <source>Uniform (scale and zero point per group)</source>
+        <translation>均匀（每组一个缩放因子和零点）</translation>
+    </message>
+    <message>
+        <source>Q4_K (llama.cpp, 4 bits)</source>
+        <translation>Q4_K（llama.cpp，4 位）</translation>
+    </message>
+    <message>
+        <source>Q5_K (llama.cpp, 5 bits)</source>
+        <translation>Q5_K（llama.cpp，5 位）</translation>
+    </message>
+    <message>
+        <source>Q6_K (llama.cpp, 6 bits)</source>
+        <translation>Q6_K（llama.cpp，6 位）</translation>
+    </message>
+    <message>
+        <source>Q3_K (llama.cpp, 3 bits)</source>
+        <translation>Q3_K（llama.cpp，3 位）</translation>
+    </message>
+    <message>
+        <source>Q2_K (llama.cpp, 2 bits)</source>
+        <translation>Q2_K（llama.cpp，2 位）</translation>
+    </message>
+    <message>
+        <source>Q4_K_M mix (llama.cpp&apos;s choice per tensor)</source>
+        <translation>Q4_K_M 混合（按 llama.cpp 的逐张量选择）</translation>
+    </message>
+    <message>
+        <source>Q3_K_M mix (llama.cpp&apos;s choice per tensor)</source>
+        <translation>Q3_K_M 混合（按 llama.cpp 的逐张量选择）</translation>
+    </message>
+    <message>
+        <source>Q2_K mix (llama.cpp&apos;s choice per tensor)</source>
+        <translation>Q2_K 混合（按 llama.cpp 的逐张量选择）</translation>
+    </message>
+    <message>
+        <source>The grid the weights are quantized to. Uniform: a scale and zero point per group. The k-quant grids are llama.cpp&apos;s: super-blocks of 256 weights whose sub-blocks have integer scales (and minimums) against float16 factors. Calibration then learns exactly the grid a GGUF export stores, and the weight bits follow the grid. The mixes give attention values, attention outputs and MLP down projections more bits in some blocks, as llama.cpp&apos;s file types of the same names do.</source>
+        <translation>权重量化所用的网格。均匀：每组一个缩放因子和零点。k-quant 网格即 llama.cpp 的网格：每 256 个权重为一个超块，其子块具有相对于 float16 因子的整数缩放（和最小值）。校准因此学习的正是 GGUF 导出所存储的网格，权重位数随网格而定。混合网格像 llama.cpp 同名文件类型那样，在部分块中为注意力值、注意力输出和 MLP 下投影分配更多位数。</translation>
+    </message>
+    <message>
+        <source>Weight gr&amp;id:</source>
+        <translation>权重网格(&amp;I)：</translation>
+    </message>
 </context>
 <context>
     <name>aq::gui::EstimatePanel</name>

@@ -722,6 +722,11 @@ PreflightReport preflight(const ModelConfig& m, const QuantConfig& q)
     if (mixedGroups)
         packBlocks.push_back("some layers are grouped and some per channel (group " + std::to_string(q.groupSize) +
                              " is not below every input size); the formats have one group_size");
+    const bool kquant = wq && q.weightGrid != WeightGrid::Uniform;
+    if (kquant)
+        packBlocks.push_back(std::string("the ") + weightGridName(q.weightGrid) +
+                             " grid's sub-block scales and minimums have no place in this format (one scale and zero "
+                             "point per group): gguf stores it, hf the dequantized weights");
     const std::string zeroCaveat = "zero points are not forced into [0, 2^" + std::to_string(q.wbits) +
                                    "-1] (spec §2.1), so the export refuses any layer with a group outside it";
 
@@ -831,6 +836,9 @@ PreflightReport preflight(const ModelConfig& m, const QuantConfig& q)
                 c.reason += (c.reason.empty() ? "" : "; ") + x;
         } else if (!wq) {
             c.reason = "F16 weights";
+        } else if (kquant) {
+            c.reason = std::string("the calibrated ") + weightGridName(q.weightGrid) +
+                       " grid as it is: llama.cpp decodes every weight to the run's value bit for bit";
         } else {
             const char* type = nullptr;
             if (q.wbits == 4)
