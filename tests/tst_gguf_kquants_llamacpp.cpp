@@ -13,6 +13,7 @@
 #include "gguf_reader.h"
 #include "kquant_blocks.h"
 
+#include "llamacpp_checker.h"
 #include "testutil.h"
 
 #include <QJsonArray>
@@ -25,47 +26,9 @@
 
 namespace {
 
-const QString kChecker = QStringLiteral(AQ_LLAMA_CHECK_PATH);
+using namespace llamacpp;
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
 
-Run run(const QString& program, const QStringList& args, int timeoutMs)
-{
-    QProcess p;
-    p.start(program, args);
-    Run r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = "timed out after " + QByteArray::number(timeoutMs / 1000) + " s: " + program.toUtf8();
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-}
-
-/// Why aq-llama-check cannot run here, or an empty string when it can.
-QString checkerProblem()
-{
-    if (kChecker.isEmpty())
-        return QStringLiteral("aq-llama-check was not built: llama.cpp was not found when the project was configured "
-                              "(AQ_LLAMACPP_DIR)");
-    if (!QFile::exists(kChecker))
-        return QStringLiteral("%1 does not exist; build the target aq-llama-check").arg(kChecker);
-    const Run r = run(kChecker, {"--version"}, 60000);
-    if (r.exitCode != 0)
-        return QStringLiteral("%1 --version failed (exit %2): %3")
-            .arg(kChecker)
-            .arg(r.exitCode)
-            .arg(QString::fromUtf8(r.err.trimmed()));
-    return {};
-}
 
 /// Mismatch count and the first mismatch described.
 struct Count {
@@ -199,23 +162,7 @@ private slots:
 
 int main(int argc, char** argv)
 {
-    QCoreApplication app(argc, argv);
-    const QString problem = checkerProblem();
-    if (!problem.isEmpty()) {
-        if (!qEnvironmentVariableIsEmpty("CI")) {
-            std::fprintf(stderr,
-                         "FAIL: %s. CI must check the k-quant layouts in llama.cpp: run tools/install-deps.sh "
-                         "(it installs llama.cpp), then configure and build again.\n",
-                         qPrintable(problem));
-            return 1;
-        }
-        std::printf("SKIP: %s. To run this test: tools/install-deps.sh (it installs llama.cpp), then configure and "
-                    "build again.\n",
-                    qPrintable(problem));
-        return 77;
-    }
-    TestGgufKQuantsLlamaCpp t;
-    return QTest::qExec(&t, argc, argv);
+    return llamacpp::checkerMain<TestGgufKQuantsLlamaCpp>(argc, argv, "the k-quant layouts");
 }
 
 #include "tst_gguf_kquants_llamacpp.moc"

@@ -12,6 +12,7 @@
 // fails and says to run tools/install-deps.sh.
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
+#include "llamacpp_checker.h"
 #include "testutil.h"
 
 #include <QFile>
@@ -32,7 +33,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const QString kChecker = QStringLiteral(AQ_LLAMA_CHECK_PATH);
+using namespace llamacpp;
+
 const QString kDemo = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-model");
 const QString kCalib = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/train/northangerabbey.txt");
 const QString kHeldout = QStringLiteral(AQ_SOURCE_DIR "/resources/demo-text/heldout.txt");
@@ -56,51 +58,6 @@ constexpr double kMaxRelativePerplexityDiff = 2e-3;
 constexpr double kMaxRelativeWindowNllDiff = 1.6e-3;
 constexpr double kMaxRelativeWindowNllDiffKQuant = 5e-3;
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
-
-Run run(const QString& program, const QStringList& args, int timeoutMs)
-{
-    QProcess p;
-    p.start(program, args);
-    Run r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = "timed out after " + QByteArray::number(timeoutMs / 1000) + " s: " + program.toUtf8();
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-}
-
-QByteArray describe(const QString& program, const QStringList& args, const Run& r)
-{
-    return (program + " " + args.join(' ')).toUtf8() + "\nexit " + QByteArray::number(r.exitCode) + "\n" + r.err +
-           r.out.right(2000);
-}
-
-/// Why aq-llama-check cannot run here, or an empty string when it can.
-QString checkerProblem()
-{
-    if (kChecker.isEmpty())
-        return QStringLiteral("aq-llama-check was not built: llama.cpp was not found when the project was configured "
-                              "(AQ_LLAMACPP_DIR)");
-    if (!fs::exists(kChecker.toStdString()))
-        return QStringLiteral("%1 does not exist; build the target aq-llama-check").arg(kChecker);
-    const Run r = run(kChecker, {"--version"}, 60000);
-    if (r.exitCode != 0)
-        return QStringLiteral("%1 --version failed (exit %2): %3")
-            .arg(kChecker)
-            .arg(r.exitCode)
-            .arg(QString::fromUtf8(r.err.trimmed()));
-    return {};
-}
 
 struct Floats {
     std::vector<int64_t> shape;
@@ -543,24 +500,7 @@ private slots:
 
 int main(int argc, char** argv)
 {
-    QCoreApplication app(argc, argv);
-    const QString problem = checkerProblem();
-    if (!problem.isEmpty()) {
-        if (!qEnvironmentVariableIsEmpty("CI")) {
-            std::fprintf(stderr,
-                         "FAIL: %s. CI must check GGUF exports in llama.cpp: run tools/install-deps.sh "
-                         "(it installs llama.cpp), then configure and build again.\n",
-                         qPrintable(problem));
-            return 1;
-        }
-        std::printf(
-            "SKIP: %s. To run this test: tools/install-deps.sh (it installs llama.cpp), then configure and build "
-            "again.\n",
-            qPrintable(problem));
-        return 77;
-    }
-    TestGgufLlamaCpp t;
-    return QTest::qExec(&t, argc, argv);
+    return llamacpp::checkerMain<TestGgufLlamaCpp>(argc, argv, "GGUF exports");
 }
 
 #include "tst_gguf_llamacpp.moc"

@@ -394,8 +394,15 @@ OutputSizes estimateOutputSizes(const ModelConfig& m, const QuantConfig& q, cons
             if (shape.size() != 2)
                 continue;
             merged += static_cast<uint64_t>(shape[0]) * 4;  // a bias the shifts may add
-            if (q.wbits < 16)
+            if (q.wbits < 16 && q.weightGrid != WeightGrid::Uniform) {
+                // Scales and zeros per sub-block, the integer sub-block factors, and d / dmin per super-block.
+                const KQuantLayout& L =
+                    kquantLayout(tensorGrid(q.weightGrid, linearRole(blockLayout(m), lin), i, m.numLayers, m));
+                const uint64_t subs = static_cast<uint64_t>(shape[1] / L.subBlock);
+                quant += static_cast<uint64_t>(shape[0]) * (subs * 16 + static_cast<uint64_t>(shape[1] / kSuperBlock) * 8);
+            } else if (q.wbits < 16) {
                 quant += static_cast<uint64_t>(shape[0]) * static_cast<uint64_t>(groupsPerRow(shape[1], q.groupSize)) * 8;
+            }
         }
         s.blocks.push_back(merged + quant + 2 * kHeader +
                            estimateRunViewsBytes(m.hiddenSize, m.intermediateSize, q.epochs));
