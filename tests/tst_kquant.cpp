@@ -4,6 +4,7 @@
 // and gradients that reach the weights and the learned clipping.
 #include "aq/error.h"
 #include "quantizer.h"
+#include "transforms.h"
 
 #include <torch/torch.h>
 
@@ -243,6 +244,38 @@ private slots:
                      aq::weightGridName(g));
             QVERIFY2(u.grad().abs().sum().item<float>() > 0, aq::weightGridName(g));
             QVERIFY2(l.grad().abs().sum().item<float>() > 0, aq::weightGridName(g));
+        }
+    }
+
+    void clippingSearchStartsCloserToTheWeights()
+    {
+        // --lwc-init-search: each group (k-quant: super-block) starts at the ladder's factor with the least squared
+        // error, so none is worse than at the default start, and some start clipped.
+        for (WeightGrid g : {WeightGrid::Uniform, WeightGrid::Q4_K, WeightGrid::Q3_K}) {
+            WeightQuantSpec spec = g == WeightGrid::Uniform ? WeightQuantSpec{} : specOf(g);
+            if (g == WeightGrid::Uniform)
+                spec.groupSize = 64;
+            const int64_t rows = 16, n = 512, groups = n / spec.groupSize;
+            const auto w = makeWeights(rows, n);
+            BlockWeights bw;
+            bw.tensors["lin.weight"] = w;
+            BlockTransforms t;
+            t.lwc["lin"] = {torch::full({rows, groups}, 4.0), torch::full({rows, groups}, 4.0)};
+            const auto errors = [&](const torch::Tensor& u, const torch::Tensor& l) {
+                return (fakeQuantWeight(w, spec, u, l) - w).pow(2).view({rows, groups, -1}).sum(-1);
+            };
+            const auto before = errors(t.lwc["lin"].first, t.lwc["lin"].second);
+            searchClipping(t, bw, {{"lin", spec}});
+            const auto& [u, l] = t.lwc["lin"];
+            QVERIFY(u.equal(l));
+            QVERIFY(u.le(4.0).all().item<bool>() && torch::sigmoid(u).ge(0.70).all().item<bool>());
+            // Per group for the uniform grid; per super-block for a k-quant grid (its sub-blocks share one factor).
+            const int64_t together = g == WeightGrid::Uniform ? 1 : 256 / spec.groupSize;
+            const auto after = errors(u, l).view({rows, groups / together, together}).sum(-1);
+            QVERIFY(after.le(before.view({rows, groups / together, together}).sum(-1)).all().item<bool>());
+            QVERIFY(u.view({rows, groups / together, together}).eq(u.view({rows, groups / together, together})
+                                                                       .narrow(2, 0, 1)).all().item<bool>());
+            QVERIFY2(u.lt(4.0).any().item<bool>(), aq::weightGridName(g));  // some group found a tighter start
         }
     }
 

@@ -572,6 +572,10 @@
         <source>Weight gr&amp;id:</source>
         <translation>权重网格(&amp;I)：</translation>
     </message>
+    <message>
+        <source>Search the initial clipping</source>
+        <translation>搜索初始裁剪</translation>
+    </message>
 </context>
 <context>
     <name>aq::gui::EstimatePanel</name>

@@ -45,6 +45,7 @@ const Label kSettingLabels[] = {
     {"zero_in_range", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Keep 0 inside the grid range")},
     {"reference_delta_clamp", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Reference step-size behaviour")},
     {"lwc", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable weight clipping (LWC)")},
+    {"lwc_init_search", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Search the initial clipping")},
     {"let", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable equivalent transforms (LET)")},
     {"ln_matrix", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel",
                        "Full matrices after the norms (paper's recipe: evaluation inside AffineQuant Studio only)")},

@@ -689,6 +689,10 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                                : sum / static_cast<double>(yFp.numel());
     };
     EpochMasks masks = makeEpochMasks(m, q, 0, sf, opts);
+    if (q.lwcInitSearch && !t.lwc.empty()) {
+        torch::NoGradGuard ng;
+        searchClipping(t, applyTransforms(m, q, orig, t, masks, specs, false), specs);
+    }
     {
         torch::NoGradGuard ng;
         r.report["initial_loss"] = blockLoss(forPasses(applyTransforms(m, q, orig, t, masks, specs, true)));

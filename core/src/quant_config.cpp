@@ -213,6 +213,11 @@ const std::vector<Setting>& quantSettings()
          .option = "lwc",
          .help = "learnable weight clipping (off: plain min/max ranges)",
          .field = &Q::lwc, .switches = S::OffOnly, .stepCost = true},
+        {.id = "lwc_init_search",
+         .option = "lwc-init-search",
+         .help = "start each group's clipping at the factor (0.71 to 0.98 of the range) that quantizes its weights "
+                 "with the least squared error, instead of near the full range",
+         .field = &Q::lwcInitSearch, .switches = S::OnOnly},
         {.id = "let",
          .option = "let",
          .help = "learnable equivalent (affine) transforms and shifts (off: none)",

@@ -259,6 +259,42 @@ BlockTransforms initTransforms(const ModelConfig& m, const QuantConfig& q, const
     return t;
 }
 
+void searchClipping(BlockTransforms& t, const BlockWeights& w, const std::map<std::string, WeightQuantSpec>& specs)
+{
+    torch::NoGradGuard ng;
+    // The LWC parameters' initial value (4) and clipping factors below it, as sigmoid logits.
+    std::vector<double> logits = {4.0};
+    for (double c = 0.95; c > 0.70; c -= 0.03)
+        logits.push_back(std::log(c / (1 - c)));
+    for (auto& [name, params] : t.lwc) {
+        const torch::Tensor weight = w.at(name + ".weight").to(torch::kFloat32);
+        const WeightQuantSpec& spec = specs.at(name);
+        const int64_t out = weight.size(0), in = weight.size(1), groups = params.first.size(1);
+        if (in % groups != 0)
+            continue;  // a partial last group: keep the default
+        // A k-quant grid's groups (sub-blocks) share their super-block's factors: one factor per super-block.
+        const int64_t together = spec.grid != WeightGrid::Uniform ? kSuperBlock / spec.groupSize : 1;
+        if (groups % together != 0)
+            continue;
+        torch::Tensor best, bestLogit;
+        for (double logit : logits) {
+            const auto u = torch::full_like(params.first, logit);
+            const auto err = (fakeQuantWeight(weight, spec, u, u) - weight).pow(2).view({out, groups / together, -1}).sum(-1);
+            if (!best.defined()) {
+                best = err;
+                bestLogit = torch::full_like(err, logit);
+                continue;
+            }
+            const auto better = err < best;
+            best = torch::where(better, err, best);
+            bestLogit = torch::where(better, torch::full_like(err, logit), bestLogit);
+        }
+        const auto chosen = bestLogit.repeat_interleave(together, 1);
+        params.first.copy_(chosen.to(params.first.options()));
+        params.second.copy_(chosen.to(params.second.options()));
+    }
+}
+
 BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const BlockWeights& orig, const BlockTransforms& t,
                              const EpochMasks& masks, const std::map<std::string, WeightQuantSpec>& specs, bool quantize,
                              const TransformOptions& opt)

@@ -69,6 +69,11 @@ EpochMasks makeEpochMasks(const ModelConfig& model, const QuantConfig& q, int ep
 /// choice for each linear of that block).
 std::map<std::string, WeightQuantSpec> weightSpecs(const ModelConfig& model, const QuantConfig& q, const BlockWeights& w,
                                                    int64_t block, std::vector<std::string>* perChannelFallback);
+/// Sets every group's clipping parameters to the factor, among a fixed ladder from the default (sigmoid(4), 0.982)
+/// down to 0.71, whose fake-quantized group of `w` (the block's transformed weights) has the least squared error (a
+/// k-quant grid: one factor per super-block, whose sub-blocks share its binary16 factors).
+void searchClipping(BlockTransforms& t, const BlockWeights& w, const std::map<std::string, WeightQuantSpec>& specs);
+
 /// What a linear of the block layout does, for the mixed grids.
 LinearRole linearRole(const BlockLayout& layout, const std::string& linear);
 

@@ -67,6 +67,8 @@ struct QuantConfig {
     bool zeroInRange = false;       ///< force 0 into [min, max] (needed by packed integer exports)
     bool referenceDeltaClamp = false; ///< reproduce the reference's missing step-size clamp (spec §2.1)
     bool lwc = true;                ///< learnable weight clipping
+    bool lwcInitSearch = false;     ///< start each group's clipping at the factor whose quantized group is closest to
+                                    ///< its weights (a search), not at the full range
     bool let = true;                ///< learnable equivalent (affine) transforms and shifts
     bool lnMatrix = false;          ///< P1/P2 as full d x d matrices (weight-only presets)
     bool qkMatrix = false;          ///< P4 (q/k) as per-head block matrices
