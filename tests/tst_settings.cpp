@@ -83,10 +83,12 @@ private slots:
         const nlohmann::json j = nlohmann::json::parse(aq::quantConfigJson(aq::QuantConfig{}));
         for (const char* key : kKeysBeforeTheTable)
             QVERIFY2(j.contains(key), key);
-        // Added since: the rollback factor, and the weight grid (a name; "uniform" is the grid every earlier run used).
+        // Added since: the rollback factor, the weight grid (a name; "uniform" is the grid every earlier run used) and
+        // the clipping search (off, as every earlier run started).
         QVERIFY(j.contains("rollback_factor"));
         QCOMPARE(j.value("weight_grid", std::string()), std::string("uniform"));
-        QCOMPARE(j.size(), std::size(kKeysBeforeTheTable) + 2);
+        QCOMPARE(j.value("lwc_init_search", true), false);
+        QCOMPARE(j.size(), std::size(kKeysBeforeTheTable) + 3);
         // A run.json without the key (an earlier run) reads as the uniform grid; an unknown grid is refused by name.
         QCOMPARE(aq::quantConfigFromJson(R"({"wbits": 4})").weightGrid, aq::WeightGrid::Uniform);
         QCOMPARE(aq::quantConfigFromJson(R"({"weight_grid": "q3_k_m"})").weightGrid, aq::WeightGrid::Q3_K_M);
