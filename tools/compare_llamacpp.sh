@@ -10,9 +10,11 @@
 #   - llama.cpp: `llama-quantize` of the F16 base to Q4_0, Q4_1 and Q4_K_M, each without and with an importance matrix
 #     from `llama-imatrix` computed on the same calibration text (context = --seqlen); and the same again with the token
 #     embeddings (the tied output layer) kept in F16 as AffineQuant's export keeps them (--token-embedding-type f16).
-# Measured by `llama-perplexity -c CTX` on the held-out text: once with --kl-divergence-base on the F16 base (saves its
-# logits), then --kl-divergence for every candidate over the same windows: mean KL divergence to the base, "same top"
-# rate, perplexity. llama-perplexity scores the second half of every window (tokens CTX/2+1 .. CTX-1, BOS at the start
+# Measured by `llama-perplexity -c CTX --no-repack` on the held-out text (--no-repack: the CPU's repacked weight
+# layouts, AMX among them, stay off, so the figures do not depend on the build machine's instruction sets; a tools
+# build with GGML_NATIVE on a CPU that reports AMX it cannot run otherwise stops with "Illegal instruction"): once
+# with --kl-divergence-base on the F16 base (saves its logits), then --kl-divergence for every candidate over the same
+# windows: mean KL divergence to the base, "same top" rate, perplexity. llama-perplexity scores the second half of every window (tokens CTX/2+1 .. CTX-1, BOS at the start
 # of each window). Bits per weight: "file" is llama.cpp's own load log (`file size = ... (X BPW)`: file bytes * 8 /
 # parameters, metadata and F32 norms included); "linears" is computed from the GGUF tensor table (bytes of the
 # attention and MLP weight tensors * 8 / their elements).
@@ -254,7 +256,7 @@ KLD_BASE=$WORK/base-f16-c$CTX.kld
 if [[ $FORCE == 1 || ! -f $KLD_BASE || $BASE -nt $KLD_BASE ]] || ! grep -q 'Final estimate' "$LOGS/base-f16.perplexity.log" 2>/dev/null; then
   log "llama-perplexity on the F16 base (-c $CTX), saving its logits"
   llama_run "llama-perplexity --kl-divergence-base (F16 base)" "$LOGS/base-f16.perplexity.log" 'Final estimate' \
-    "$LP" -m "$BASE" -f "$HELDOUT" -c "$CTX" -b "$CTX" -t "$THREADS" -lv 4 --kl-divergence-base "$KLD_BASE"
+    "$LP" -m "$BASE" -f "$HELDOUT" -c "$CTX" -b "$CTX" -t "$THREADS" -lv 4 --no-repack --kl-divergence-base "$KLD_BASE"
 fi
 log "base: $(grep -o 'Final estimate: PPL = .*' "$LOGS/base-f16.perplexity.log")"
 
@@ -295,7 +297,7 @@ for name in "${CANDIDATES[@]}"; do
      grep -q 'Same top p:' "$logf" && grep -q 'file size' "$logf"; then continue; fi
   log "$name: llama-perplexity --kl-divergence"
   llama_run "$name: llama-perplexity --kl-divergence" "$logf" 'Same top p:' \
-    "$LP" -m "$GG/$name.gguf" -f "$HELDOUT" -c "$CTX" -b "$CTX" -t "$THREADS" -lv 4 --kl-divergence-base "$KLD_BASE" --kl-divergence
+    "$LP" -m "$GG/$name.gguf" -f "$HELDOUT" -c "$CTX" -b "$CTX" -t "$THREADS" -lv 4 --no-repack --kl-divergence-base "$KLD_BASE" --kl-divergence
   log "$name: $(grep -o 'Mean    KLD:.*' "$logf"), $(grep -o 'Same top p:.*' "$logf"), $(grep -o 'Mean PPL(Q) .*' "$logf" | tr -s ' ')"
 done
 
@@ -315,7 +317,8 @@ json_step "affinequant eval --seqlen $CTX (float32 model)" affinequant-eval \
 STRIDE=$(( CTX - 1 ))
 log "llama-perplexity --ppl-stride $STRIDE on the F16 base (every position scored)"
 llama_run "llama-perplexity --ppl-stride $STRIDE (F16 base)" "$LOGS/base-f16.strided.log" 'llama_perf_context_print' \
-  "$LP" -m "$BASE" -f "$HELDOUT" -c $(( CTX - STRIDE / 2 )) -b $(( CTX - STRIDE / 2 )) --ppl-stride "$STRIDE" -t "$THREADS" -lv 4
+  "$LP" -m "$BASE" -f "$HELDOUT" -c $(( CTX - STRIDE / 2 )) -b $(( CTX - STRIDE / 2 )) --ppl-stride "$STRIDE" -t "$THREADS" -lv 4 \
+  --no-repack
 if [[ -x build/bin/aq-llama-check ]]; then
   log "aq-llama-check --seqlen $CTX on the F16 base (llama.cpp's library with affinequant eval's protocol)"
   json_step "aq-llama-check --seqlen $CTX (F16 base)" aq-llama-check \
