@@ -274,8 +274,8 @@ void ConfigPanel::build()
 
     // Each control stands for one setting of the engine's table, which gives its range.
     const std::pair<QWidget*, const char*> bound[] = {
-        {m_wbits, "wbits"}, {m_abits, "abits"}, {m_weightGrid, "weight_grid"}, {m_groupSize, "group_size"}, {m_partialGroups, "partial_groups"},
-        {m_perChannelFallback, "per_channel_fallback"}, {m_symmetric, "symmetric"}, {m_zeroInRange, "zero_in_range"},
+        {m_wbits, "wbits"}, {m_abits, "abits"}, {m_weightGrid, "weight_grid"}, {m_groupSize, "group_size"},
+        {m_partialGroups, "partial_groups"}, {m_perChannelFallback, "per_channel_fallback"}, {m_symmetric, "symmetric"}, {m_zeroInRange, "zero_in_range"},
         {m_referenceDeltaClamp, "reference_delta_clamp"}, {m_lwc, "lwc"}, {m_let, "let"}, {m_lnMatrix, "ln_matrix"},
         {m_qkMatrix, "qk_matrix"}, {m_trainShifts, "train_shifts"}, {m_signedMaxInit, "signed_max_init"},
         {m_augLoss, "aug_loss"}, {m_sf, "sf"}, {m_alpha, "alpha"}, {m_letLr, "let_lr"}, {m_lwcLr, "lwc_lr"},
@@ -286,6 +286,8 @@ void ConfigPanel::build()
         {m_conditionLimit, "condition_limit"}};
     for (const auto& [widget, id] : bound)
         bind(widget, id);
+    // The grid's items are in the order of aq::WeightGrid, one per name of the setting.
+    Q_ASSERT(size_t(m_weightGrid->count()) == aq::findSetting("weight_grid")->choices.size());
     // A setting without a control of its own gets a plain one here, named as the window names settings.
     for (const aq::Setting& setting : aq::quantSettings()) {
         if (m_fields.contains(setting.id))

@@ -1337,6 +1337,7 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
                               {"abits", q.abits},
                               {"group_size", q.groupSize},
                               {"symmetric", q.symmetric},
+                              {"weight_grid", weightGridName(q.weightGrid)},
                               {"method", methodName(q.method)},
                               {"preset", q.preset},
                               {"activation_quantization", q.abits < 16 ? "per-token dynamic asymmetric at every linear "

@@ -6,8 +6,18 @@
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/Types.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 #include <torch/version.h>
 
+// LibTorch's process-group headers compile their classes only under its own switches, which its CMake target
+// normally defines; ours (set where the headers were found) imply them.
+#if defined(AQ_C10D_GLOO) && !defined(USE_C10D_GLOO)
+#define USE_C10D_GLOO
+#endif
+#if defined(AQ_C10D_NCCL) && !defined(USE_C10D_NCCL)
+#define USE_C10D_NCCL
+#endif
 #if defined(AQ_C10D_GLOO)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif

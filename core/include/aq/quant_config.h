@@ -9,7 +9,6 @@
 #include "aq/model_config.h"
 
 #include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -112,6 +111,21 @@ enum class SwitchOptions {
     None,     ///< set by the method, not on the command line
 };
 
+/// The names of a choice's values: a view of a static array of names, in the order of the choice's enum.
+struct ChoiceNames {
+    const char* const* names = nullptr;
+    size_t count = 0;
+
+    constexpr ChoiceNames() = default;
+    template <size_t N>
+    constexpr ChoiceNames(const char* const (&array)[N]) : names(array), count(N) {}
+    size_t size() const { return count; }
+    bool empty() const { return count == 0; }
+    const char* operator[](size_t i) const { return names[i]; }
+    const char* const* begin() const { return names; }
+    const char* const* end() const { return names + count; }
+};
+
 /// One calibration setting.
 struct Setting {
     const char* id;        ///< run.json's "configuration" key, and the id errors carry ("group_size")
@@ -125,7 +139,7 @@ struct Setting {
     SwitchOptions switches = SwitchOptions::Both;
     const char* valueName = "N";  ///< `--help`'s placeholder: N, X, S
     bool stepCost = false;        ///< changes the work of a training step, a window or a block's merge
-    std::span<const char* const> choices{};  ///< a choice: the names of its values, in the order of the enum
+    ChoiceNames choices{};        ///< a choice: the names of its values, in the order of the enum
 
     bool isSwitch() const { return std::holds_alternative<bool QuantConfig::*>(field); }
     bool isChoice() const { return !choices.empty(); }
