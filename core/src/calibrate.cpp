@@ -328,8 +328,9 @@ nlohmann::json layoutJson(const ModelConfig& m, const QuantConfig& q, const Chec
         if (spec.grid != WeightGrid::Uniform) {
             // The k-quant grid of this linear in every block (a mixed grid varies them).
             nlohmann::json grids = nlohmann::json::array();
+            const LinearRole role = linearRole(blockLayout(m), name);
             for (int64_t b = 0; b < m.numLayers; ++b)
-                grids.push_back(weightGridName(weightSpecs(m, q, shapes, b, nullptr).at(name).grid));
+                grids.push_back(weightGridName(tensorGrid(q.weightGrid, role, b, m.numLayers, m)));
             j[name]["grids"] = grids;
             j[name]["layout"] = "sub-blocks of " + std::to_string(spec.groupSize) + " in super-blocks of 256";
         }
