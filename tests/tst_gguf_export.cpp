@@ -2,6 +2,7 @@
 // parser of this test's own (from the GGUF description, sharing nothing with the writer or verify's reader), the
 // tokenizer metadata of sentencepiece and byte-level BPE models, and every refusal.
 // LibTorch headers before Qt headers.
+#include "checkpoint.h"
 #include "gguf_writer.h"
 #include "safetensors.h"
 
@@ -167,6 +168,25 @@ class TestGgufExport : public QObject {
 
     fs::path m_tmp;
     std::string m_fold, m_sym, m_channel, m_w3, m_w4a4, m_lnm;
+
+    /// `verify` of an export against its run on two windows of 64 tokens.
+    static aq::VerifyResult verifyShort(const std::string& exportPath, const std::string& run)
+    {
+        aq::VerifyOptions v;
+        v.exportDir = exportPath;
+        v.runDir = run;
+        v.seqlen = 64;
+        v.maxWindows = 2;
+        return aq::verifyExport(v);
+    }
+
+    static std::string problemsOf(const aq::VerifyResult& vr)
+    {
+        std::string problems;
+        for (const auto& pr : vr.problems)
+            problems += pr + "; ";
+        return problems;
+    }
 
     aq::ExportResult exportTo(const std::string& run, const std::string& file, bool exactOnly = false)
     {
@@ -483,6 +503,42 @@ private slots:
         QVERIFY(leftovers(m_tmp).empty());
     }
 
+    void q6kTokenEmbeddings()
+    {
+        // --token-embedding-type q6_k: token_embd as Q6_K (type 14), 210 bytes per 256 values; verify holds it to
+        // the run's embeddings rounded to Q6_K, bit for bit, and still passes.
+        aq::ExportOptions o;
+        o.runDir = m_fold;
+        o.format = aq::ExportFormat::Gguf;
+        o.outDir = (m_tmp / "q6k-embd.gguf").string();
+        o.force = true;
+        o.q6kEmbeddings = true;
+        const aq::ExportResult r = aq::exportRun(o);
+        const ParsedGguf g = parseGguf(r.outDir);
+        QCOMPARE(g.tensors.at("token_embd.weight").type, 14u);
+        bool noted = false;
+        for (const auto& n : r.notes)
+            noted = noted || contains(n, "token embeddings (also the tied output layer) as Q6_K");
+        QVERIFY(noted);
+        const uintmax_t floatSize = fs::file_size(exportTo(m_fold, "f16-embd.gguf").outDir);
+        const aq::detail::Checkpoint demo(kDemo);
+        const int64_t embd = demo.config().vocabSize * demo.config().hiddenSize;
+        // F16 (2 bytes a value) replaced by Q6_K (210 / 256 bytes a value); alignment padding aside.
+        const double saved = static_cast<double>(floatSize) - static_cast<double>(fs::file_size(r.outDir));
+        QVERIFY2(std::abs(saved - static_cast<double>(embd) * (2.0 - 210.0 / 256.0)) < 64, std::to_string(saved).c_str());
+        const aq::VerifyResult vr = verifyShort(r.outDir, m_fold);
+        QVERIFY2(vr.ok, problemsOf(vr).c_str());
+        bool bitForBit = false;
+        for (const auto& d : vr.tensors)
+            bitForBit = bitForBit || (d.name == "model.embed_tokens.weight" && d.ok && contains(d.source, "bit for bit"));
+        QVERIFY(bitForBit);
+        // Other formats refuse the option.
+        o.format = aq::ExportFormat::HuggingFace;
+        o.outDir = (m_tmp / "q6k-hf").string();
+        const std::string msg = expectBadInput([&] { aq::exportRun(o); });
+        QVERIFY2(contains(msg, "--token-embedding-type q6_k applies to --format gguf only"), msg.c_str());
+    }
+
     void optIsRefused()
     {
         AQ_REQUIRE_FIXTURE(opt, "models/tiny-random-opt-hf");
@@ -577,16 +633,8 @@ private slots:
         checkLinearBlocks(g, run, "blk.1.attn_q.weight", "model.layers.1.self_attn.q_proj", arch == "llama" ? 4 : 0,
                           false);
         // verify reads the file back with its own reader, vocabulary and biases included, and runs both models.
-        aq::VerifyOptions v;
-        v.exportDir = r.outDir;
-        v.runDir = run;
-        v.seqlen = 64;
-        v.maxWindows = 2;
-        const aq::VerifyResult vr = aq::verifyExport(v);
-        std::string problems;
-        for (const auto& pr : vr.problems)
-            problems += pr + "; ";
-        QVERIFY2(vr.ok, problems.c_str());
+        const aq::VerifyResult vr = verifyShort(r.outDir, run);
+        QVERIFY2(vr.ok, problemsOf(vr).c_str());
         QVERIFY2(vr.meanKl < 1e-4 && vr.top1Agreement > 0.99, std::to_string(vr.meanKl).c_str());
     }
 

@@ -196,6 +196,14 @@ private slots:
         prepare("demo, affinequant q3_k (Q3_K)", kDemo,
                 {"--preset", "w3a16", "--weight-grid", "q3_k", "--nsamples", "8", "--seqlen", "256", "--epochs", "2"},
                 true);
+        // GPTQ rounding: the same grids, other codes; llama.cpp must still decode exactly the run's weights.
+        prepare("demo, affinequant q4_k_m + GPTQ rounding (Q4_K, Q6_K)", kDemo,
+                {"--preset", "w4a16", "--weight-grid", "q4_k_m", "--gptq-rounding", "--nsamples", "8", "--seqlen",
+                 "256", "--epochs", "2"},
+                true);
+        prepare("demo, affinequant w4 g128 + GPTQ rounding (Q4_1)", kDemo,
+                {"--preset", "w4a16g128", "--gptq-rounding", "--nsamples", "8", "--seqlen", "256", "--epochs", "2"},
+                true);
         for (const char* grid : {"q2_k", "q5_k", "q6_k"})
             prepare(QStringLiteral("demo, rtn %1 (%2)").arg(QLatin1String(grid), QString::fromLatin1(grid).toUpper()),
                     kDemo, {"--method", "rtn", "--weight-grid", grid, "--nsamples", "4", "--seqlen", "64"}, true);
@@ -407,6 +415,71 @@ private slots:
             "llama.cpp's decoding of %d quantized linears matches the run's grid; largest difference %.2f of the fp16 "
             "rounding bound (%s)",
             checkedLinears, worstRatio, worstName.c_str());
+    }
+
+    /// --token-embedding-type q6_k on the GPTQ-rounded q4_k_m run: `affinequant verify` requires the file's
+    /// embeddings to be the run's rounded to Q6_K bit for bit (with our reader); here llama.cpp's own decoding of them
+    /// must lie within Q6_K's rounding of the run's embeddings: a whole step (1/32 of the largest |w| of the 16-value
+    /// sub-block: the extreme of larger magnitude takes code -32, so a value of the same magnitude and other sign,
+    /// which would need +32, is clamped to 31), plus what rounding the sub-block's scale to an 8-bit multiple of the
+    /// super-block factor d (1/127 of the largest scale) moves a code of up to 32 steps: 32 / 254 of the largest scale,
+    /// 1/254 of the super-block's largest |w|, taken twice for margin.
+    void q6kEmbeddingsDecodeInLlamaCpp()
+    {
+        const QString name = QStringLiteral("demo, affinequant q4_k_m + GPTQ rounding (Q4_K, Q6_K)");
+        QVERIFY(m_cases.count(name));
+        const Case& c = m_cases.at(name);
+        const QString cli = QStringLiteral(AQ_CLI_PATH);
+        const QString gguf = m_tmp.filePath("q6k-embeddings.gguf");
+        QByteArray out;
+        mustRun(cli, {"export", "--run", c.runDir, "--format", "gguf", "--token-embedding-type", "q6_k", "--out", gguf},
+                300000, &out);
+        QVERIFY2(out.contains("token embeddings (also the tied output layer) as Q6_K"), out.constData());
+        mustRun(cli, {"verify", "--run", c.runDir, "--export", gguf, "--max-windows", "2", "--seqlen", "128"}, 300000,
+                &out);
+        QVERIFY2(out.contains("verification passed"), out.constData());
+        const QString dq = m_tmp.filePath("q6k-embeddings.f32");
+        QByteArray listingJson;
+        mustRun(kChecker, {"--dequant", gguf, "--out", dq, "--json"}, 300000, &listingJson);
+        const QJsonObject listing = parseJson(listingJson);
+        QFile f(dq);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray bytes = f.readAll();
+        const auto* decoded = reinterpret_cast<const float*>(bytes.constData());
+        const auto weights = readSafetensors(c.runDir + "/model/model.safetensors");
+        const Floats& emb = weights.at("model.embed_tokens.weight");
+        bool found = false;
+        for (const auto& entry : listing.value("tensors").toArray()) {
+            const QJsonObject t = entry.toObject();
+            if (t.value("name").toString() != QLatin1String("token_embd.weight"))
+                continue;
+            found = true;
+            QCOMPARE(t.value("type").toString().toUpper(), QStringLiteral("Q6_K"));
+            const float* d = decoded + t.value("float_offset").toInteger();
+            const size_t n = emb.v.size();
+            int64_t beyond = 0;
+            double worst = 0;
+            for (size_t s = 0; s < n; s += 256) {
+                float superMax = 0;
+                for (size_t j = s; j < s + 256; ++j)
+                    superMax = std::max(superMax, std::abs(emb.v[j]));
+                for (size_t i = s; i < s + 256; i += 16) {
+                    float amax = 0;
+                    for (size_t j = i; j < i + 16; ++j)
+                        amax = std::max(amax, std::abs(emb.v[j]));
+                    const double bound = amax / 32.0 + superMax / 128.0 + 1e-7;
+                    for (size_t j = i; j < i + 16; ++j) {
+                        const double diff = std::abs(static_cast<double>(d[j]) - emb.v[j]);
+                        worst = std::max(worst, diff / bound);
+                        if (diff > bound)
+                            ++beyond;
+                    }
+                }
+            }
+            qInfo("token_embd as Q6_K: llama.cpp's values differ from the run's by at most %.3f of the bound", worst);
+            QCOMPARE(beyond, int64_t(0));
+        }
+        QVERIFY(found);
     }
 
     void mixedGridsChooseAsLlamaCpp()

@@ -400,6 +400,61 @@ private slots:
         QCOMPARE(aq::loadModelConfig(r.runDir + "/model").activationBits, 4);
     }
 
+    /// A model whose query heads all share one key/value head (multi-query attention): its per-head transform
+    /// between values and outputs is then a single block, which must still be masked, diagnosed and shown as per-head
+    /// blocks (it once took the post-norm matrices' mask, undefined without --ln-matrix, and the run failed).
+    void oneKeyValueHead()
+    {
+        QTemporaryDir tmp;
+        const fs::path model = tmp.path().toStdString() + "/mqa";
+        fs::create_directories(model);
+        for (const auto& e : fs::directory_iterator(kDemo))
+            if (e.path().filename() != "model.safetensors")
+                fs::copy_file(e.path(), model / e.path().filename());
+        {
+            std::ifstream in(model / "config.json");
+            auto cfg = nlohmann::json::parse(in);
+            cfg["num_key_value_heads"] = 1;
+            std::ofstream(model / "config.json", std::ios::trunc) << cfg.dump(2);
+        }
+        // The demo model's keys and values with their first head only.
+        const aq::detail::Checkpoint demo(kDemo);
+        const int64_t headDim = demo.config().headDim;
+        std::vector<std::pair<std::string, torch::Tensor>> tensors;
+        for (const auto& name : demo.names()) {
+            auto t = demo.load(name);
+            if (name.find("k_proj.weight") != std::string::npos || name.find("v_proj.weight") != std::string::npos)
+                t = t.narrow(0, 0, headDim).contiguous();
+            tensors.emplace_back(name, t);
+        }
+        aq::detail::writeSafetensors((model / "model.safetensors").string(), tensors);
+        aq::CalibrationRequest r = demoRequest(tmp, "w4a4");
+        r.modelDir = model.string();
+        struct Spy : aq::CalibrationObserver {
+            std::vector<aq::MatrixSnapshot> out;
+            std::vector<aq::MatrixDiagnostics> diags;
+            void matrixSnapshot(const aq::MatrixSnapshot& s) override
+            {
+                if (s.transform == "out")
+                    out.push_back(s);
+            }
+            void matrixDiagnostics(const aq::MatrixDiagnostics& d) override
+            {
+                if (d.transform == "out")
+                    diags.push_back(d);
+            }
+        } spy;
+        aq::runCalibration(r, &spy);
+        QCOMPARE(spy.out.size(), size_t(4 * 2));  // blocks x epochs
+        const auto& first = spy.out.front();
+        QCOMPARE(first.rows, headDim);
+        QCOMPARE(first.cols, headDim);
+        // Epoch 0 of 2: the head mask's band is that epoch's (the diagonal is 1, far corners still 0).
+        QCOMPARE(first.mask[0], 1.0f);
+        QCOMPARE(first.mask[static_cast<size_t>(headDim - 1)], 0.0f);
+        QCOMPARE(spy.diags.front().bandWidth, aq::maskBandWidth(headDim, 2, 0));
+    }
+
     /// Every row's/group's own clipping bounds: the histogram's counts of weights outside them, checked against the
     /// demo model's weights. Without LET the histogrammed weights are the checkpoint's; at 0 epochs the clipping
     /// factors are their initial sigmoid(4) (an exact check), after training the bounds are bracketed by the exported

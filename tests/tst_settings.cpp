@@ -83,12 +83,15 @@ private slots:
         const nlohmann::json j = nlohmann::json::parse(aq::quantConfigJson(aq::QuantConfig{}));
         for (const char* key : kKeysBeforeTheTable)
             QVERIFY2(j.contains(key), key);
-        // Added since: the rollback factor, the weight grid (a name; "uniform" is the grid every earlier run used) and
-        // the clipping search (off, as every earlier run started).
+        // Added since: the rollback factor, the weight grid (a name; "uniform" is the grid every earlier run used),
+        // the clipping search (off, as every earlier run started) and GPTQ rounding (off: nearest, as every earlier
+        // run rounded).
         QVERIFY(j.contains("rollback_factor"));
         QCOMPARE(j.value("weight_grid", std::string()), std::string("uniform"));
         QCOMPARE(j.value("lwc_init_search", true), false);
-        QCOMPARE(j.size(), std::size(kKeysBeforeTheTable) + 3);
+        QCOMPARE(j.value("gptq_rounding", true), false);
+        QCOMPARE(j.size(), std::size(kKeysBeforeTheTable) + 4);
+        QCOMPARE(aq::quantConfigFromJson(R"({"wbits": 4})").gptqRounding, false);
         // A run.json without the key (an earlier run) reads as the uniform grid; an unknown grid is refused by name.
         QCOMPARE(aq::quantConfigFromJson(R"({"wbits": 4})").weightGrid, aq::WeightGrid::Uniform);
         QCOMPARE(aq::quantConfigFromJson(R"({"weight_grid": "q3_k_m"})").weightGrid, aq::WeightGrid::Q3_K_M);
@@ -117,6 +120,16 @@ private slots:
         c.wbits = 4;
         m.intermediateSize = 688;
         QCOMPARE(fieldOfFailure([&] { aq::validateConfig(c, m); }), std::string("weight_grid"));
+        m.intermediateSize = 768;
+        // GPTQ rounding needs the calibration's inputs (not computed by RTN) and quantized weights.
+        c.gptqRounding = true;
+        QCOMPARE(fieldOfFailure([&] { aq::validateConfig(c, m); }), std::string("gptq_rounding"));
+        c.method = aq::Method::AffineQuant;
+        aq::validateConfig(c, m);
+        c.weightGrid = aq::WeightGrid::Uniform;
+        c.wbits = 16;
+        QCOMPARE(fieldOfFailure([&] { aq::validateConfig(c, m); }), std::string("gptq_rounding"));
+        c.gptqRounding = false;
         // The mixes' choices for a 32-block model with 8 query heads per key/value head, written out by hand from
         // llama.cpp's rules (tst_gguf_llamacpp compares them with llama.cpp's quantizer itself).
         m.numLayers = 32;

@@ -36,11 +36,15 @@
 #   --groups "G ..."    group sizes of the AffineQuant runs (default "128 32"; 128 is the preset's own)
 #   --preset NAME       AffineQuant preset (default w4a16g128)
 #   --grids "G ..."     k-quant grids of further AffineQuant runs (`--weight-grid G` on --preset, e.g. "q4_k_m q3_k_m
-#                       q2_k_m"; default none). --preset's bits do not matter for them: --wbits follows the grid
+#                       q2_k_m"; default none). --preset's bits do not matter for them: --wbits follows the grid.
+#                       G:gptq adds --gptq-rounding to that run (e.g. "q4_k_m q4_k_m:gptq")
 #   --quantize-args "A" extra options for every `affinequant quantize` calibration (e.g. "--device cuda")
 #   --types "T ..."     llama-quantize types (default "Q4_0 Q4_1 Q4_K_M")
 #   --imatrix-chunks K  llama-imatrix chunks of --seqlen tokens (default 0: the whole calibration text)
 #   --no-f16-embd       skip the llama-quantize variants with F16 token embeddings
+#   --aq-token-embedding-type q6_k
+#                       also export every k-quant AffineQuant run with `--token-embedding-type q6_k` (token
+#                       embeddings as Q6_K, as llama-quantize's k-quant file types store them; rows "token_embd Q6_K")
 #   --ctx N             llama-perplexity context (default 256)
 #   --threads N         llama.cpp threads (default: all cores)
 #   --calib "FILES"     calibration text files, concatenated (default resources/demo-text/train/*.txt)
@@ -59,7 +63,7 @@
 # (standard library only). The tools build runs at nice 15 in the background while the calibrations run.
 set -euo pipefail
 
-OUT="" WORK=build-llamacpp-compare NSAMPLES=32 SEQLEN=512 EPOCHS="" GROUP_SIZES="128 32" PRESET=w4a16g128 QARGS="" GRIDS=""
+AQ_EMBD="" OUT="" WORK=build-llamacpp-compare NSAMPLES=32 SEQLEN=512 EPOCHS="" GROUP_SIZES="128 32" PRESET=w4a16g128 QARGS="" GRIDS=""
 TYPES="Q4_0 Q4_1 Q4_K_M" IMATRIX_CHUNKS=0 F16_EMBD=1 CTX=256 THREADS=$(nproc) JOBS=2 FORCE=0
 CALIB_FILES="resources/demo-text/train/*.txt" HELDOUT=resources/demo-text/heldout.txt MODEL=resources/demo-model
 TOOLS=${AQ_LLAMACPP_TOOLS:-$HOME/.cache/affinequant/llama.cpp-3.21.1-tools}
@@ -74,6 +78,7 @@ while [[ $# -gt 0 ]]; do
     --imatrix-chunks) IMATRIX_CHUNKS=$2;; --ctx) CTX=$2;; --threads) THREADS=$2;; --calib) CALIB_FILES=$2;;
     --heldout) HELDOUT=$2;; --model) MODEL=$2;; --tools) TOOLS=$2;; --llamacpp) LLAMACPP=$2;; --jobs) JOBS=$2;;
     --no-f16-embd) F16_EMBD=0; shift; continue;;
+    --aq-token-embedding-type) AQ_EMBD=$2;;
     --force) FORCE=1; shift; continue;;
     -h|--help) usage 0;;
     *) echo "compare_llamacpp: unknown option '$1' (see --help)" >&2; exit 2;;
@@ -183,11 +188,11 @@ calibrate() {  # NAME RUNDIR ARGS...
   timing "$name: affinequant quantize" "$secs"
 }
 
-export_gguf() {  # NAME RUNDIR FILE
-  local name=$1 run=$2 file=$3
+export_gguf() {  # NAME RUNDIR FILE [EXPORT OPTIONS...]
+  local name=$1 run=$2 file=$3; shift 3
   if [[ $FORCE == 0 && -f $file && $file -nt $run/run.json ]]; then log "$name: $file exists (reused)"; return 0; fi
   local start; start=$(date +%s)
-  "$AQ" export --run "$run" --format gguf --out "$file" --force > "$LOGS/$name.export.log" 2>&1 ||
+  "$AQ" export --run "$run" --format gguf --out "$file" --force "$@" > "$LOGS/$name.export.log" 2>&1 ||
     { cat "$LOGS/$name.export.log" >&2; die "$name: affinequant export --format gguf failed"; }
   log "$name: $(head -1 "$LOGS/$name.export.log")"
   timing "$name: affinequant export --format gguf" "$(( $(date +%s) - start ))"
@@ -213,13 +218,22 @@ for g in $GROUP_SIZES; do
   export_gguf "$name" "$run" "$GG/$name.gguf"
   AQ_NAMES+=("$name")
 done
-for grid in $GRIDS; do
+for entry in $GRIDS; do
+  grid=${entry%%:*} rounding=()
   name=affinequant-$PRESET-$grid
+  case $entry in
+    *:gptq) rounding=(--gptq-rounding); name+=-gptq;;
+    *:*) die "--grids: '$entry' is not a grid or GRID:gptq";;
+  esac
   run=$WORK/runs/$name-n$NSAMPLES-s$SEQLEN-$EPOCH_TAG
-  calibrate "$name" "$run" --preset "$PRESET" --weight-grid "$grid" --nsamples "$NSAMPLES" --seqlen "$SEQLEN" \
-    "${EPOCH_ARGS[@]}" "${EXTRA[@]}"
+  calibrate "$name" "$run" --preset "$PRESET" --weight-grid "$grid" "${rounding[@]}" --nsamples "$NSAMPLES" \
+    --seqlen "$SEQLEN" "${EPOCH_ARGS[@]}" "${EXTRA[@]}"
   export_gguf "$name" "$run" "$GG/$name.gguf"
   AQ_NAMES+=("$name")
+  if [[ $AQ_EMBD == q6_k ]]; then
+    export_gguf "$name-embdq6k" "$run" "$GG/$name-embdq6k.gguf" --token-embedding-type q6_k
+    AQ_NAMES+=("$name-embdq6k")
+  fi
 done
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -412,9 +426,10 @@ def kld_stats(name):
 def label(name):
     if name == "base-f16":
         return "F16 base (affinequant, nothing quantized)"
-    m = re.match(r"affinequant-(.+)-(q\d_k(?:_m)?)$", name)
+    m = re.match(r"affinequant-(.+)-(q\d_k(?:_m)?)(-gptq)?(-embdq6k)?$", name)
     if m:
-        return f"AffineQuant `--preset {m.group(1)} --weight-grid {m.group(2)}`"
+        return (f"AffineQuant `--preset {m.group(1)} --weight-grid {m.group(2)}" +
+                (" --gptq-rounding`" if m.group(3) else "`") + (", token_embd Q6_K" if m.group(4) else ""))
     m = re.match(r"affinequant-(.+)-g(\d+)$", name)
     if m:
         return f"AffineQuant `--preset {m.group(1)}`" + ("" if m.group(1).endswith("g" + m.group(2)) else f" `--group-size {m.group(2)}`")
@@ -459,9 +474,17 @@ retries = [l.split("\t") for l in read(os.path.join(work, "retries.tsv")).splitl
 
 commit_file = os.path.join(tools, "bin", "COMMIT")
 commit = read(commit_file).strip()[:12] if os.path.exists(commit_file) else "?"
-md = ["### AffineQuant's GGUF export against llama.cpp's quantizers (demo model, measured by llama.cpp)", ""]
+cfg = json.load(open(os.path.join(model, "config.json")))
+hidden, vocab = cfg["hidden_size"], cfg["vocab_size"]
+tied = cfg.get("tie_word_embeddings", False)
+base_t = gguf_tensors(os.path.join(gg, "base-f16.gguf"))
+emb_share = 100.0 * sum(t[2] for t in base_t if t[0] == "token_embd.weight") / sum(t[2] for t in base_t)
+md = [f"### AffineQuant's GGUF export against llama.cpp's quantizers ({os.path.basename(os.path.normpath(model))}, "
+      "measured by llama.cpp)", ""]
 md.append(
-    f"`{model}` (LLaMA, hidden 256, 4 blocks, vocabulary 2048, tied embeddings). Every file is measured by llama.cpp "
+    f"`{model}` (LLaMA, {cfg['num_hidden_layers']} blocks, hidden {hidden}, FFN {cfg['intermediate_size']}, "
+    f"{cfg['num_attention_heads']} query heads and {cfg.get('num_key_value_heads', cfg['num_attention_heads'])} "
+    f"key/value heads, vocabulary {vocab}{', tied embeddings' if tied else ''}). Every file is measured by llama.cpp "
     f"{commit} (the node-llama-cpp 3.21.1 release) with `llama-perplexity -c {ctx}` on `{heldout}`: {chunks} windows "
     f"of {ctx} tokens, of each the last {ctx - 1 - ctx // 2} predictions scored (llama-perplexity's protocol), KL "
     f"divergence and same-top rate against the F16 base's logits (`--kl-divergence-base`), the same windows for "
@@ -471,8 +494,9 @@ md.append(
     f"the same F16 base file; the importance matrix is `llama-imatrix` over the same calibration text, context "
     f"{seqlen}, {imat_chunks if imat_chunks else '?'} chunks ({'all of it' if ichunks == '0' else '--chunks ' + ichunks}). "
     f"BPW, file: llama.cpp's load log (`file size = ... (X BPW)`: file bytes × 8 / parameters, metadata, norms, "
-    f"biases and token embeddings included; the 2048 × 256 token embeddings, which are also the tied output layer, "
-    f"are 14 % of this model's parameters). BPW, linears: the q/k/v/o and MLP weight tensors only, computed from the "
+    f"biases and token embeddings included; the {vocab} × {hidden} token embeddings"
+    f"{', which are also the tied output layer,' if tied else ''} are {emb_share:.0f} % of this model's parameters). "
+    f"BPW, linears: the q/k/v/o and MLP weight tensors only, computed from the "
     f"GGUF tensor table (bytes × 8 / elements). Errors are llama-perplexity's ± (one standard error).")
 md += ["", *lines, ""]
 md.append(f"The unquantized model's perplexity at context {ctx}:")

@@ -576,6 +576,10 @@
         <source>Search the initial clipping</source>
         <translation>搜索初始裁剪</translation>
     </message>
+    <message>
+        <source>GPTQ rounding</source>
+        <translation>GPTQ 舍入</translation>
+    </message>
 </context>
 <context>
     <name>aq::gui::EstimatePanel</name>
@@ -980,6 +984,14 @@
     <message>
         <source>Close</source>
         <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Token embeddings as Q6_K</source>
+        <translation>词元嵌入存为 Q6_K</translation>
+    </message>
+    <message>
+        <source>As llama.cpp&apos;s Q4_K_M, Q3_K_M and Q2_K files store them (also the tied output layer): a smaller file, at the cost of rounding the embeddings, which the calibration did not see. Without this they keep the data type below.</source>
+        <translation>与 llama.cpp 的 Q4_K_M、Q3_K_M 和 Q2_K 文件的存储方式相同（也包括共享的输出层）：文件更小，代价是对嵌入进行舍入，而校准并未考虑这一点。不勾选时，它们保持下方的数据类型。</translation>
     </message>
 </context>
 <context>

@@ -25,7 +25,8 @@ nlohmann::json notesJson(const std::vector<std::string>& notes) { return nlohman
 
 int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
 {
-    Args args(argv, {"run", "format", "out", "dtype"}, {"force", "allow-extension", "gptq-v1", "exact-only", "json"});
+    Args args(argv, {"run", "format", "out", "dtype", "token-embedding-type"},
+              {"force", "allow-extension", "gptq-v1", "exact-only", "json"});
     aq::ExportOptions o;
     o.runDir = args.required("run");
     o.format = aq::parseExportFormat(args.required("format"));
@@ -37,6 +38,12 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
     o.exactOnly = args.flag("exact-only");
     if (o.exactOnly && o.format != aq::ExportFormat::Gguf)
         aq::badInput("--exact-only applies to --format gguf only");
+    const std::string embedding = args.str("token-embedding-type", "float");
+    if (embedding != "float" && embedding != "q6_k")
+        aq::badInput("--token-embedding-type must be float (the --dtype) or q6_k, not '" + embedding + "'");
+    o.q6kEmbeddings = embedding == "q6_k";
+    if (o.q6kEmbeddings && o.format != aq::ExportFormat::Gguf)
+        aq::badInput("--token-embedding-type q6_k applies to --format gguf only");
     if (o.allowExtension && o.format != aq::ExportFormat::HuggingFace)
         aq::badInput("--allow-extension applies to --format hf only");
     if (o.gptqV1 && o.format != aq::ExportFormat::Gptq)

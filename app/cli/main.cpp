@@ -74,11 +74,12 @@ Commands:
             loads in transformers, vLLM and llama.cpp); --ln-matrix --no-zero-in-range is the paper's recipe,
             whose dense post-norm matrices only this program's own evaluation applies.
   export    --run RUNDIR --format hf|awq|gptq|compressed-tensors|gguf --out DIR|FILE.gguf [--dtype float16|bfloat16]
-            [--force] [--allow-extension] [--gptq-v1] [--exact-only] [--json]
+            [--force] [--allow-extension] [--gptq-v1] [--exact-only] [--token-embedding-type float|q6_k] [--json]
             Writes a finished run for other runtimes (docs/export.md): hf = stock LlamaForCausalLM/OPTForCausalLM with
             fake-quantized weights; awq, gptq, compressed-tensors = packed integer weights (weight-only runs);
             gguf = one llama.cpp file with the run's grid as Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 blocks and the tokenizer
-            (--exact-only: refuse layers no ggml type holds instead of storing them as F16).
+            (--exact-only: refuse layers no ggml type holds instead of storing them as F16; --token-embedding-type
+            q6_k: token embeddings as Q6_K, as llama.cpp's k-quant file types store them).
   verify    --export DIR|FILE.gguf --run RUNDIR [--text FILE] [--seqlen N] [--max-windows K] [--device D] [--json]
             Decodes an export independently and compares it with the run: weights, logits, KL, top-1, perplexity.
   preflight --model DIR (--preset NAME | --wbits N --abits N [--group-size G]) [quantize options] [--json]

@@ -225,6 +225,10 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     m_exactOnly->setToolTip(tr("Without this, layers whose grid no ggml block type holds (2 or 3 bits, asymmetric 8 "
                                "bits, groups not splitting into blocks of 32) are stored as float16 values: the same "
                                "model, without the size saving."));
+    m_q6kEmbeddings = new QCheckBox(tr("Token embeddings as Q6_K"), this);
+    m_q6kEmbeddings->setToolTip(tr("As llama.cpp's Q4_K_M, Q3_K_M and Q2_K files store them (also the tied output "
+                                   "layer): a smaller file, at the cost of rounding the embeddings, which the "
+                                   "calibration did not see. Without this they keep the data type below."));
     m_dtype = new QComboBox(this);
     m_dtype->addItem(QStringLiteral("float16"));
     m_dtype->addItem(QStringLiteral("bfloat16"));
@@ -251,6 +255,7 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     qobject_cast<QLabel*>(form->labelForField(outRow))->setBuddy(m_output);
     form->addRow(m_allowExtension);
     form->addRow(m_exactOnly);
+    form->addRow(m_q6kEmbeddings);
     form->addRow(m_force);
 
     m_status = new QLabel(this);
@@ -408,6 +413,7 @@ aq::ExportOptions ExportDialog::options() const
     o.dtype = m_dtype->currentText().toStdString();
     o.force = m_force->isChecked();
     o.exactOnly = isGguf() && m_exactOnly->isChecked();
+    o.q6kEmbeddings = isGguf() && m_q6kEmbeddings->isChecked();
     o.allowExtension = format() == aq::ExportFormat::HuggingFace && m_allowExtension->isVisibleTo(this) &&
                        m_allowExtension->isChecked();
     return o;
@@ -531,6 +537,7 @@ void ExportDialog::updateButtons()
     m_verify->setEnabled(!exporting && !verifying && outputExists);
     m_openFolder->setEnabled(outputExists);
     m_exactOnly->setVisible(isGguf());
+    m_q6kEmbeddings->setVisible(isGguf());
     m_allowExtension->setEnabled(format() == aq::ExportFormat::HuggingFace);
     m_run->setEnabled(!exporting && !verifying);
     for (QRadioButton* b : std::as_const(m_formatButtons))

@@ -156,6 +156,7 @@ private:
     QComboBox* m_dtype = nullptr;
     QLineEdit* m_output = nullptr;
     QCheckBox* m_exactOnly = nullptr;
+    QCheckBox* m_q6kEmbeddings = nullptr;
     QCheckBox* m_allowExtension = nullptr;
     QCheckBox* m_force = nullptr;
     QLabel* m_status = nullptr;

@@ -46,6 +46,7 @@ const Label kSettingLabels[] = {
     {"reference_delta_clamp", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Reference step-size behaviour")},
     {"lwc", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable weight clipping (LWC)")},
     {"lwc_init_search", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Search the initial clipping")},
+    {"gptq_rounding", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "GPTQ rounding")},
     {"let", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel", "Learnable equivalent transforms (LET)")},
     {"ln_matrix", kConfig, QT_TRANSLATE_NOOP("aq::gui::ConfigPanel",
                        "Full matrices after the norms (paper's recipe: evaluation inside AffineQuant Studio only)")},
@@ -75,6 +76,7 @@ const Label kSettingLabels[] = {
 const Label kExportLabels[] = {
     {"force", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Replace an existing folder or file")},
     {"exact-only", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Only exact grids (refuse layers gguf must store as float16)")},
+    {"token-embedding-type", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Token embeddings as Q6_K")},
     {"allow-extension", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "Keep the post-norm matrices as extra tensors")},
     {"dtype", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "&Data type:")},
     {"out", kExport, QT_TRANSLATE_NOOP("aq::gui::ExportDialog", "&Output:")},

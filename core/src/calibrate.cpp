@@ -9,6 +9,7 @@
 #include "cancellable_tokenize.h"
 #include "checkpoint.h"
 #include "finite_check.h"
+#include "gptq_rounding.h"
 #include "jsonutil.h"
 #include "model.h"
 #include "perplexity.h"
@@ -484,6 +485,50 @@ BlockWeights rtnBlock(const ModelConfig& m, const QuantConfig& q, const BlockWei
     return applyTransforms(m, rq, w, BlockTransforms{}, none, specs, true);
 }
 
+/// The block's inputs to each linear, site by site ("qkv", "out", "fc1", "down"), and the linears each site feeds.
+std::vector<std::pair<const char*, std::vector<std::string>>> linearSites(const ModelConfig& m)
+{
+    const BlockLayout layout = blockLayout(m);
+    return {{"qkv", layout.qkv}, {"out", {layout.out}}, {"fc1", layout.fc1}, {"down", {layout.down}}};
+}
+
+/// GPTQ rounding of the merged block (--gptq-rounding): the Gram matrix of every linear's inputs over this block's
+/// quantized-stream windows (as the merged, nearest-rounded block computes them, activation quantization included;
+/// summed over the ranks of a group), then each linear's transformed weights rounded onto the grid their learned
+/// clipping fixed, column by column with error feedback. The grid, and so what recordGrid stored, stays the same.
+void roundWithErrorFeedback(const ModelConfig& m, const QuantConfig& q, const BlockWeights& unquantized,
+                            const BlockTransforms& t, const std::map<std::string, WeightQuantSpec>& specs,
+                            BlockWeights& merged, const torch::Tensor& xQ, const RopeTables& rope,
+                            const BlockOptions& qOpts, int64_t batch, const torch::Device& dev,
+                            torch::ScalarType passType, Collective& g)
+{
+    torch::NoGradGuard ng;
+    std::map<std::string, InputGram> grams;
+    BlockOptions o = qOpts;
+    o.probe = [&](const char* site, const torch::Tensor& x) { grams[site].add(fakeQuantActivation(x, q.abits)); };
+    BlockWeights pass = merged;
+    for (auto& [n, x] : pass.tensors)
+        x = x.to(passType);
+    for (int64_t i = 0; i < xQ.size(0); i += batch) {
+        const int64_t n = std::min(batch, xQ.size(0) - i);
+        runDecoderBlock(m, pass, batchOf(xQ, i, n, dev, passType), rope, o);
+    }
+    if (g.distributed())
+        for (auto& [site, gram] : grams)
+            g.sum({gram.matrix()}, "combining the inputs' statistics for GPTQ rounding");
+    for (const auto& [site, layers] : linearSites(m)) {
+        for (const auto& name : layers) {
+            const torch::Tensor& w = unquantized.at(name + ".weight");
+            auto it = t.lwc.find(name);
+            const bool learn = it != t.lwc.end();
+            auto rounded = gptqRound(w, grams.at(site).matrix(), specs.at(name), learn ? it->second.first : torch::Tensor(),
+                                     learn ? it->second.second : torch::Tensor(), "'" + name + "'");
+            torch::Tensor& target = merged.tensors.at(name + ".weight");
+            target = rounded.to(target.device(), target.scalar_type());
+        }
+    }
+}
+
 /// sum / count over every rank's sums and counts (float64).
 double globalMean(Collective& g, double sum, int64_t count, const char* what)
 {
@@ -826,7 +871,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         std::vector<MatrixDiagnostics> diags;
         if (failure.empty()) {
             for (const auto& [name, blocks] : maskedMatrices(t, masks)) {
-                diags.push_back(diagnose(name, blocks, block, e, blocks.size(0) == 1 ? masks.bigBand : masks.headBand));
+                diags.push_back(diagnose(name, blocks, block, e, isPostNormMatrix(name) ? masks.bigBand : masks.headBand));
                 if (!(diags.back().conditionEstimate <= q.conditionLimit)) {
                     std::ostringstream why;
                     why << "condition estimate of " << name << " " << diags.back().conditionEstimate << " > "
@@ -878,7 +923,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
                                            {"condition_estimate", d.conditionEstimate}};
         }
         for (const auto& [name, blocks] : maskedMatrices(t, masks)) {
-            auto mask = blocks.size(0) == 1 ? masks.big : masks.head;
+            const auto& mask = isPostNormMatrix(name) ? masks.big : masks.head;
             obs.matrixSnapshot(snapshot(name, blocks, mask, block, e));
         }
         obs.epochFinished(es);
@@ -907,6 +952,9 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
         }
     }
 
+    if (q.gptqRounding && q.wbits < 16)
+        roundWithErrorFeedback(m, q, unquantized, t, specs, r.merged, xQ, ropePass, qOpts, B, dev, passType, g);
+
     // Next block's quantized inputs, with the transformed activations' channel maxima for the outlier view.
     std::map<std::string, SiteStats> after;
     BlockOptions mergedOpts = qOpts;
@@ -925,10 +973,7 @@ BlockOutcome calibrateBlock(const ModelConfig& m, const QuantConfig& q, int bloc
     xFp = yFp;
     // "down" is never transformed: its "before" is the full-precision block's and its "after" the merged quantized
     // block's, so it shows what the transforms upstream (and the quantization) did to the down_proj input.
-    const BlockLayout layout = blockLayout(m);
-    const std::vector<std::pair<const char*, std::vector<std::string>>> sites = {
-        {"qkv", layout.qkv}, {"out", {layout.out}}, {"fc1", layout.fc1}, {"down", {layout.down}}};
-    for (const auto& [site, layers] : sites)
+    for (const auto& [site, layers] : linearSites(m))
         obs.activationProfile({block, site, toFloats(stats[site].absMax), toFloats(after[site].absMax), layers});
 
     BlockSummary bs{block, numBlocks, r.report["initial_loss"].get<double>(), finalLoss, since(t0), fallback};

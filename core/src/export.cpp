@@ -412,6 +412,8 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
         return exportGguf(o, progress, cancel);
     if (o.exactOnly)
         badInput("--exact-only applies to --format gguf only");
+    if (o.q6kEmbeddings)
+        badInput("--token-embedding-type q6_k applies to --format gguf only");
     if (o.dtype != "float16" && o.dtype != "bfloat16")
         badInput("--dtype must be float16 or bfloat16, not '" + o.dtype + "'");
     if (o.outDir.empty())

@@ -32,6 +32,7 @@ namespace {
 
 using nlohmann::json;
 using gguf::GgmlType;
+using gguf::kquantType;
 using Clock = std::chrono::steady_clock;
 
 /// How one quantized linear is stored.
@@ -51,20 +52,6 @@ std::optional<GgmlType> exactType(int bits, bool symmetric)
     if (bits == 8 && symmetric)
         return GgmlType::Q8_0;
     return std::nullopt;
-}
-
-/// The ggml type of a k-quant grid.
-GgmlType kquantType(WeightGrid grid)
-{
-    switch (grid) {
-    case WeightGrid::Q4_K: return GgmlType::Q4_K;
-    case WeightGrid::Q5_K: return GgmlType::Q5_K;
-    case WeightGrid::Q6_K: return GgmlType::Q6_K;
-    case WeightGrid::Q3_K: return GgmlType::Q3_K;
-    case WeightGrid::Q2_K: return GgmlType::Q2_K;
-    default: break;
-    }
-    throw Error(ErrorCode::Internal, std::string("kquantType: ") + weightGridName(grid) + " is not one ggml type");
 }
 
 LinearStorage storageFor(const RunInfo& run, int64_t in, int64_t groups, GgmlType floatType)
@@ -342,6 +329,7 @@ struct GgufPlan {
     std::string arch;               ///< "llama" or "qwen2"
     bool permuteQk = false;         ///< llama: interleaved RoPE needs the q/k rows permuted
     GgmlType floatType = GgmlType::F16;
+    GgmlType embeddingType = GgmlType::F16;  ///< token embeddings (and an untied output layer): floatType or Q6_K
     std::map<std::string, LinearStorage> linears;  ///< block-relative linear name -> storage (same in every block)
     std::vector<std::string> notes;
 };
@@ -373,6 +361,13 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
 
     GgufPlan p;
     p.floatType = o.dtype == "bfloat16" ? GgmlType::BF16 : GgmlType::F16;
+    p.embeddingType = p.floatType;
+    if (o.q6kEmbeddings) {
+        if (m.hiddenSize % kSuperBlock != 0)
+            badInput("--token-embedding-type q6_k stores rows in super-blocks of 256 values, but this model's hidden "
+                     "size is " + std::to_string(m.hiddenSize) + "; leave the token embeddings as floats");
+        p.embeddingType = GgmlType::Q6_K;
+    }
     const bool keepQwen2 = m.modelType == "qwen2" && target.architecture == "Qwen2ForCausalLM";
     p.arch = keepQwen2 ? "qwen2" : "llama";
     p.permuteQk = !keepQwen2;
@@ -525,7 +520,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
         infos.push_back({name, std::move(ne), type, 0, 0});
         ++typeCounts[gguf::typeName(type)];
     };
-    addInfo("token_embd.weight", dims2(ck.shape("model.embed_tokens.weight")), plan.floatType);
+    addInfo("token_embd.weight", dims2(ck.shape("model.embed_tokens.weight")), plan.embeddingType);
     const bool ropeFreqs = m.ropeScaling.type == RopeScaling::Type::Llama3;
     if (ropeFreqs)
         addInfo("rope_freqs.weight", {m.headDim / 2}, GgmlType::F32);
@@ -566,7 +561,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     addInfo("output_norm.weight", {m.hiddenSize}, GgmlType::F32);
     const bool untied = ck.contains("lm_head.weight");
     if (untied)
-        addInfo("output.weight", dims2(ck.shape("lm_head.weight")), plan.floatType);
+        addInfo("output.weight", dims2(ck.shape("lm_head.weight")), plan.embeddingType);
     uint32_t fileType = fileTypeOf(plan.floatType);
     for (const auto& [layer, s] : plan.linears)
         if (s.exact && run.wbits < 16)
@@ -593,7 +588,16 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
             writer.writeTensor(name, bytes.data(), bytes.size());
             result.numBytes += bytes.size();
         };
-        put("token_embd.weight", floatBytes("model.embed_tokens.weight", ck.load("model.embed_tokens.weight"), plan.floatType));
+        // Token embeddings and an output layer: floats, or Q6_K (full-range sub-block scales, nearest codes).
+        auto embeddingBytes = [&](const std::string& gname, const std::string& run) {
+            const torch::Tensor t = ck.load(run);
+            if (plan.embeddingType != GgmlType::Q6_K)
+                return floatBytes(run, t, plan.embeddingType);
+            const torch::Tensor w = t.to(torch::kFloat32);
+            const KQuantFactors f = kquantFactors(w, kquantSpec(WeightGrid::Q6_K));
+            return packKQuantLinear(gname, kquantRound(w, WeightGrid::Q6_K), f, WeightGrid::Q6_K).bytes;
+        };
+        put("token_embd.weight", embeddingBytes("token_embd.weight", "model.embed_tokens.weight"));
         if (ropeFreqs)
             put("rope_freqs.weight", floatBytes("rope_freqs", ropeFrequencyFactors(m), GgmlType::F32));
         for (int64_t i = 0; i < m.numLayers; ++i) {
@@ -644,7 +648,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
         check();
         put("output_norm.weight", floatBytes("model.norm.weight", ck.load("model.norm.weight"), GgmlType::F32));
         if (untied)
-            put("output.weight", floatBytes("lm_head.weight", ck.load("lm_head.weight"), plan.floatType));
+            put("output.weight", embeddingBytes("output.weight", "lm_head.weight"));
         writer.finish();
         check();
         staged.publish();
@@ -691,7 +695,9 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
                         " as float16 block factors; largest weight change from that rounding " +
                         std::to_string(result.maxWeightChange) + " (" + result.maxWeightChangeLayer + ")");
     notes.push_back(std::string("token embeddings") + (untied ? " and output layer" : " (also the tied output layer)") +
-                    " as " + gguf::typeName(plan.floatType) + "; norms and biases as F32");
+                    " as " + gguf::typeName(plan.embeddingType) +
+                    (plan.embeddingType == GgmlType::Q6_K ? " (full-range sub-block scales, nearest codes)" : "") +
+                    "; norms and biases as F32");
     if (target.attentionBias || target.mlpBias)
         notes.push_back("the learned shifts are stored as the optional linear biases llama.cpp's graph reads");
     if (target.normBiases)

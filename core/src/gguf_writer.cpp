@@ -2,6 +2,7 @@
 #include "gguf_writer.h"
 
 #include "aq/error.h"
+#include "aq/quant_config.h"
 
 #include <unistd.h>
 
@@ -40,6 +41,19 @@ uint32_t bitsOf(float v)
 }
 
 }  // namespace
+
+GgmlType kquantType(WeightGrid grid)
+{
+    switch (grid) {
+    case WeightGrid::Q4_K: return GgmlType::Q4_K;
+    case WeightGrid::Q5_K: return GgmlType::Q5_K;
+    case WeightGrid::Q6_K: return GgmlType::Q6_K;
+    case WeightGrid::Q3_K: return GgmlType::Q3_K;
+    case WeightGrid::Q2_K: return GgmlType::Q2_K;
+    default: break;
+    }
+    throw Error(ErrorCode::Internal, std::string("kquantType: ") + weightGridName(grid) + " is not one ggml type");
+}
 
 const char* typeName(GgmlType type)
 {

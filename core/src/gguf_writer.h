@@ -12,6 +12,10 @@
 #include <variant>
 #include <vector>
 
+namespace aq {
+enum class WeightGrid;
+}
+
 namespace aq::detail::gguf {
 
 /// Storage types of ggml that the exporter writes (numbers as in the GGUF tensor descriptor).
@@ -33,6 +37,8 @@ enum class GgmlType : uint32_t {
 
 /// "F32", "Q4_1", ...
 const char* typeName(GgmlType type);
+/// The type that stores one k-quant grid (Q4_K for WeightGrid::Q4_K, ...); throws Internal for the others.
+GgmlType kquantType(WeightGrid grid);
 /// Weights per block (1 for the float types, 32 for Q4_0 ... Q8_0, 256 for the k-quants Q2_K ... Q6_K).
 int64_t blockWeights(GgmlType type);
 /// Bytes per block.

@@ -218,6 +218,12 @@ const std::vector<Setting>& quantSettings()
          .help = "start each group's clipping at the factor (0.71 to 0.98 of the range) that quantizes its weights "
                  "with the least squared error, instead of near the full range",
          .field = &Q::lwcInitSearch, .switches = S::OnOnly},
+        {.id = "gptq_rounding",
+         .option = "gptq-rounding",
+         .help = "after the transforms and clipping are learned, round each linear's weights column by column onto "
+                 "the learned grid, spreading each column's rounding error over the columns left as the block's "
+                 "calibration inputs weigh them (GPTQ), instead of to the nearest grid value",
+         .field = &Q::gptqRounding, .switches = S::OnOnly, .stepCost = true},
         {.id = "let",
          .option = "let",
          .help = "learnable equivalent (affine) transforms and shifts (off: none)",
@@ -502,6 +508,12 @@ void validateConfig(const QuantConfig& c, const ModelConfig& m)
     }
     if (c.mixedPrecision && c.device == "cpu")
         badSetting("mixed_precision", "mixed precision needs a CUDA device");
+    if (c.gptqRounding && c.method == Method::Rtn)
+        badSetting("gptq_rounding", "GPTQ rounding needs the block-wise calibration's inputs, which --method rtn "
+                                    "does not compute: for GPTQ rounding alone use --method affinequant --no-let "
+                                    "--no-lwc");
+    if (c.gptqRounding && c.wbits >= 16)
+        badSetting("gptq_rounding", "GPTQ rounding rounds quantized weights, but --wbits 16 quantizes none");
     if (c.weightGrid != WeightGrid::Uniform && c.wbits < 16) {
         const std::string grid = weightGridName(c.weightGrid);
         const int bits = weightGridBits(c.weightGrid);

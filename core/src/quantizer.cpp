@@ -218,6 +218,26 @@ torch::Tensor kquantValues(const torch::Tensor& codes, WeightGrid grid, const KQ
     return kvalues(b.x - L.codeOffset(), g, L.hasMin).reshape(codes.sizes());
 }
 
+WeightQuantSpec kquantSpec(WeightGrid grid)
+{
+    const KQuantLayout& L = kquantLayout(grid);
+    WeightQuantSpec s;
+    s.grid = grid;
+    s.bits = L.bits;
+    s.groupSize = L.subBlock;
+    s.symmetric = !L.hasMin;
+    s.zeroInRange = L.hasMin;
+    return s;
+}
+
+torch::Tensor kquantRound(const torch::Tensor& w, WeightGrid grid)
+{
+    torch::NoGradGuard ng;
+    const torch::Tensor x = w.to(torch::kFloat32);
+    const KQuantFactors f = kquantFactors(x, kquantSpec(grid));
+    return kquantValues(kquantCodes(x, grid, f), grid, f);
+}
+
 ReferenceWeightQuantScope::ReferenceWeightQuantScope() : m_prev(tReferenceWeightQuant) { tReferenceWeightQuant = true; }
 ReferenceWeightQuantScope::~ReferenceWeightQuantScope() { tReferenceWeightQuant = m_prev; }
 

@@ -51,6 +51,11 @@ torch::Tensor kquantCodes(const torch::Tensor& w, WeightGrid grid, const KQuantF
 /// The grid's values of codes (stored form) in float32, with llama.cpp's arithmetic: (d·sc)·(c − offset) − dmin·m.
 torch::Tensor kquantValues(const torch::Tensor& codes, WeightGrid grid, const KQuantFactors& f);
 
+/// The spec of a k-quant grid: its bits and sub-block, symmetric for Q6_K/Q3_K, zero in range for the others.
+WeightQuantSpec kquantSpec(WeightGrid grid);
+/// w [out, in] on a k-quant grid without learned clipping: full-range factors, nearest codes (float32).
+torch::Tensor kquantRound(const torch::Tensor& w, WeightGrid grid);
+
 /// Number of quantization groups per output row for an input size: ceil(in / g) (1 for per-channel).
 int64_t groupsPerRow(int64_t in, int64_t groupSize);
 

@@ -153,13 +153,7 @@ std::map<std::string, WeightQuantSpec> weightSpecs(const ModelConfig& model, con
         const int64_t in = w.at(name + ".weight").size(1);
         if (q.weightGrid != WeightGrid::Uniform && q.wbits < 16) {
             // The k-quant grid decides: LWC learns one range per sub-block.
-            s.grid = tensorGrid(q.weightGrid, linearRole(layout, name), block, model.numLayers, model);
-            const KQuantLayout& L = kquantLayout(s.grid);
-            s.bits = L.bits;
-            s.groupSize = L.subBlock;
-            s.symmetric = !L.hasMin;
-            s.zeroInRange = L.hasMin;
-            specs[name] = s;
+            specs[name] = kquantSpec(tensorGrid(q.weightGrid, linearRole(layout, name), block, model.numLayers, model));
             continue;
         }
         if (q.groupSize > 0 && q.groupSize < in && in % q.groupSize != 0 && !q.partialGroups) {
@@ -441,6 +435,8 @@ std::map<std::string, torch::Tensor> maskedMatrices(const BlockTransforms& t, co
         r["qkt"] = t.s4 * masks.head;
     return r;
 }
+
+bool isPostNormMatrix(const std::string& name) { return name == "qkv" || name == "fc1"; }
 
 void enforceDominance(BlockTransforms& t, const EpochMasks& masks)
 {

@@ -118,5 +118,9 @@ void enforceDominance(BlockTransforms& t, const EpochMasks& masks);
 /// The masked matrices of a block, keyed by transform name ("qkv", "fc1", "out", "qkt"), as [n, h, h] blocks or
 /// [1, d, d].
 std::map<std::string, torch::Tensor> maskedMatrices(const BlockTransforms& t, const EpochMasks& masks);
+/// Whether a matrix of maskedMatrices() is a full post-norm matrix ("qkv", "fc1": masks.big, bigBand) rather than
+/// per-head blocks ("out", "qkt": masks.head, headBand). Not told by the number of blocks: with one key/value head
+/// "out" is a single block too.
+bool isPostNormMatrix(const std::string& name);
 
 }  // namespace aq::detail

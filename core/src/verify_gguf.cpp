@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "export_plan.h"
 #include "gguf_reader.h"
+#include "gguf_writer.h"
 #include "jsonutil.h"
 #include "model.h"
 #include "quantizer.h"
@@ -662,7 +663,7 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
     };
 
     r.maxWeightDiff = 0;
-    bool anyGrid = false, anyFloatLinear = false, anyKQuant = false;
+    bool anyGrid = false, anyFloatLinear = false, anyKQuant = false, anyQ6kEmbedding = false;
     for (const auto& [gname, src] : sources) {
         checkCancel();
         const GgufTensorInfo* t = gg.findTensor(gname);
@@ -739,8 +740,7 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
             const WeightGrid grid =
                 tensorGrid(run.weightGrid, linearRole(blockLayout(rm), src.layer), src.blockIndex, rm.numLayers, rm);
             const torch::Tensor expected = kquantValues(kquantCodes(w, grid, f), grid, f);
-            std::string want = weightGridName(grid);  // "q4_k": the type is "Q4_K"
-            std::transform(want.begin(), want.end(), want.begin(), [](unsigned char c) { return std::toupper(c); });
+            const std::string want = gguf::typeName(gguf::kquantType(grid));
             const int64_t differ = value.ne(expected).sum().item<int64_t>();
             report.expect(info.name == want, gname + " is " + info.name + ", the run's grid is " + want);
             report.expect(differ == 0, gname + " (" + info.name + ", the run's " + layer + "): " +
@@ -778,6 +778,21 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
             report.expect(c.bound.count == 0,
                           what + c.bound.text("weights differ beyond float16 block-factor rounding"));
             report.expect(c.offGrid.count == 0, what + c.offGrid.text("of the run's weights are off its own grid"));
+        } else if (!quantizedLinear && std::string(info.name) == "Q6_K" &&
+                   (gname == "token_embd.weight" || isOutput)) {
+            // --token-embedding-type q6_k: the run's floats on the Q6_K grid with full-range sub-block scales and
+            // nearest codes, bit for bit.
+            const torch::Tensor w = runCk.load(runName).to(torch::kFloat32);
+            const int64_t differ = value.ne(kquantRound(w, WeightGrid::Q6_K)).sum().item<int64_t>();
+            report.expect(differ == 0, gname + " (Q6_K): " + std::to_string(differ) + " of " +
+                                           std::to_string(value.numel()) + " values differ from the run's " + runName +
+                                           " rounded to Q6_K");
+            d.maxAbsRef = w.abs().max().item<double>();
+            d.maxAbsDiff = (value.to(torch::kFloat64) - w.to(torch::kFloat64)).abs().max().item<double>();
+            d.tolerance = d.maxAbsDiff;
+            d.ok = differ == 0;
+            d.source += " (the run's values rounded to Q6_K, bit for bit)";
+            anyQ6kEmbedding = true;
         } else {
             const torch::Tensor ref = runCk.load(runName).to(torch::kFloat64);
             d.maxAbsRef = ref.abs().max().item<double>();
@@ -821,6 +836,10 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
         r.notes.push_back("k-quant linears: every decoded weight must equal, bit for bit, the value of the grid the run "
                           "calibrated (its sub-block factors from quantization.safetensors, its codes from the run's "
                           "weights, llama.cpp's float32 arithmetic (d*sc)*q - dmin*m)");
+    if (anyQ6kEmbedding)
+        r.notes.push_back("token embeddings (or the output layer) as Q6_K: every decoded value must equal, bit for bit, "
+                          "the run's value rounded to Q6_K (each sub-block's full range, nearest codes); the logits "
+                          "below then include that rounding, which the run's own evaluation does not have");
     if (anyFloatLinear)
         r.notes.push_back("some quantized linears are stored as floats (no ggml block type holds their grid): compared "
                           "with the storage type's rounding (F16 2^-10, BF16 2^-7 of the largest |w|)");

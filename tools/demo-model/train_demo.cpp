@@ -4,6 +4,7 @@
 //       Encodes each text with BOS first and writes the ids as little-endian uint16.
 //   aq-demo-trainer train --train train.bin --heldout heldout.bin --spm tokenizer.model --out DIR
 //                         [--device cuda] [--steps 3000] [--seed 1234]
+//                         [--layers 4] [--hidden 256] [--ffn 768] [--heads 4] [--kv-heads 2] [--vocab 2048]
 //       Trains with AdamW and a cosine schedule, keeps the parameters with the best held-out loss and writes a
 //       Hugging Face folder (F16 safetensors, config, tokenizer files).
 //
@@ -204,6 +205,17 @@ int train(const std::map<std::string, std::string>& opt)
     const int64_t seed = opt.count("seed") ? std::stoll(opt.at("seed")) : 1234;
     const int64_t batch = 16;
     DemoShape shape;
+    // Another shape for a second model (the defaults are the bundled demo model's).
+    auto size = [&](const char* key, int64_t& v) {
+        if (opt.count(key))
+            v = std::stoll(opt.at(key));
+    };
+    size("vocab", shape.vocab);
+    size("hidden", shape.hidden);
+    size("ffn", shape.ffn);
+    size("layers", shape.layers);
+    size("heads", shape.heads);
+    size("kv-heads", shape.kvHeads);
     const int64_t T = shape.maxPositions;
     const double peakLr = 2e-3, minLr = 2e-4, weightDecay = 0.1;
     const int64_t warmup = 100;

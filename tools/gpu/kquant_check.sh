@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The k-quant grids on CUDA: the demo model calibrated on q4_k, q4_k_m and q3_k with AffineQuant on the GPU and on the
-# CPU (same seed), each exported to GGUF and verified (verify decodes every weight and requires the calibrated grid's
+# The k-quant grids on CUDA: the demo model calibrated on q4_k, q4_k_m and q3_k, and on q4_k_m and q3_k_m with GPTQ
+# rounding, with AffineQuant on the GPU and on the CPU (same seed), each exported to GGUF and verified (verify decodes every weight and requires the calibrated grid's
 # values bit for bit); then the GPU run's factors and weights compared with the CPU run's.
 #
 #   tools/gpu/kquant_check.sh DEBS_DIR OUT_DIR
@@ -12,11 +12,14 @@ source "$(dirname "$0")/build_cuda.sh" "$DEBS" "$OUT/logs" || exit 1
 AQ=$AQ_BUILD/bin/affinequant
 nvidia-smi -L
 DEMO=$SRC/resources/demo-model CAL=$SRC/resources/demo-text/train/northangerabbey.txt EV=$SRC/resources/demo-text/heldout.txt
-for grid in q4_k q4_k_m q3_k; do
+for spec in q4_k q4_k_m q3_k "q4_k_m --gptq-rounding" "q3_k_m --gptq-rounding"; do
+  set -- $spec
+  grid=$1; shift
+  tag=$grid${1:+-gptq}
   for dev in cuda:0 cpu; do
-    name=$grid-${dev%%:*}
-    echo "== $name"
-    $AQ quantize --model $DEMO --calib $CAL --preset w4a16 --weight-grid $grid --nsamples 32 --seqlen 256 --epochs 4 \
+    name=$tag-${dev%%:*}
+    echo "== $name ($spec)"
+    $AQ quantize --model $DEMO --calib $CAL --preset w4a16 --weight-grid $grid "$@" --nsamples 32 --seqlen 256 --epochs 4 \
       --seed 3 --device $dev --eval $EV --eval-windows 16 --eval-seqlen 256 --out /tmp/kq-$name > $OUT/$name.log 2>&1 \
       || { echo "   calibration failed:"; tail -5 $OUT/$name.log; continue; }
     tail -2 $OUT/$name.log
@@ -25,7 +28,7 @@ for grid in q4_k q4_k_m q3_k; do
     $AQ verify --run /tmp/kq-$name --export /tmp/kq-$name.gguf > $OUT/$name-verify.log 2>&1
     echo "   verify: $(tail -1 $OUT/$name-verify.log); $(grep -c 'bit for bit' $OUT/$name-verify.log) linears on the grid bit for bit"
   done
-  python3 - /tmp/kq-$grid-cuda /tmp/kq-$grid-cpu <<'PY'
+  python3 - /tmp/kq-$tag-cuda /tmp/kq-$tag-cpu <<'PY'
 import json, struct, sys
 def tensors(path):
     f = open(path, "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n

@@ -43,6 +43,8 @@ struct ExportOptions {
                                     ///< groups whose zero point is 0 are then refused
     bool exactOnly = false;         ///< gguf only: refuse linears whose grid no ggml type holds (instead of writing
                                     ///< their dequantized values as F16)
+    bool q6kEmbeddings = false;     ///< gguf only: token embeddings (also a tied output layer) quantized to Q6_K,
+                                    ///< as llama.cpp's k-quant file types store them, instead of --dtype floats
 };
 
 struct ExportProgress {

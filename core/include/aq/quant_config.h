@@ -68,6 +68,8 @@ struct QuantConfig {
     bool lwc = true;                ///< learnable weight clipping
     bool lwcInitSearch = false;     ///< start each group's clipping at the factor whose quantized group is closest to
                                     ///< its weights (a search), not at the full range
+    bool gptqRounding = false;      ///< round the merged weights column by column with error feedback weighted by
+                                    ///< the block's calibration inputs (GPTQ) instead of to the nearest grid value
     bool let = true;                ///< learnable equivalent (affine) transforms and shifts
     bool lnMatrix = false;          ///< P1/P2 as full d x d matrices (weight-only presets)
     bool qkMatrix = false;          ///< P4 (q/k) as per-head block matrices
