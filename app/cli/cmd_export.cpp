@@ -35,15 +35,11 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
     o.force = args.flag("force");
     o.allowExtension = args.flag("allow-extension");
     o.gptqV1 = args.flag("gptq-v1");
-    o.exactOnly = args.flag("exact-only");
-    if (o.exactOnly && o.format != aq::ExportFormat::Gguf)
-        aq::badInput("--exact-only applies to --format gguf only");
+    o.exactOnly = args.flag("exact-only");  // exportRun refuses it, and q6_k embeddings, for other formats
     const std::string embedding = args.str("token-embedding-type", "float");
     if (embedding != "float" && embedding != "q6_k")
         aq::badInput("--token-embedding-type must be float (the --dtype) or q6_k, not '" + embedding + "'");
     o.q6kEmbeddings = embedding == "q6_k";
-    if (o.q6kEmbeddings && o.format != aq::ExportFormat::Gguf)
-        aq::badInput("--token-embedding-type q6_k applies to --format gguf only");
     if (o.allowExtension && o.format != aq::ExportFormat::HuggingFace)
         aq::badInput("--allow-extension applies to --format hf only");
     if (o.gptqV1 && o.format != aq::ExportFormat::Gptq)

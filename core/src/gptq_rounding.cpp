@@ -22,71 +22,6 @@ void InputGram::add(const torch::Tensor& x)
 
 namespace {
 
-/// A weight's grid, element by element ([out, in] each): the quantizer's arithmetic for one column at a time.
-struct ElementGrid {
-    bool uniform = true;
-    bool hasMin = false;            ///< k-quant: values are step·q − shift (else step·q)
-    double qLo = 0, qHi = 0;        ///< the codes' range
-    torch::Tensor step, shift;      ///< uniform: scale and zero point; k-quant: d·sc and dmin·m
-
-    /// Column j's values on the grid, from the column x [out] (the fake quantizer's operations, in its order).
-    torch::Tensor round(const torch::Tensor& x, int64_t j) const
-    {
-        const auto s = step.select(1, j), z = shift.select(1, j);
-        if (uniform) {
-            const auto q = torch::clamp(roundSte(x / s) + z, qLo, qHi);
-            return (q - z) * s;
-        }
-        const auto nonzero = s != 0;
-        auto q = torch::clamp(roundSte(torch::where(nonzero, (x + z) / torch::where(nonzero, s, torch::ones_like(s)),
-                                                    torch::zeros_like(x))),
-                              qLo, qHi) + 0.0;
-        q = torch::where(nonzero, q, torch::zeros_like(q));
-        const auto y = s * q;
-        return hasMin ? y - z : y;
-    }
-
-    ElementGrid permuted(const torch::Tensor& order) const
-    {
-        ElementGrid g = *this;
-        g.step = step.index_select(1, order);
-        g.shift = shift.index_select(1, order);
-        return g;
-    }
-};
-
-ElementGrid elementGrid(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper,
-                        const torch::Tensor& lower)
-{
-    const int64_t out = w.size(0), in = w.size(1);
-    ElementGrid g;
-    if (spec.grid != WeightGrid::Uniform) {
-        const KQuantLayout& L = kquantLayout(spec.grid);
-        const KQuantFactors f = kquantFactors(w, spec, upper, lower);
-        const int64_t subs = kSuperBlock / L.subBlock;
-        // d·sc and dmin·m per sub-block as the decoder forms them (one float32 product each), then per weight.
-        const auto eff = f.d.to(torch::kFloat32).repeat_interleave(subs, 1) * f.sc.to(torch::kFloat32);
-        const auto off = f.dmin.to(torch::kFloat32).repeat_interleave(subs, 1) * f.m.to(torch::kFloat32);
-        g.uniform = false;
-        g.hasMin = L.hasMin;
-        g.qLo = L.qMin;
-        g.qHi = L.qMax;
-        g.step = eff.reshape({out, -1}).repeat_interleave(L.subBlock, 1).contiguous();
-        g.shift = off.reshape({out, -1}).repeat_interleave(L.subBlock, 1).contiguous();
-        return g;
-    }
-    const QuantParams p = weightQuantParams(w, spec, upper, lower);
-    const int64_t groups = p.scale.size(1);
-    const int64_t size = groups == 1 ? in : spec.groupSize;
-    const auto group = torch::div(torch::arange(in, torch::TensorOptions().dtype(torch::kLong).device(w.device())),
-                                  size, "floor");
-    g.qLo = 0;
-    g.qHi = std::ldexp(1.0, spec.bits) - 1;
-    g.step = p.scale.to(torch::kFloat32).index_select(1, group).contiguous();
-    g.shift = p.zero.to(torch::kFloat32).index_select(1, group).contiguous();
-    return g;
-}
-
 /// The upper Cholesky factor of (H + damping)⁻¹ in float32: GPTQ's row-wise error weights. The dampening grows
 /// tenfold while the matrix is not positive definite (a few times at most).
 torch::Tensor inverseFactor(torch::Tensor h, const std::string& what)
@@ -123,7 +58,7 @@ torch::Tensor gptqRound(const torch::Tensor& w, const torch::Tensor& gram, const
         throw Error(ErrorCode::Internal, "the input statistics of " + what + " do not match its " +
                                              std::to_string(in) + " inputs");
     auto W = w.to(torch::kFloat32).clone();
-    const ElementGrid grid = elementGrid(W, spec, upper, lower);
+    const FixedWeightGrid grid(W, spec, upper, lower);
 
     // Inputs that never carried anything keep a unit diagonal; the rest go most active first.
     auto h = gram.to(W.device(), torch::kFloat32).clone();
@@ -133,7 +68,7 @@ torch::Tensor gptqRound(const torch::Tensor& w, const torch::Tensor& gram, const
     const auto back = torch::argsort(order);
     h = h.index_select(0, order).index_select(1, order);
     W = W.index_select(1, order);
-    const ElementGrid g = grid.permuted(order);
+    const FixedWeightGrid g = grid.permuted(order);
     const auto u = inverseFactor(h, what);
 
     auto Q = torch::empty_like(W);
@@ -144,7 +79,7 @@ torch::Tensor gptqRound(const torch::Tensor& w, const torch::Tensor& gram, const
         const auto u1 = u.narrow(0, i1, n).narrow(1, i1, n);
         for (int64_t i = 0; i < n; ++i) {
             const auto col = w1.select(1, i);
-            const auto qcol = g.round(col, i1 + i);
+            const auto qcol = g.roundColumn(col, i1 + i);
             Q.select(1, i1 + i).copy_(qcol);
             const auto e = (col - qcol) / u1.select(0, i).select(0, i);
             if (i + 1 < n)

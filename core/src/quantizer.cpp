@@ -45,6 +45,13 @@ RowParams rowParams(const torch::Tensor& x, int bits, bool symmetric, bool zeroI
     return p;
 }
 
+/// The uniform grid's values of x: clamp(round(x / delta) + zero, 0, qmax) − zero, times delta (straight-through).
+torch::Tensor uniformValues(const torch::Tensor& x, const torch::Tensor& delta, const torch::Tensor& zero, double qmax)
+{
+    const auto q = torch::clamp(roundSte(x / delta) + zero, 0.0, qmax);
+    return (q - zero) * delta;
+}
+
 thread_local bool tReferenceWeightQuant = false;
 
 // ---- k-quant grids ----
@@ -256,8 +263,7 @@ torch::Tensor referenceFakeQuantRows(const torch::Tensor& x, int bits, bool symm
     if (bits >= 16)
         return x;
     const RowParams p = rowParams(x, bits, symmetric, zeroInRange, clampDelta, upper, lower);
-    auto q = torch::clamp(roundSte(x / p.delta) + p.zero, 0.0, p.qmax);
-    return (q - p.zero) * p.delta;
+    return uniformValues(x, p.delta, p.zero, p.qmax);
 }
 
 torch::Tensor fakeQuantRows(const torch::Tensor& x, int bits, bool symmetric, bool zeroInRange, bool clampDelta,
@@ -284,8 +290,7 @@ torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spe
         if (fused)
             return fusedFakeQuantRows(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l, outType);
         const RowParams p = rowParams(rows, spec.bits, spec.symmetric, spec.zeroInRange, spec.clampDelta, u, l);
-        auto q = torch::clamp(roundSte(rows / p.delta) + p.zero, 0.0, p.qmax);
-        auto r = (q - p.zero) * p.delta;
+        auto r = uniformValues(rows, p.delta, p.zero, p.qmax);
         return outType ? r.to(*outType) : r;
     };
     auto col = [](const torch::Tensor& t, int64_t start, int64_t n) {
@@ -340,6 +345,50 @@ torch::Tensor fakeQuantActivation(const torch::Tensor& x, int bits)
     if (bits >= 16)
         return x;
     return fakeQuantRows(x, bits, false, false, true);
+}
+
+FixedWeightGrid::FixedWeightGrid(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper,
+                                 const torch::Tensor& lower)
+{
+    torch::NoGradGuard ng;
+    const int64_t out = w.size(0), in = w.size(1);
+    if (spec.grid != WeightGrid::Uniform) {
+        const KQuantLayout& L = kquantLayout(spec.grid);
+        const KGrid g = kgridOf(kquantFactors(w, spec, upper, lower), L, out, in);
+        m_grid = spec.grid;
+        m_step = g.eff.reshape({out, -1}).repeat_interleave(L.subBlock, 1).contiguous();
+        m_shift = g.off.reshape({out, -1}).repeat_interleave(L.subBlock, 1).contiguous();
+        return;
+    }
+    const QuantParams p = weightQuantParams(w, spec, upper, lower);
+    const int64_t size = p.scale.size(1) == 1 ? in : spec.groupSize;
+    const auto group = torch::div(torch::arange(in, torch::TensorOptions().dtype(torch::kLong).device(w.device())),
+                                  size, "floor");
+    m_qmax = std::ldexp(1.0, spec.bits) - 1;
+    m_step = p.scale.to(torch::kFloat32).index_select(1, group).contiguous();
+    m_shift = p.zero.to(torch::kFloat32).index_select(1, group).contiguous();
+}
+
+torch::Tensor FixedWeightGrid::roundColumn(const torch::Tensor& x, int64_t j) const
+{
+    const auto step = m_step.select(1, j), shift = m_shift.select(1, j);
+    if (m_grid == WeightGrid::Uniform)
+        return uniformValues(x, step, shift, m_qmax);
+    // The k-quant arithmetic on [out, 1, 1, 1]: each row one sub-block of one weight.
+    const KQuantLayout& L = kquantLayout(m_grid);
+    const int64_t out = x.size(0);
+    KGrid g;
+    g.eff = step.reshape({out, 1, 1});
+    g.off = shift.reshape({out, 1, 1});
+    return kvalues(kcodes(x.reshape({out, 1, 1, 1}), g, L), g, L.hasMin).reshape({out});
+}
+
+FixedWeightGrid FixedWeightGrid::permuted(const torch::Tensor& order) const
+{
+    FixedWeightGrid g = *this;
+    g.m_step = m_step.index_select(1, order);
+    g.m_shift = m_shift.index_select(1, order);
+    return g;
 }
 
 }  // namespace aq::detail

@@ -83,6 +83,24 @@ torch::Tensor fakeQuantWeight(const torch::Tensor& w, const WeightQuantSpec& spe
 /// Per-token dynamic asymmetric activation quantization over the last dimension. bits >= 16 returns x unchanged.
 torch::Tensor fakeQuantActivation(const torch::Tensor& x, int bits);
 
+/// The grid fakeQuantWeight(w, spec, upper, lower) rounds w to, with its scales and zero points (or k-quant factors)
+/// fixed weight by weight, so that one column can be rounded at a time (GPTQ rounding). roundColumn is the fake
+/// quantizer's own arithmetic, so its values lie on that grid bit for bit. Float32, on w's device.
+class FixedWeightGrid {
+public:
+    FixedWeightGrid(const torch::Tensor& w, const WeightQuantSpec& spec, const torch::Tensor& upper = {},
+                    const torch::Tensor& lower = {});
+    /// The grid's values for x [out] as column j of the weight.
+    torch::Tensor roundColumn(const torch::Tensor& x, int64_t j) const;
+    /// The same grid with its columns taken in `order`.
+    FixedWeightGrid permuted(const torch::Tensor& order) const;
+
+private:
+    WeightGrid m_grid = WeightGrid::Uniform;
+    double m_qmax = 0;              ///< uniform: the largest code
+    torch::Tensor m_step, m_shift;  ///< [out, in]: uniform scale and zero point; k-quant d·sc and dmin·m
+};
+
 /// While alive on this thread, fakeQuantWeight takes the reference tensor operations on every device. The merge
 /// uses it so that the merged weights and weightQuantParams' scales and zero points come from the same arithmetic:
 /// the fused CUDA kernels may round a zero point that lies within a rounding error of .5 the other way, and the
