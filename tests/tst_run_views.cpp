@@ -30,7 +30,7 @@ public:
     std::vector<int> blocks;  ///< the block of each line
     int stages = 0;
 
-    void stage(const std::string&, int, int) override { ++stages; }
+    void stage(aq::Stage, int, int) override { ++stages; }
     void stepLoss(const aq::StepLoss& s) override
     {
         add("step", s.block, {s.epoch, s.step, s.stepsPerEpoch}, {s.loss});

@@ -683,8 +683,8 @@ private slots:
         QString evaluatingState;
         bool evaluatingBusy = false;
         const QMetaObject::Connection stages = connect(w.worker(), &CalibrationWorker::stageChanged, this,
-                                                       [&](const QString& what, int, int) {
-            if (what == QLatin1String("evaluating")) {
+                                                       [&](aq::Stage what, int, int) {
+            if (what == aq::Stage::Evaluating) {
                 evaluatingState = w.stateLabel()->text();
                 evaluatingBusy = w.progressBar()->minimum() == 0 && w.progressBar()->maximum() == 0;
             }
@@ -1545,8 +1545,8 @@ private slots:
             }
         });
         const QMetaObject::Connection stages = connect(w.worker(), &CalibrationWorker::stageChanged, this,
-                                                       [&](const QString& what, int, int) {
-            if (what == QLatin1String("evaluating") && !shotEvaluating) {
+                                                       [&](aq::Stage what, int, int) {
+            if (what == aq::Stage::Evaluating && !shotEvaluating) {
                 shotEvaluating = true;
                 QTest::qWait(1200);  // the elapsed time ticks once
                 saveScreenshot(w, file("evaluating"));

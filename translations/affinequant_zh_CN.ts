@@ -1241,10 +1241,6 @@
         <translation>设置</translation>
     </message>
     <message>
-        <source>Ready</source>
-        <translation>就绪</translation>
-    </message>
-    <message>
         <source>No model:</source>
         <translation>没有模型：</translation>
     </message>
@@ -1309,32 +1305,8 @@
         <translation>开始 %1 %2，设备 %3 → %4</translation>
     </message>
     <message>
-        <source>Cancelling…</source>
-        <translation>正在取消…</translation>
-    </message>
-    <message>
         <source>Cancel requested</source>
         <translation>已请求取消</translation>
-    </message>
-    <message>
-        <source>Running</source>
-        <translation>运行中</translation>
-    </message>
-    <message>
-        <source>Block %1/%2</source>
-        <translation>块 %1/%2</translation>
-    </message>
-    <message>
-        <source>Loss %1</source>
-        <translation>损失 %1</translation>
-    </message>
-    <message>
-        <source>Epoch %1/%2</source>
-        <translation>轮 %1/%2</translation>
-    </message>
-    <message>
-        <source>ETA %1</source>
-        <translation>剩余 %1</translation>
     </message>
     <message>
         <source>Block %1, %2, epoch %3: %4 of %5 rows not strictly dominant (min margin %6, condition %7)</source>
@@ -1347,18 +1319,6 @@
     <message>
         <source>Recovery in block %1, epoch %2: %3; %4</source>
         <translation>块 %1 第 %2 轮发生恢复：%3；%4</translation>
-    </message>
-    <message>
-        <source>Recovered from %1</source>
-        <translation>已从 %1 中恢复</translation>
-    </message>
-    <message>
-        <source>Block %1/%2 done in %3 s: loss %4 → %5</source>
-        <translation>块 %1/%2 完成，用时 %3 秒：损失 %4 → %5</translation>
-    </message>
-    <message>
-        <source> (per-channel fallback: %1)</source>
-        <translation>（退回按通道量化：%1）</translation>
     </message>
     <message>
         <source>quantized perplexity %1 (full precision %2, round-to-nearest %3), %4, saved in %5</source>
@@ -1383,10 +1343,6 @@
         </translation>
     </message>
     <message>
-        <source>Finished</source>
-        <translation>已完成</translation>
-    </message>
-    <message>
         <source>The run stopped on bad input:</source>
         <translation>运行因输入错误而停止：</translation>
     </message>
@@ -1403,20 +1359,12 @@
         <translation>内部错误：</translation>
     </message>
     <message>
-        <source>Failed</source>
-        <translation>失败</translation>
-    </message>
-    <message>
         <source>Run cancelled:</source>
         <translation>运行已取消：</translation>
     </message>
     <message>
         <source>Run cancelled</source>
         <translation>运行已取消</translation>
-    </message>
-    <message>
-        <source>Cancelled</source>
-        <translation>已取消</translation>
     </message>
     <message>
         <source>Calibration running</source>
@@ -1493,42 +1441,6 @@
         <translation>新的语言将在下次启动 AffineQuant Studio 时生效。</translation>
     </message>
     <message>
-        <source>%1 elapsed</source>
-        <translation>已用 %1</translation>
-    </message>
-    <message>
-        <source>Loading the model and the calibration text</source>
-        <translation>正在加载模型和校准文本</translation>
-    </message>
-    <message>
-        <source>Calibrating</source>
-        <translation>正在校准</translation>
-    </message>
-    <message>
-        <source>Computing the full-precision targets</source>
-        <translation>正在计算全精度目标</translation>
-    </message>
-    <message>
-        <source>Merging the transforms into the weights</source>
-        <translation>正在把变换合并到权重中</translation>
-    </message>
-    <message>
-        <source>Replaying a finished block</source>
-        <translation>正在重放已完成的块</translation>
-    </message>
-    <message>
-        <source>Writing the quantized model</source>
-        <translation>正在写出量化模型</translation>
-    </message>
-    <message>
-        <source>Evaluating: perplexity of the full-precision, round-to-nearest and quantized models</source>
-        <translation>正在评估：全精度、就近取整和量化模型的困惑度</translation>
-    </message>
-    <message>
-        <source>Done</source>
-        <translation>完成</translation>
-    </message>
-    <message>
         <source>A small or learned matrix to explore masks, dominance, Gershgorin discs and invertibility</source>
         <translation>用小矩阵或学习到的矩阵探索掩码、对角占优、Gershgorin 圆盘与可逆性</translation>
     </message>
@@ -1596,14 +1508,6 @@
         <source>Resuming %1 after %2 finished blocks</source>
         <translation>在 %2 个已完成的块之后继续 %1</translation>
     </message>
-    <message>
-        <source>Training the transforms, clipping bounds and shifts</source>
-        <translation>正在训练变换、裁剪边界和平移</translation>
-    </message>
-    <message>
-        <source>ETA ~%1</source>
-        <translation>预计剩余 ~%1</translation>
-    </message>
     <message numerus="yes">
         <source>%n finished block(s) are kept in %1: once the problem is solved, Run &gt; Resume Interrupted Run continues from there.</source>
         <translation>
@@ -1646,10 +1550,6 @@
         <source>R&amp;anks:</source>
         <translation>进程数(&amp;A)：</translation>
     </message>
-    <message>
-        <source>Calibration windows per second of each rank&apos;s own work in the last epoch (time spent waiting for the other ranks left out)</source>
-        <translation>上一轮中每个进程自身计算的每秒校准窗口数（不含等待其他进程的时间）</translation>
-    </message>
     <message numerus="yes">
         <source>Cannot run on %n ranks:</source>
         <translation>
@@ -1660,16 +1560,6 @@
         <source>%1 with %n ranks</source>
         <translation>
             <numerusform>%1，%n 个进程</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Ranks: %1 windows/s</source>
-        <translation>各进程：%1 窗口/秒</translation>
-    </message>
-    <message numerus="yes">
-        <source>Ranks: %n</source>
-        <translation>
-            <numerusform>进程数：%n</numerusform>
         </translation>
     </message>
     <message>
@@ -1910,6 +1800,119 @@
     <message>
         <source>no model was written as complete in %1.</source>
         <translation>%1 中没有写入任何标记为完整的模型。</translation>
+    </message>
+</context>
+<context>
+    <name>aq::gui::RunStatus</name>
+    <message>
+        <source>Ready</source>
+        <translation>就绪</translation>
+    </message>
+    <message>
+        <source>Calibration windows per second of each rank&apos;s own work in the last epoch (time spent waiting for the other ranks left out)</source>
+        <translation>上一轮中每个进程自身计算的每秒校准窗口数（不含等待其他进程的时间）</translation>
+    </message>
+    <message>
+        <source>Block %1/%2</source>
+        <translation>块 %1/%2</translation>
+    </message>
+    <message>
+        <source>Epoch %1/%2</source>
+        <translation>轮 %1/%2</translation>
+    </message>
+    <message>
+        <source>Loss %1</source>
+        <translation>损失 %1</translation>
+    </message>
+    <message>
+        <source>ETA %1</source>
+        <translation>剩余 %1</translation>
+    </message>
+    <message>
+        <source>%1 elapsed</source>
+        <translation>已用 %1</translation>
+    </message>
+    <message>
+        <source>Loading the model and the calibration text</source>
+        <translation>正在加载模型和校准文本</translation>
+    </message>
+    <message>
+        <source>Calibrating</source>
+        <translation>正在校准</translation>
+    </message>
+    <message>
+        <source>Computing the full-precision targets</source>
+        <translation>正在计算全精度目标</translation>
+    </message>
+    <message>
+        <source>Training the transforms, clipping bounds and shifts</source>
+        <translation>正在训练变换、裁剪边界和平移</translation>
+    </message>
+    <message>
+        <source>Merging the transforms into the weights</source>
+        <translation>正在把变换合并到权重中</translation>
+    </message>
+    <message>
+        <source>Replaying a finished block</source>
+        <translation>正在重放已完成的块</translation>
+    </message>
+    <message>
+        <source>Writing the quantized model</source>
+        <translation>正在写出量化模型</translation>
+    </message>
+    <message>
+        <source>Evaluating: perplexity of the full-precision, round-to-nearest and quantized models</source>
+        <translation>正在评估：全精度、就近取整和量化模型的困惑度</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>完成</translation>
+    </message>
+    <message>
+        <source>Ranks: %1 windows/s</source>
+        <translation>各进程：%1 窗口/秒</translation>
+    </message>
+    <message numerus="yes">
+        <source>Ranks: %n</source>
+        <translation>
+            <numerusform>进程数：%n</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Running</source>
+        <translation>运行中</translation>
+    </message>
+    <message>
+        <source>Block %1/%2 done in %3 s: loss %4 → %5</source>
+        <translation>块 %1/%2 完成，用时 %3 秒：损失 %4 → %5</translation>
+    </message>
+    <message>
+        <source> (per-channel fallback: %1)</source>
+        <translation>（退回按通道量化：%1）</translation>
+    </message>
+    <message>
+        <source>Recovered from %1</source>
+        <translation>已从 %1 中恢复</translation>
+    </message>
+    <message>
+        <source>ETA ~%1</source>
+        <translation>预计剩余 ~%1</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>Finished</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
     </message>
 </context>
 <context>

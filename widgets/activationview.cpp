@@ -1,3 +1,4 @@
+// The activation view: per-channel abs-max plots of one block and site and the outlier table of all of them.
 #include "activationview.h"
 
 #include "outliertable.h"
@@ -125,9 +126,42 @@ void setYScale(QCPAxis* axis, bool logarithmic)
         axis->setTicker(QSharedPointer<QCPAxisTicker>(new LogTicker));
 }
 
+/// Scatter marks at the channels `at` of the values `v`.
+void setMarks(QCPGraph* g, const QVector<int>& at, const QVector<double>& v)
+{
+    QVector<double> x, y;
+    for (int c : at) {
+        x.push_back(c);
+        y.push_back(v[c]);
+    }
+    g->setData(x, y, true);
+}
+
+/// Largest value over the median (0 when the median is not positive).
+double largestOverMedian(const QVector<double>& v)
+{
+    const double med = plotstyle::median(v);
+    const double mx = v.isEmpty() ? 0 : *std::max_element(v.begin(), v.end());
+    return med > 0 ? mx / med : 0.0;
+}
+
 }  // namespace
 
 ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
+{
+    createPlot();
+    placeLegend();
+    setUpPlotOutput();
+    createPickers();
+    createOutlierTable();
+    layOut();
+    connectControls();
+    setYScale(m_plot->yAxis, true);
+    rebuildRows(true);
+    render();
+}
+
+void ActivationView::createPlot()
 {
     m_plot = new QCustomPlot(this);
     m_plot->setInteractions(QCP::iRangeZoom | QCP::iRangeDrag);
@@ -160,6 +194,10 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     m_markLine = new QCPItemStraightLine(m_plot);
     m_markLine->setPen(QPen(QColor(90, 90, 90), 1, Qt::DotLine));
     m_markLine->setVisible(false);
+}
+
+void ActivationView::placeLegend()
+{
     // The legend sits in a row of its own above the axis rect, so it never covers a bar.
     m_plot->plotLayout()->insertRow(0);
     m_plot->plotLayout()->addElement(0, 0, m_plot->legend);
@@ -169,11 +207,18 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     m_plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
     m_plot->legend->setBorderPen(Qt::NoPen);
     m_plot->legend->setMargins(QMargins(4, 2, 4, 2));
+}
+
+void ActivationView::setUpPlotOutput()
+{
     m_replot = new ReplotCoalescer(m_plot, {}, this);
     new PlotExporter(m_plot, QStringLiteral("activations"), [this] { m_replot->flushNow(); });
     m_plot->setMouseTracking(true);
     connect(m_plot, &QCustomPlot::mouseMove, this, &ActivationView::onPlotMouseMove);
+}
 
+void ActivationView::createPickers()
+{
     m_blockBox = new BlockPicker(this);
     m_siteBox = new QComboBox(this);
     m_siteBox->setSizeAdjustPolicy(QComboBox::AdjustToContents);
@@ -193,7 +238,10 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     m_summary = new QLabel(this);
     m_summary->setTextFormat(Qt::PlainText);
     m_summary->setWordWrap(true);
+}
 
+void ActivationView::createOutlierTable()
+{
     m_model = new OutlierTableModel(this);
     m_proxy = new QSortFilterProxyModel(this);
     m_proxy->setSourceModel(m_model);
@@ -215,7 +263,21 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     m_tableSummary = new QLabel(this);
     m_tableSummary->setTextFormat(Qt::PlainText);
     m_tableSummary->setWordWrap(true);
+}
 
+/// The pickers in a row above a splitter of the plot (with its summary) over the outlier table.
+void ActivationView::layOut()
+{
+    QHBoxLayout* pickers = layOutPickers();
+    QSplitter* splitter = layOutPanes();
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(pickers);
+    layout->addWidget(splitter, 1);
+}
+
+QHBoxLayout* ActivationView::layOutPickers()
+{
     auto* pickers = new QHBoxLayout;
     pickers->addWidget(new QLabel(tr("Block:"), this));
     pickers->addWidget(m_blockBox);
@@ -228,7 +290,11 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     pickers->addWidget(thresholdLabel);
     pickers->addWidget(m_thresholdBox);
     pickers->addStretch(1);
+    return pickers;
+}
 
+QSplitter* ActivationView::layOutPanes()
+{
     auto* plotPane = new QWidget(this);
     auto* plotLayout = new QVBoxLayout(plotPane);
     plotLayout->setContentsMargins(0, 0, 0, 0);
@@ -248,12 +314,11 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     // The table's size hint asks for most of the height; the plot comes first, the table scrolls.
     m_table->setMinimumHeight(4 * m_table->verticalHeader()->defaultSectionSize());
     splitter->setSizes({650, 300});
+    return splitter;
+}
 
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->addLayout(pickers);
-    layout->addWidget(splitter, 1);
-
+void ActivationView::connectControls()
+{
     connect(m_blockBox, &QComboBox::currentIndexChanged, this, [this] {
         m_markedChannel = -1;
         render();
@@ -267,9 +332,6 @@ ActivationView::ActivationView(QWidget* parent) : QWidget(parent)
     connect(m_table, &QTableView::clicked, this, &ActivationView::onTableRowActivated);
     connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this](const QModelIndex& current) { onTableRowActivated(current); });
-    setYScale(m_plot->yAxis, true);
-    rebuildRows(true);
-    render();
 }
 
 QString ActivationView::siteLabel(const QString& site) const
@@ -484,15 +546,7 @@ void ActivationView::onPlotMouseMove(QMouseEvent* event)
 
 void ActivationView::render()
 {
-    m_before->data()->clear();
-    m_after->data()->clear();
-    m_outlierMarks->data()->clear();
-    m_outlierAfterMarks->data()->clear();
-    m_thresholdLine->data()->clear();
-    m_thresholdAfterLine->data()->clear();
-    m_markLine->setVisible(false);
-    m_outliersBefore.clear();
-    m_outliersAfter.clear();
+    clearPlot();
     const auto it = m_profiles.constFind(Key(currentBlock(), currentSite()));
     if (it == m_profiles.constEnd()) {
         m_summary->setText(m_profiles.isEmpty() ? tr("No activation profile yet: one arrives per block and site once "
@@ -503,29 +557,56 @@ void ActivationView::render()
     }
     const ActivationProfileData& p = it.value();
     const int n = int(std::max(p.absMaxBefore.size(), p.absMaxAfter.size()));
+    plotBars(p, n);
+    markOutliers(p);
+    const double medBefore = plotstyle::median(p.absMaxBefore);
+    const double medAfter = plotstyle::median(p.absMaxAfter);
+    drawThresholds(n, medBefore, medAfter);
+    fitRanges(p, n, medBefore, medAfter);
+    markChannel(n);
+    m_summary->setText(summaryText(p, n));
+    m_replot->request();
+}
+
+void ActivationView::clearPlot()
+{
+    m_before->data()->clear();
+    m_after->data()->clear();
+    m_outlierMarks->data()->clear();
+    m_outlierAfterMarks->data()->clear();
+    m_thresholdLine->data()->clear();
+    m_thresholdAfterLine->data()->clear();
+    m_markLine->setVisible(false);
+    m_outliersBefore.clear();
+    m_outliersAfter.clear();
+}
+
+void ActivationView::plotBars(const ActivationProfileData& p, int n)
+{
     QVector<double> channels(n);
     std::iota(channels.begin(), channels.end(), 0.0);
     m_before->setData(channels.mid(0, p.absMaxBefore.size()), p.absMaxBefore, true);
     m_after->setData(channels.mid(0, p.absMaxAfter.size()), p.absMaxAfter, true);
+}
+
+void ActivationView::markOutliers(const ActivationProfileData& p)
+{
     m_outliersBefore = outliers(p.absMaxBefore, m_outlierFactor);
     m_outliersAfter = outliers(p.absMaxAfter, m_outlierFactor);
-    auto marks = [](QCPGraph* g, const QVector<int>& at, const QVector<double>& v) {
-        QVector<double> x, y;
-        for (int c : at) {
-            x.push_back(c);
-            y.push_back(v[c]);
-        }
-        g->setData(x, y, true);
-    };
-    marks(m_outlierMarks, m_outliersBefore, p.absMaxBefore);
-    marks(m_outlierAfterMarks, m_outliersAfter, p.absMaxAfter);
-    const double medBefore = plotstyle::median(p.absMaxBefore);
-    const double medAfter = plotstyle::median(p.absMaxAfter);
+    setMarks(m_outlierMarks, m_outliersBefore, p.absMaxBefore);
+    setMarks(m_outlierAfterMarks, m_outliersAfter, p.absMaxAfter);
+}
+
+void ActivationView::drawThresholds(int n, double medBefore, double medAfter)
+{
     if (medBefore > 0)
         m_thresholdLine->setData({-1.0, double(n)}, {m_outlierFactor * medBefore, m_outlierFactor * medBefore}, true);
     if (medAfter > 0)
         m_thresholdAfterLine->setData({-1.0, double(n)}, {m_outlierFactor * medAfter, m_outlierFactor * medAfter}, true);
+}
 
+void ActivationView::fitRanges(const ActivationProfileData& p, int n, double medBefore, double medAfter)
+{
     // The y range covers the bars and both thresholds; on the log axis it starts below the smallest positive value
     // (a channel that is always zero has no place there).
     double lo = std::numeric_limits<double>::infinity(), hi = 0;
@@ -543,6 +624,11 @@ void ActivationView::render()
         m_plot->yAxis->setRange(lo / 1.5, hi * 1.5);
     else
         m_plot->yAxis->setRange(0, hi * 1.1);
+}
+
+/// The dotted line at the marked channel, if it is one of the `n` shown.
+void ActivationView::markChannel(int n)
+{
     if (m_markedChannel >= 0 && m_markedChannel < n) {
         m_markLine->point1->setCoords(m_markedChannel, 0);
         m_markLine->point2->setCoords(m_markedChannel, 1);
@@ -551,19 +637,17 @@ void ActivationView::render()
         if (n > 512)
             m_plot->xAxis->setRange(m_markedChannel - 64, m_markedChannel + 64);
     }
+}
 
-    auto ratio = [](const QVector<double>& v) {
-        const double med = plotstyle::median(v);
-        const double mx = v.isEmpty() ? 0 : *std::max_element(v.begin(), v.end());
-        return med > 0 ? mx / med : 0.0;
-    };
+QString ActivationView::summaryText(const ActivationProfileData& p, int n) const
+{
     QString text = tr("Outlier channels (abs-max above %1x the median): %2 before, %3 after. Largest / median: "
                       "%4 before, %5 after.")
                        .arg(m_outlierFactor)
                        .arg(m_outliersBefore.size())
                        .arg(m_outliersAfter.size())
-                       .arg(ratio(p.absMaxBefore), 0, 'f', 1)
-                       .arg(ratio(p.absMaxAfter), 0, 'f', 1);
+                       .arg(largestOverMedian(p.absMaxBefore), 0, 'f', 1)
+                       .arg(largestOverMedian(p.absMaxAfter), 0, 'f', 1);
     if (m_markedChannel >= 0 && m_markedChannel < n) {
         const QLocale locale;
         text += QLatin1Char(' ')
@@ -572,8 +656,7 @@ void ActivationView::render()
                       .arg(locale.toString(m_markedChannel < p.absMaxBefore.size() ? p.absMaxBefore[m_markedChannel] : 0.0, 'g', 4),
                            locale.toString(m_markedChannel < p.absMaxAfter.size() ? p.absMaxAfter[m_markedChannel] : 0.0, 'g', 4));
     }
-    m_summary->setText(text);
-    m_replot->request();
+    return text;
 }
 
 }  // namespace aq::widgets

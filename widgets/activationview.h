@@ -16,9 +16,11 @@ class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
+class QHBoxLayout;
 class QLabel;
 class QMouseEvent;
 class QSortFilterProxyModel;
+class QSplitter;
 class QTableView;
 
 namespace aq::widgets {
@@ -76,7 +78,29 @@ public:
 
 private:
     using Key = QPair<int, QString>;
+
+    // Steps of the constructor.
+    void createPlot();
+    void placeLegend();
+    /// The replot coalescer, the export menu and the hover readout.
+    void setUpPlotOutput();
+    void createPickers();
+    void createOutlierTable();
+    void layOut();
+    QHBoxLayout* layOutPickers();
+    QSplitter* layOutPanes();
+    void connectControls();
+
     void render();
+    // Steps of render().
+    void clearPlot();
+    void plotBars(const ActivationProfileData& p, int n);
+    void markOutliers(const ActivationProfileData& p);
+    void drawThresholds(int n, double medBefore, double medAfter);
+    void fitRanges(const ActivationProfileData& p, int n, double medBefore, double medAfter);
+    void markChannel(int n);
+    QString summaryText(const ActivationProfileData& p, int n) const;
+
     void updateRowsOf(const ActivationProfileData& profile);
     void rebuildRows(bool reset);
     void onTableRowActivated(const QModelIndex& proxyIndex);

@@ -1,3 +1,4 @@
+// The margin view: diagonal-dominance row margins of one learned matrix and the smallest margin of each epoch.
 #include "marginview.h"
 
 #include "plotexport.h"
@@ -27,6 +28,19 @@ constexpr int kMaxBlockLabels = 24;  ///< beyond this, label every n-th block so
 
 MarginView::MarginView(QWidget* parent) : QWidget(parent)
 {
+    createPickers();
+    createRowPlot();
+    createTimelinePlot();
+    setUpReplots();
+    QLabel* explanation = createExplanation();
+    layOut(explanation);
+    connectControls();
+    clearRowMargins();
+}
+
+/// The title of the row plot and the block, transform and epoch pickers.
+void MarginView::createPickers()
+{
     m_rowTitle = new QLabel(this);
     m_rowTitle->setTextFormat(Qt::PlainText);
     m_rowTitle->setWordWrap(true);
@@ -42,7 +56,10 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
     m_followBox->setChecked(true);
     m_followBox->setToolTip(tr("Show each new epoch's matrix of the selected transform as it arrives. Picking a block "
                                "or an epoch by hand, or clicking a point of the lower plot, stops following."));
+}
 
+void MarginView::createRowPlot()
+{
     m_rowPlot = new QCustomPlot(this);
     m_rowPlot->setInteractions(QCP::iRangeZoom | QCP::iRangeDrag);
     m_rowPlot->axisRect()->setRangeZoom(Qt::Horizontal);
@@ -61,7 +78,10 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
     m_nonDominantBars->setWidth(0.9);
     m_rowPlot->legend->setVisible(true);
     m_rowPlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+}
 
+void MarginView::createTimelinePlot()
+{
     m_timelinePlot = new QCustomPlot(this);
     m_timelinePlot->setInteractions(QCP::iRangeZoom | QCP::iRangeDrag);
     m_timelinePlot->setMouseTracking(true);
@@ -76,7 +96,11 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
     // Block b occupies [b, b + 1): its number stands under the middle of its unit, lines separate the blocks.
     m_timelinePlot->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText));
     m_timelinePlot->xAxis->grid()->setVisible(false);
+}
 
+/// The replot coalescers (the timeline's rescales before each replot) and the export menus of both plots.
+void MarginView::setUpReplots()
+{
     m_rowReplot = new ReplotCoalescer(m_rowPlot, {}, this);
     new PlotExporter(m_rowPlot, QStringLiteral("margins-by-row"), [this] { m_rowReplot->flushNow(); });
     m_timelineReplot = new ReplotCoalescer(m_timelinePlot, [this] {
@@ -91,7 +115,10 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
         m_timelinePlot->yAxis->scaleRange(1.1, y.center());
     }, this);
     new PlotExporter(m_timelinePlot, QStringLiteral("margins-by-epoch"), [this] { m_timelineReplot->flushNow(); });
+}
 
+QLabel* MarginView::createExplanation()
+{
     auto* explanation = new QLabel(this);
     explanation->setWordWrap(true);
     explanation->setTextFormat(Qt::RichText);
@@ -104,7 +131,12 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
            "<p>Dominance is <b>sufficient, not necessary</b>: a matrix with red rows can still be perfectly "
            "invertible and well conditioned. The gradual mask and a small stability factor keep the learned "
            "transforms close to dominant, which is why AffineQuant can invert them safely.</p>"));
+    return explanation;
+}
 
+/// The pickers, title and row plot over the timeline in a splitter, the explanation below.
+void MarginView::layOut(QLabel* explanation)
+{
     auto* pickers = new QHBoxLayout;
     pickers->addWidget(new QLabel(tr("Block:"), this));
     pickers->addWidget(m_blockBox);
@@ -127,7 +159,10 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(splitter, 1);
     layout->addWidget(explanation);
+}
 
+void MarginView::connectControls()
+{
     auto onPicked = [this] {
         fillEpochs(-1);
         requestRows();
@@ -147,7 +182,6 @@ MarginView::MarginView(QWidget* parent) : QWidget(parent)
         setFollowNewest(false);
         select(p.block, transform, p.epoch);
     });
-    clearRowMargins();
 }
 
 void MarginView::setRowMargins(const QString& title, const QVector<double>& margins)

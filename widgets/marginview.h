@@ -70,6 +70,15 @@ private:
         int epochs = 1;
         double minMargin = 0;
     };
+    // Steps of the constructor.
+    void createPickers();
+    void createRowPlot();
+    void createTimelinePlot();
+    void setUpReplots();
+    QLabel* createExplanation();
+    void layOut(QLabel* explanation);
+    void connectControls();
+
     /// The point nearest to a pixel of the timeline within the hover radius; false when there is none.
     bool pointAt(const QPointF& pixel, QString* transform, EpochPoint* point) const;
     QCPGraph* timelineGraph(const QString& transform);

@@ -1,3 +1,4 @@
+// The matrix heatmap view: one learned transform matrix, its mask and its stored epochs, shown as a colour map.
 #include "matrixheatmapview.h"
 
 #include "plotexport.h"
@@ -36,6 +37,18 @@ QCPRange cellRange(int count, int stride)
 
 MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
 {
+    createPlot();
+    createColorMap();
+    createMaskOverlay();
+    setUpPlotOutput();
+    createControls();
+    layOut();
+    connectControls();
+    render();
+}
+
+void MatrixHeatmapView::createPlot()
+{
     m_plot = new QCustomPlot(this);
     m_plot->setInteractions(QCP::iRangeZoom | QCP::iRangeDrag);
     m_plot->setMouseTracking(true);
@@ -44,7 +57,11 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     // Row 0 on top, as a matrix is written.
     m_plot->yAxis->setRangeReversed(true);
     m_plot->axisRect()->setupFullAxesBox(true);
+}
 
+/// The colour map of the entries and its colour scale, kept level with the axis rect.
+void MatrixHeatmapView::createColorMap()
+{
     m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
     m_map->setName(tr("matrix entries"));  // names the series in the exported data
     m_map->setInterpolate(false);  // one crisp cell per entry
@@ -58,7 +75,10 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     auto* margins = new QCPMarginGroup(m_plot);
     m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+}
 
+void MatrixHeatmapView::createMaskOverlay()
+{
     // Masked-out entries (mask == 0) get a translucent grey veil; inside the band the colours stay untouched.
     m_maskMap = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
     m_maskMap->setInterpolate(false);
@@ -70,10 +90,18 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     m_maskMap->setGradient(veil);
     m_maskMap->setDataRange(QCPRange(0, 1));
     m_maskMap->setName(tr("masked out"));
+}
 
+/// The replot coalescer and the export menu.
+void MatrixHeatmapView::setUpPlotOutput()
+{
     m_replot = new ReplotCoalescer(m_plot, {}, this);
     new PlotExporter(m_plot, QStringLiteral("matrix"), [this] { m_replot->flushNow(); });
+}
 
+/// The block and transform pickers, the epoch slider, the shading and scale switches and the info line.
+void MatrixHeatmapView::createControls()
+{
     m_blockBox = new QComboBox(this);
     m_blockBox->setToolTip(tr("Transformer block whose matrix is shown."));
     m_transformBox = new QComboBox(this);
@@ -96,7 +124,11 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
                             "become visible next to the diagonal."));
     m_infoLabel = new QLabel(this);
     m_infoLabel->setTextFormat(Qt::PlainText);
+}
 
+/// The pickers above the plot, the epoch slider and the info line below it.
+void MatrixHeatmapView::layOut()
+{
     auto* pickers = new QHBoxLayout;
     pickers->addWidget(new QLabel(tr("Block:"), this));
     pickers->addWidget(m_blockBox);
@@ -116,7 +148,10 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
     layout->addWidget(m_plot, 1);
     layout->addLayout(slider);
     layout->addWidget(m_infoLabel);
+}
 
+void MatrixHeatmapView::connectControls()
+{
     connect(m_blockBox, &QComboBox::currentIndexChanged, this, &MatrixHeatmapView::onSelectionEdited);
     connect(m_transformBox, &QComboBox::currentIndexChanged, this, &MatrixHeatmapView::onSelectionEdited);
     connect(m_epochSlider, &QSlider::valueChanged, this, &MatrixHeatmapView::showHistoryIndex);
@@ -129,7 +164,6 @@ MatrixHeatmapView::MatrixHeatmapView(QWidget* parent) : QWidget(parent)
         m_userZoomed = false;
         fitView();
     });
-    render();
 }
 
 void MatrixHeatmapView::ensureBlock(int block)

@@ -76,6 +76,15 @@ protected:
 private:
     using Key = QPair<int, QString>;
 
+    // Steps of the constructor.
+    void createPlot();
+    void createColorMap();
+    void createMaskOverlay();
+    void setUpPlotOutput();
+    void createControls();
+    void layOut();
+    void connectControls();
+
     void onSelectionEdited();
     void updateSlider(bool followNewest);
     void render();

@@ -1,3 +1,5 @@
+// The teaching view: a small masked matrix whose dominance, Gershgorin discs and inverse follow the epoch and the
+// stability factor.
 #include "teachingview.h"
 
 #include "plotexport.h"
@@ -74,9 +76,32 @@ void fitTable(QTableWidget* t)
 
 QString number(double v) { return QString::number(v, 'f', 3); }
 
+/// Rows whose margin is at or below zero: those that are not strictly dominant.
+int nonPositiveCount(const QVector<double>& margins)
+{
+    return int(std::count_if(margins.begin(), margins.end(), [](double m) { return m <= 0; }));
+}
+
 }  // namespace
 
 TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
+{
+    createSourceControls();
+    createScheduleControls();
+    QGridLayout* controls = layOutControls();
+    createStatusLabels();
+    QSplitter* splitter = createMatrixPanes();
+    layOut(controls, splitter);
+    connectControls();
+
+    m_epochSlider->setRange(0, m_epochs - 1);
+    m_epochSlider->setValue(m_epoch);
+    m_sfSlider->setValue(int(std::lround(m_stabilityFactor * kSfSteps)));
+    randomize(kDefaultSeed);
+}
+
+/// The source picker, the load button and the play button with its timer.
+void TeachingView::createSourceControls()
 {
     m_sourceBox = new QComboBox(this);
     m_sourceBox->addItem(tr("Random matrix S"));
@@ -93,7 +118,11 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
                                 "epochs) one after another."));
     m_playTimer = new QTimer(this);
     m_playTimer->setInterval(kDefaultPlayIntervalMs);
+}
 
+/// The epoch, stability factor, seed and leading-block controls and the eigenvalue switch.
+void TeachingView::createScheduleControls()
+{
     m_epochsBox = new QSpinBox(this);
     m_epochsBox->setRange(1, 64);
     m_epochsBox->setValue(m_epochs);
@@ -119,7 +148,10 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     m_eigenBox = new QCheckBox(tr("Show &eigenvalues"), this);
     m_eigenBox->setChecked(true);
     m_eigenBox->setToolTip(tr("Every eigenvalue lies in the union of the discs (Gershgorin's theorem)."));
+}
 
+QGridLayout* TeachingView::layOutControls()
+{
     // Three rows: where the matrix comes from, the epoch, the stability factor; the sizes on the right.
     auto* sourceRow = new QHBoxLayout;
     sourceRow->addWidget(m_sourceBox);
@@ -142,7 +174,11 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     controls->addWidget(new QLabel(tr("Leading block k:"), this), 2, 4);
     controls->addWidget(m_blockBox, 2, 5);
     controls->setColumnStretch(2, 1);
+    return controls;
+}
 
+void TeachingView::createStatusLabels()
+{
     m_sourceLabel = new QLabel(this);
     m_sourceLabel->setWordWrap(true);
     m_bandLabel = new QLabel(this);
@@ -157,7 +193,11 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     m_discLabel->setWordWrap(true);
     for (QLabel* l : {m_sourceLabel, m_bandLabel, m_dominanceLabel, m_invertibleLabel, m_wholeLabel, m_discLabel})
         l->setTextFormat(Qt::PlainText);
+}
 
+/// The matrix and inverse tables beside the Gershgorin discs, in a splitter.
+QSplitter* TeachingView::createMatrixPanes()
+{
     m_matrixTable = makeTable(0, 0, this);
     m_inverseTable = makeTable(0, 0, this);
     auto* matrixBox = new QGroupBox(tr("Masked matrix A = S ⊙ M and row margins"), this);
@@ -167,6 +207,31 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     auto* inverseLayout = new QVBoxLayout(inverseBox);
     inverseLayout->addWidget(m_inverseTable);
 
+    createDiscPlot();
+    auto* discBox = new QGroupBox(tr("Gershgorin discs"), this);
+    auto* discLayout = new QVBoxLayout(discBox);
+    discLayout->addWidget(m_discPlot, 1);
+    auto* discFooter = new QHBoxLayout;
+    discFooter->addWidget(m_discLabel, 1);
+    discFooter->addWidget(m_eigenBox, 0, Qt::AlignTop);
+    discLayout->addLayout(discFooter);
+
+    auto* tables = new QWidget(this);
+    auto* tablesLayout = new QVBoxLayout(tables);
+    tablesLayout->setContentsMargins(0, 0, 0, 0);
+    tablesLayout->addWidget(matrixBox, 1);
+    tablesLayout->addWidget(inverseBox, 1);
+    auto* splitter = new QSplitter(Qt::Horizontal, this);
+    splitter->addWidget(tables);
+    splitter->addWidget(discBox);
+    splitter->setStretchFactor(0, 5);
+    splitter->setStretchFactor(1, 6);
+    splitter->setChildrenCollapsible(false);
+    return splitter;
+}
+
+void TeachingView::createDiscPlot()
+{
     m_discPlot = new QCustomPlot(this);
     m_discPlot->setInteractions(QCP::iRangeZoom | QCP::iRangeDrag);
     m_discPlot->xAxis->setLabel(tr("real part"));
@@ -190,26 +255,11 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
         m_userZoomed = false;
         m_discPlot->replot();
     });
-    auto* discBox = new QGroupBox(tr("Gershgorin discs"), this);
-    auto* discLayout = new QVBoxLayout(discBox);
-    discLayout->addWidget(m_discPlot, 1);
-    auto* discFooter = new QHBoxLayout;
-    discFooter->addWidget(m_discLabel, 1);
-    discFooter->addWidget(m_eigenBox, 0, Qt::AlignTop);
-    discLayout->addLayout(discFooter);
+}
 
-    auto* tables = new QWidget(this);
-    auto* tablesLayout = new QVBoxLayout(tables);
-    tablesLayout->setContentsMargins(0, 0, 0, 0);
-    tablesLayout->addWidget(matrixBox, 1);
-    tablesLayout->addWidget(inverseBox, 1);
-    auto* splitter = new QSplitter(Qt::Horizontal, this);
-    splitter->addWidget(tables);
-    splitter->addWidget(discBox);
-    splitter->setStretchFactor(0, 5);
-    splitter->setStretchFactor(1, 6);
-    splitter->setChildrenCollapsible(false);
-
+/// The controls and the status lines above the splitter, the explanation below it.
+void TeachingView::layOut(QGridLayout* controls, QSplitter* splitter)
+{
     auto* explanation = new QLabel(this);
     explanation->setWordWrap(true);
     explanation->setText(tr("Row i gives a disc centred at a_ii with radius Σ_{j≠i} |a_ij|, and every eigenvalue lies "
@@ -227,7 +277,10 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     layout->addWidget(m_wholeLabel);
     layout->addWidget(splitter, 1);
     layout->addWidget(explanation);
+}
 
+void TeachingView::connectControls()
+{
     connect(m_sourceBox, &QComboBox::activated, this, [this](int index) {
         if (index == 0)
             randomize(quint32(m_seedBox->value()));
@@ -249,11 +302,6 @@ TeachingView::TeachingView(QWidget* parent) : QWidget(parent)
     connect(m_seedBox, &QSpinBox::valueChanged, this, [this](int seed) { randomize(quint32(seed)); });
     connect(m_blockBox, &QSpinBox::valueChanged, this, &TeachingView::setShownSize);
     connect(m_eigenBox, &QCheckBox::toggled, this, &TeachingView::setShowEigenvalues);
-
-    m_epochSlider->setRange(0, m_epochs - 1);
-    m_epochSlider->setValue(m_epoch);
-    m_sfSlider->setValue(int(std::lround(m_stabilityFactor * kSfSteps)));
-    randomize(kDefaultSeed);
 }
 
 void TeachingView::randomize(quint32 seed)
@@ -554,8 +602,25 @@ void TeachingView::recompute()
 {
     if (m_n <= 0)
         return;
-    QVector<double> whole;
     const MatrixFrame* frame = learnedFrame();
+    const QVector<double> whole = maskWhole(frame);
+    analyseBlock(whole);
+    analyseWhole(whole);
+
+    describeSource(frame);
+    describeSchedule(frame);
+    describeBlock();
+    describeWhole();
+    describeDiscs();
+    fillTables();
+    drawDiscs();
+    emit recomputed();
+}
+
+/// Sets S and the whole mask, and returns the whole masked matrix.
+QVector<double> TeachingView::maskWhole(const MatrixFrame* frame)
+{
+    QVector<double> whole;
     if (frame) {
         // The snapshot is already the masked matrix; its mask says which entries were trained.
         m_s = QVector<double>(frame->values.begin(), frame->values.end());
@@ -568,6 +633,12 @@ void TeachingView::recompute()
         m_fullMask = matrixmath::bandMask(m_n, bandWidth(), m_stabilityFactor);
         whole = matrixmath::hadamard(m_s, m_fullMask);
     }
+    return whole;
+}
+
+/// The shown leading block: its entries, mask, margins, discs, eigenvalues and inverse.
+void TeachingView::analyseBlock(const QVector<double>& whole)
+{
     m_k = std::clamp(m_k, 1, m_n);
     m_a = matrixmath::leadingBlock(whole, m_n, m_k);
     m_mask = matrixmath::leadingBlock(m_fullMask, m_n, m_k);
@@ -579,20 +650,28 @@ void TeachingView::recompute()
     m_determinant = inv.determinant;
     m_inverse = inv.inverse;
     m_condition = inv.conditionEstimate;
+}
+
+/// Dominance and invertibility of the whole matrix (the block's when the block is the whole).
+void TeachingView::analyseWhole(const QVector<double>& whole)
+{
     if (m_k == m_n) {
         m_wholeDominant = isStrictlyDiagonallyDominant();
         m_wholeInvertible = m_invertible;
         m_wholeCondition = m_condition;
     } else {
         const QVector<double> margins = matrixmath::rowMargins(whole, m_n);
-        m_wholeBadRows = int(std::count_if(margins.begin(), margins.end(), [](double m) { return m <= 0; }));
+        m_wholeBadRows = nonPositiveCount(margins);
         m_wholeDominant = m_wholeBadRows == 0;
         m_wholeMinMargin = *std::min_element(margins.begin(), margins.end());
         const matrixmath::Inversion w = matrixmath::invert(whole, m_n);
         m_wholeInvertible = w.invertible;
         m_wholeCondition = w.conditionEstimate;
     }
+}
 
+void TeachingView::describeSource(const MatrixFrame* frame)
+{
     QPalette normal = m_sourceLabel->palette();
     normal.setColor(QPalette::WindowText, palette().color(QPalette::WindowText));
     m_sourceLabel->setPalette(normal);
@@ -618,7 +697,11 @@ void TeachingView::recompute()
                 .arg(m_k));
         break;
     }
+}
 
+/// The epoch, stability factor and band width labels.
+void TeachingView::describeSchedule(const MatrixFrame* frame)
+{
     if (frame) {
         m_epochLabel->setText(tr("epoch %1 (%2 of %3 stored)").arg(frame->epoch).arg(m_epoch + 1).arg(m_epochs));
         m_sfLabel->setText(tr("as trained"));
@@ -631,8 +714,13 @@ void TeachingView::recompute()
                                  .arg(bandWidth())
                                  .arg(m_n));
     }
+}
+
+/// Dominance and invertibility of the shown block.
+void TeachingView::describeBlock()
+{
     const QString scope = m_k < m_n ? tr("Leading %1 x %1 block: ").arg(m_k) : QString();
-    const int bad = int(std::count_if(m_margins.begin(), m_margins.end(), [](double m) { return m <= 0; }));
+    const int bad = nonPositiveCount(m_margins);
     const double minMargin = *std::min_element(m_margins.begin(), m_margins.end());
     m_dominanceLabel->setText(
         scope + (isStrictlyDiagonallyDominant()
@@ -648,6 +736,11 @@ void TeachingView::recompute()
     pal.setColor(QPalette::WindowText, isStrictlyDiagonallyDominant() ? palette().color(QPalette::WindowText)
                                                                       : plotstyle::warningColor());
     m_dominanceLabel->setPalette(pal);
+}
+
+/// The line on the whole matrix, shown only when the block is smaller.
+void TeachingView::describeWhole()
+{
     m_wholeLabel->setVisible(m_k < m_n);
     if (m_k < m_n) {
         const QString dominance =
@@ -658,6 +751,12 @@ void TeachingView::recompute()
                                        : tr("singular");
         m_wholeLabel->setText(tr("Whole matrix (%1 x %1): %2; %3.").arg(m_n).arg(dominance, invertible));
     }
+}
+
+/// What the discs say about invertibility.
+void TeachingView::describeDiscs()
+{
+    const int bad = nonPositiveCount(m_margins);
     const bool dominant = isStrictlyDiagonallyDominant();
     m_discLabel->setText(dominant ? tr("No disc contains the origin: 0 cannot be an eigenvalue, so A is invertible "
                                        "(Levy–Desplanques).")
@@ -667,9 +766,6 @@ void TeachingView::recompute()
     discPal.setColor(QPalette::WindowText, dominant ? palette().color(QPalette::WindowText)
                                                     : plotstyle::warningColor());
     m_discLabel->setPalette(discPal);
-    fillTables();
-    drawDiscs();
-    emit recomputed();
 }
 
 void TeachingView::fillTables()

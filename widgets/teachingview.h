@@ -15,10 +15,12 @@
 class QCheckBox;
 class QComboBox;
 class QCustomPlot;
+class QGridLayout;
 class QLabel;
 class QPushButton;
 class QSlider;
 class QSpinBox;
+class QSplitter;
 class QTableWidget;
 class QTimer;
 
@@ -113,8 +115,27 @@ signals:
     void learnedMatrixRequested();
 
 private:
+    // Steps of the constructor.
+    void createSourceControls();
+    void createScheduleControls();
+    QGridLayout* layOutControls();
+    void createStatusLabels();
+    QSplitter* createMatrixPanes();
+    void createDiscPlot();
+    void layOut(QGridLayout* controls, QSplitter* splitter);
+    void connectControls();
+
     void setSource(Source source);
     void recompute();
+    // Steps of recompute().
+    QVector<double> maskWhole(const MatrixFrame* frame);
+    void analyseBlock(const QVector<double>& whole);
+    void analyseWhole(const QVector<double>& whole);
+    void describeSource(const MatrixFrame* frame);
+    void describeSchedule(const MatrixFrame* frame);
+    void describeBlock();
+    void describeWhole();
+    void describeDiscs();
     void fillTables();
     void drawDiscs();
     void fitDiscs();

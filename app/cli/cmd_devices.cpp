@@ -22,7 +22,7 @@ int cmdDevices(const std::vector<std::string>& argv)
         const aq::CpuThreads t = aq::currentCpuThreads();
         for (const auto& d : devices) {
             j.push_back({{"id", d.id}, {"label", d.label}, {"total_bytes", d.totalBytes}, {"free_bytes", d.freeBytes}});
-            if (d.id == "cpu")
+            if (aq::isCpuDevice(d.id))
                 j.back()["threads"] = {{"cores", t.cores}, {"used", t.used}, {"limit", t.limit},
                                        {"limit_source", t.limitSource}, {"libtorch", t.intraOp}, {"blas", t.blas},
                                        {"blas_library", t.blasLibrary}};
@@ -33,7 +33,7 @@ int cmdDevices(const std::vector<std::string>& argv)
         {
             std::printf("%-8s %s, %.1f GB free of %.1f GB\n", d.id.c_str(), d.label.c_str(), d.freeBytes / 1e9,
                         d.totalBytes / 1e9);
-            if (d.id == "cpu")
+            if (aq::isCpuDevice(d.id))
                 std::printf("         threads: %s\n", aq::describeCpuThreads(aq::currentCpuThreads()).c_str());
         }
         if (!aq::cudaAvailable())

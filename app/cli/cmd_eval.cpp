@@ -4,6 +4,7 @@
 #include "args.h"
 #include "progress.h"
 
+#include "aq/device.h"
 #include "aq/error.h"
 #include "aq/evaluate.h"
 #include "aq/model_info.h"
@@ -26,7 +27,7 @@ int cmdEval(const std::vector<std::string>& argv)
     const std::string model = args.required("model");
     const std::string text = args.required("text");
     o.device = args.str("device", "cpu");
-    o.dtype = args.str("dtype", o.device == "cpu" ? "float32" : "float16");
+    o.dtype = args.str("dtype", aq::isCpuDevice(o.device) ? "float32" : "float16");
     o.maxWindows = args.integer("max-windows", 0);
     o.batchSize = args.integer("batch-size", 1);
     if (args.has("seqlen")) {

@@ -22,6 +22,7 @@ CalibrationWorker::CalibrationWorker(QObject* parent) : QObject(parent)
     qRegisterMetaType<aq::gui::BlockInfo>();
     qRegisterMetaType<aq::gui::RunOutcome>();
     qRegisterMetaType<aq::ErrorCode>();
+    qRegisterMetaType<aq::Stage>();
     qRegisterMetaType<aq::widgets::MatrixFrame>();
     qRegisterMetaType<aq::widgets::ActivationProfileData>();
     qRegisterMetaType<aq::widgets::WeightHistogramData>();
@@ -90,10 +91,10 @@ void CalibrationWorker::flushLosses()
     m_sinceFlush.restart();
 }
 
-void CalibrationWorker::stage(const std::string& what, int block, int numBlocks)
+void CalibrationWorker::stage(aq::Stage what, int block, int numBlocks)
 {
     flushLosses();
-    emit stageChanged(QString::fromStdString(what), block, numBlocks);
+    emit stageChanged(what, block, numBlocks);
 }
 
 void CalibrationWorker::stepLoss(const aq::StepLoss& s)

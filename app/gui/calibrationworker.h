@@ -44,7 +44,7 @@ public:
 
 signals:
     void started();
-    void stageChanged(const QString& what, int block, int numBlocks);
+    void stageChanged(aq::Stage what, int block, int numBlocks);
     void lossesReady(const QVector<aq::gui::StepLossPoint>& points);
     void epochEnded(const aq::gui::EpochInfo& epoch);
     void matrixDiagnosticsReady(const aq::gui::MatrixDiagnosticsInfo& diagnostics);
@@ -60,7 +60,7 @@ signals:
 
 private:
     // aq::CalibrationObserver, called by the engine on this worker's thread.
-    void stage(const std::string& what, int block, int numBlocks) override;
+    void stage(aq::Stage what, int block, int numBlocks) override;
     void stepLoss(const aq::StepLoss& s) override;
     void epochFinished(const aq::EpochSummary& e) override;
     void matrixDiagnostics(const aq::MatrixDiagnostics& d) override;

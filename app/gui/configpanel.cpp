@@ -83,6 +83,30 @@ ConfigPanel::ConfigPanel(QWidget* parent) : QWidget(parent)
 
 void ConfigPanel::build()
 {
+    QFormLayout* top = buildPresetRows();
+    QGroupBox* quantBox = buildQuantizationGroup();
+    QGroupBox* dataBox = buildCalibrationDataGroup();
+    buildTransformGroup();
+    QFormLayout* training = buildTrainingGroup();
+    bindFields();
+    addUnboundSettings(training);
+    QGroupBox* deployBox = buildDeployabilityGroup();
+
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(top);
+    layout->addWidget(quantBox);
+    layout->addWidget(dataBox);
+    layout->addWidget(m_transformBox);
+    layout->addWidget(m_trainingBox);
+    layout->addWidget(deployBox);
+
+    connectFields();
+    keepWheelForFocusedFields();
+}
+
+QFormLayout* ConfigPanel::buildPresetRows()
+{
     m_preset = new QComboBox(this);
     m_preset->setToolTip(tr("Recipe of the AffineQuant paper's scripts (weight bits, activation bits, group size). "
                             "Choosing one fills every field below for the selected method; any field can then be "
@@ -107,8 +131,11 @@ void ConfigPanel::build()
     presetLabel->setBuddy(m_preset);
     top->addRow(presetLabel, presetRow);
     addRow(top, tr("&Method:"), m_method);
+    return top;
+}
 
-    // ---- Quantization ----
+QGroupBox* ConfigPanel::buildQuantizationGroup()
+{
     auto* quantBox = new QGroupBox(tr("Quantization"), this);
     auto* quant = new QFormLayout(quantBox);
     m_wbits = spin(quantBox, tr("Bits per weight, 2 to 16. 16 leaves the weights unquantized."));
@@ -160,8 +187,11 @@ void ConfigPanel::build()
     quant->addRow(m_symmetric);
     quant->addRow(m_zeroInRange);
     quant->addRow(m_referenceDeltaClamp);
+    return quantBox;
+}
 
-    // ---- Calibration data ----
+QGroupBox* ConfigPanel::buildCalibrationDataGroup()
+{
     auto* dataBox = new QGroupBox(tr("Calibration data"), this);
     auto* data = new QFormLayout(dataBox);
     m_nsamples = spin(dataBox,
@@ -176,8 +206,11 @@ void ConfigPanel::build()
     addRow(data, tr("&Samples:"), m_nsamples);
     addRow(data, tr("Se&quence length:"), m_seqlen);
     addRow(data, tr("S&eed:"), m_seed);
+    return dataBox;
+}
 
-    // ---- Transforms ----
+void ConfigPanel::buildTransformGroup()
+{
     m_transformBox = new QGroupBox(tr("Transforms"), this);
     auto* tf = new QFormLayout(m_transformBox);
     m_lwc = check(m_transformBox, tr("Learnable weight clipping (LWC)"),
@@ -228,8 +261,10 @@ void ConfigPanel::build()
     addRow(tf, tr("Migration &alpha:"), m_alpha);
     tf->addRow(m_keepDominant);
     tf->addRow(m_inverseFloat64);
+}
 
-    // ---- Training ----
+QFormLayout* ConfigPanel::buildTrainingGroup()
+{
     m_trainingBox = new QGroupBox(tr("Training"), this);
     auto* training = new QFormLayout(m_trainingBox);
     m_epochs = spin(m_trainingBox,
@@ -271,7 +306,11 @@ void ConfigPanel::build()
     training->addRow(m_buffersOnHost);
     addRow(training, tr("Max. &recoveries:"), m_maxRecoveries);
     addRow(training, tr("&Condition limit:"), m_conditionLimit);
+    return training;
+}
 
+void ConfigPanel::bindFields()
+{
     // Each control stands for one setting of the engine's table, which gives its range.
     const std::pair<QWidget*, const char*> bound[] = {
         {m_wbits, "wbits"}, {m_abits, "abits"}, {m_weightGrid, "weight_grid"}, {m_groupSize, "group_size"},
@@ -288,6 +327,10 @@ void ConfigPanel::build()
         bind(widget, id);
     // The grid's items are in the order of aq::WeightGrid, one per name of the setting.
     Q_ASSERT(size_t(m_weightGrid->count()) == aq::findSetting("weight_grid")->choices.size());
+}
+
+void ConfigPanel::addUnboundSettings(QFormLayout* training)
+{
     // A setting without a control of its own gets a plain one here, named as the window names settings.
     for (const aq::Setting& setting : aq::quantSettings()) {
         if (m_fields.contains(setting.id))
@@ -310,8 +353,10 @@ void ConfigPanel::build()
             addRow(training, name + QLatin1Char(':'), field = spin(m_trainingBox, tip));
         bind(field, setting.id);
     }
+}
 
-    // ---- Deployability ----
+QGroupBox* ConfigPanel::buildDeployabilityGroup()
+{
     // Shown next to the fields so that the consequence of an edit for exporting is visible before hours of
     // calibration are spent on a configuration no runtime can load.
     auto* deployBox = new QGroupBox(tr("Deployability"), this);
@@ -325,16 +370,11 @@ void ConfigPanel::build()
     m_deployability->setWordWrap(true);
     m_deployability->setTextInteractionFlags(Qt::TextSelectableByMouse);
     deployLayout->addWidget(m_deployability);
+    return deployBox;
+}
 
-    auto* layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->addLayout(top);
-    layout->addWidget(quantBox);
-    layout->addWidget(dataBox);
-    layout->addWidget(m_transformBox);
-    layout->addWidget(m_trainingBox);
-    layout->addWidget(deployBox);
-
+void ConfigPanel::connectFields()
+{
     connect(this, &ConfigPanel::configChanged, this, &ConfigPanel::updateDeployability);
     connect(m_preset, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
     connect(m_method, &QComboBox::currentIndexChanged, this, &ConfigPanel::reapplyPreset);
@@ -354,6 +394,10 @@ void ConfigPanel::build()
         if (!m_filling && bits > 0)
             m_wbits->setValue(bits);
     });
+}
+
+void ConfigPanel::keepWheelForFocusedFields()
+{
     // The mouse wheel scrolls the panel; it changes a number or a choice only in the field that has the focus.
     for (QWidget* w : findChildren<QWidget*>())
         if (qobject_cast<QAbstractSpinBox*>(w) || qobject_cast<QComboBox*>(w)) {
@@ -574,8 +618,8 @@ void ConfigPanel::updateEnabled()
     for (QWidget* w : std::initializer_list<QWidget*>{m_groupSize, m_partialGroups, m_symmetric, m_zeroInRange})
         w->setEnabled(uniform);
     m_perChannelFallback->setEnabled(uniform && !m_partialGroups->isChecked() && m_groupSize->value() > 0);
-    m_mixedPrecision->setEnabled(m_device.rfind("cuda", 0) == 0);
-    m_buffersOnHost->setEnabled(m_device.rfind("cuda", 0) == 0);
+    m_mixedPrecision->setEnabled(aq::isCudaDevice(m_device));
+    m_buffersOnHost->setEnabled(aq::isCudaDevice(m_device));
 }
 
 namespace {

@@ -12,6 +12,7 @@
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QGroupBox;
 class QLabel;
 class QSpinBox;
@@ -61,6 +62,24 @@ protected:
 
 private:
     void build();
+    // The steps of build(), in the order it calls them: the order widgets are created in is the tab order and the
+    // order of fieldValues().
+    /// The preset and method choosers, with the "(edited)" mark.
+    QFormLayout* buildPresetRows();
+    QGroupBox* buildQuantizationGroup();
+    QGroupBox* buildCalibrationDataGroup();
+    void buildTransformGroup();
+    /// The training group; its layout also takes the controls of addUnboundSettings().
+    QFormLayout* buildTrainingGroup();
+    /// Binds each control built so far to its setting.
+    void bindFields();
+    /// A plain control in the training group for each setting that has none of its own.
+    void addUnboundSettings(QFormLayout* training);
+    QGroupBox* buildDeployabilityGroup();
+    /// Edits of the preset, the method and every field.
+    void connectFields();
+    /// The mouse wheel scrolls the panel instead of changing a field without the focus.
+    void keepWheelForFocusedFields();
     /// Makes `field` the control of setting `id`, with the setting's range.
     void bind(QWidget* field, const char* id);
     void onFieldEdited();

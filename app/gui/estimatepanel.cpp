@@ -85,13 +85,13 @@ QString EstimatePanel::memoryText(const aq::ModelConfig& m, const aq::QuantConfi
     // The engine's own estimate, the figure it checks against the device's free memory before it starts; for a
     // data-parallel run, what each rank needs (its share of the windows and the gradient exchange).
     const QString device = QString::fromStdString(c.device);
-    const bool cuda = c.device.rfind("cuda", 0) == 0;
+    const bool cuda = aq::isCudaDevice(c.device);
     const int ranks = m_inputs.ranks ? m_inputs.ranks->value() : 1;
     const aq::MemoryEstimate mem = aq::estimateCalibrationMemory(m, c, cuda, ranks);
     qint64 freeBytes = -1;
     try {
         for (const aq::DeviceInfo& d : aq::listDevices())
-            if (d.id == c.device || (c.device == "cuda" && d.id == "cuda:0"))
+            if (aq::sameDevice(d.id, c.device))
                 freeBytes = d.freeBytes;
     } catch (const std::exception&) {
     }

@@ -181,6 +181,31 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     setWindowTitle(tr("Export Run"));
     setObjectName(QStringLiteral("ExportDialog"));
 
+    buildRunChooser(runs);
+    QGroupBox* formatBox = buildFormatGroup();
+    buildOptionFields();
+    const OutputRow outputRow = buildOutputRow();
+    QFormLayout* form = buildForm(outputRow.row);
+    buildStatusLines();
+    QDialogButtonBox* buttons = buildButtons();
+
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(formatBox);
+    layout->addWidget(m_status);
+    layout->addWidget(m_progress);
+    layout->addWidget(m_verifyResult);
+    layout->addStretch(1);
+    layout->addWidget(buttons);
+
+    connectButtons(buttons);
+    connectInputs(outputRow.browse);
+    connectJobs();
+    showInitialRun(defaultRunDir);
+}
+
+void ExportDialog::buildRunChooser(const QVector<Run>& runs)
+{
     m_run = new QComboBox(this);
     m_run->setObjectName(QStringLiteral("exportRun"));
     for (const Run& r : runs)
@@ -190,7 +215,10 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     m_run->setToolTip(tr("The finished run to export. The run that just finished, or the one selected in the results "
                          "table, comes first."));
     m_run->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+}
 
+QGroupBox* ExportDialog::buildFormatGroup()
+{
     // One row per format: the choice, and beside it what the engine's check says about this run.
     auto* formatBox = new QGroupBox(tr("Format"), this);
     auto* formatGrid = new QGridLayout(formatBox);
@@ -216,7 +244,11 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
            "compressed-tensors: integer codes packed for those runtimes. gguf: one file for llama.cpp, Ollama and LM "
            "Studio, with the run's grid as ggml blocks and the tokenizer inside. Formats the run cannot produce are "
            "disabled, with the reason beside them."));
+    return formatBox;
+}
 
+void ExportDialog::buildOptionFields()
+{
     m_allowExtension = new QCheckBox(tr("Keep the post-norm matrices as extra tensors"), this);
     m_allowExtension->setToolTip(tr("The run learned full matrices after the norms, which a stock model has no place "
                                     "for. With this, hf keeps them as extra tensors with a note on applying them; "
@@ -233,6 +265,10 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     m_dtype->addItem(QStringLiteral("float16"));
     m_dtype->addItem(QStringLiteral("bfloat16"));
     m_dtype->setToolTip(tr("Storage type of the unquantized tensors (and of the scales in compressed-tensors)."));
+}
+
+ExportDialog::OutputRow ExportDialog::buildOutputRow()
+{
     m_output = new QLineEdit(this);
     m_output->setObjectName(QStringLiteral("exportOutput"));
     m_output->setToolTip(tr("A new folder for the export (a .gguf file for gguf). It is written under a temporary "
@@ -247,7 +283,11 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     outLayout->setContentsMargins(0, 0, 0, 0);
     outLayout->addWidget(m_output, 1);
     outLayout->addWidget(browse);
+    return {outRow, browse};
+}
 
+QFormLayout* ExportDialog::buildForm(QWidget* outRow)
+{
     auto* form = new QFormLayout;
     form->addRow(tr("&Run:"), m_run);
     form->addRow(tr("&Data type:"), m_dtype);
@@ -257,7 +297,11 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     form->addRow(m_exactOnly);
     form->addRow(m_q6kEmbeddings);
     form->addRow(m_force);
+    return form;
+}
 
+void ExportDialog::buildStatusLines()
+{
     m_status = new QLabel(this);
     m_status->setObjectName(QStringLiteral("exportStatus"));
     m_status->setWordWrap(true);
@@ -273,7 +317,10 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     m_verifyResult->setTextFormat(Qt::PlainText);
     m_verifyResult->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_verifyResult->setVisible(false);
+}
 
+QDialogButtonBox* ExportDialog::buildButtons()
+{
     auto* buttons = new QDialogButtonBox(this);
     m_export = buttons->addButton(tr("&Export"), QDialogButtonBox::AcceptRole);
     m_export->setDefault(true);
@@ -286,30 +333,20 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     m_openFolder->setToolTip(tr("Show the export in the file manager."));
     // A button of the dialog's own, so that its text follows the application's language.
     buttons->addButton(tr("Close"), QDialogButtonBox::RejectRole);
+    return buttons;
+}
 
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(form);
-    layout->addWidget(formatBox);
-    layout->addWidget(m_status);
-    layout->addWidget(m_progress);
-    layout->addWidget(m_verifyResult);
-    layout->addStretch(1);
-    layout->addWidget(buttons);
-
+void ExportDialog::connectButtons(QDialogButtonBox* buttons)
+{
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-    connect(m_export, &QPushButton::clicked, this, [this] {
-        const int starts = m_job ? m_job->startCount() : 0;
-        m_ownExport = true;  // before the request: the export may end before the window returns
-        emit exportRequested(options());
-        if (!m_job || m_job->startCount() == starts) {
-            m_ownExport = false;
-            m_status->setText(tr("The export did not start: another export or a run is in progress."));
-        }
-        updateButtons();
-    });
+    connect(m_export, &QPushButton::clicked, this, &ExportDialog::requestExport);
     connect(m_stop, &QPushButton::clicked, this, &ExportDialog::cancelRequested);
     connect(m_verify, &QPushButton::clicked, this, &ExportDialog::startVerify);
     connect(m_openFolder, &QPushButton::clicked, this, &ExportDialog::openFolder);
+}
+
+void ExportDialog::connectInputs(QToolButton* browse)
+{
     connect(m_run, &QComboBox::currentIndexChanged, this, &ExportDialog::loadRun);
     connect(m_formats, &QButtonGroup::idToggled, this, [this](int, bool checked) {
         if (!checked)
@@ -320,37 +357,59 @@ ExportDialog::ExportDialog(const QVector<Run>& runs, const QString& defaultRunDi
     });
     connect(m_output, &QLineEdit::textEdited, this, [this] { m_outputEdited = true; });
     connect(m_output, &QLineEdit::textChanged, this, &ExportDialog::updateButtons);
-    connect(browse, &QToolButton::clicked, this, [this] {
-        const QFileInfo current(cleanOutput());
-        if (isGguf()) {
-            const QString file = QFileDialog::getSaveFileName(this, tr("GGUF file to write"),
-                                                              current.absoluteFilePath(), tr("GGUF models (*.gguf)"));
-            if (!file.isEmpty()) {
-                m_output->setText(QDir::toNativeSeparators(file));
-                m_outputEdited = true;
-            }
-            return;
-        }
-        // Choose where the new folder goes; its name stays as it is.
-        const QString parentDir =
-            QFileDialog::getExistingDirectory(this, tr("Folder to write the export into"), current.absolutePath());
-        if (parentDir.isEmpty())
-            return;
-        m_output->setText(QDir::toNativeSeparators(QDir(parentDir).filePath(current.fileName())));
-        m_outputEdited = true;
-    });
+    connect(browse, &QToolButton::clicked, this, &ExportDialog::browseOutput);
+}
+
+void ExportDialog::connectJobs()
+{
     if (m_job) {
         connect(m_job, &ExportJob::progressed, this, &ExportDialog::onExportProgress);
         connect(m_job, &ExportJob::ended, this, &ExportDialog::onExportEnded);
     }
     connect(&m_verifyWatcher, &QFutureWatcherBase::finished, this, &ExportDialog::onVerifyDone);
+}
 
+void ExportDialog::showInitialRun(const QString& defaultRunDir)
+{
     const int initial = m_run->findData(defaultRunDir);
     {
         const QSignalBlocker block(m_run);
         m_run->setCurrentIndex(initial >= 0 ? initial : 0);
     }
     loadRun();
+}
+
+void ExportDialog::requestExport()
+{
+    const int starts = m_job ? m_job->startCount() : 0;
+    m_ownExport = true;  // before the request: the export may end before the window returns
+    emit exportRequested(options());
+    if (!m_job || m_job->startCount() == starts) {
+        m_ownExport = false;
+        m_status->setText(tr("The export did not start: another export or a run is in progress."));
+    }
+    updateButtons();
+}
+
+void ExportDialog::browseOutput()
+{
+    const QFileInfo current(cleanOutput());
+    if (isGguf()) {
+        const QString file = QFileDialog::getSaveFileName(this, tr("GGUF file to write"),
+                                                          current.absoluteFilePath(), tr("GGUF models (*.gguf)"));
+        if (!file.isEmpty()) {
+            m_output->setText(QDir::toNativeSeparators(file));
+            m_outputEdited = true;
+        }
+        return;
+    }
+    // Choose where the new folder goes; its name stays as it is.
+    const QString parentDir =
+        QFileDialog::getExistingDirectory(this, tr("Folder to write the export into"), current.absolutePath());
+    if (parentDir.isEmpty())
+        return;
+    m_output->setText(QDir::toNativeSeparators(QDir(parentDir).filePath(current.fileName())));
+    m_outputEdited = true;
 }
 
 ExportDialog::~ExportDialog()

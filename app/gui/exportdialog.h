@@ -16,12 +16,16 @@
 class QButtonGroup;
 class QCheckBox;
 class QComboBox;
+class QDialogButtonBox;
+class QFormLayout;
 class QGridLayout;
+class QGroupBox;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
 class QPushButton;
 class QRadioButton;
+class QToolButton;
 
 namespace aq::gui {
 
@@ -133,6 +137,36 @@ private:
         QString error;
         aq::VerifyResult result;
     };
+
+    /// The output field with its Browse button, as one widget (the form's label needs a widget as its buddy).
+    struct OutputRow {
+        QWidget* row = nullptr;
+        QToolButton* browse = nullptr;
+    };
+
+    // The steps of the constructor, in the order it calls them: the order widgets are created in is the tab order.
+    void buildRunChooser(const QVector<Run>& runs);
+    /// A radio button per format with the engine's note beside it.
+    QGroupBox* buildFormatGroup();
+    /// The format options and the data type.
+    void buildOptionFields();
+    /// The output row, and the choice to replace an existing output.
+    OutputRow buildOutputRow();
+    QFormLayout* buildForm(QWidget* outRow);
+    /// The status line, the progress bar and the verification result.
+    void buildStatusLines();
+    QDialogButtonBox* buildButtons();
+    void connectButtons(QDialogButtonBox* buttons);
+    /// The run, format and output choices.
+    void connectInputs(QToolButton* browse);
+    /// The window's export job and the verification.
+    void connectJobs();
+    /// Selects `defaultRunDir` (else the first run) without a second loadRun(), then loads it.
+    void showInitialRun(const QString& defaultRunDir);
+    /// Export: hands the options to the window and says so when no export started.
+    void requestExport();
+    /// Browse: a .gguf file for gguf, otherwise the folder the new export folder goes into.
+    void browseOutput();
 
     void loadRun();
     void updateFormatRows();

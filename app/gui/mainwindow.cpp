@@ -10,6 +10,8 @@
 #include "rankprocesses.h"
 #include "runcontroller.h"
 #include "runfile.h"
+#include "runreplay.h"
+#include "runstatus.h"
 
 #include "activationview.h"
 #include "losscurveview.h"
@@ -34,7 +36,6 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
-#include <QScopedValueRollback>
 #include <QFileInfo>
 #include <QFontDatabase>
 #include <QFormLayout>
@@ -48,15 +49,14 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPlainTextEdit>
-#include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
 #include <QStandardPaths>
-#include <QStatusBar>
 #include <QTabWidget>
 #include <QTime>
+#include <QTimer>
 #include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -64,8 +64,6 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
-#include <set>
-#include <cmath>
 
 namespace aq::gui {
 
@@ -82,31 +80,6 @@ long long engineBandWidth(long long size, int epochs, int epoch)
 QString marginKey(int block, const QString& transform, int epoch)
 {
     return QStringLiteral("%1/%2/%3").arg(block).arg(transform).arg(epoch);
-}
-
-QString formatDuration(double seconds)
-{
-    if (!(seconds >= 0) || !std::isfinite(seconds))
-        return QStringLiteral("–");
-    const qint64 s = qint64(std::llround(seconds));
-    if (s >= 3600)
-        return QStringLiteral("%1:%2:%3").arg(s / 3600).arg((s / 60) % 60, 2, 10, QLatin1Char('0')).arg(
-            s % 60, 2, 10, QLatin1Char('0'));
-    return QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
-}
-
-/// Gives `label` a fixed size that fits each of `texts`. A fixed-size widget does not ask its parents for a new
-/// layout when its text changes.
-void fixFieldSize(QLabel* label, const QStringList& texts)
-{
-    int width = 0;
-    for (const QString& text : texts) {
-        label->setText(text);
-        width = std::max(width, label->sizeHint().width());
-    }
-    const int height = label->sizeHint().height();
-    label->clear();
-    label->setFixedSize(width, height);
 }
 
 /// A line edit with a Browse button that opens a file dialog.
@@ -301,8 +274,27 @@ QWidget* MainWindow::createSetupPanel()
 {
     auto* panel = new QWidget;
     auto* layout = new QVBoxLayout(panel);
+    QGroupBox* modelBox = createModelGroup(panel);
+    QGroupBox* textBox = createTextsGroup(panel);
+    QGroupBox* configBox = createConfigurationGroup(panel);
+    QGroupBox* maskBox = createMaskScheduleGroup(panel);
+    QGroupBox* runBox = createRunGroup(panel);
 
-    // Model
+    layout->addWidget(modelBox);
+    layout->addWidget(textBox);
+    layout->addWidget(runBox);
+    layout->addWidget(configBox);
+    layout->addWidget(maskBox);
+    layout->addStretch(1);
+
+    m_estimate->setInputs({m_modelPanel, m_configPanel, m_device, m_rankCount, m_evalWindows,
+                           [this] { return calibrationText(); }, [this] { return evaluationText(); },
+                           [this] { return m_running; }, [this] { return isExporting(); }});
+    return panel;
+}
+
+QGroupBox* MainWindow::createModelGroup(QWidget* panel)
+{
     auto* modelBox = new QGroupBox(tr("Model"), panel);
     auto* modelLayout = new QVBoxLayout(modelBox);
     m_modelPanel = new ModelPanel(modelBox);
@@ -316,8 +308,11 @@ QWidget* MainWindow::createSetupPanel()
         appendLog(tr("Reading model %1").arg(dir));
         setRunning(m_running);  // Run waits for the summary
     });
+    return modelBox;
+}
 
-    // Texts
+QGroupBox* MainWindow::createTextsGroup(QWidget* panel)
+{
     auto* textBox = new QGroupBox(tr("Texts"), panel);
     auto* textForm = new QFormLayout(textBox);
     m_calibText = new QLineEdit(textBox);
@@ -338,8 +333,11 @@ QWidget* MainWindow::createSetupPanel()
     textForm->addRow(tr("Ca&libration:"), fileRow(textBox, m_calibText, tr("Calibration text"), textFilter, false));
     textForm->addRow(tr("E&valuation:"), fileRow(textBox, m_evalText, tr("Evaluation text"), textFilter, false));
     textForm->addRow(tr("Evaluation &windows:"), m_evalWindows);
+    return textBox;
+}
 
-    // Configuration
+QGroupBox* MainWindow::createConfigurationGroup(QWidget* panel)
+{
     auto* configBox = new QGroupBox(tr("Configuration"), panel);
     auto* configLayout = new QVBoxLayout(configBox);
     m_configPanel = new ConfigPanel(configBox);
@@ -348,7 +346,11 @@ QWidget* MainWindow::createSetupPanel()
         updateMaskPreview();
         m_estimate->refresh();
     });
+    return configBox;
+}
 
+QGroupBox* MainWindow::createMaskScheduleGroup(QWidget* panel)
+{
     auto* maskBox = new QGroupBox(tr("Mask schedule"), panel);
     auto* maskLayout = new QVBoxLayout(maskBox);
     m_maskView = new widgets::MaskScheduleView(maskBox);
@@ -356,27 +358,14 @@ QWidget* MainWindow::createSetupPanel()
     // The engine's own schedule, not a copy of it.
     m_maskView->setBandWidthFunction(&engineBandWidth);
     maskLayout->addWidget(m_maskView);
+    return maskBox;
+}
 
-    // Run
+QGroupBox* MainWindow::createRunGroup(QWidget* panel)
+{
     auto* runBox = new QGroupBox(tr("Run"), panel);
     auto* runForm = new QFormLayout(runBox);
-    m_device = new QComboBox(runBox);
-    m_device->setToolTip(tr("Where the calibration runs. CUDA devices appear when this build's LibTorch supports "
-                            "CUDA and a device is visible."));
-    try {
-        for (const aq::DeviceInfo& d : aq::listDevices())
-            m_device->addItem(QStringLiteral("%1 (%2)").arg(QString::fromStdString(d.label),
-                                                            QString::fromStdString(d.id)),
-                              QString::fromStdString(d.id));
-    } catch (const std::exception& e) {
-        appendLog(tr("Could not list devices: %1").arg(QString::fromStdString(e.what())));
-    }
-    if (m_device->count() == 0)
-        m_device->addItem(tr("CPU (cpu)"), QStringLiteral("cpu"));
-    connect(m_device, &QComboBox::currentIndexChanged, this, [this] {
-        m_configPanel->setDevice(m_device->currentData().toString());
-        m_estimate->refresh();
-    });
+    createDeviceChooser(runBox);
     m_runsFolder = new QLineEdit(runBox);
     m_runsFolder->setToolTip(tr("Each run writes a new folder here: run.json (configuration, metrics, "
                                 "perplexities) and model/ (the quantized model in Hugging Face layout)."));
@@ -399,6 +388,33 @@ QWidget* MainWindow::createSetupPanel()
     connect(m_cpuThreads, &QSpinBox::valueChanged, this, [this](int n) { applyCpuThreads(n); });
     runForm->addRow(tr("CPU &threads:"), m_cpuThreads);
     runForm->addRow(tr("Runs &folder:"), fileRow(runBox, m_runsFolder, tr("Runs folder"), QString(), true));
+    addRunButtons(runBox, runForm);
+    return runBox;
+}
+
+void MainWindow::createDeviceChooser(QWidget* runBox)
+{
+    m_device = new QComboBox(runBox);
+    m_device->setToolTip(tr("Where the calibration runs. CUDA devices appear when this build's LibTorch supports "
+                            "CUDA and a device is visible."));
+    try {
+        for (const aq::DeviceInfo& d : aq::listDevices())
+            m_device->addItem(QStringLiteral("%1 (%2)").arg(QString::fromStdString(d.label),
+                                                            QString::fromStdString(d.id)),
+                              QString::fromStdString(d.id));
+    } catch (const std::exception& e) {
+        appendLog(tr("Could not list devices: %1").arg(QString::fromStdString(e.what())));
+    }
+    if (m_device->count() == 0)
+        m_device->addItem(tr("CPU (cpu)"), QStringLiteral("cpu"));
+    connect(m_device, &QComboBox::currentIndexChanged, this, [this] {
+        m_configPanel->setDevice(m_device->currentData().toString());
+        m_estimate->refresh();
+    });
+}
+
+void MainWindow::addRunButtons(QWidget* runBox, QFormLayout* runForm)
+{
     m_runButton = new QPushButton(tr("&Run"), runBox);
     m_runButton->setToolTip(m_runAction->toolTip() + QStringLiteral(" (F5)"));
     m_cancelButton = new QPushButton(tr("Ca&ncel"), runBox);
@@ -409,18 +425,6 @@ QWidget* MainWindow::createSetupPanel()
     buttons->addWidget(m_runButton, 1);
     buttons->addWidget(m_cancelButton, 1);
     runForm->addRow(buttons);
-
-    layout->addWidget(modelBox);
-    layout->addWidget(textBox);
-    layout->addWidget(runBox);
-    layout->addWidget(configBox);
-    layout->addWidget(maskBox);
-    layout->addStretch(1);
-
-    m_estimate->setInputs({m_modelPanel, m_configPanel, m_device, m_rankCount, m_evalWindows,
-                           [this] { return calibrationText(); }, [this] { return evaluationText(); },
-                           [this] { return m_running; }, [this] { return isExporting(); }});
-    return panel;
 }
 
 void MainWindow::createCentral()
@@ -509,43 +513,13 @@ void MainWindow::createDocks()
 
 void MainWindow::createStatusBar()
 {
-    m_stateLabel = new QLabel(tr("Ready"), this);
-    m_ranksLabel = new QLabel(this);
-    m_ranksLabel->setToolTip(tr("Calibration windows per second of each rank's own work in the last epoch (time spent "
-                                "waiting for the other ranks left out)"));
-    m_ranksLabel->hide();  // shown for data-parallel runs
-    m_blockLabel = new QLabel(this);
-    m_epochLabel = new QLabel(this);
-    m_lossLabel = new QLabel(this);
-    m_etaLabel = new QLabel(this);
-    m_progress = new QProgressBar(this);
-    m_progress->setRange(0, 1000);
-    m_progress->setMaximumWidth(180);
-    m_progress->setTextVisible(false);
-    // The fields that change during a run get a fixed size, wide enough for their longest text: a label whose size
-    // may change makes the whole window lay itself out again at every new text, and the loss field changes twenty
-    // times a second.
-    const QString wide = QStringLiteral("8888");
-    fixFieldSize(m_blockLabel, {tr("Block %1/%2").arg(wide, wide)});
-    fixFieldSize(m_epochLabel, {tr("Epoch %1/%2").arg(wide, wide)});
-    fixFieldSize(m_lossLabel, {tr("Loss %1").arg(-8.888e-88, 0, 'g', 4)});
-    fixFieldSize(m_etaLabel,
-                 {tr("ETA %1").arg(QStringLiteral("888:88:88")), tr("%1 elapsed").arg(QStringLiteral("888:88:88"))});
-    m_stageTimer = new QTimer(this);
-    m_stageTimer->setInterval(1000);
-    connect(m_stageTimer, &QTimer::timeout, this, [this] {
-        m_etaLabel->setText(tr("%1 elapsed").arg(formatDuration(m_stageClock.elapsed() / 1000.0)));
-    });
-    statusBar()->addWidget(m_stateLabel, 1);
-    statusBar()->addPermanentWidget(m_ranksLabel);
-    for (QLabel* l : {m_blockLabel, m_epochLabel, m_lossLabel, m_etaLabel})
-        statusBar()->addPermanentWidget(l);
-    statusBar()->addPermanentWidget(m_progress);
+    m_status = new RunStatus(this, [this] { return m_running; }, [this] { return m_estimate->estimatedSeconds(); });
+    connect(m_status, &RunStatus::logLine, this, &MainWindow::appendLog);
 }
 
 void MainWindow::createParts()
 {
-    m_export->attach(m_resultsView, m_messageBar, m_stateLabel, m_progress);
+    m_export->attach(m_resultsView, m_messageBar, m_status->stateLabel(), m_status->progressBar());
     connect(m_export, &ExportController::logLine, this, &MainWindow::appendLog);
     // An export and a calibration never run together: the actions follow the export.
     connect(m_export, &ExportController::started, this, [this] { setRunning(false); });
@@ -557,7 +531,8 @@ void MainWindow::createParts()
 
     m_run = new RunController([this] { return m_running; }, [this] { applyCpuThreads(m_cpuThreads->value()); }, this);
     connect(m_run->otherRanks(), &OtherRanks::logLine, this, &MainWindow::appendLog);
-    connect(m_run->otherRanks(), &OtherRanks::stateText, m_stateLabel, &QLabel::setText);
+    connect(m_run->otherRanks(), &OtherRanks::stateText, m_status->stateLabel(), &QLabel::setText);
+    m_replay = std::make_unique<RunReplay>(worker(), m_lossView, m_marginView, &m_history);
 }
 
 void MainWindow::connectWorker()
@@ -837,7 +812,7 @@ bool MainWindow::startRun()
     m_messageBar->dismiss();
     m_viewsModelDir = QFileInfo(m_modelPanel->modelDir()).canonicalFilePath();
     prepareRunViews(int(model.numLayers), config);
-    m_runClock.start();
+    m_status->startClock();
     logRunStart();
     writeSettings();
     launchRun();
@@ -886,27 +861,7 @@ void MainWindow::prepareRunViews(int numBlocks, const aq::QuantConfig& config)
     m_activationView->clear();
     m_histogramView->clear();
     m_rowMargins.clear();
-    m_numBlocks = numBlocks;
-    m_epochsPerBlock = config.method == aq::Method::Rtn ? 0 : config.epochs;
-    m_epochsDone = 0;
-    m_epochFraction = 0;
-    m_evaluating = false;
-    m_runEpochSeconds = 0;
-    m_runEpochs = 0;
-    m_currentBlock = -1;
-    m_recoveries = 0;
-    // The engine's steps per epoch (nsamples / batch size, rounded down), the x scale of live and stored curves alike.
-    m_stepsPerEpoch = std::max<qint64>(1, config.nsamples / std::max<qint64>(1, config.batchSize));
-    // Each rank's throughput, in a field as wide as the run's ranks need.
-    const int ranks = m_run->request().world.worldSize;
-    m_ranksLabel->setVisible(ranks > 1);
-    if (ranks > 1) {
-        QStringList widest;
-        for (int r = 0; r < ranks; ++r)
-            widest << QStringLiteral("%1: 888.88").arg(r);
-        fixFieldSize(m_ranksLabel, {tr("Ranks: %1 windows/s").arg(widest.join(QStringLiteral(" · ")))});
-        m_ranksLabel->setText(tr("Ranks: %n", nullptr, ranks));
-    }
+    m_status->prepareRun(numBlocks, config, m_run->request().world.worldSize);
 }
 
 std::optional<InterruptedRun> MainWindow::resumableRun(const QString& runDir, aq::ModelConfig* model,
@@ -973,8 +928,8 @@ bool MainWindow::resumeRun(const QString& runDir)
     m_configPanel->loadConfig(run->config);
     prepareRunViews(int(model.numLayers), m_run->request().config);
     replayFinishedBlocks(*run);
-    m_epochsDone = run->completedBlocks * std::max(1, m_epochsPerBlock);
-    m_runClock.start();
+    m_status->resumeAfter(run->completedBlocks);
+    m_status->startClock();
     appendLog(tr("Resuming %1 after %2 finished blocks").arg(run->runDir).arg(run->completedBlocks));
     m_interruptedRunDir.clear();
     launchRun();
@@ -997,14 +952,8 @@ aq::CalibrationRequest MainWindow::resumeRequest(const InterruptedRun& run) cons
 
 void MainWindow::replayFinishedBlocks(const InterruptedRun& run)
 {
-    // The engine reports only the blocks it calibrates now (and redoes the file of a block it wrote but did not
-    // record as finished).
-    const QScopedValueRollback<bool> replaying(m_replaying, true);
-    try {
-        worker()->replay(run.runDir, run.completedBlocks);
-    } catch (const std::exception& e) {
-        appendLog(tr("Views not shown: %1").arg(QString::fromStdString(e.what())));
-    }
+    if (const std::optional<QString> problem = m_replay->replayFinishedBlocks(run))
+        appendLog(tr("Views not shown: %1").arg(*problem));
 }
 
 QString MainWindow::keepOrRemoveStoppedRun()
@@ -1022,7 +971,7 @@ void MainWindow::cancelRun()
     if (!m_running)
         return;
     m_run->cancel();
-    m_stateLabel->setText(tr("Cancelling…"));
+    m_status->showCancelling();
     m_cancelAction->setEnabled(false);
     m_cancelButton->setEnabled(false);
     appendLog(tr("Cancel requested"));
@@ -1056,141 +1005,41 @@ void MainWindow::setRunning(bool running)
     m_runsFolder->setEnabled(!running);
     setAcceptDrops(!running);
     updateExportAction();
-    if (running) {
-        m_stateLabel->setText(tr("Running"));
-        m_progress->setValue(0);
-        updateProgress();  // the estimate's ETA until the first step is timed
-    } else {
-        m_etaLabel->clear();
-    }
+    m_status->showRunning(running);
 }
 
-void MainWindow::onStage(const QString& what, int block, int numBlocks)
+void MainWindow::onStage(aq::Stage what, int block, int numBlocks)
 {
-    if (!m_replaying)
+    if (!m_replay->isReplaying())
         m_run->otherRanks()->setMet();  // rank 0 reports only once its group has formed
-    if (numBlocks > 0)
-        m_numBlocks = numBlocks;
-    if (block >= 0 && block < numBlocks) {  // stages after the last block report block == numBlocks
-        m_currentBlock = block;
-        m_blockLabel->setText(tr("Block %1/%2").arg(block + 1).arg(numBlocks));
-    }
-    const QString text = stageText(what);
-    m_stateLabel->setText(text);
-    appendLog(text);
-    // After the last block the engine writes the model and evaluates it without reporting progress: the bar turns
-    // into a busy indicator and the clock shows how long the stage has been running, so it never looks frozen.
-    const bool open = what == QLatin1String("writing the model") || what == QLatin1String("evaluating");
-    if (what == QLatin1String("evaluating"))
-        m_evaluating = true;  // until the run ends ("done" follows the evaluation)
-    else if (what != QLatin1String("done"))
-        m_evaluating = false;
-    setProgressBusy(open);
-    if (open) {
-        m_stageClock.start();
-        m_etaLabel->setText(tr("%1 elapsed").arg(formatDuration(0)));
-    } else if (m_running) {
-        updateProgress();
-    }
+    m_status->stageChanged(what, block, numBlocks);
 }
 
-QString MainWindow::stageText(const QString& what)
-{
-    // The engine names its stages in English; these are the ones it reports.
-    static const QHash<QString, const char*> kStages = {
-        {QStringLiteral("loading"), QT_TR_NOOP("Loading the model and the calibration text")},
-        {QStringLiteral("calibrating"), QT_TR_NOOP("Calibrating")},
-        {QStringLiteral("full-precision targets"), QT_TR_NOOP("Computing the full-precision targets")},
-        {QStringLiteral("training"), QT_TR_NOOP("Training the transforms, clipping bounds and shifts")},
-        {QStringLiteral("merging"), QT_TR_NOOP("Merging the transforms into the weights")},
-        {QStringLiteral("replaying finished block"), QT_TR_NOOP("Replaying a finished block")},
-        {QStringLiteral("writing the model"), QT_TR_NOOP("Writing the quantized model")},
-        {QStringLiteral("evaluating"),
-         QT_TR_NOOP("Evaluating: perplexity of the full-precision, round-to-nearest and quantized models")},
-        {QStringLiteral("done"), QT_TR_NOOP("Done")}};
-    const auto it = kStages.constFind(what);
-    return it == kStages.constEnd() ? what : tr(it.value());
-}
-
-void MainWindow::setProgressBusy(bool busy)
-{
-    if (busy == (m_progress->maximum() == 0))
-        return;
-    if (busy) {
-        m_progress->setRange(0, 0);
-        m_stageTimer->start();
-    } else {
-        m_stageTimer->stop();
-        m_progress->setRange(0, 1000);
-    }
-}
+QString MainWindow::stageText(aq::Stage what) { return RunStatus::stageText(what); }
 
 void MainWindow::onLosses(const QVector<aq::gui::StepLossPoint>& points)
 {
+    const qint64 stepsPerEpoch = m_status->stepsPerEpoch();
     for (const StepLossPoint& p : points)
-        m_lossView->appendPoint(p.block, double(p.epoch) * double(m_stepsPerEpoch) + p.step, p.loss);
-    if (!points.isEmpty() && !m_replaying) {
-        const StepLossPoint& last = points.last();
-        m_lossLabel->setText(tr("Loss %1").arg(last.loss, 0, 'g', 4));
-        if (last.block != m_currentBlock) {
-            m_currentBlock = last.block;
-            m_blockLabel->setText(tr("Block %1/%2").arg(last.block + 1).arg(m_numBlocks));
-        }
-        m_epochLabel->setText(tr("Epoch %1/%2").arg(last.epoch + 1).arg(m_epochsPerBlock));
-        // Steps count towards the progress too: an epoch of many samples takes long enough that the bar and the
-        // ETA must move inside it.
-        m_epochFraction = std::clamp(double(last.step + 1) / double(std::max<qint64>(1, m_stepsPerEpoch)), 0.0, 1.0);
-        updateProgress();
-    }
+        m_lossView->appendPoint(p.block, double(p.epoch) * double(stepsPerEpoch) + p.step, p.loss);
+    if (!points.isEmpty() && !m_replay->isReplaying())
+        m_status->lossReported(points.last());
 }
 
 void MainWindow::onEpoch(const aq::gui::EpochInfo& e)
 {
-    if (e.epochs > 0)
-        m_epochsPerBlock = e.epochs;
-    if (m_replaying)
-        return;
-    ++m_epochsDone;
-    m_epochFraction = 0;
-    m_runEpochSeconds += e.seconds;
-    ++m_runEpochs;
-    m_epochLabel->setText(tr("Epoch %1/%2").arg(e.epoch + 1).arg(e.epochs));
-    m_lossLabel->setText(tr("Loss %1").arg(e.meanLoss, 0, 'g', 4));
-    if (e.rankWindowsPerSecond.size() > 1) {
-        QStringList ranks;
-        for (int r = 0; r < e.rankWindowsPerSecond.size(); ++r) {
-            const double v = e.rankWindowsPerSecond[r];
-            ranks << QStringLiteral("%1: %2").arg(r).arg(v, 0, 'f', v >= 100 ? 0 : v >= 10 ? 1 : 2);
-        }
-        m_ranksLabel->setText(tr("Ranks: %1 windows/s").arg(ranks.join(QStringLiteral(" · "))));
-    }
-    updateProgress();
-}
-
-void MainWindow::updateProgress()
-{
-    const double total = double(m_numBlocks) * std::max(1, m_epochsPerBlock);
-    if (total <= 0)
-        return;
-    const double done = std::min(1.0, (m_epochsDone + m_epochFraction) / total);
-    m_progress->setValue(int(done * 1000));
-    const double elapsed = m_runClock.elapsed() / 1000.0;
-    if (done > 0 && done < 1)
-        m_etaLabel->setText(tr("ETA %1").arg(formatDuration(elapsed * (1 - done) / done)));
-    else if (done <= 0 && m_estimate->estimatedSeconds() > 0)
-        // Before the first step has been timed: the measured estimate, counted down.
-        m_etaLabel->setText(
-            tr("ETA ~%1").arg(formatDuration(std::max(0.0, m_estimate->estimatedSeconds() - elapsed))));
-    else
-        m_etaLabel->clear();  // the stages after the last block show their own clock
+    m_status->takeEpochCount(e.epochs);
+    if (!m_replay->isReplaying())
+        m_status->epochEnded(e);
 }
 
 void MainWindow::onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d)
 {
     // Stored first: the view asks for the rows of the matrix it selects, and it may select this new one.
     m_rowMargins.insert(marginKey(d.block, d.transform, d.epoch), d.rowMargins);
-    m_marginView->addEpochMinimum(d.block, d.epoch, std::max(1, m_epochsPerBlock), d.transform, d.minMargin);
-    if (d.nonDominantRows > 0 && !m_replaying)
+    m_marginView->addEpochMinimum(d.block, d.epoch, std::max(1, m_status->epochsPerBlock()), d.transform,
+                                  d.minMargin);
+    if (d.nonDominantRows > 0 && !m_replay->isReplaying())
         appendLog(tr("Block %1, %2, epoch %3: %4 of %5 rows not strictly dominant (min margin %6, condition %7)")
                       .arg(d.block)
                       .arg(d.transform)
@@ -1212,33 +1061,21 @@ void MainWindow::showMarginsFor(int block, const QString& transform, int epoch)
 
 void MainWindow::onRecovery(const aq::gui::RecoveryInfo& r)
 {
-    ++m_recoveries;
+    m_status->countRecovery();
     appendLog(tr("Recovery in block %1, epoch %2: %3; %4").arg(r.block).arg(r.epoch).arg(r.reason, r.action));
-    if (!m_replaying)
-        m_stateLabel->setText(tr("Recovered from %1").arg(r.reason));
+    if (!m_replay->isReplaying())
+        m_status->showRecovered(r.reason);
 }
 
 void MainWindow::onBlock(const aq::gui::BlockInfo& b)
 {
-    if (m_replaying)
-        return;
-    m_epochsDone = (b.block + 1) * std::max(1, m_epochsPerBlock);  // exact even if an epoch report was missed
-    m_epochFraction = 0;
-    updateProgress();
-    QString line = tr("Block %1/%2 done in %3 s: loss %4 → %5")
-                       .arg(b.block + 1)
-                       .arg(b.numBlocks)
-                       .arg(b.seconds, 0, 'f', 1)
-                       .arg(b.initialLoss, 0, 'g', 4)
-                       .arg(b.finalLoss, 0, 'g', 4);
-    if (!b.perChannelFallback.isEmpty())
-        line += tr(" (per-channel fallback: %1)").arg(b.perChannelFallback.join(QStringLiteral(", ")));
-    appendLog(line);
+    if (!m_replay->isReplaying())
+        m_status->blockEnded(b);
 }
 
 void MainWindow::onFinished(const aq::gui::RunOutcome& outcome)
 {
-    setProgressBusy(false);
+    m_status->setProgressBusy(false);
     const widgets::RunRecord record = finishedRunRecord(outcome);
     learnFromFinishedRun(record);
     rememberFinishedRun(record);
@@ -1273,15 +1110,16 @@ void MainWindow::learnFromFinishedRun(const widgets::RunRecord& record)
     // one process.
     const aq::CalibrationRequest& request = m_run->request();
     if (!request.world.distributed())
-        m_estimate->refineByRun(QString::fromStdString(request.modelDir), request.config, m_runEpochSeconds,
-                                m_runEpochs, double(m_stepsPerEpoch));
-    if (m_evaluating && record.evalWindows > 0 && m_numBlocks > 0) {
+        m_estimate->refineByRun(QString::fromStdString(request.modelDir), request.config, m_status->runEpochSeconds(),
+                                m_status->runEpochs(), double(m_status->stepsPerEpoch()));
+    const int numBlocks = m_status->numBlocks();
+    if (m_status->evaluating() && record.evalWindows > 0 && numBlocks > 0) {
         // What this evaluation took per window and block: the next estimate of an evaluation on this model and
         // device uses it instead of the targets' cost.
-        m_estimate->learnEvaluationRate(request.config, (m_stageClock.elapsed() / 1000.0) /
-                                                              (3.0 * double(record.evalWindows) * double(m_numBlocks)));
+        m_estimate->learnEvaluationRate(request.config, m_status->stageSeconds() /
+                                                              (3.0 * double(record.evalWindows) * double(numBlocks)));
     }
-    m_evaluating = false;
+    m_status->endEvaluation();
 }
 
 void MainWindow::rememberFinishedRun(const widgets::RunRecord& record)
@@ -1300,14 +1138,13 @@ void MainWindow::announceFinishedRun(const aq::gui::RunOutcome& outcome)
                   .arg(outcome.quantPerplexity, 0, 'f', 3)
                   .arg(outcome.fpPerplexity, 0, 'f', 3)
                   .arg(outcome.rtnPerplexity, 0, 'f', 3)
-                  .arg(formatDuration(outcome.seconds), outcome.runDir)
-            : tr("%1, saved in %2").arg(formatDuration(outcome.seconds), outcome.runDir);
+                  .arg(RunStatus::formatDuration(outcome.seconds), outcome.runDir)
+            : tr("%1, saved in %2").arg(RunStatus::formatDuration(outcome.seconds), outcome.runDir);
     m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run finished:"), summary);
     appendLog(tr("Run finished: %1").arg(summary));
     if (outcome.recoveries > 0)
         appendLog(tr("%n recovery(ies) acted during the run; see run.json.", nullptr, outcome.recoveries));
-    m_stateLabel->setText(tr("Finished"));
-    m_progress->setValue(m_progress->maximum());
+    m_status->showFinished();
 }
 
 void MainWindow::showRunError(aq::ErrorCode code, const QString& detail, const QString& cause)
@@ -1343,9 +1180,9 @@ void MainWindow::showRunError(aq::ErrorCode code, const QString& detail, const Q
 
 void MainWindow::onFailed(aq::ErrorCode code, const QString& detail, const QString& cause)
 {
-    setProgressBusy(false);
+    m_status->setProgressBusy(false);
     showRunError(code, detail, cause);
-    m_stateLabel->setText(tr("Failed"));
+    m_status->showFailed();
     const std::optional<InterruptedRun> run = readInterruptedRun(currentRunDir());
     if (run && run->completedBlocks > 0) {
         m_interruptedRunDir = run->runDir;
@@ -1358,10 +1195,10 @@ void MainWindow::onFailed(aq::ErrorCode code, const QString& detail, const QStri
 
 void MainWindow::onCancelled()
 {
-    setProgressBusy(false);
+    m_status->setProgressBusy(false);
     m_messageBar->showMessage(widgets::MessageBar::Kind::Information, tr("Run cancelled:"), keepOrRemoveStoppedRun());
     appendLog(tr("Run cancelled"));
-    m_stateLabel->setText(tr("Cancelled"));
+    m_status->showCancelled();
     afterRun();
 }
 
@@ -1506,47 +1343,17 @@ aq::RunViewsSummary MainWindow::showRunViews(const RunFile& run)
     m_histogramView->clear();
     m_marginView->clear();
     m_rowMargins.clear();
-    const aq::QuantConfig& c = run.config;
-    m_epochsPerBlock = c.method == aq::Method::Rtn ? 0 : c.epochs;
-    m_stepsPerEpoch = std::max<qint64>(1, c.nsamples / std::max<qint64>(1, c.batchSize));
+    m_status->takeConfig(run.config);
 
-    aq::RunViewsSummary views;
-    try {
-        views = aq::inspectRunViews(run.runDir.toStdString());
-    } catch (const std::exception& e) {
-        views.problems.push_back(e.what());
-    }
+    aq::RunViewsSummary views = RunReplay::inspect(run.runDir);
     if (views.numBlocks > 0) {
-        m_numBlocks = views.numBlocks;
+        m_status->setNumBlocks(views.numBlocks);
         m_heatmapView->setBlockCount(views.numBlocks);
     }
     // Every stored report, through the handlers that showed them live.
-    if (!views.blocks.empty()) {
-        const QScopedValueRollback<bool> replaying(m_replaying, true);
-        try {
-            const aq::RunViewsSummary replayed = worker()->replay(run.runDir);
-            views.blocks = replayed.blocks;
-            views.missingBlocks = replayed.missingBlocks;
-            views.problems = replayed.problems;
-        } catch (const std::exception& e) {
-            views.problems.push_back(e.what());
-            views.missingBlocks.insert(views.missingBlocks.end(), views.blocks.begin(), views.blocks.end());
-            views.blocks.clear();
-        }
-    }
-    // Blocks that replayed nothing show what run.json keeps: losses and minimum margins per epoch (or the live
-    // curves, if this window saw the run).
-    const std::set<int> replayed(views.blocks.begin(), views.blocks.end());
-    QVector<widgets::LossSeries> curves = m_history.loadCurves(run.record.id);
-    if (curves.isEmpty())
-        curves = run.epochLosses;
-    for (const widgets::LossSeries& series : std::as_const(curves))
-        if (!replayed.count(series.block))
-            for (int i = 0; i < series.steps.size() && i < series.losses.size(); ++i)
-                m_lossView->appendPoint(series.block, series.steps[i], series.losses[i]);
-    for (const RunFile::EpochMinimum& m : std::as_const(run.minima))
-        if (!replayed.count(m.block))
-            m_marginView->addEpochMinimum(m.block, m.epoch, std::max(1, m.epochs), m.transform, m.minMargin);
+    m_replay->replayStoredViews(run.runDir, &views);
+    // Blocks that replayed nothing show what run.json keeps.
+    m_replay->showRecordedEpochs(run, views);
     return views;
 }
 
@@ -1610,6 +1417,9 @@ void MainWindow::onExportEnded(bool ok)
 }
 
 CalibrationWorker* MainWindow::worker() const { return m_run->worker(); }
+QLabel* MainWindow::stateLabel() const { return m_status->stateLabel(); }
+QProgressBar* MainWindow::progressBar() const { return m_status->progressBar(); }
+QLabel* MainWindow::ranksLabel() const { return m_status->ranksLabel(); }
 RankProcesses* MainWindow::rankProcesses() const { return m_run->otherRanks()->processes(); }
 QString MainWindow::currentRunDir() const { return QString::fromStdString(m_run->request().runDir); }
 
@@ -1648,7 +1458,7 @@ void MainWindow::about()
     try {
         int count = 0;
         for (const aq::DeviceInfo& d : aq::listDevices())
-            count += d.id.rfind("cuda", 0) == 0;
+            count += aq::isCudaDevice(d.id);
         cuda = aq::cudaAvailable() ? tr("available, %n device(s)", nullptr, count)
                                    : tr("not available in this build");
     } catch (const std::exception&) {

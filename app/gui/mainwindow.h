@@ -1,8 +1,9 @@
 #pragma once
 // The main window: model, texts and configuration on the left, live views in tabs, a log dock and a status bar.
 // The calibration runs in a CalibrationWorker on one dedicated thread; this window only reacts to its signals.
-// The window lays out and wires its parts: the run's lifecycle (RunController), the estimate (EstimatePanel), exports
-// and reports (ExportController) and the saved runs of the results table (RunHistory).
+// The window lays out and wires its parts: the run's lifecycle (RunController), its status bar (RunStatus), the replay
+// of recorded runs (RunReplay), the estimate (EstimatePanel), exports and reports (ExportController) and the saved runs
+// of the results table (RunHistory).
 #include "estimatepanel.h"
 #include "runevents.h"
 #include "runhistory.h"
@@ -12,14 +13,16 @@
 #include "aq/run_views.h"
 #include "aq/export.h"
 
-#include <QElapsedTimer>
 #include <QHash>
 #include <QMainWindow>
 
+#include <memory>
 #include <optional>
 
 class QAction;
 class QComboBox;
+class QFormLayout;
+class QGroupBox;
 class QLabel;
 class QLineEdit;
 class QMenu;
@@ -29,7 +32,6 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTabWidget;
-class QTimer;
 
 namespace aq::widgets {
 class ActivationView;
@@ -53,6 +55,8 @@ class ModelPanel;
 class RankProcesses;
 class RunController;
 struct RunFile;
+class RunReplay;
+class RunStatus;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -113,12 +117,12 @@ public:
     widgets::MarginView* marginView() const { return m_marginView; }
     widgets::ResultsView* resultsView() const { return m_resultsView; }
     QPlainTextEdit* logView() const { return m_log; }
-    QProgressBar* progressBar() const { return m_progress; }
-    QLabel* stateLabel() const { return m_stateLabel; }
+    QProgressBar* progressBar() const;
+    QLabel* stateLabel() const;
     /// Data-parallel runs: the number of ranks (1 to 8; 1 = this process alone), the status bar field with each
     /// rank's throughput, and the child processes that run ranks 1..N-1.
     QSpinBox* rankSelector() const { return m_rankCount; }
-    QLabel* ranksLabel() const { return m_ranksLabel; }
+    QLabel* ranksLabel() const;
     RankProcesses* rankProcesses() const;
 
     /// The memory and time estimate of the model panel for the current configuration and device.
@@ -146,6 +150,16 @@ private:
     void createActions();
     void createMenus();
     QWidget* createSetupPanel();
+    // The group boxes of the setup panel, in the order they are created (the tab order): each takes `panel` as parent.
+    QGroupBox* createModelGroup(QWidget* panel);
+    QGroupBox* createTextsGroup(QWidget* panel);
+    QGroupBox* createConfigurationGroup(QWidget* panel);
+    QGroupBox* createMaskScheduleGroup(QWidget* panel);
+    QGroupBox* createRunGroup(QWidget* panel);
+    /// The device list of the Run group: the engine's devices, or the CPU alone when it cannot list them.
+    void createDeviceChooser(QWidget* runBox);
+    /// Run and Cancel, which trigger the actions of the same names.
+    void addRunButtons(QWidget* runBox, QFormLayout* runForm);
     void createCentral();
     void createDocks();
     void createStatusBar();
@@ -159,11 +173,8 @@ private:
     void showRunError(aq::ErrorCode code, const QString& detail, const QString& cause = QString());
     void setRunning(bool running);
     void updateMaskPreview();
-    void updateProgress();
-    /// The progress bar as a busy indicator (stages without progress reports) or as the run's progress.
-    void setProgressBusy(bool busy);
-    /// A stage name of the engine in the user's language.
-    static QString stageText(const QString& what);
+    /// A stage name of the engine in the user's language (see RunStatus).
+    static QString stageText(aq::Stage what);
     void updateWindowTitle();
     void applyCpuThreads(int threads);
     void refreshResults();
@@ -193,7 +204,7 @@ private:
 
     void onModelReady(const QString& dir);
     void onModelFailed(const QString& dir, const QString& detail);
-    void onStage(const QString& what, int block, int numBlocks);
+    void onStage(aq::Stage what, int block, int numBlocks);
     void onLosses(const QVector<aq::gui::StepLossPoint>& points);
     void onEpoch(const aq::gui::EpochInfo& epoch);
     void onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d);
@@ -262,15 +273,7 @@ private:
     QPlainTextEdit* m_log = nullptr;
 
     // Status bar
-    QLabel* m_stateLabel = nullptr;
-    QLabel* m_ranksLabel = nullptr;
-    QLabel* m_blockLabel = nullptr;
-    QLabel* m_epochLabel = nullptr;
-    QLabel* m_lossLabel = nullptr;
-    QLabel* m_etaLabel = nullptr;
-    QProgressBar* m_progress = nullptr;
-    QTimer* m_stageTimer = nullptr;  ///< refreshes the elapsed time of a stage without progress reports
-    QElapsedTimer m_stageClock;
+    RunStatus* m_status = nullptr;  ///< its fields, the progress and the counts of the run it is made of
 
     // Actions
     QAction* m_openAction = nullptr;
@@ -283,20 +286,10 @@ private:
 
     // The run in progress
     bool m_running = false;
-    bool m_replaying = false;  ///< a reopened run's stored reports are being fed through the live handlers
     bool m_closeAfterRun = false;
     RunController* m_run = nullptr;  ///< the worker, its request and the other ranks of a data-parallel run
-    QElapsedTimer m_runClock;
-    int m_numBlocks = 0;
-    int m_epochsPerBlock = 0;
-    int m_epochsDone = 0;
-    double m_epochFraction = 0;  ///< steps done of the epoch in progress
-    double m_runEpochSeconds = 0;  ///< the live run's epochs, summed, for the estimates that follow it
-    int m_runEpochs = 0;
-    bool m_evaluating = false;  ///< the live run is in its evaluation stage (m_stageClock times it)
-    int m_currentBlock = -1;
-    qint64 m_stepsPerEpoch = 1;
-    int m_recoveries = 0;
+    /// Feeds a recorded run's stored reports through the live handlers (a reopened run, a resumed run's blocks).
+    std::unique_ptr<RunReplay> m_replay;
     QHash<QString, QVector<float>> m_rowMargins;  ///< "block/transform/epoch" -> margins of that matrix
 
     // Runs kept for the results table; exports and reports of finished runs.

@@ -41,18 +41,18 @@ public:
     std::vector<StepReport> steps;
     std::vector<std::pair<int, Clock::time_point>> epochEnds;  ///< epoch, time (a rolled-back epoch comes again)
 
-    void stage(const std::string& what, int block, int /*numBlocks*/) override
+    void stage(aq::Stage what, int block, int /*numBlocks*/) override
     {
         const auto now = Clock::now();
         if (block >= 1) {
             m_cancel->store(true);  // the first block is all the measurement needs
             return;
         }
-        if (what == "calibrating")
+        if (what == aq::Stage::Calibrating)
             calibrating = now;
-        else if (what == "full-precision targets")
+        else if (what == aq::Stage::FullPrecisionTargets)
             targets = now;
-        else if (what == "merging")
+        else if (what == aq::Stage::Merging)
             merging = now;
     }
     void stepLoss(const aq::StepLoss& s) override

@@ -4,6 +4,7 @@
 #include "viewdata.h"
 
 #include "aq/error.h"
+#include "aq/stage.h"
 
 #include <QMetaType>
 #include <QString>
@@ -78,3 +79,4 @@ Q_DECLARE_METATYPE(aq::gui::RecoveryInfo)
 Q_DECLARE_METATYPE(aq::gui::BlockInfo)
 Q_DECLARE_METATYPE(aq::gui::RunOutcome)
 Q_DECLARE_METATYPE(aq::ErrorCode)
+Q_DECLARE_METATYPE(aq::Stage)

@@ -1,6 +1,7 @@
 // Data-parallel collectives over c10d: the rendezvous, the process group, and what a failed peer looks like.
 #include "collective.h"
 
+#include "aq/device.h"
 #include "aq/error.h"
 #include "torch_util.h"
 
@@ -142,7 +143,7 @@ const char* signalName(int sig)
 
 bool distributedBackendAvailable(const std::string& device, std::string* why)
 {
-    const bool cuda = device.rfind("cuda", 0) == 0;
+    const bool cuda = isCudaDevice(device);
 #if defined(AQ_C10D_NCCL)
     if (cuda)
         return true;

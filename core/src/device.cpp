@@ -170,28 +170,17 @@ namespace detail {
 
 torch::Device parseDevice(const std::string& spec)
 {
-    if (spec == "cpu")
+    const DeviceId id = parseDeviceId(spec);
+    if (id.kind == DeviceId::Kind::Cpu)
         return torch::Device(torch::kCPU);
-    if (spec.rfind("cuda", 0) == 0) {
-        int64_t index = 0;
-        if (spec.size() > 4) {
-            if (spec[4] != ':' || spec.size() == 5)
-                badInput("device '" + spec + "' is not valid: use cpu, cuda or cuda:N");
-            for (size_t i = 5; i < spec.size(); ++i)
-                if (!std::isdigit(static_cast<unsigned char>(spec[i])))
-                    badInput("device '" + spec + "' is not valid: use cpu, cuda or cuda:N");
-            index = std::stoll(spec.substr(5));
-        }
-        if (!torch::cuda::is_available())
-            badInput("device '" + spec + "' was requested but this build of LibTorch (" + torchVersion() +
-                     ") has no CUDA support or no CUDA device is visible; use --device cpu, or build against a CUDA "
-                     "LibTorch (README: Building with a GPU)");
-        const auto count = static_cast<int64_t>(torch::cuda::device_count());
-        if (index >= count)
-            badInput("device '" + spec + "' does not exist: " + std::to_string(count) + " CUDA device(s) visible");
-        return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-    }
-    badInput("device '" + spec + "' is not valid: use cpu, cuda or cuda:N");
+    if (!torch::cuda::is_available())
+        badInput("device '" + spec + "' was requested but this build of LibTorch (" + torchVersion() +
+                 ") has no CUDA support or no CUDA device is visible; use --device cpu, or build against a CUDA "
+                 "LibTorch (README: Building with a GPU)");
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (id.index >= count)
+        badInput("device '" + spec + "' does not exist: " + std::to_string(count) + " CUDA device(s) visible");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(id.index));
 }
 
 torch::ScalarType parseDtype(const std::string& spec, const torch::Device& device)

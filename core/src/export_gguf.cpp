@@ -334,8 +334,10 @@ struct GgufPlan {
     std::vector<std::string> notes;
 };
 
-GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& ck, const TargetLayout& target,
-                  const SafetensorsFile* quant)
+/// Refuses what llama.cpp cannot run as the run computed it: OPT, quantized activations, dense post-norm matrices, a
+/// final norm bias, llama3 rope scaling outside llama; and a quantized run without its scales.
+void checkGgufHoldsRun(const RunInfo& run, const Checkpoint& ck, const TargetLayout& target,
+                       const SafetensorsFile* quant)
 {
     const ModelConfig& m = ck.config();
     if (m.arch != Architecture::Llama)
@@ -358,8 +360,11 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
         badInput("llama3 rope scaling on a " + m.modelType + " model has no GGUF form");
     if (run.wbits < 16 && !quant)
         badInput("this run has no model/quantization.safetensors with its scales and zero points; re-run it");
+}
 
-    GgufPlan p;
+/// The float type of the file (--dtype) and of the token embeddings (that, or Q6_K).
+void planFloatTypes(const ExportOptions& o, const ModelConfig& m, GgufPlan& p)
+{
     p.floatType = o.dtype == "bfloat16" ? GgmlType::BF16 : GgmlType::F16;
     p.embeddingType = p.floatType;
     if (o.q6kEmbeddings) {
@@ -368,6 +373,11 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
                      "size is " + std::to_string(m.hiddenSize) + "; leave the token embeddings as floats");
         p.embeddingType = GgmlType::Q6_K;
     }
+}
+
+/// llama.cpp's 'qwen2' where the target keeps Qwen2's class, else 'llama' (with q/k permuted for its RoPE).
+void planArchitecture(const ModelConfig& m, const TargetLayout& target, GgufPlan& p)
+{
     const bool keepQwen2 = m.modelType == "qwen2" && target.architecture == "Qwen2ForCausalLM";
     p.arch = keepQwen2 ? "qwen2" : "llama";
     p.permuteQk = !keepQwen2;
@@ -378,7 +388,44 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
     if (m.modelType == "mistral" && m.slidingWindow)
         p.notes.push_back("mistral is written as llama.cpp's 'llama' architecture, which has no sliding window: exact "
                           "for contexts up to " + std::to_string(*m.slidingWindow) + " tokens");
+}
 
+/// Groups per row of `layer`'s stored scales, checked in every block (with the k-quant factors of a k-quant run).
+int64_t storedGroups(const RunInfo& run, const Checkpoint& ck, const SafetensorsFile* quant, const std::string& layer,
+                     const std::vector<int64_t>& shape)
+{
+    const ModelConfig& m = ck.config();
+    // Every block shares the layer's shape and group layout; check them all for the stored groups.
+    int64_t groups = -1;
+    for (int64_t i = 0; i < m.numLayers; ++i) {
+        const std::string name = blockPrefix(m, i) + layer + ".scales";
+        if (!quant->contains(name))
+            badInput("model/quantization.safetensors lacks " + name + "; the run is incomplete: re-run it");
+        if (run.weightGrid != WeightGrid::Uniform)
+            for (const char* k : {".kq_d", ".kq_dmin", ".kq_scales", ".kq_mins"})
+                if (!quant->contains(blockPrefix(m, i) + layer + k))
+                    badInput("model/quantization.safetensors lacks " + blockPrefix(m, i) + layer + k +
+                             ", the k-quant factors of this run's " + weightGridName(run.weightGrid) +
+                             " grid; the run is incomplete or from an older program: re-run it");
+        const auto ss = quant->entries().at(name).shape;
+        if (ss.size() != 2 || ss[0] != shape[0])
+            badInput(name + " does not fit the weight of shape [" + std::to_string(shape[0]) + ", " +
+                     std::to_string(shape[1]) + "]");
+        // (A mixed k-quant grid has sub-blocks of 32 in some blocks and 16 in others.)
+        if (groups >= 0 && ss[1] != groups && !isMixedGrid(run.weightGrid))
+            badInput(layer + " has " + std::to_string(groups) + " groups per row in block 0 and " +
+                     std::to_string(ss[1]) + " in block " + std::to_string(i));
+        groups = ss[1];
+    }
+    return groups;
+}
+
+/// Each linear's storage (the same in every block): the run's grid where a ggml type holds it, else dequantized
+/// floats, noted, or refused with --exact-only.
+void planLinears(const ExportOptions& o, const RunInfo& run, const Checkpoint& ck, const SafetensorsFile* quant,
+                 GgufPlan& p)
+{
+    const ModelConfig& m = ck.config();
     const BlockLayout L = blockLayout(m);
     std::string fallbackReason;
     std::vector<std::string> fallbackLayers;
@@ -390,28 +437,7 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
             s.type = p.floatType;
             s.exact = true;
         } else {
-            // Every block shares the layer's shape and group layout; check them all for the stored groups.
-            int64_t groups = -1;
-            for (int64_t i = 0; i < m.numLayers; ++i) {
-                const std::string name = blockPrefix(m, i) + layer + ".scales";
-                if (!quant->contains(name))
-                    badInput("model/quantization.safetensors lacks " + name + "; the run is incomplete: re-run it");
-                if (run.weightGrid != WeightGrid::Uniform)
-                    for (const char* k : {".kq_d", ".kq_dmin", ".kq_scales", ".kq_mins"})
-                        if (!quant->contains(blockPrefix(m, i) + layer + k))
-                            badInput("model/quantization.safetensors lacks " + blockPrefix(m, i) + layer + k +
-                                     ", the k-quant factors of this run's " + weightGridName(run.weightGrid) +
-                                     " grid; the run is incomplete or from an older program: re-run it");
-                const auto ss = quant->entries().at(name).shape;
-                if (ss.size() != 2 || ss[0] != shape[0])
-                    badInput(name + " does not fit the weight of shape [" + std::to_string(shape[0]) + ", " +
-                             std::to_string(shape[1]) + "]");
-                // (A mixed k-quant grid has sub-blocks of 32 in some blocks and 16 in others.)
-                if (groups >= 0 && ss[1] != groups && !isMixedGrid(run.weightGrid))
-                    badInput(layer + " has " + std::to_string(groups) + " groups per row in block 0 and " +
-                             std::to_string(ss[1]) + " in block " + std::to_string(i));
-                groups = ss[1];
-            }
+            const int64_t groups = storedGroups(run, ck, quant, layer, shape);
             s = storageFor(run, shape[1], groups, p.floatType);
             if (!s.exact) {
                 fallbackReason = s.reason;
@@ -432,6 +458,16 @@ GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& 
         p.notes.push_back(list + " stored as dequantized " + std::string(gguf::typeName(p.floatType)) + " values: " +
                           fallbackReason + " (same computation, no size saving for these layers; --exact-only refuses)");
     }
+}
+
+GgufPlan planGguf(const ExportOptions& o, const RunInfo& run, const Checkpoint& ck, const TargetLayout& target,
+                  const SafetensorsFile* quant)
+{
+    checkGgufHoldsRun(run, ck, target, quant);
+    GgufPlan p;
+    planFloatTypes(o, ck.config(), p);
+    planArchitecture(ck.config(), target, p);
+    planLinears(o, run, ck, quant, p);
     return p;
 }
 
@@ -467,38 +503,54 @@ torch::Tensor ropeFrequencyFactors(const ModelConfig& m)
     return (ropeInverseFrequencies(plain) / ropeInverseFrequencies(m)).to(torch::kFloat32).contiguous();
 }
 
-}  // namespace
-
-ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress, const std::atomic<bool>* cancel)
+/// Refuses the options that do not apply to GGUF.
+void checkOptions(const ExportOptions& o)
 {
-    const auto t0 = Clock::now();
     if (o.dtype != "float16" && o.dtype != "bfloat16")
         badInput("--dtype must be float16 or bfloat16, not '" + o.dtype + "'");
     if (o.outDir.empty())
         badInput("no output file given (--out FILE.gguf)");
     if (o.allowExtension || o.gptqV1)
         badInput(std::string(o.allowExtension ? "--allow-extension" : "--gptq-v1") + " does not apply to --format gguf");
-    const RunInfo run = readRun(o.runDir);
-    StagedOutput staged(o.outDir, run.runDir, o.force, true);
+}
 
-    Checkpoint ck(run.modelDir.string());
-    ck.validate();
-    const ModelConfig& m = ck.config();
-    const TargetLayout target = planLayout(ck);
-    std::unique_ptr<SafetensorsFile> quant;
-    if (fs::exists(run.modelDir / "quantization.safetensors"))
-        quant = std::make_unique<SafetensorsFile>((run.modelDir / "quantization.safetensors").string());
-    GgufPlan plan = planGguf(o, run, ck, target, quant.get());
-    const BlockLayout L = blockLayout(m);
+/// What the steps of one GGUF export share: the options, the run and its checkpoint, the plans, and the result as it
+/// grows.
+struct GgufExport {
+    const ExportOptions& o;
+    const ExportProgressFn& progress;
+    const std::atomic<bool>* cancel;
+    const RunInfo& run;
+    const Checkpoint& ck;
+    const ModelConfig& m;
+    const TargetLayout& target;
+    const SafetensorsFile* quant;  ///< model/quantization.safetensors, if the run has one
+    const GgufPlan plan;
+    const BlockLayout L;
+    ExportResult result;
+};
 
-    // Tokenizer: the run's model folder carries the source model's tokenizer files.
-    const auto tokenizer = loadTokenizer(run.modelDir.string());
-    const gguf::Vocabulary vocab =
-        gguf::readVocabulary(run.modelDir.string(), m.vocabSize, tokenizer->bosId(), tokenizer->eosId(), tokenizer->addBos());
+/// The cancellation checkpoint between blocks.
+void checkCancelled(const GgufExport& x)
+{
+    if (x.cancel && x.cancel->load())
+        throw Error(ErrorCode::Cancelled, "export cancelled; '" + x.o.outDir + "' was not written");
+}
 
-    // Metadata.
+/// The vocabulary to embed, from the source model's tokenizer files that the run's model folder carries.
+gguf::Vocabulary readGgufVocabulary(const GgufExport& x)
+{
+    const auto tokenizer = loadTokenizer(x.run.modelDir.string());
+    return gguf::readVocabulary(x.run.modelDir.string(), x.m.vocabSize, tokenizer->bosId(), tokenizer->eosId(),
+                                tokenizer->addBos());
+}
+
+/// The file's metadata: general keys, the model's hyper-parameters and the vocabulary (the file type comes later).
+gguf::Metadata ggufMetadata(const GgufExport& x, const gguf::Vocabulary& vocab)
+{
+    const RunInfo& run = x.run;
     gguf::Metadata md;
-    md.setString("general.architecture", plan.arch);
+    md.setString("general.architecture", x.plan.arch);
     md.setString("general.type", "model");
     const std::string sourceModel = run.sourceModel.empty() ? "model" : fs::path(run.sourceModel).filename().string();
     md.setString("general.name", sourceModel + " (AffineQuant " + run.method + ")");
@@ -509,153 +561,241 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     md.setI32("general.quantization.group_size", static_cast<int32_t>(run.groupSize));
     md.setBool("general.quantization.symmetric", run.symmetric);
     md.setString("general.quantization.calibration", run.configuration.dump());
-    addModelKeys(md, plan.arch, m);
+    addModelKeys(md, x.plan.arch, x.m);
     gguf::addVocabulary(md, vocab);
+    return md;
+}
 
-    // Tensor descriptors, in the order the data is written.
-    auto dims2 = [](const std::vector<int64_t>& s) { return std::vector<int64_t>{s[1], s[0]}; };
+/// The file's tensors in the order the data is written.
+struct GgufTensors {
     std::vector<gguf::TensorInfo> infos;
-    std::map<std::string, int64_t> typeCounts;
-    auto addInfo = [&](const std::string& name, std::vector<int64_t> ne, GgmlType type) {
+    std::map<std::string, int64_t> typeCounts;  ///< ggml type name -> tensors of that type
+    bool ropeFreqs = false;                     ///< llama3 rope scaling: a rope_freqs tensor after the embeddings
+    std::vector<std::vector<std::string>> blockNames;  ///< per block, block-relative names in file order
+    bool untied = false;                        ///< an output layer of its own after the output norm
+
+    void add(const std::string& name, std::vector<int64_t> ne, GgmlType type)
+    {
         infos.push_back({name, std::move(ne), type, 0, 0});
         ++typeCounts[gguf::typeName(type)];
-    };
-    addInfo("token_embd.weight", dims2(ck.shape("model.embed_tokens.weight")), plan.embeddingType);
-    const bool ropeFreqs = m.ropeScaling.type == RopeScaling::Type::Llama3;
-    if (ropeFreqs)
-        addInfo("rope_freqs.weight", {m.headDim / 2}, GgmlType::F32);
-    // Block-relative names in file order: norms, then each linear's weight and bias. llama.cpp's biases are optional
-    // one by one, so a bias that is zero after folding is left out (transformers' flags cover groups of linears and
-    // need zeros); qwen2's graph requires its q/k/v biases.
+    }
+};
+
+/// Block-relative names in file order: norms, then each linear's weight and bias. llama.cpp's biases are optional
+/// one by one, so a bias that is zero after folding is left out (transformers' flags cover groups of linears and
+/// need zeros); qwen2's graph requires its q/k/v biases.
+std::vector<std::vector<std::string>> blockTensorNames(const GgufExport& x)
+{
+    const ModelConfig& m = x.m;
+    const BlockLayout& L = x.L;
     std::vector<std::vector<std::string>> blockNames(static_cast<size_t>(m.numLayers));
     for (int64_t i = 0; i < m.numLayers; ++i) {
         const std::string prefix = blockPrefix(m, i);
-        auto nonZero = [&](const std::string& name) { return ck.contains(name) && anyNonZero(ck.load(name)); };
+        auto nonZero = [&](const std::string& name) { return x.ck.contains(name) && anyNonZero(x.ck.load(name)); };
         const bool norm1Bias = nonZero(prefix + L.norm1 + ".bias"), norm2Bias = nonZero(prefix + L.norm2 + ".bias");
         auto& names = blockNames[static_cast<size_t>(i)];
         names = {L.norm1 + ".weight", L.norm2 + ".weight"};
         for (const auto& layer : L.linears()) {
             names.push_back(layer + ".weight");
-            if (!target.biased.count(layer))
+            if (!x.target.biased.count(layer))
                 continue;
             const bool qkv = std::find(L.qkv.begin(), L.qkv.end(), layer) != L.qkv.end();
             const bool fc1 = std::find(L.fc1.begin(), L.fc1.end(), layer) != L.fc1.end();
-            if ((plan.arch == "qwen2" && qkv) || nonZero(prefix + layer + ".bias") || (qkv && norm1Bias) ||
+            if ((x.plan.arch == "qwen2" && qkv) || nonZero(prefix + layer + ".bias") || (qkv && norm1Bias) ||
                 (fc1 && norm2Bias))
                 names.push_back(layer + ".bias");
         }
     }
+    return blockNames;
+}
+
+/// Tensor descriptors, in the order the data is written: embeddings, rope factors, the blocks, the output norm and
+/// layer. Quantized linears get their planned type, everything else in a block F32.
+GgufTensors describeTensors(const GgufExport& x)
+{
+    const ModelConfig& m = x.m;
+    const Checkpoint& ck = x.ck;
+    auto dims2 = [](const std::vector<int64_t>& s) { return std::vector<int64_t>{s[1], s[0]}; };
+    GgufTensors t;
+    t.add("token_embd.weight", dims2(ck.shape("model.embed_tokens.weight")), x.plan.embeddingType);
+    t.ropeFreqs = m.ropeScaling.type == RopeScaling::Type::Llama3;
+    if (t.ropeFreqs)
+        t.add("rope_freqs.weight", {m.headDim / 2}, GgmlType::F32);
+    t.blockNames = blockTensorNames(x);
     for (int64_t i = 0; i < m.numLayers; ++i) {
         const std::string prefix = blockPrefix(m, i);
-        for (const auto& rel : blockNames[static_cast<size_t>(i)]) {
+        for (const auto& rel : t.blockNames[static_cast<size_t>(i)]) {
             const bool isBias = rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".bias") == 0;
             const std::string layer = rel.substr(0, rel.rfind('.'));
-            const auto it = plan.linears.find(layer);
-            if (it != plan.linears.end() && !isBias)
-                addInfo(ggufBlockName(i, rel), dims2(ck.shape(prefix + rel)), linearType(run, it->second, m, i, layer));
+            const auto it = x.plan.linears.find(layer);
+            if (it != x.plan.linears.end() && !isBias)
+                t.add(ggufBlockName(i, rel), dims2(ck.shape(prefix + rel)), linearType(x.run, it->second, m, i, layer));
             else
-                addInfo(ggufBlockName(i, rel),
-                        {isBias ? ck.shape(prefix + layer + ".weight")[0] : ck.shape(prefix + rel)[0]}, GgmlType::F32);
+                t.add(ggufBlockName(i, rel),
+                      {isBias ? ck.shape(prefix + layer + ".weight")[0] : ck.shape(prefix + rel)[0]}, GgmlType::F32);
         }
     }
-    addInfo("output_norm.weight", {m.hiddenSize}, GgmlType::F32);
-    const bool untied = ck.contains("lm_head.weight");
-    if (untied)
-        addInfo("output.weight", dims2(ck.shape("lm_head.weight")), plan.embeddingType);
-    uint32_t fileType = fileTypeOf(plan.floatType);
-    for (const auto& [layer, s] : plan.linears)
-        if (s.exact && run.wbits < 16)
-            fileType = run.weightGrid != WeightGrid::Uniform ? kquantFileType(run.weightGrid) : fileTypeOf(s.type);
-    md.setU32("general.file_type", fileType);
+    t.add("output_norm.weight", {m.hiddenSize}, GgmlType::F32);
+    t.untied = ck.contains("lm_head.weight");
+    if (t.untied)
+        t.add("output.weight", dims2(ck.shape("lm_head.weight")), x.plan.embeddingType);
+    return t;
+}
 
-    ExportResult result;
+/// llama.cpp's file type: the type of the exactly stored linears, else the float type.
+uint32_t ggufFileType(const GgufExport& x)
+{
+    uint32_t fileType = fileTypeOf(x.plan.floatType);
+    for (const auto& [layer, s] : x.plan.linears)
+        if (s.exact && x.run.wbits < 16)
+            fileType = x.run.weightGrid != WeightGrid::Uniform ? kquantFileType(x.run.weightGrid) : fileTypeOf(s.type);
+    return fileType;
+}
+
+/// The result's header: format, architectures, bits, group size and how many tensors of each type.
+void fillResultHeader(GgufExport& x, const GgufTensors& tensors)
+{
+    ExportResult& result = x.result;
     result.format = ExportFormat::Gguf;
-    result.architecture = target.architecture;
-    result.ggufArchitecture = plan.arch;
-    result.bits = run.wbits;
-    result.groupSize = run.groupSize > 0 ? run.groupSize : -1;
-    for (const auto& [t, n] : typeCounts)
+    result.architecture = x.target.architecture;
+    result.ggufArchitecture = x.plan.arch;
+    result.bits = x.run.wbits;
+    result.groupSize = x.run.groupSize > 0 ? x.run.groupSize : -1;
+    for (const auto& [t, n] : tensors.typeCounts)
         result.tensorTypes.emplace_back(t, n);
+}
 
-    staged.begin();
-    try {
-        auto check = [&]() {
-            if (cancel && cancel->load())
-                throw Error(ErrorCode::Cancelled, "export cancelled; '" + o.outDir + "' was not written");
-        };
-        gguf::Writer writer(staged.temporary().string(), md, infos);
-        auto put = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
-            writer.writeTensor(name, bytes.data(), bytes.size());
-            result.numBytes += bytes.size();
-        };
-        // Token embeddings and an output layer: floats, or Q6_K (full-range sub-block scales, nearest codes).
-        auto embeddingBytes = [&](const std::string& gname, const std::string& run) {
-            const torch::Tensor t = ck.load(run);
-            if (plan.embeddingType != GgmlType::Q6_K)
-                return floatBytes(run, t, plan.embeddingType);
-            const torch::Tensor w = t.to(torch::kFloat32);
-            const KQuantFactors f = kquantFactors(w, kquantSpec(WeightGrid::Q6_K));
-            return packKQuantLinear(gname, kquantRound(w, WeightGrid::Q6_K), f, WeightGrid::Q6_K).bytes;
-        };
-        put("token_embd.weight", embeddingBytes("token_embd.weight", "model.embed_tokens.weight"));
-        if (ropeFreqs)
-            put("rope_freqs.weight", floatBytes("rope_freqs", ropeFrequencyFactors(m), GgmlType::F32));
-        for (int64_t i = 0; i < m.numLayers; ++i) {
-            check();
-            torch::NoGradGuard ng;
-            const std::string prefix = blockPrefix(m, i);
-            BlockWeights w = standardizeBlock(m, target, loadBlock(ck, i, torch::kCPU, torch::kFloat32));
-            for (const auto& rel : blockNames[static_cast<size_t>(i)]) {
-                const std::string name = ggufBlockName(i, rel);
-                const std::string layer = rel.substr(0, rel.rfind('.'));
-                const bool isBias = rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".bias") == 0;
-                const bool q = layer == L.qkv[0], k = layer == L.qkv[1];
-                const int64_t heads = q ? m.numHeads : m.numKvHeads;
-                auto rows = [&](const torch::Tensor& t) {
-                    return plan.permuteQk && (q || k) ? ropePermute(t, heads) : t;
-                };
-                torch::Tensor t = w.at(rel);
-                const auto it = plan.linears.find(layer);
-                if (it == plan.linears.end() || isBias) {
-                    put(name, floatBytes(prefix + rel, rows(t), GgmlType::F32));
-                    continue;
-                }
-                if (!it->second.exact || run.wbits >= 16) {
-                    put(name, floatBytes(prefix + rel, rows(t), it->second.type));
-                    continue;
-                }
-                const std::string full = prefix + layer;
-                PackedLinear pl;
-                if (run.weightGrid != WeightGrid::Uniform) {
-                    const KQuantFactors f{rows(quant->load(full + ".kq_d")), rows(quant->load(full + ".kq_dmin")),
-                                          rows(quant->load(full + ".kq_scales")), rows(quant->load(full + ".kq_mins"))};
-                    pl = packKQuantLinear(full, rows(t), f,
-                                          tensorGrid(run.weightGrid, linearRole(L, layer), i, m.numLayers, m));
-                } else {
-                    pl = packLinear(full, rows(t), rows(quant->load(full + ".scales")),
-                                    rows(quant->load(full + ".zeros")), run.wbits, run.groupSize, it->second.type);
-                }
-                ++result.packedLayers;
-                if (pl.maxChange >= result.maxWeightChange) {
-                    result.maxWeightChange = pl.maxChange;
-                    result.maxWeightChangeLayer = full;
-                }
-                put(name, pl.bytes);
-            }
-            if (progress)
-                progress({i + 1, m.numLayers + 1, "wrote block " + std::to_string(i)});
-        }
-        check();
-        put("output_norm.weight", floatBytes("model.norm.weight", ck.load("model.norm.weight"), GgmlType::F32));
-        if (untied)
-            put("output.weight", embeddingBytes("output.weight", "lm_head.weight"));
-        writer.finish();
-        check();
-        staged.publish();
-    } catch (...) {
-        rethrowExportFailure(staged, "export needs about one block in memory; free host memory");
+/// Writes one tensor's data and counts its bytes.
+void put(GgufExport& x, gguf::Writer& writer, const std::string& name, const std::vector<uint8_t>& bytes)
+{
+    writer.writeTensor(name, bytes.data(), bytes.size());
+    x.result.numBytes += bytes.size();
+}
+
+/// Token embeddings and an output layer: floats, or Q6_K (full-range sub-block scales, nearest codes).
+std::vector<uint8_t> embeddingBytes(const GgufExport& x, const std::string& gname, const std::string& run)
+{
+    const torch::Tensor t = x.ck.load(run);
+    if (x.plan.embeddingType != GgmlType::Q6_K)
+        return floatBytes(run, t, x.plan.embeddingType);
+    const torch::Tensor w = t.to(torch::kFloat32);
+    const KQuantFactors f = kquantFactors(w, kquantSpec(WeightGrid::Q6_K));
+    return packKQuantLinear(gname, kquantRound(w, WeightGrid::Q6_K), f, WeightGrid::Q6_K).bytes;
+}
+
+/// Rows of a tensor of `layer` in file order: q and k permuted for llama.cpp's RoPE where the plan says so.
+torch::Tensor fileRows(const GgufExport& x, const std::string& layer, const torch::Tensor& t)
+{
+    const bool q = layer == x.L.qkv[0], k = layer == x.L.qkv[1];
+    const int64_t heads = q ? x.m.numHeads : x.m.numKvHeads;
+    return x.plan.permuteQk && (q || k) ? ropePermute(t, heads) : t;
+}
+
+/// Packs the quantized linear `full` (`layer` of block `i`, weight `t`) on the run's grid: a k-quant grid with the
+/// stored factors, else the uniform grid's codes as `s.type` blocks.
+PackedLinear packRunLinear(const GgufExport& x, const std::string& full, const std::string& layer, int64_t i,
+                           const torch::Tensor& t, const LinearStorage& s)
+{
+    const RunInfo& run = x.run;
+    const SafetensorsFile* quant = x.quant;
+    auto rows = [&](const torch::Tensor& r) { return fileRows(x, layer, r); };
+    if (run.weightGrid != WeightGrid::Uniform) {
+        const KQuantFactors f{rows(quant->load(full + ".kq_d")), rows(quant->load(full + ".kq_dmin")),
+                              rows(quant->load(full + ".kq_scales")), rows(quant->load(full + ".kq_mins"))};
+        return packKQuantLinear(full, rows(t), f,
+                                tensorGrid(run.weightGrid, linearRole(x.L, layer), i, x.m.numLayers, x.m));
     }
+    return packLinear(full, rows(t), rows(quant->load(full + ".scales")), rows(quant->load(full + ".zeros")), run.wbits,
+                      run.groupSize, s.type);
+}
 
+/// Writes block `i`: folded into the target layout, q/k rows permuted, the exactly stored linears packed on the run's
+/// grid, everything else as floats.
+void writeBlock(GgufExport& x, gguf::Writer& writer, int64_t i, const std::vector<std::string>& names)
+{
+    const std::string prefix = blockPrefix(x.m, i);
+    BlockWeights w = standardizeBlock(x.m, x.target, loadBlock(x.ck, i, torch::kCPU, torch::kFloat32));
+    for (const auto& rel : names) {
+        const std::string name = ggufBlockName(i, rel);
+        const std::string layer = rel.substr(0, rel.rfind('.'));
+        const bool isBias = rel.size() > 5 && rel.compare(rel.size() - 5, 5, ".bias") == 0;
+        torch::Tensor t = w.at(rel);
+        const auto it = x.plan.linears.find(layer);
+        if (it == x.plan.linears.end() || isBias) {
+            put(x, writer, name, floatBytes(prefix + rel, fileRows(x, layer, t), GgmlType::F32));
+            continue;
+        }
+        if (!it->second.exact || x.run.wbits >= 16) {
+            put(x, writer, name, floatBytes(prefix + rel, fileRows(x, layer, t), it->second.type));
+            continue;
+        }
+        const std::string full = prefix + layer;
+        const PackedLinear pl = packRunLinear(x, full, layer, i, t, it->second);
+        ++x.result.packedLayers;
+        if (pl.maxChange >= x.result.maxWeightChange) {
+            x.result.maxWeightChange = pl.maxChange;
+            x.result.maxWeightChangeLayer = full;
+        }
+        put(x, writer, name, pl.bytes);
+    }
+}
+
+/// Streams the tensor data in descriptor order, block by block with a cancellation check and progress for each.
+void writeTensorData(GgufExport& x, gguf::Writer& writer, const GgufTensors& tensors)
+{
+    const ModelConfig& m = x.m;
+    put(x, writer, "token_embd.weight", embeddingBytes(x, "token_embd.weight", "model.embed_tokens.weight"));
+    if (tensors.ropeFreqs)
+        put(x, writer, "rope_freqs.weight", floatBytes("rope_freqs", ropeFrequencyFactors(m), GgmlType::F32));
+    for (int64_t i = 0; i < m.numLayers; ++i) {
+        checkCancelled(x);
+        torch::NoGradGuard ng;
+        writeBlock(x, writer, i, tensors.blockNames[static_cast<size_t>(i)]);
+        if (x.progress)
+            x.progress({i + 1, m.numLayers + 1, "wrote block " + std::to_string(i)});
+    }
+    checkCancelled(x);
+    put(x, writer, "output_norm.weight",
+        floatBytes("model.norm.weight", x.ck.load("model.norm.weight"), GgmlType::F32));
+    if (tensors.untied)
+        put(x, writer, "output.weight", embeddingBytes(x, "output.weight", "lm_head.weight"));
+}
+
+/// Which linears a k-quant run stored as which type, block by block where a mixed grid varies them:
+/// "Q4_K: attn_q, ...; Q6_K: attn_v in blocks 0,3".
+std::string typesByLinear(const GgufExport& x)
+{
+    const ModelConfig& m = x.m;
+    std::map<std::string, std::string> byType;  // type -> "attn_v in blocks 0, 3; ..."
+    for (const auto& [layer, s] : x.plan.linears) {
+        std::map<std::string, std::vector<int64_t>> blocks;
+        for (int64_t b = 0; b < m.numLayers; ++b)
+            blocks[gguf::typeName(linearType(x.run, s, m, b, layer))].push_back(b);
+        const std::string gname = ggufBlockName(0, layer + ".weight");
+        const std::string shortName = gname.substr(6, gname.size() - 6 - 7);  // "blk.0." ... ".weight"
+        for (const auto& [type, list] : blocks) {
+            std::string where = shortName;
+            if (static_cast<int64_t>(list.size()) < m.numLayers) {
+                where += " in blocks ";
+                for (size_t k = 0; k < list.size(); ++k)
+                    where += (k ? "," : "") + std::to_string(list[k]);
+            }
+            byType[type] += (byType[type].empty() ? "" : ", ") + where;
+        }
+    }
+    std::string which;
+    for (const auto& [type, where] : byType)
+        which += (which.empty() ? "" : "; ") + type + ": " + where;
+    return which;
+}
+
+/// Notes: the architecture, how the linears, embeddings, norms and biases are stored, the tokenizer, and the plan's
+/// and the vocabulary's own notes.
+void addNotes(GgufExport& x, const GgufTensors& tensors, const gguf::Vocabulary& vocab)
+{
+    const RunInfo& run = x.run;
+    const GgufPlan& plan = x.plan;
+    ExportResult& result = x.result;
     std::vector<std::string>& notes = result.notes;
     notes.push_back("llama.cpp architecture '" + plan.arch + "'" +
                     (plan.permuteQk ? " (q/k rows permuted for its RoPE, with their group scales: exact)" : ""));
@@ -664,27 +804,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
         if (run.wbits < 16 && s.exact)
             types = gguf::typeName(s.type);
     if (!types.empty() && run.weightGrid != WeightGrid::Uniform) {
-        // Which linears got which type, block by block where a mixed grid varies them.
-        std::map<std::string, std::string> byType;  // type -> "attn_v in blocks 0, 3; ..."
-        for (const auto& [layer, s] : plan.linears) {
-            std::map<std::string, std::vector<int64_t>> blocks;
-            for (int64_t b = 0; b < m.numLayers; ++b)
-                blocks[gguf::typeName(linearType(run, s, m, b, layer))].push_back(b);
-            const std::string gname = ggufBlockName(0, layer + ".weight");
-            const std::string shortName = gname.substr(6, gname.size() - 6 - 7);  // "blk.0." ... ".weight"
-            for (const auto& [type, list] : blocks) {
-                std::string where = shortName;
-                if (static_cast<int64_t>(list.size()) < m.numLayers) {
-                    where += " in blocks ";
-                    for (size_t k = 0; k < list.size(); ++k)
-                        where += (k ? "," : "") + std::to_string(list[k]);
-                }
-                byType[type] += (byType[type].empty() ? "" : ", ") + where;
-            }
-        }
-        std::string which;
-        for (const auto& [type, where] : byType)
-            which += (which.empty() ? "" : "; ") + type + ": " + where;
+        const std::string which = typesByLinear(x);
         notes.push_back(std::string("quantized linears on the ") + weightGridName(run.weightGrid) +
                         " grid the run calibrated, stored as it is (codes, sub-block scales and minimums, float16 "
                         "super-block factors): " + which + "; largest weight change " +
@@ -694,26 +814,66 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
                         std::string(run.symmetric ? "" : " and offset (-scale x zero point)") +
                         " as float16 block factors; largest weight change from that rounding " +
                         std::to_string(result.maxWeightChange) + " (" + result.maxWeightChangeLayer + ")");
-    notes.push_back(std::string("token embeddings") + (untied ? " and output layer" : " (also the tied output layer)") +
-                    " as " + gguf::typeName(plan.embeddingType) +
+    notes.push_back(std::string("token embeddings") +
+                    (tensors.untied ? " and output layer" : " (also the tied output layer)") + " as " +
+                    gguf::typeName(plan.embeddingType) +
                     (plan.embeddingType == GgmlType::Q6_K ? " (full-range sub-block scales, nearest codes)" : "") +
                     "; norms and biases as F32");
-    if (target.attentionBias || target.mlpBias)
+    if (x.target.attentionBias || x.target.mlpBias)
         notes.push_back("the learned shifts are stored as the optional linear biases llama.cpp's graph reads");
-    if (target.normBiases)
+    if (x.target.normBiases)
         notes.push_back("the RMSNorm biases were folded into the following linears' biases (b + W·beta), exactly");
     notes.push_back("tokenizer: " + vocab.source + " embedded as tokenizer.ggml.model '" + vocab.model + "'");
     for (const auto& n : vocab.notes)
         notes.push_back(n);
     for (const auto& n : plan.notes)
         notes.push_back(n);
-    result.outDir = staged.destination().string();
-    result.files = {staged.destination().filename().string()};
-    result.shards = 1;
+}
+
+}  // namespace
+
+ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress, const std::atomic<bool>* cancel)
+{
+    const auto t0 = Clock::now();
+    checkOptions(o);
+    const RunInfo run = readRun(o.runDir);
+    StagedOutput staged(o.outDir, run.runDir, o.force, true);
+
+    Checkpoint ck(run.modelDir.string());
+    ck.validate();
+    const ModelConfig& m = ck.config();
+    const TargetLayout target = planLayout(ck);
+    std::unique_ptr<SafetensorsFile> quant;
+    if (fs::exists(run.modelDir / "quantization.safetensors"))
+        quant = std::make_unique<SafetensorsFile>((run.modelDir / "quantization.safetensors").string());
+    GgufExport x{o, progress, cancel, run, ck, m, target, quant.get(), planGguf(o, run, ck, target, quant.get()),
+                 blockLayout(m), {}};
+
+    const gguf::Vocabulary vocab = readGgufVocabulary(x);
+    gguf::Metadata md = ggufMetadata(x, vocab);
+    const GgufTensors tensors = describeTensors(x);
+    md.setU32("general.file_type", ggufFileType(x));
+    fillResultHeader(x, tensors);
+
+    staged.begin();
+    try {
+        gguf::Writer writer(staged.temporary().string(), md, tensors.infos);
+        writeTensorData(x, writer, tensors);
+        writer.finish();
+        checkCancelled(x);
+        staged.publish();
+    } catch (...) {
+        rethrowExportFailure(staged, "export needs about one block in memory; free host memory");
+    }
+
+    addNotes(x, tensors, vocab);
+    x.result.outDir = staged.destination().string();
+    x.result.files = {staged.destination().filename().string()};
+    x.result.shards = 1;
     if (progress)
         progress({m.numLayers + 1, m.numLayers + 1, "done"});
-    result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    return result;
+    x.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return x.result;
 }
 
 }  // namespace aq::detail

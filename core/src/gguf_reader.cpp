@@ -644,11 +644,16 @@ bool multiply(uint64_t a, uint64_t b, uint64_t& r)
     return !__builtin_mul_overflow(a, b, &r);
 }
 
-}  // namespace
+/// The header's version and counts; each count already checked against the bytes that remain.
+struct GgufHeader {
+    uint32_t version = 0;
+    uint64_t tensorCount = 0;
+    uint64_t kvCount = 0;
+};
 
-GgufFile::GgufFile(const std::string& path) : m_path(path)
+/// Checks that `path` names a regular file of at least a header's size and maps it read-only, whole.
+std::shared_ptr<GgufMapping> mapFile(const std::string& path, const std::string& quoted)
 {
-    const std::string quoted = "'" + path + "'";
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
         badInput("cannot open the GGUF file " + quoted + ": " + std::strerror(errno));
@@ -680,36 +685,43 @@ GgufFile::GgufFile(const std::string& path) : m_path(path)
         map->data = nullptr;
         badInput("cannot memory-map the GGUF file " + quoted + ": " + std::strerror(errno));
     }
-    m_map = map;
-    const auto* bytes = static_cast<const uint8_t*>(map->data);
-    Cursor c(bytes, map->size, m_path);
+    return map;
+}
 
-    // Header.
+/// Magic, version (2 or 3, little-endian) and the tensor and key/value counts.
+GgufHeader readHeader(Cursor& c, const std::string& quoted)
+{
+    GgufHeader h;
     const uint8_t* magic = c.take(4, "magic");
     if (std::memcmp(magic, "GGUF", 4) != 0)
         badInput(quoted + " is not a GGUF file: it does not start with the magic bytes \"GGUF\"");
-    m_version = c.u32("version");
-    if (m_version == 1)
+    h.version = c.u32("version");
+    if (h.version == 1)
         badInput(quoted + " is GGUF version 1, which this reader does not support (versions 2 and 3); re-convert it");
-    if (m_version != 2 && m_version != 3) {
-        const bool bigEndian = m_version >= 0x01000000u && (m_version & 0xFFFFu) == 0;
-        badInput(quoted + " has GGUF version " + std::to_string(m_version) +
+    if (h.version != 2 && h.version != 3) {
+        const bool bigEndian = h.version >= 0x01000000u && (h.version & 0xFFFFu) == 0;
+        badInput(quoted + " has GGUF version " + std::to_string(h.version) +
                  (bigEndian ? " (it looks like a big-endian file, which this reader does not support)"
                             : "; this reader supports versions 2 and 3"));
     }
-    const uint64_t tensorCount = c.u64("tensor count");
-    const uint64_t kvCount = c.u64("metadata key/value count");
-    if (kvCount > c.remaining() / kMinKeyValueBytes)
-        c.fail("the header claims " + std::to_string(kvCount) + " metadata entries, more than the " +
+    h.tensorCount = c.u64("tensor count");
+    h.kvCount = c.u64("metadata key/value count");
+    if (h.kvCount > c.remaining() / kMinKeyValueBytes)
+        c.fail("the header claims " + std::to_string(h.kvCount) + " metadata entries, more than the " +
                std::to_string(c.remaining()) + " remaining bytes can hold");
-    if (tensorCount > c.remaining() / kMinTensorInfoBytes)
-        c.fail("the header claims " + std::to_string(tensorCount) + " tensors, more than the " +
+    if (h.tensorCount > c.remaining() / kMinTensorInfoBytes)
+        c.fail("the header claims " + std::to_string(h.tensorCount) + " tensors, more than the " +
                std::to_string(c.remaining()) + " remaining bytes can hold");
+    return h;
+}
 
-    // Metadata.
+/// The metadata key/value pairs in file order; keys must be non-empty and unique.
+std::vector<std::pair<std::string, GgufValue>> readMetadata(Cursor& c, uint64_t kvCount)
+{
     MetadataParser parser(c);
     std::map<std::string, size_t> keys;
-    m_metadata.reserve(static_cast<size_t>(kvCount));
+    std::vector<std::pair<std::string, GgufValue>> metadata;
+    metadata.reserve(static_cast<size_t>(kvCount));
     for (uint64_t i = 0; i < kvCount; ++i) {
         const std::string where = "metadata entry " + std::to_string(i);
         std::string key = c.string(where + " key");
@@ -720,92 +732,137 @@ GgufFile::GgufFile(const std::string& path) : m_path(path)
             c.fail(named + " repeats a key");
         const GgufValueType type = parser.valueType(named);
         GgufValue v = parser.value(type, named, 0);
-        keys[key] = m_metadata.size();
-        m_metadata.emplace_back(std::move(key), std::move(v));
+        keys[key] = metadata.size();
+        metadata.emplace_back(std::move(key), std::move(v));
     }
-    if (const GgufValue* a = find("general.alignment")) {
-        const auto* u = std::get_if<uint64_t>(&a->data);
-        const auto* s = std::get_if<int64_t>(&a->data);
-        const bool integer = !a->isArray() && a->type != GgufValueType::Bool && (u || s);
-        const uint64_t align = u ? *u : s && *s > 0 ? static_cast<uint64_t>(*s) : 0;
-        if (!integer || align == 0 || (align & (align - 1)) != 0 || align > (uint64_t(1) << 30))
-            badInput(quoted + " is not a valid GGUF file: general.alignment is " + a->describe() +
-                     "; it must be a power of two (UINT32, default 32)");
-        m_alignment = align;
-    }
+    return metadata;
+}
 
-    // Tensor directory.
+/// The value of general.alignment: an integer power of two, at most 2^30.
+uint64_t checkedAlignment(const GgufValue& a, const std::string& quoted)
+{
+    const auto* u = std::get_if<uint64_t>(&a.data);
+    const auto* s = std::get_if<int64_t>(&a.data);
+    const bool integer = !a.isArray() && a.type != GgufValueType::Bool && (u || s);
+    const uint64_t align = u ? *u : s && *s > 0 ? static_cast<uint64_t>(*s) : 0;
+    if (!integer || align == 0 || (align & (align - 1)) != 0 || align > (uint64_t(1) << 30))
+        badInput(quoted + " is not a valid GGUF file: general.alignment is " + a.describe() +
+                 "; it must be a power of two (UINT32, default 32)");
+    return align;
+}
+
+/// Tensor info `i`: a new non-empty name, 1 to 4 non-zero dimensions, a known type whose blocks tile the first
+/// dimension, and the data offset; with its element and byte counts.
+GgufTensorInfo readTensorInfo(Cursor& c, uint64_t i, const std::map<std::string, size_t>& names,
+                              const std::string& quoted)
+{
+    const std::string where = "tensor info " + std::to_string(i);
+    GgufTensorInfo t;
+    t.name = c.string(where + " name");
+    if (t.name.empty())
+        c.fail(where + " has an empty name");
+    const std::string named = where + " ('" + t.name + "')";
+    if (names.count(t.name))
+        c.fail(named + " repeats a tensor name");
+    const uint32_t dims = c.u32(named + " dimension count");
+    if (dims == 0 || dims > kMaxDims)
+        c.fail(named + " has " + std::to_string(dims) + " dimensions; ggml tensors have 1 to 4");
+    t.numElements = 1;
+    for (uint32_t d = 0; d < dims; ++d) {
+        const uint64_t n = c.u64(named + " dimension " + std::to_string(d));
+        if (n == 0)
+            c.fail(named + " has a dimension of 0");
+        if (!multiply(t.numElements, n, t.numElements))
+            c.fail(named + " has dimensions whose product overflows 64 bits");
+        t.ne.push_back(n);
+    }
+    t.typeCode = c.u32(named + " type");
+    const GgmlTypeInfo* info = ggmlTypeInfo(t.typeCode);
+    if (!info) {
+        const std::string name = ggmlTypeName(t.typeCode);
+        const std::string code = " (code " + std::to_string(t.typeCode) + ")";
+        badInput(quoted + ": tensor '" + t.name + "' has " +
+                 (name.rfind("type ", 0) == 0 ? "an unknown ggml type" + code : "ggml type " + name + code) +
+                 ", which this reader does not know (it decodes " + decodableNames() + ")");
+    }
+    if (t.ne[0] % info->blockElements != 0)
+        c.fail(named + " is " + info->name + " with a first dimension of " + std::to_string(t.ne[0]) +
+               ", not a multiple of its block of " + std::to_string(info->blockElements));
+    if (!multiply(t.numElements / info->blockElements, info->blockBytes, t.numBytes))
+        c.fail(named + " has a byte size that overflows 64 bits");
+    t.offset = c.u64(named + " offset");
+    return t;
+}
+
+/// The tensor directory in file order.
+std::vector<GgufTensorInfo> readTensorDirectory(Cursor& c, uint64_t tensorCount, const std::string& quoted)
+{
     std::map<std::string, size_t> names;
-    m_tensors.reserve(static_cast<size_t>(tensorCount));
+    std::vector<GgufTensorInfo> tensors;
+    tensors.reserve(static_cast<size_t>(tensorCount));
     for (uint64_t i = 0; i < tensorCount; ++i) {
-        const std::string where = "tensor info " + std::to_string(i);
-        GgufTensorInfo t;
-        t.name = c.string(where + " name");
-        if (t.name.empty())
-            c.fail(where + " has an empty name");
-        const std::string named = where + " ('" + t.name + "')";
-        if (names.count(t.name))
-            c.fail(named + " repeats a tensor name");
-        const uint32_t dims = c.u32(named + " dimension count");
-        if (dims == 0 || dims > kMaxDims)
-            c.fail(named + " has " + std::to_string(dims) + " dimensions; ggml tensors have 1 to 4");
-        t.numElements = 1;
-        for (uint32_t d = 0; d < dims; ++d) {
-            const uint64_t n = c.u64(named + " dimension " + std::to_string(d));
-            if (n == 0)
-                c.fail(named + " has a dimension of 0");
-            if (!multiply(t.numElements, n, t.numElements))
-                c.fail(named + " has dimensions whose product overflows 64 bits");
-            t.ne.push_back(n);
-        }
-        t.typeCode = c.u32(named + " type");
-        const GgmlTypeInfo* info = ggmlTypeInfo(t.typeCode);
-        if (!info) {
-            const std::string name = ggmlTypeName(t.typeCode);
-            const std::string code = " (code " + std::to_string(t.typeCode) + ")";
-            badInput(quoted + ": tensor '" + t.name + "' has " +
-                     (name.rfind("type ", 0) == 0 ? "an unknown ggml type" + code : "ggml type " + name + code) +
-                     ", which this reader does not know (it decodes " + decodableNames() + ")");
-        }
-        if (t.ne[0] % info->blockElements != 0)
-            c.fail(named + " is " + info->name + " with a first dimension of " + std::to_string(t.ne[0]) +
-                   ", not a multiple of its block of " + std::to_string(info->blockElements));
-        if (!multiply(t.numElements / info->blockElements, info->blockBytes, t.numBytes))
-            c.fail(named + " has a byte size that overflows 64 bits");
-        t.offset = c.u64(named + " offset");
-        names[t.name] = m_tensors.size();
-        m_tensors.push_back(std::move(t));
+        GgufTensorInfo t = readTensorInfo(c, i, names, quoted);
+        names[t.name] = tensors.size();
+        tensors.push_back(std::move(t));
     }
+    return tensors;
+}
 
-    // Data section: at the next multiple of the alignment.
-    const uint64_t end = c.position();
-    m_dataOffset = end + (m_alignment - end % m_alignment) % m_alignment;
-    const uint64_t dataBytes = m_dataOffset <= map->size ? map->size - m_dataOffset : 0;
-    if (m_dataOffset > map->size && !m_tensors.empty())
-        badInput(quoted + " is truncated: the tensor data should start at byte " + std::to_string(m_dataOffset) +
-                 " but the file has " + std::to_string(map->size) + " bytes");
-    for (const auto& t : m_tensors) {
+/// Every tensor's data starts at a multiple of the alignment and lies inside the data section, which starts at
+/// `dataOffset` of a file of `fileSize` bytes.
+void checkTensorBounds(const std::vector<GgufTensorInfo>& tensors, uint64_t dataOffset, uint64_t alignment,
+                       uint64_t fileSize, const std::string& quoted)
+{
+    const uint64_t dataBytes = dataOffset <= fileSize ? fileSize - dataOffset : 0;
+    if (dataOffset > fileSize && !tensors.empty())
+        badInput(quoted + " is truncated: the tensor data should start at byte " + std::to_string(dataOffset) +
+                 " but the file has " + std::to_string(fileSize) + " bytes");
+    for (const auto& t : tensors) {
         const std::string named = quoted + ": tensor '" + t.name + "'";
-        if (t.offset % m_alignment != 0)
+        if (t.offset % alignment != 0)
             badInput(named + " has data offset " + std::to_string(t.offset) + ", not a multiple of the alignment " +
-                     std::to_string(m_alignment) + " (corrupt file)");
+                     std::to_string(alignment) + " (corrupt file)");
         if (t.offset > dataBytes || t.numBytes > dataBytes - t.offset)
             badInput(named + " (" + std::to_string(t.numBytes) + " bytes at data offset " + std::to_string(t.offset) +
                      ") extends beyond the end of the file, whose data section has " + std::to_string(dataBytes) +
                      " bytes (truncated or corrupt)");
     }
-    std::vector<size_t> order(m_tensors.size());
+}
+
+/// No two tensors' data overlap (checked in offset order).
+void checkNoOverlap(const std::vector<GgufTensorInfo>& tensors, const std::string& quoted)
+{
+    std::vector<size_t> order(tensors.size());
     std::iota(order.begin(), order.end(), size_t(0));
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return m_tensors[a].offset < m_tensors[b].offset; });
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
     for (size_t k = 1; k < order.size(); ++k) {
-        const GgufTensorInfo& prev = m_tensors[order[k - 1]];
-        const GgufTensorInfo& cur = m_tensors[order[k]];
+        const GgufTensorInfo& prev = tensors[order[k - 1]];
+        const GgufTensorInfo& cur = tensors[order[k]];
         if (prev.offset + prev.numBytes > cur.offset)
             badInput(quoted + ": the data of tensors '" + prev.name + "' (bytes " + std::to_string(prev.offset) +
                      " to " + std::to_string(prev.offset + prev.numBytes) + ") and '" + cur.name + "' (from " +
                      std::to_string(cur.offset) + ") overlap (corrupt file)");
     }
+}
+
+}  // namespace
+
+GgufFile::GgufFile(const std::string& path) : m_path(path)
+{
+    const std::string quoted = "'" + path + "'";
+    m_map = mapFile(path, quoted);
+    Cursor c(static_cast<const uint8_t*>(m_map->data), m_map->size, m_path);
+    const GgufHeader header = readHeader(c, quoted);
+    m_version = header.version;
+    m_metadata = readMetadata(c, header.kvCount);
+    if (const GgufValue* a = find("general.alignment"))
+        m_alignment = checkedAlignment(*a, quoted);
+    m_tensors = readTensorDirectory(c, header.tensorCount, quoted);
+    // Data section: at the next multiple of the alignment.
+    const uint64_t end = c.position();
+    m_dataOffset = end + (m_alignment - end % m_alignment) % m_alignment;
+    checkTensorBounds(m_tensors, m_dataOffset, m_alignment, m_map->size, quoted);
+    checkNoOverlap(m_tensors, quoted);
 }
 
 GgufFile::~GgufFile() = default;

@@ -1,6 +1,7 @@
 // The calibration settings (aq/quant_config.h): the table that defines each one, presets and methods, validation,
 // the JSON form and the gradual-mask schedule. No torch.
 #include "aq/quant_config.h"
+#include "aq/device.h"
 #include "aq/error.h"
 #include "jsonutil.h"
 #include "quant_config_json.h"
@@ -506,7 +507,7 @@ void validateConfig(const QuantConfig& c, const ModelConfig& m)
                                "groups, enable the per-channel fallback, or pick a group size that divides " +
                                std::to_string(in));
     }
-    if (c.mixedPrecision && c.device == "cpu")
+    if (c.mixedPrecision && isCpuDevice(c.device))
         badSetting("mixed_precision", "mixed precision needs a CUDA device");
     if (c.gptqRounding && c.method == Method::Rtn)
         badSetting("gptq_rounding", "GPTQ rounding needs the block-wise calibration's inputs, which --method rtn "

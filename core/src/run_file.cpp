@@ -85,6 +85,20 @@ void writeJsonAtomically(const fs::path& path, const json& j)
 
 // ---- progress.json ----
 
+std::string resumeFingerprint(const std::string& modelConfigText, uint64_t weightBytes, const std::string& calibrationText,
+                              const std::string& configurationJson)
+{
+    // FNV-1a, 64 bits, over the four joined by '|'.
+    const std::string s = modelConfigText + "|" + std::to_string(weightBytes) + "|" + calibrationText + "|" +
+                          configurationJson;
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return std::to_string(h);
+}
+
 RunProgressRecord::RunProgressRecord(const std::string& fingerprint, int numBlocks, const std::string& modelDir,
                                      const std::string& calibrationText, const json& configuration)
 {

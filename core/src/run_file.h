@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -12,6 +13,11 @@ namespace aq::detail {
 
 /// Writes `j` to `path` through `path`.partial and a rename: readers see the old file or the new one, never a part.
 void writeJsonAtomically(const std::filesystem::path& path, const nlohmann::json& j);
+
+/// What identifies a run's inputs for --resume (progress.json's "fingerprint"): a hash of the model's config.json
+/// text, its weights' size, the calibration text and the configuration's JSON text. A run continues only with the same.
+std::string resumeFingerprint(const std::string& modelConfigText, uint64_t weightBytes, const std::string& calibrationText,
+                              const std::string& configurationJson);
 
 /// The record of a run in progress: progress.json, rewritten after every finished block.
 class RunProgressRecord {

@@ -100,7 +100,7 @@ void ViewRecorder::writeBlock(const fs::path& runDir, int block)
     discard();
 }
 
-void ViewRecorder::stage(const std::string& what, int block, int numBlocks) { m_next.stage(what, block, numBlocks); }
+void ViewRecorder::stage(Stage what, int block, int numBlocks) { m_next.stage(what, block, numBlocks); }
 void ViewRecorder::log(const std::string& line) { m_next.log(line); }
 
 void ViewRecorder::stepLoss(const StepLoss& s)

@@ -27,7 +27,7 @@ public:
     /// Forgets the reports kept so far (a block that is not written).
     void discard();
 
-    void stage(const std::string& what, int block, int numBlocks) override;
+    void stage(Stage what, int block, int numBlocks) override;
     void stepLoss(const StepLoss& s) override;
     void epochFinished(const EpochSummary& e) override;
     void matrixDiagnostics(const MatrixDiagnostics& d) override;

@@ -1,3 +1,4 @@
+// Reading and writing safetensors files: a validated, memory-mapped reader and a streamed, atomic writer.
 #include "safetensors.h"
 
 #include "aq/error.h"
@@ -71,7 +72,10 @@ std::string safetensorsDtypeName(torch::ScalarType type)
     throw Error(ErrorCode::Internal, std::string("no safetensors dtype for ") + c10::toString(type));
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
+namespace {
+
+/// Opens `path`, checks that it is a regular file long enough to hold the header length, and maps it read-only, whole.
+std::shared_ptr<MappedFile> mapWeightsFile(const std::string& path)
 {
     // O_NONBLOCK so that a FIFO in place of a shard fails below instead of blocking in open() forever.
     int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -99,70 +103,89 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
         file->data = nullptr;
         badInput("cannot memory-map '" + path + "': " + std::strerror(errno));
     }
-    m_file = file;
-    const auto* bytes = static_cast<const unsigned char*>(file->data);
+    return file;
+}
+
+/// The header length of the first 8 bytes (little-endian), within the format's limit and the file.
+uint64_t headerLength(const MappedFile& file, const std::string& path)
+{
+    const auto* bytes = static_cast<const unsigned char*>(file.data);
     uint64_t headerLen = 0;
     for (int i = 7; i >= 0; --i)
         headerLen = (headerLen << 8) | bytes[i];
-    if (headerLen > kMaxHeaderBytes || headerLen > file->size - 8)
-        badInput("'" + path + "' is corrupt: its header claims " + std::to_string(headerLen) + " bytes but the file has " +
-                 std::to_string(file->size) + " bytes (truncated or not a safetensors file)");
-    m_dataOffset = 8 + headerLen;
-    const uint64_t dataSize = file->size - m_dataOffset;
+    if (headerLen > kMaxHeaderBytes || headerLen > file.size - 8)
+        badInput("'" + path + "' is corrupt: its header claims " + std::to_string(headerLen) +
+                 " bytes but the file has " + std::to_string(file.size) +
+                 " bytes (truncated or not a safetensors file)");
+    return headerLen;
+}
 
-    nlohmann::json header = parseJson(std::string(reinterpret_cast<const char*>(bytes + 8), headerLen), path + " (header)");
+/// The header's JSON, which must be an object.
+nlohmann::json parseHeader(const MappedFile& file, uint64_t headerLen, const std::string& path)
+{
+    const auto* bytes = static_cast<const unsigned char*>(file.data);
+    nlohmann::json header =
+        parseJson(std::string(reinterpret_cast<const char*>(bytes + 8), headerLen), path + " (header)");
     if (!header.is_object())
         badInput("'" + path + "': the safetensors header is not a JSON object");
+    return header;
+}
 
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;
-    for (auto it = header.begin(); it != header.end(); ++it) {
-        const std::string& name = it.key();
-        if (name == "__metadata__") {
-            if (it->is_object())
-                for (auto m = it->begin(); m != it->end(); ++m)
-                    if (m->is_string())
-                        m_metadata[m.key()] = m->get<std::string>();
-            continue;
-        }
-        const nlohmann::json& e = *it;
-        const std::string where = "'" + path + "': tensor '" + name + "'";
-        if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets") ||
-            !e["dtype"].is_string() || !e["shape"].is_array() || !e["data_offsets"].is_array() ||
-            e["data_offsets"].size() != 2)
-            badInput(where + " has a malformed header entry (needs dtype, shape and two data_offsets)");
-        SafetensorsEntry entry;
-        entry.dtype = e["dtype"].get<std::string>();
-        const DtypeInfo* dt = findDtype(entry.dtype);
-        if (!dt)
-            badInput(where + " has unknown dtype '" + entry.dtype + "' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
-        uint64_t numel = 1;
-        for (const auto& s : e["shape"]) {
-            if (!s.is_number_unsigned())
-                badInput(where + " has a negative or non-integer dimension");
-            uint64_t d = s.get<uint64_t>();
-            if (d != 0 && numel > (uint64_t(1) << 50) / d)
-                badInput(where + " has an absurd shape");
-            numel *= d;
-            entry.shape.push_back(static_cast<int64_t>(d));
-        }
-        const auto& off = e["data_offsets"];
-        if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-            badInput(where + " has invalid data_offsets");
-        entry.begin = off[0].get<uint64_t>();
-        entry.end = off[1].get<uint64_t>();
-        if (entry.begin > entry.end || entry.end > dataSize)
-            badInput(where + " has data offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
-                     ") past the end of the data section (" + std::to_string(dataSize) +
-                     " bytes): the file is truncated or corrupt");
-        if (entry.end - entry.begin != numel * dt->size)
-            badInput(where + " occupies " + std::to_string(entry.end - entry.begin) + " bytes but its shape and dtype need " +
-                     std::to_string(numel * dt->size));
-        ranges.emplace_back(entry.begin, entry.end);
-        m_entries.emplace(name, std::move(entry));
+/// The string values of the header's __metadata__ object (anything else there is ignored).
+void readMetadata(const nlohmann::json& m, std::map<std::string, std::string>& metadata)
+{
+    if (m.is_object())
+        for (auto it = m.begin(); it != m.end(); ++it)
+            if (it->is_string())
+                metadata[it.key()] = it->get<std::string>();
+}
+
+/// The header entry of tensor `name`: a known dtype, a shape of sane non-negative dimensions, and data offsets inside
+/// the data section of `dataSize` bytes that span exactly the bytes the shape and dtype need.
+SafetensorsEntry readEntry(const std::string& name, const nlohmann::json& e, uint64_t dataSize, const std::string& path)
+{
+    const std::string where = "'" + path + "': tensor '" + name + "'";
+    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets") ||
+        !e["dtype"].is_string() || !e["shape"].is_array() || !e["data_offsets"].is_array() ||
+        e["data_offsets"].size() != 2)
+        badInput(where + " has a malformed header entry (needs dtype, shape and two data_offsets)");
+    SafetensorsEntry entry;
+    entry.dtype = e["dtype"].get<std::string>();
+    const DtypeInfo* dt = findDtype(entry.dtype);
+    if (!dt)
+        badInput(where + " has unknown dtype '" + entry.dtype +
+                 "' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
+    uint64_t numel = 1;
+    for (const auto& s : e["shape"]) {
+        if (!s.is_number_unsigned())
+            badInput(where + " has a negative or non-integer dimension");
+        uint64_t d = s.get<uint64_t>();
+        if (d != 0 && numel > (uint64_t(1) << 50) / d)
+            badInput(where + " has an absurd shape");
+        numel *= d;
+        entry.shape.push_back(static_cast<int64_t>(d));
     }
-    // The format requires the tensors to tile the data section exactly: no overlap, no gap, nothing after the last.
-    // Checking that is what catches a header length that is off by a byte or two (the header's JSON still parses
-    // when it ends in padding), which would otherwise read every weight shifted by that many bytes.
+    const auto& off = e["data_offsets"];
+    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+        badInput(where + " has invalid data_offsets");
+    entry.begin = off[0].get<uint64_t>();
+    entry.end = off[1].get<uint64_t>();
+    if (entry.begin > entry.end || entry.end > dataSize)
+        badInput(where + " has data offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
+                 ") past the end of the data section (" + std::to_string(dataSize) +
+                 " bytes): the file is truncated or corrupt");
+    if (entry.end - entry.begin != numel * dt->size)
+        badInput(where + " occupies " + std::to_string(entry.end - entry.begin) +
+                 " bytes but its shape and dtype need " + std::to_string(numel * dt->size));
+    return entry;
+}
+
+/// The format requires the tensors to tile the data section exactly: no overlap, no gap, nothing after the last.
+/// Checking that is what catches a header length that is off by a byte or two (the header's JSON still parses
+/// when it ends in padding), which would otherwise read every weight shifted by that many bytes.
+void checkTiling(std::vector<std::pair<uint64_t, uint64_t>> ranges, uint64_t dataSize, uint64_t headerLen,
+                 const std::string& path)
+{
     std::sort(ranges.begin(), ranges.end());
     uint64_t covered = 0;
     for (const auto& [begin, end] : ranges) {
@@ -175,9 +198,32 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
         covered = end;
     }
     if (covered != dataSize)
-        badInput("'" + path + "' is corrupt: its tensors cover " + std::to_string(covered) + " bytes but the data section after the " +
-                 std::to_string(headerLen) + "-byte header has " + std::to_string(dataSize) +
+        badInput("'" + path + "' is corrupt: its tensors cover " + std::to_string(covered) +
+                 " bytes but the data section after the " + std::to_string(headerLen) + "-byte header has " +
+                 std::to_string(dataSize) +
                  " (the header length is wrong, or the file is truncated or has bytes appended)");
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : m_path(path)
+{
+    m_file = mapWeightsFile(path);
+    const uint64_t headerLen = headerLength(*m_file, path);
+    m_dataOffset = 8 + headerLen;
+    const uint64_t dataSize = m_file->size - m_dataOffset;
+    const nlohmann::json header = parseHeader(*m_file, headerLen, path);
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (auto it = header.begin(); it != header.end(); ++it) {
+        if (it.key() == "__metadata__") {
+            readMetadata(*it, m_metadata);
+            continue;
+        }
+        SafetensorsEntry entry = readEntry(it.key(), *it, dataSize, path);
+        ranges.emplace_back(entry.begin, entry.end);
+        m_entries.emplace(it.key(), std::move(entry));
+    }
+    checkTiling(std::move(ranges), dataSize, headerLen, path);
 }
 
 SafetensorsFile::~SafetensorsFile() = default;

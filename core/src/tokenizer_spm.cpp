@@ -267,100 +267,156 @@ private:
 /// make it read past the end of a stack array.
 constexpr int kMaxPrefixMatches = 32;
 
-/// Checks one precompiled character map. Throws BadInput naming `path` and `which` when the encoder could read out
-/// of bounds with it. The layout and the unit encoding are darts-clone's, as sentencepiece stores them.
-void checkCharsMap(std::string_view blob, const std::string& path, const char* which)
-{
-    auto refuse = [&](const std::string& why) {
+/// One precompiled character map under check: a 32-bit length, a trie of that many bytes of darts-clone units, then
+/// the pool of NUL-terminated replacement strings.
+struct CharsMap {
+    std::string_view blob;
+    const std::string& path;
+    const char* which;
+    const char* trie = nullptr;
+    size_t units = 0;
+    std::string_view pool = {};
+    size_t lastNul = std::string_view::npos;  ///< the pool's last NUL: a replacement must start at or before it
+
+    [[noreturn]] void refuse(const std::string& why) const
+    {
         badInput("sentencepiece model " + path + " is corrupt: its " + which + " character map " + why +
                  " (re-download the tokenizer.model)");
-    };
+    }
+    uint32_t unitAt(size_t i) const
+    {
+        uint32_t u;
+        std::memcpy(&u, trie + 4 * i, 4);  // little-endian, as written (big-endian hosts are not supported)
+        return u;
+    }
+};
+
+// The fields of a darts-clone unit.
+uint32_t offsetOf(uint32_t u)
+{
+    return (u >> 10) << ((u & (1u << 9)) >> 6);
+}
+bool hasLeaf(uint32_t u)
+{
+    return ((u >> 8) & 1) != 0;
+}
+uint32_t labelOf(uint32_t u)
+{
+    return u & ((1u << 31) | 0xFFu);
+}
+
+/// Splits `blob` into its trie and string pool; refuses a map too short for its length, a trie that does not fit
+/// and an empty trie.
+CharsMap splitCharsMap(std::string_view blob, const std::string& path, const char* which)
+{
+    CharsMap map{blob, path, which};
     if (blob.size() <= 4)
-        refuse("is too short");  // sentencepiece refuses these too, but say so before it does
+        map.refuse("is too short");  // sentencepiece refuses these too, but say so before it does
     uint32_t trieBytes = 0;
     for (int i = 3; i >= 0; --i)
         trieBytes = (trieBytes << 8) | static_cast<unsigned char>(blob[static_cast<size_t>(i)]);
     if (trieBytes >= blob.size() - 4)
-        refuse("claims a trie of " + std::to_string(trieBytes) + " bytes in a map of " + std::to_string(blob.size()) +
-               " bytes");
+        map.refuse("claims a trie of " + std::to_string(trieBytes) + " bytes in a map of " +
+                   std::to_string(blob.size()) + " bytes");
     // sentencepiece uses trieBytes / 4 units and ignores a remainder; so does this check.
-    const size_t units = trieBytes / 4;
-    if (units == 0)
-        refuse("has an empty trie");
-    const char* trie = blob.data() + 4;
-    const std::string_view pool = blob.substr(4 + trieBytes);
-    const size_t lastNul = pool.rfind('\0');
-    auto unitAt = [&](size_t i) {
-        uint32_t u;
-        std::memcpy(&u, trie + 4 * i, 4);  // little-endian, as written (big-endian hosts are not supported)
-        return u;
-    };
-    auto offsetOf = [](uint32_t u) { return (u >> 10) << ((u & (1u << 9)) >> 6); };
-    auto hasLeaf = [](uint32_t u) { return ((u >> 8) & 1) != 0; };
-    auto labelOf = [](uint32_t u) { return u & ((1u << 31) | 0xFFu); };
+    map.units = trieBytes / 4;
+    if (map.units == 0)
+        map.refuse("has an empty trie");
+    map.trie = blob.data() + 4;
+    map.pool = blob.substr(4 + trieBytes);
+    map.lastNul = map.pool.rfind('\0');
+    return map;
+}
 
-    // The children of the node at index n live at base ^ c for every byte c, base = n ^ offset(unit n): the whole
-    // 256-unit block around base must exist. A leaf's value is the unit at base itself, an offset into the pool
-    // where a NUL-terminated replacement must start.
-    auto baseOf = [&](size_t n) -> size_t {
-        const size_t base = n ^ offsetOf(unitAt(n));
-        if ((base | 0xFF) >= units)
-            refuse("points outside its trie (unit " + std::to_string(n) + " of " + std::to_string(units) + ")");
-        return base;
-    };
+/// The children of the node at index n live at base ^ c for every byte c, base = n ^ offset(unit n): the whole
+/// 256-unit block around base must exist. A leaf's value is the unit at base itself, an offset into the pool
+/// where a NUL-terminated replacement must start.
+size_t baseOf(const CharsMap& map, size_t n)
+{
+    const size_t base = n ^ offsetOf(map.unitAt(n));
+    if ((base | 0xFF) >= map.units)
+        map.refuse("points outside its trie (unit " + std::to_string(n) + " of " + std::to_string(map.units) + ")");
+    return base;
+}
 
-    // Depth-first over every reachable node without recursion (a damaged map may hold very long chains). The arrays
-    // darts-clone writes share common suffixes, so a node may have several parents; a cycle, though, never occurs in
-    // a valid map. For each node the largest number of leaves on a path below it is kept, so that paths with more
-    // than kMaxPrefixMatches leaves are found without enumerating paths.
+/// Depth-first walk over every reachable node without recursion (a damaged map may hold very long chains). The arrays
+/// darts-clone writes share common suffixes, so a node may have several parents; a cycle, though, never occurs in
+/// a valid map. For each node the largest number of leaves on a path below it is kept, so that paths with more
+/// than kMaxPrefixMatches leaves are found without enumerating paths.
+struct TrieWalk {
     enum : uint8_t { kUnseen = 0, kOpen = 1, kDone = 2 };
-    std::vector<uint8_t> state(units, kUnseen);
-    std::vector<int32_t> leavesBelow(units, 0);
     struct Frame {
         size_t node;
         size_t base;
         unsigned nextByte;
         int32_t best;
     };
+    explicit TrieWalk(const CharsMap& m) : map(m), state(m.units, kUnseen), leavesBelow(m.units, 0) {}
+
+    const CharsMap& map;
+    std::vector<uint8_t> state;
+    std::vector<int32_t> leavesBelow;
     std::vector<Frame> stack;
-    stack.push_back({0, baseOf(0), 0, 0});
-    state[0] = kOpen;
-    while (!stack.empty()) {
-        Frame& f = stack.back();
-        if (f.nextByte > 0xFF) {
-            const size_t node = f.node;
-            int32_t count = f.best;
-            if (node != 0 && hasLeaf(unitAt(node))) {
-                const uint32_t value = unitAt(f.base) & 0x7FFFFFFFu;
-                if (lastNul == std::string_view::npos || value > lastNul)
-                    refuse("has a replacement at offset " + std::to_string(value) + " outside its string pool of " +
-                           std::to_string(pool.size()) + " bytes");
-                ++count;
-            }
-            leavesBelow[node] = count;
-            state[node] = kDone;
-            stack.pop_back();
-            if (!stack.empty())
-                stack.back().best = std::max(stack.back().best, count);
-            else if (count > kMaxPrefixMatches)
-                refuse("matches more than " + std::to_string(kMaxPrefixMatches) + " prefixes of one input");
-            continue;
-        }
-        const unsigned c = f.nextByte++;
-        const size_t child = f.base ^ c;
-        if (labelOf(unitAt(child)) != c)
-            continue;  // the encoder stops here
-        if (state[child] == kOpen)
-            refuse("has a cycle");
-        if (state[child] == kDone) {
-            f.best = std::max(f.best, leavesBelow[child]);
-            continue;
-        }
-        if (f.best > kMaxPrefixMatches)
-            refuse("matches more than " + std::to_string(kMaxPrefixMatches) + " prefixes of one input");
-        state[child] = kOpen;
-        const size_t childBase = baseOf(child);
-        stack.push_back({child, childBase, 0, 0});
+};
+
+/// The top node has no bytes left to follow: checks its own leaf's replacement, records its count of leaves and
+/// passes it to its parent (at the root, refuses more than kMaxPrefixMatches).
+void closeNode(TrieWalk& w)
+{
+    const TrieWalk::Frame& f = w.stack.back();
+    const size_t node = f.node;
+    int32_t count = f.best;
+    if (node != 0 && hasLeaf(w.map.unitAt(node))) {
+        const uint32_t value = w.map.unitAt(f.base) & 0x7FFFFFFFu;
+        if (w.map.lastNul == std::string_view::npos || value > w.map.lastNul)
+            w.map.refuse("has a replacement at offset " + std::to_string(value) + " outside its string pool of " +
+                         std::to_string(w.map.pool.size()) + " bytes");
+        ++count;
+    }
+    w.leavesBelow[node] = count;
+    w.state[node] = TrieWalk::kDone;
+    w.stack.pop_back();
+    if (!w.stack.empty())
+        w.stack.back().best = std::max(w.stack.back().best, count);
+    else if (count > kMaxPrefixMatches)
+        w.map.refuse("matches more than " + std::to_string(kMaxPrefixMatches) + " prefixes of one input");
+}
+
+/// Follows the top node's next byte: skips a child the encoder stops at, refuses a cycle, takes the count of a
+/// child already done, and otherwise opens the child.
+void followNextByte(TrieWalk& w)
+{
+    TrieWalk::Frame& f = w.stack.back();
+    const unsigned c = f.nextByte++;
+    const size_t child = f.base ^ c;
+    if (labelOf(w.map.unitAt(child)) != c)
+        return;  // the encoder stops here
+    if (w.state[child] == TrieWalk::kOpen)
+        w.map.refuse("has a cycle");
+    if (w.state[child] == TrieWalk::kDone) {
+        f.best = std::max(f.best, w.leavesBelow[child]);
+        return;
+    }
+    if (f.best > kMaxPrefixMatches)
+        w.map.refuse("matches more than " + std::to_string(kMaxPrefixMatches) + " prefixes of one input");
+    w.state[child] = TrieWalk::kOpen;
+    const size_t childBase = baseOf(w.map, child);
+    w.stack.push_back({child, childBase, 0, 0});
+}
+
+/// Checks one precompiled character map. Throws BadInput naming `path` and `which` when the encoder could read out
+/// of bounds with it. The layout and the unit encoding are darts-clone's, as sentencepiece stores them.
+void checkCharsMap(std::string_view blob, const std::string& path, const char* which)
+{
+    const CharsMap map = splitCharsMap(blob, path, which);
+    TrieWalk w(map);
+    w.stack.push_back({0, baseOf(map, 0), 0, 0});
+    w.state[0] = TrieWalk::kOpen;
+    while (!w.stack.empty()) {
+        if (w.stack.back().nextByte > 0xFF)
+            closeNode(w);
+        else
+            followNextByte(w);
     }
 }
 

@@ -1,3 +1,5 @@
+// One decoder block's learnable transforms (spec §4, §5, §6): the layout and activation statistics they start from,
+// their initialization, their folding into the block's weights, and the no-grad adjustments between steps.
 #include "transforms.h"
 
 #include "aq/error.h"
@@ -289,125 +291,177 @@ void searchClipping(BlockTransforms& t, const BlockWeights& w, const std::map<st
     }
 }
 
+namespace {
+
+/// What the steps of applyTransforms share: the block's dimensions and the weights being built.
+struct Folding {
+    const ModelConfig& m;
+    const QuantConfig& q;
+    const EpochMasks& masks;
+    const TransformOptions& opt;
+    BlockWeights& w;  // shallow: tensors are replaced, never modified in place
+    int64_t d, h, nh, nkv;
+    int64_t qDim, kvDim;
+
+    torch::Tensor& W(const std::string& n) { return w.tensors[n + ".weight"]; }
+    torch::Tensor bias(const std::string& n) const { return w.get(n + ".bias"); }
+};
+
+/// Inverse of A (a matrix or a batch of per-head matrices). With a cache (the fast path) and `refine`, the previous
+/// step's inverse X0 is refined by one Newton-Schulz step X1 = X0 + X0 (I - A X0): quadratic convergence, A moves
+/// little per step. The residual is tracked on the device; the caller falls back to an exact inverse when it grows.
+torch::Tensor cachedInverse(const Folding& f, const std::string& key, const torch::Tensor& A, bool refine)
+{
+    const TransformOptions& opt = f.opt;
+    torch::Tensor x0;
+    if (opt.cache && refine) {
+        auto it = opt.cache->inverse.find(key);
+        if (it != opt.cache->inverse.end())
+            x0 = it->second;
+    }
+    torch::Tensor inv;
+    if (x0.defined()) {
+        auto e = torch::eye(A.size(-1), A.options()) - torch::matmul(A, x0);
+        inv = x0 + torch::matmul(x0, e);
+        auto r = e.detach().abs().max();
+        opt.cache->residual = opt.cache->residual.defined() ? torch::maximum(opt.cache->residual, r) : r;
+        ++opt.cache->refined;
+    } else {
+        inv = inverseOf(A, f.q.inverseFloat64);
+        if (opt.cache && refine)
+            ++opt.cache->exact;
+    }
+    if (opt.cache && refine)
+        opt.cache->inverse[key] = inv.detach();
+    return inv;
+}
+
+/// Vectors and matrices applied to weights in the weights' dtype (bf16 on the fast path, float32 otherwise).
+torch::Tensor as(const torch::Tensor& x, const torch::Tensor& like)
+{
+    return x.to(like.scalar_type());
+}
+
+/// P1 / P2: norm -> consumers.
+void foldNormPair(Folding& f, const std::string& norm, const std::vector<std::string>& consumers,
+                  const torch::Tensor& s, const torch::Tensor& delta, bool matrix)
+{
+    if (!s.defined())
+        return;
+    BlockWeights& w = f.w;
+    const torch::Tensor beta = w.get(norm + ".bias");
+    const torch::Tensor betaMinusDelta = beta.defined() ? beta - delta : -delta;
+    torch::Tensor A;
+    if (matrix) {
+        A = s * f.masks.big;
+        w.tensors[norm + ".bias"] = betaMinusDelta;
+        w.tensors[norm + ".post_matrix"] = cachedInverse(f, norm, A, true);
+    } else {
+        w.tensors[norm + ".weight"] = w.at(norm + ".weight") / s;
+        w.tensors[norm + ".bias"] = betaMinusDelta / s;
+    }
+    for (const auto& c : consumers) {
+        const torch::Tensor w0 = f.W(c);
+        // Biases stay float32 (delta's dtype) whatever the weights' dtype.
+        w.tensors[c + ".bias"] =
+            orZeros(f.bias(c), w0.size(0), delta) + torch::matmul(w0, as(delta, w0)).to(delta.scalar_type());
+        if (matrix && f.opt.halfProducts)
+            f.W(c) = torch::matmul(w0.to(torch::kBFloat16), A.to(torch::kBFloat16).t());
+        else
+            f.W(c) = matrix ? productOnCores(w0, as(A, w0).t()) : w0 * as(s, w0);
+    }
+}
+
+/// P3: v output rows -> o_proj input columns, per key/value head (exact under any attention probabilities).
+void foldValueOutput(Folding& f, const BlockTransforms& t, const std::string& vn, const std::string& on)
+{
+    if (!t.s3.defined())
+        return;
+    const ModelConfig& m = f.m;
+    const int64_t d = f.d, h = f.h, nh = f.nh, nkv = f.nkv, qDim = f.qDim, kvDim = f.kvDim;
+    BlockWeights& w = f.w;
+    const torch::Tensor wv = f.W(vn), bv = orZeros(f.bias(vn), kvDim, t.d3), wo = f.W(on);
+    const torch::Tensor deltaQ = expandToQueryHeads(t.d3.view({nkv, h}), m).reshape({qDim});
+    w.tensors[on + ".bias"] =
+        orZeros(f.bias(on), d, deltaQ) + torch::matmul(wo, as(deltaQ, wo)).to(deltaQ.scalar_type());
+    if (t.s3.dim() == 3) {
+        auto A = t.s3 * f.masks.head;
+        auto Ainv = cachedInverse(f, "out", A, f.opt.refineHeadInverses);
+        f.W(vn) = torch::bmm(Ainv.transpose(1, 2).to(wv.scalar_type()), wv.view({nkv, h, -1})).reshape({kvDim, -1});
+        w.tensors[vn + ".bias"] =
+            torch::bmm((bv - t.d3).to(Ainv.scalar_type()).view({nkv, 1, h}), Ainv).reshape({kvDim});
+        auto Aq = expandToQueryHeads(A, m);
+        f.W(on) = torch::bmm(wo.view({d, nh, h}).transpose(0, 1), as(Aq, wo).transpose(1, 2))
+                      .transpose(0, 1)
+                      .reshape({d, qDim});
+    } else {
+        f.W(vn) = wv / t.s3.unsqueeze(1).to(wv.scalar_type());
+        w.tensors[vn + ".bias"] = (bv - t.d3) / t.s3;
+        f.W(on) = wo * as(expandToQueryHeads(t.s3.view({nkv, h}), m).reshape({qDim}), wo);
+    }
+}
+
+/// P4: q rows get A^-1 (per query head, the group's matrix), k rows get A.
+void foldQueryKey(Folding& f, const BlockTransforms& t, const std::string& qn, const std::string& kn)
+{
+    if (!t.s4.defined())
+        return;
+    const ModelConfig& m = f.m;
+    const int64_t h = f.h, nh = f.nh, nkv = f.nkv, qDim = f.qDim, kvDim = f.kvDim;
+    BlockWeights& w = f.w;
+    const torch::Tensor wq = f.W(qn), wk = f.W(kn), bq = f.bias(qn), bk = f.bias(kn);
+    if (t.s4.dim() == 3) {
+        auto A = t.s4 * f.masks.head;
+        auto AinvQ = expandToQueryHeads(cachedInverse(f, "qkt", A, f.opt.refineHeadInverses), m);
+        f.W(qn) = torch::bmm(AinvQ.transpose(1, 2).to(wq.scalar_type()), wq.view({nh, h, -1})).reshape({qDim, -1});
+        if (bq.defined())
+            w.tensors[qn + ".bias"] = torch::bmm(as(bq, AinvQ).view({nh, 1, h}), AinvQ).reshape({qDim});
+        f.W(kn) = torch::bmm(A.to(wk.scalar_type()), wk.view({nkv, h, -1})).reshape({kvDim, -1});
+        if (bk.defined())
+            w.tensors[kn + ".bias"] = torch::bmm(as(bk, A).view({nkv, 1, h}), A.transpose(1, 2)).reshape({kvDim});
+    } else {
+        auto sq = expandToQueryHeads(t.s4.view({nkv, h}), m).reshape({qDim});
+        f.W(qn) = wq / sq.unsqueeze(1).to(wq.scalar_type());
+        if (bq.defined())
+            w.tensors[qn + ".bias"] = bq / sq;
+        f.W(kn) = wk * t.s4.unsqueeze(1).to(wk.scalar_type());
+        if (bk.defined())
+            w.tensors[kn + ".bias"] = bk * t.s4;
+    }
+}
+
+/// Fake-quantizes every linear, with its learned clipping where LWC has some.
+void fakeQuantizeLinears(Folding& f, const BlockLayout& L, const BlockTransforms& t,
+                         const std::map<std::string, WeightQuantSpec>& specs)
+{
+    for (const auto& name : L.linears()) {
+        auto it = t.lwc.find(name);
+        const bool learn = it != t.lwc.end();
+        f.W(name) = fakeQuantWeight(f.W(name), specs.at(name), learn ? it->second.first : torch::Tensor(),
+                                    learn ? it->second.second : torch::Tensor(), f.opt.quantOut);
+    }
+}
+
+}  // namespace
+
 BlockWeights applyTransforms(const ModelConfig& m, const QuantConfig& q, const BlockWeights& orig, const BlockTransforms& t,
                              const EpochMasks& masks, const std::map<std::string, WeightQuantSpec>& specs, bool quantize,
                              const TransformOptions& opt)
 {
     const BlockLayout L = blockLayout(m);
-    const int64_t d = m.hiddenSize, h = m.headDim, nh = m.numHeads, nkv = m.numKvHeads;
-    const int64_t qDim = nh * h, kvDim = nkv * h;
     BlockWeights w = orig;  // shallow: tensors are replaced, never modified in place
-    auto W = [&](const std::string& n) -> torch::Tensor& { return w.tensors[n + ".weight"]; };
-    auto bias = [&](const std::string& n) { return w.get(n + ".bias"); };
-
-    // Inverse of A (a matrix or a batch of per-head matrices). With a cache (the fast path) and `refine`, the previous
-    // step's inverse X0 is refined by one Newton-Schulz step X1 = X0 + X0 (I - A X0): quadratic convergence, A moves
-    // little per step. The residual is tracked on the device; the caller falls back to an exact inverse when it grows.
-    auto inverse = [&](const std::string& key, const torch::Tensor& A, bool refine) {
-        torch::Tensor x0;
-        if (opt.cache && refine) {
-            auto it = opt.cache->inverse.find(key);
-            if (it != opt.cache->inverse.end())
-                x0 = it->second;
-        }
-        torch::Tensor inv;
-        if (x0.defined()) {
-            auto e = torch::eye(A.size(-1), A.options()) - torch::matmul(A, x0);
-            inv = x0 + torch::matmul(x0, e);
-            auto r = e.detach().abs().max();
-            opt.cache->residual = opt.cache->residual.defined() ? torch::maximum(opt.cache->residual, r) : r;
-            ++opt.cache->refined;
-        } else {
-            inv = inverseOf(A, q.inverseFloat64);
-            if (opt.cache && refine)
-                ++opt.cache->exact;
-        }
-        if (opt.cache && refine)
-            opt.cache->inverse[key] = inv.detach();
-        return inv;
-    };
-    // Vectors and matrices applied to weights in the weights' dtype (bf16 on the fast path, float32 otherwise).
-    auto as = [](const torch::Tensor& x, const torch::Tensor& like) { return x.to(like.scalar_type()); };
-
-    // P1 / P2: norm -> consumers.
-    auto normPair = [&](const std::string& norm, const std::vector<std::string>& consumers, const torch::Tensor& s,
-                        const torch::Tensor& delta, bool matrix) {
-        if (!s.defined())
-            return;
-        const torch::Tensor beta = w.get(norm + ".bias");
-        const torch::Tensor betaMinusDelta = beta.defined() ? beta - delta : -delta;
-        torch::Tensor A;
-        if (matrix) {
-            A = s * masks.big;
-            w.tensors[norm + ".bias"] = betaMinusDelta;
-            w.tensors[norm + ".post_matrix"] = inverse(norm, A, true);
-        } else {
-            w.tensors[norm + ".weight"] = w.at(norm + ".weight") / s;
-            w.tensors[norm + ".bias"] = betaMinusDelta / s;
-        }
-        for (const auto& c : consumers) {
-            const torch::Tensor w0 = W(c);
-            // Biases stay float32 (delta's dtype) whatever the weights' dtype.
-            w.tensors[c + ".bias"] = orZeros(bias(c), w0.size(0), delta) + torch::matmul(w0, as(delta, w0)).to(delta.scalar_type());
-            if (matrix && opt.halfProducts)
-                W(c) = torch::matmul(w0.to(torch::kBFloat16), A.to(torch::kBFloat16).t());
-            else
-                W(c) = matrix ? productOnCores(w0, as(A, w0).t()) : w0 * as(s, w0);
-        }
-    };
-    normPair(L.norm1, L.qkv, t.s1, t.d1, q.lnMatrix);
-    normPair(L.norm2, L.fc1, t.s2, t.d2, q.lnMatrix);
-
+    Folding f{m, q, masks, opt, w, m.hiddenSize, m.headDim, m.numHeads, m.numKvHeads, 0, 0};
+    f.qDim = f.nh * f.h;
+    f.kvDim = f.nkv * f.h;
+    foldNormPair(f, L.norm1, L.qkv, t.s1, t.d1, q.lnMatrix);
+    foldNormPair(f, L.norm2, L.fc1, t.s2, t.d2, q.lnMatrix);
     const std::string& qn = L.qkv[0];
     const std::string& kn = L.qkv[1];
     const std::string& vn = L.qkv[2];
-    // P3: v output rows -> o_proj input columns, per key/value head (exact under any attention probabilities).
-    if (t.s3.defined()) {
-        const torch::Tensor wv = W(vn), bv = orZeros(bias(vn), kvDim, t.d3), wo = W(L.out);
-        const torch::Tensor deltaQ = expandToQueryHeads(t.d3.view({nkv, h}), m).reshape({qDim});
-        w.tensors[L.out + ".bias"] = orZeros(bias(L.out), d, deltaQ) + torch::matmul(wo, as(deltaQ, wo)).to(deltaQ.scalar_type());
-        if (t.s3.dim() == 3) {
-            auto A = t.s3 * masks.head;
-            auto Ainv = inverse("out", A, opt.refineHeadInverses);
-            W(vn) = torch::bmm(Ainv.transpose(1, 2).to(wv.scalar_type()), wv.view({nkv, h, -1})).reshape({kvDim, -1});
-            w.tensors[vn + ".bias"] = torch::bmm((bv - t.d3).to(Ainv.scalar_type()).view({nkv, 1, h}), Ainv).reshape({kvDim});
-            auto Aq = expandToQueryHeads(A, m);
-            W(L.out) = torch::bmm(wo.view({d, nh, h}).transpose(0, 1), as(Aq, wo).transpose(1, 2)).transpose(0, 1).reshape({d, qDim});
-        } else {
-            W(vn) = wv / t.s3.unsqueeze(1).to(wv.scalar_type());
-            w.tensors[vn + ".bias"] = (bv - t.d3) / t.s3;
-            W(L.out) = wo * as(expandToQueryHeads(t.s3.view({nkv, h}), m).reshape({qDim}), wo);
-        }
-    }
-    // P4: q rows get A^-1 (per query head, the group's matrix), k rows get A.
-    if (t.s4.defined()) {
-        const torch::Tensor wq = W(qn), wk = W(kn), bq = bias(qn), bk = bias(kn);
-        if (t.s4.dim() == 3) {
-            auto A = t.s4 * masks.head;
-            auto AinvQ = expandToQueryHeads(inverse("qkt", A, opt.refineHeadInverses), m);
-            W(qn) = torch::bmm(AinvQ.transpose(1, 2).to(wq.scalar_type()), wq.view({nh, h, -1})).reshape({qDim, -1});
-            if (bq.defined())
-                w.tensors[qn + ".bias"] = torch::bmm(as(bq, AinvQ).view({nh, 1, h}), AinvQ).reshape({qDim});
-            W(kn) = torch::bmm(A.to(wk.scalar_type()), wk.view({nkv, h, -1})).reshape({kvDim, -1});
-            if (bk.defined())
-                w.tensors[kn + ".bias"] = torch::bmm(as(bk, A).view({nkv, 1, h}), A.transpose(1, 2)).reshape({kvDim});
-        } else {
-            auto sq = expandToQueryHeads(t.s4.view({nkv, h}), m).reshape({qDim});
-            W(qn) = wq / sq.unsqueeze(1).to(wq.scalar_type());
-            if (bq.defined())
-                w.tensors[qn + ".bias"] = bq / sq;
-            W(kn) = wk * t.s4.unsqueeze(1).to(wk.scalar_type());
-            if (bk.defined())
-                w.tensors[kn + ".bias"] = bk * t.s4;
-        }
-    }
+    foldValueOutput(f, t, vn, L.out);
+    foldQueryKey(f, t, qn, kn);
     if (quantize && q.wbits < 16)
-        for (const auto& name : L.linears()) {
-            auto it = t.lwc.find(name);
-            const bool learn = it != t.lwc.end();
-            W(name) = fakeQuantWeight(W(name), specs.at(name), learn ? it->second.first : torch::Tensor(),
-                                      learn ? it->second.second : torch::Tensor(), opt.quantOut);
-        }
+        fakeQuantizeLinears(f, L, t, specs);
     return w;
 }
 

@@ -1,6 +1,8 @@
-// Verification of an export against its run. The decoders here are written from the format descriptions
-// (../shared/spec/export-formats.md) and share no code with the packer (export_pack.cpp): they read bits with
-// division and remainder where the packer multiplies and sums, so a layout mistake on one side shows up.
+// Verification of an export folder (hf, awq, gptq, compressed-tensors) against its run, with the exported model's
+// forward pass and logits comparison that the GGUF verification (verify_gguf.cpp) shares. The decoders here are
+// written from the format descriptions (../shared/spec/export-formats.md) and share no code with the packer
+// (export_pack.cpp): they read bits with division and remainder where the packer multiplies and sums, so a layout
+// mistake on one side shows up.
 #include "aq/export.h"
 
 #include "aq/error.h"
@@ -313,6 +315,313 @@ void compareLogits(const CausalLM& reference, const ExportedModel& model, const 
     }
 }
 
+namespace {
+
+/// Throws Cancelled once `cancel` is set.
+void throwIfCancelled(const std::atomic<bool>* cancel)
+{
+    if (cancel && cancel->load())
+        throw Error(ErrorCode::Cancelled, "verification cancelled");
+}
+
+/// An export folder and its run, opened once, with what the verification's steps fill in.
+struct FolderVerification {
+    FolderVerification(const VerifyOptions& options, const std::atomic<bool>* cancelFlag, VerifyResult& result)
+        : o(options), cancel(cancelFlag), r(result), problems(result.problems), runDir(options.runDir),
+          exportDir(options.exportDir), device(parseDevice(options.device)), runCk((runDir / "model").string()),
+          ex(options.exportDir), rm(runCk.config()), em(ex.config())
+    {
+    }
+
+    const VerifyOptions& o;
+    const std::atomic<bool>* cancel;
+    VerifyResult& r;
+    Problems problems;
+    const fs::path runDir, exportDir;
+    const torch::Device device;
+    Checkpoint runCk;  ///< the run's model
+    Checkpoint ex;     ///< the export
+    const ModelConfig& rm;
+    const ModelConfig& em;
+    json qc;           ///< the export's quantization_config (an empty object when it has none)
+    ExportedModel model;
+    bool decodable = true;
+
+    void checkCancel() const { throwIfCancelled(cancel); }
+    torch::Tensor loadF32(const std::string& name) const { return ex.load(name).to(device, torch::kFloat32); }
+    torch::Tensor loadOpt(const std::string& name) const { return ex.contains(name) ? loadF32(name) : torch::Tensor(); }
+};
+
+void requireExportFolder(const std::string& exportDir)
+{
+    if (!fs::exists(fs::path(exportDir) / "config.json"))
+        badInput("'" + exportDir + "' is not an export (no config.json)");
+}
+
+/// The members of quantization_config read further on must have the right types; checked here, where the file can
+/// be named.
+void checkQuantizationConfigTypes(const json& qc, const std::string& cfgPath)
+{
+    const std::string q = "quantization_config";
+    requireObject(qc, cfgPath, q);
+    for (const char* key : {"version", "checkpoint_format", "format"})
+        jsonField(qc, key, std::string(), cfgPath, q);
+    for (const char* key : {"zero_point", "desc_act", "sym"})
+        jsonField(qc, key, false, cfgPath, q);
+    jsonField(qc, "bits", 0, cfgPath, q);
+    jsonField(qc, "group_size", int64_t(0), cfgPath, q);
+    const auto groups = qc.find("config_groups");
+    if (groups != qc.end() && groups->is_object() && groups->contains("group_0") &&
+        (*groups)["group_0"].is_object() && (*groups)["group_0"].contains("weights")) {
+        const json& w = (*groups)["group_0"]["weights"];
+        const std::string wq = q + ".config_groups.group_0.weights";
+        requireObject(w, cfgPath, wq);
+        jsonField(w, "num_bits", 0, cfgPath, wq);
+        jsonField(w, "symmetric", true, cfgPath, wq);
+        jsonField(w, "strategy", std::string(), cfgPath, wq);
+    }
+}
+
+/// The export's config.json: its quantization_config, the format it names, and the model it describes.
+void readExportConfig(FolderVerification& v)
+{
+    const json cfg = readJsonFile(v.exportDir / "config.json", "export configuration");
+    const std::string cfgPath = (v.exportDir / "config.json").string();
+    requireObject(cfg, cfgPath);
+    v.qc = cfg.contains("quantization_config") ? cfg["quantization_config"] : json::object();
+    const json& qc = v.qc;
+    checkQuantizationConfigTypes(qc, cfgPath);
+    v.r.format = jsonField(qc, "quant_method", std::string("hf"), cfgPath, "quantization_config");
+    if (cfg.contains("affinequant"))
+        v.problems.add("config.json still has the run's 'affinequant' block");
+    const ModelConfig& em = v.em;
+    const ModelConfig& rm = v.rm;
+    if (em.arch != rm.arch || em.hiddenSize != rm.hiddenSize || em.numLayers != rm.numLayers ||
+        em.vocabSize != rm.vocabSize || em.numHeads != rm.numHeads || em.numKvHeads != rm.numKvHeads)
+        badInput("the export's config.json describes a different model than the run's");
+}
+
+void requireKeys(Problems& problems, const json& j, const std::vector<const char*>& keys, const std::string& where)
+{
+    for (const char* k : keys)
+        problems.expect(j.contains(k), where + " lacks '" + k + "'");
+}
+
+/// Config keys each loader reads (export-formats.md).
+void checkLoaderKeys(FolderVerification& v)
+{
+    const json& qc = v.qc;
+    const std::string& format = v.r.format;
+    if (format == "awq") {
+        requireKeys(v.problems, qc, {"bits", "group_size", "zero_point", "version"}, "quantization_config");
+        v.problems.expect(qc.value("version", std::string()) == "gemm" && qc.value("zero_point", false),
+                          "AWQ quantization_config must say version gemm and zero_point true");
+    } else if (format == "gptq") {
+        requireKeys(v.problems, qc, {"bits", "group_size", "desc_act", "sym"}, "quantization_config");
+        v.problems.expect(!qc.value("desc_act", true), "GPTQ desc_act must be false (no act-order)");
+    } else if (format == "compressed-tensors") {
+        requireKeys(v.problems, qc, {"format", "quantization_status", "config_groups", "ignore"},
+                    "quantization_config");
+        v.problems.expect(qc.value("format", std::string()) == "pack-quantized",
+                          "compressed-tensors format is not pack-quantized");
+    } else if (format != "hf") {
+        badInput("unknown quant_method '" + format + "' in the export's config.json");
+    }
+}
+
+/// Compares one tensor of the export with the run's and records the difference; a quantized linear's may be the worst.
+void compareTensor(FolderVerification& v, const std::string& name, const torch::Tensor& got, const std::string& source,
+                   double relTol, bool quantized)
+{
+    VerifyResult& r = v.r;
+    const torch::Tensor ref = v.runCk.load(name).to(torch::kFloat64);
+    TensorDifference d;
+    d.name = name;
+    d.source = source;
+    if (!v.problems.expect(got.sizes() == ref.sizes(), name + ": shape " + shapeText(got.sizes().vec()) +
+                                                           " in the export, " + shapeText(ref.sizes().vec()) +
+                                                           " in the run")) {
+        d.ok = false;
+        r.tensors.push_back(d);
+        return;
+    }
+    d.maxAbsDiff = (got.to(torch::kCPU, torch::kFloat64) - ref).abs().max().item<double>();
+    d.maxAbsRef = ref.abs().max().item<double>();
+    d.tolerance = relTol * d.maxAbsRef + 1e-12;
+    d.ok = d.maxAbsDiff <= d.tolerance;
+    d.quantizedLinear = quantized;
+    if (quantized && d.maxAbsDiff >= r.maxWeightDiff) {
+        r.maxWeightDiff = d.maxAbsDiff;
+        r.worstLayer = name;
+    }
+    r.tensors.push_back(d);
+}
+
+/// One linear's weight [n, k] read back through the export's format; undefined when it cannot be read.
+Decoded decodeLinear(FolderVerification& v, const std::string& full, int64_t n, int64_t k)
+{
+    const Checkpoint& ex = v.ex;
+    const std::string& format = v.r.format;
+    Decoded d;
+    if (format == "hf") {
+        if (v.problems.expect(ex.contains(full + ".weight"), "missing tensor " + full + ".weight"))
+            d = {ex.load(full + ".weight").to(torch::kFloat32), ex.dtypeName(full + ".weight"),
+                 storageTolerance(ex.dtypeName(full + ".weight"))};
+    } else if (format == "awq") {
+        d = decodeAwq(ex, full, n, k, v.qc, v.problems);
+    } else if (format == "gptq") {
+        d = decodeGptq(ex, full, n, k, v.qc, v.problems);
+    } else {
+        d = decodeCompressed(ex, full, n, k, v.qc, v.problems);
+    }
+    return d;
+}
+
+/// The block's linears, decoded and compared with the run's weights.
+void decodeBlockLinears(FolderVerification& v, const std::string& prefix, const std::vector<std::string>& linears,
+                        BlockWeights& b)
+{
+    for (const auto& layer : linears) {
+        const std::string full = prefix + layer;
+        const auto refShape = v.runCk.shape(full + ".weight");
+        const int64_t n = refShape[0], k = refShape[1];
+        const Decoded d = decodeLinear(v, full, n, k);
+        if (!d.weight.defined()) {
+            v.r.tensors.push_back({full + ".weight", "unreadable", 0, 0, 0, false, true});
+            v.decodable = false;
+            continue;
+        }
+        compareTensor(v, full + ".weight", d.weight, d.source, d.relTolerance, true);
+        b.tensors[layer + ".weight"] = d.weight.to(v.device);
+    }
+}
+
+/// Everything else of the block under its own name: norms, biases, extension matrices.
+void readOtherBlockTensors(FolderVerification& v, const std::string& prefix, bool normBiasFolded, BlockWeights& b)
+{
+    const Checkpoint& ex = v.ex;
+    for (const auto& name : ex.names()) {
+        if (name.compare(0, prefix.size(), prefix) != 0)
+            continue;
+        const std::string rel = name.substr(prefix.size());
+        const std::string suffix = rel.substr(rel.rfind('.') + 1);
+        if (kPackedSuffixes.count(suffix) && v.r.format != "hf")
+            continue;
+        if (b.tensors.count(rel))
+            continue;
+        b.tensors[rel] = v.loadF32(name);
+        const bool foldedBias = normBiasFolded && suffix == "bias";
+        if (v.runCk.contains(name) && !foldedBias)
+            compareTensor(v, name, b.tensors[rel], ex.dtypeName(name), storageTolerance(ex.dtypeName(name)), false);
+    }
+}
+
+/// The run's tensors the export may leave out: norm biases (folded), biases that are zero everywhere (dropped), and
+/// packed linears' weights (decoded above); any other missing one is a problem.
+void checkRunBlockTensors(FolderVerification& v, const std::string& prefix, const BlockWeights& b)
+{
+    const Checkpoint& runCk = v.runCk;
+    for (const auto& name : runCk.names()) {
+        if (name.compare(0, prefix.size(), prefix) != 0 || v.ex.contains(name))
+            continue;
+        const bool isBias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+        const bool packedWeight = v.r.format != "hf" && name.size() > 7 &&
+                                  name.compare(name.size() - 7, 7, ".weight") == 0 &&
+                                  b.tensors.count(name.substr(prefix.size()));
+        if (packedWeight || (isBias && name.find("layernorm") != std::string::npos) ||
+            (isBias && !runCk.load(name).ne(0).any().item<bool>()))
+            continue;
+        v.problems.add("the run's " + name + " is not in the export");
+    }
+}
+
+/// Block `i` of the export, read back and compared with the run's.
+BlockWeights readBlock(FolderVerification& v, int64_t i, const std::vector<std::string>& linears)
+{
+    const std::string prefix = blockPrefix(v.rm, i);
+    BlockWeights b;
+    const bool normBiasFolded = v.rm.arch == Architecture::Llama &&
+                                (v.runCk.contains(prefix + "input_layernorm.bias") ||
+                                 v.runCk.contains(prefix + "post_attention_layernorm.bias"));
+    decodeBlockLinears(v, prefix, linears, b);
+    readOtherBlockTensors(v, prefix, normBiasFolded, b);
+    checkRunBlockTensors(v, prefix, b);
+    return b;
+}
+
+/// The tensors outside the blocks: embeddings, final norm, projections and head, compared with the run's.
+void readOutsideBlocks(FolderVerification& v)
+{
+    ExportedModel& model = v.model;
+    if (v.rm.arch == Architecture::Llama) {
+        model.embed = v.loadF32("model.embed_tokens.weight");
+        model.normWeight = v.loadF32("model.norm.weight");
+        model.normBias = v.loadOpt("model.norm.bias");
+    } else {
+        model.embed = v.loadF32("model.decoder.embed_tokens.weight");
+        model.positions = v.loadF32("model.decoder.embed_positions.weight");
+        model.projectIn = v.loadOpt("model.decoder.project_in.weight");
+        model.projectOut = v.loadOpt("model.decoder.project_out.weight");
+        model.normWeight = v.loadOpt("model.decoder.final_layer_norm.weight");
+        model.normBias = v.loadOpt("model.decoder.final_layer_norm.bias");
+    }
+    model.lmHead = v.ex.contains("lm_head.weight") ? v.loadF32("lm_head.weight") : model.embed;
+    for (const auto& name : v.ex.names())
+        if (name.find(".layers.") == std::string::npos && v.runCk.contains(name))
+            compareTensor(v, name, v.loadF32(name), v.ex.dtypeName(name), storageTolerance(v.ex.dtypeName(name)),
+                          false);
+}
+
+/// The tokens of `textPath` (also checking that both tokenizers agree on them), or seeded random ids without a text.
+std::vector<int32_t> verificationTokens(FolderVerification& v, const std::string& textPath)
+{
+    VerifyResult& r = v.r;
+    std::vector<int32_t> tokens;
+    if (!textPath.empty()) {
+        const std::string text = readTextForModel(textPath);
+        tokens = detail::encodeForModelCancellable(*loadTokenizer(v.o.exportDir), text, v.cancel);
+        if (detail::encodeForModelCancellable(*loadTokenizer((v.runDir / "model").string()), text, v.cancel) != tokens)
+            v.problems.add("the export's tokenizer files encode the text differently from the run's");
+        r.text = textPath;
+    } else {
+        tokens = randomVerificationTokens(4 * r.seqlen, v.rm.vocabSize);
+        r.text = "random tokens";
+        r.notes.push_back("no --text: logits compared on seeded random tokens; perplexity not computed");
+    }
+    return tokens;
+}
+
+/// The logits of the run's model and of the export, window by window.
+void compareFolderLogits(FolderVerification& v, const std::string& sourceModel)
+{
+    // Tokens: the given text, the demo model's held-out text, or seeded random ids.
+    const std::string textPath = verificationTextPath(v.o.textPath, sourceModel);
+    v.r.seqlen = v.o.seqlen > 0 ? v.o.seqlen : std::min<int64_t>(512, v.rm.maxPositionEmbeddings);
+    v.rm.checkSequenceLength(v.r.seqlen);
+    const std::vector<int32_t> tokens = verificationTokens(v, textPath);
+    if (static_cast<int64_t>(tokens.size()) < v.r.seqlen)
+        badInput("the text has fewer than " + std::to_string(v.r.seqlen) + " tokens; lower --seqlen");
+
+    CausalLM reference(v.runCk, v.device, torch::kFloat32);
+    compareLogits(reference, v.model, tokens, v.o.maxWindows, !textPath.empty(), v.device, v.r,
+                  [&v]() { v.checkCancel(); });
+}
+
+/// The closing notes and problems, and the verdict.
+void summarise(FolderVerification& v)
+{
+    VerifyResult& r = v.r;
+    if (r.runActivationBits < 16)
+        r.notes.push_back("the run's model quantizes activations to " + std::to_string(r.runActivationBits) +
+                          " bits, the export does not: logits and perplexity differ by design");
+    for (const auto& t : r.tensors)
+        if (!t.ok)
+            v.problems.add(t.name + ": max difference " + std::to_string(t.maxAbsDiff) +
+                           " exceeds the storage tolerance " + std::to_string(t.tolerance));
+    r.ok = r.problems.empty();
+}
+
+}  // namespace
 }  // namespace detail
 
 VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cancel)
@@ -321,226 +630,36 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
     if (looksLikeGguf(o.exportDir))
         return verifyGgufExport(o, cancel);
     VerifyResult r;
-    Problems problems(r.problems);
-    auto checkCancel = [&]() {
-        if (cancel && cancel->load())
-            throw Error(ErrorCode::Cancelled, "verification cancelled");
-    };
     // The run: finished, with its model.
-    const fs::path runDir(o.runDir), exportDir(o.exportDir);
     const std::string sourceModel = readRun(o.runDir).sourceModel;  // a finished run, checked as export checks it
-    if (!fs::exists(exportDir / "config.json"))
-        badInput("'" + o.exportDir + "' is not an export (no config.json)");
-    const torch::Device device = parseDevice(o.device);
-    Checkpoint runCk((runDir / "model").string());
-    Checkpoint ex(o.exportDir);
-    const ModelConfig& rm = runCk.config();
-    const ModelConfig& em = ex.config();
-    r.runActivationBits = rm.activationBits;
-    const json cfg = readJsonFile(exportDir / "config.json", "export configuration");
-    const std::string cfgPath = (exportDir / "config.json").string();
-    requireObject(cfg, cfgPath);
-    const json qc = cfg.contains("quantization_config") ? cfg["quantization_config"] : json::object();
-    // The members read further on must have the right types; checked here, where the file can be named.
-    {
-        const std::string q = "quantization_config";
-        requireObject(qc, cfgPath, q);
-        for (const char* key : {"version", "checkpoint_format", "format"})
-            jsonField(qc, key, std::string(), cfgPath, q);
-        for (const char* key : {"zero_point", "desc_act", "sym"})
-            jsonField(qc, key, false, cfgPath, q);
-        jsonField(qc, "bits", 0, cfgPath, q);
-        jsonField(qc, "group_size", int64_t(0), cfgPath, q);
-        const auto groups = qc.find("config_groups");
-        if (groups != qc.end() && groups->is_object() && groups->contains("group_0") &&
-            (*groups)["group_0"].is_object() && (*groups)["group_0"].contains("weights")) {
-            const json& w = (*groups)["group_0"]["weights"];
-            const std::string wq = q + ".config_groups.group_0.weights";
-            requireObject(w, cfgPath, wq);
-            jsonField(w, "num_bits", 0, cfgPath, wq);
-            jsonField(w, "symmetric", true, cfgPath, wq);
-            jsonField(w, "strategy", std::string(), cfgPath, wq);
-        }
-    }
-    r.format = jsonField(qc, "quant_method", std::string("hf"), cfgPath, "quantization_config");
-    if (cfg.contains("affinequant"))
-        problems.add("config.json still has the run's 'affinequant' block");
-    if (em.arch != rm.arch || em.hiddenSize != rm.hiddenSize || em.numLayers != rm.numLayers ||
-        em.vocabSize != rm.vocabSize || em.numHeads != rm.numHeads || em.numKvHeads != rm.numKvHeads)
-        badInput("the export's config.json describes a different model than the run's");
+    requireExportFolder(o.exportDir);
+    FolderVerification v(o, cancel, r);
+    r.runActivationBits = v.rm.activationBits;
+    readExportConfig(v);
+    checkLoaderKeys(v);
 
-    // Config keys each loader reads (export-formats.md).
-    auto requireKeys = [&](const json& j, const std::vector<const char*>& keys, const std::string& where) {
-        for (const char* k : keys)
-            problems.expect(j.contains(k), where + " lacks '" + k + "'");
-    };
-    if (r.format == "awq") {
-        requireKeys(qc, {"bits", "group_size", "zero_point", "version"}, "quantization_config");
-        problems.expect(qc.value("version", std::string()) == "gemm" && qc.value("zero_point", false),
-                        "AWQ quantization_config must say version gemm and zero_point true");
-    } else if (r.format == "gptq") {
-        requireKeys(qc, {"bits", "group_size", "desc_act", "sym"}, "quantization_config");
-        problems.expect(!qc.value("desc_act", true), "GPTQ desc_act must be false (no act-order)");
-    } else if (r.format == "compressed-tensors") {
-        requireKeys(qc, {"format", "quantization_status", "config_groups", "ignore"}, "quantization_config");
-        problems.expect(qc.value("format", std::string()) == "pack-quantized", "compressed-tensors format is not pack-quantized");
-    } else if (r.format != "hf") {
-        badInput("unknown quant_method '" + r.format + "' in the export's config.json");
-    }
-
-    const std::vector<std::string> linears = blockLayout(rm).linears();
-    ExportedModel model;
-    model.config = em;
-    model.config.activationBits = 16;
-    auto loadF32 = [&](const std::string& name) { return ex.load(name).to(device, torch::kFloat32); };
-    auto loadOpt = [&](const std::string& name) { return ex.contains(name) ? loadF32(name) : torch::Tensor(); };
-    std::set<std::string> seenExport;
+    const std::vector<std::string> linears = blockLayout(v.rm).linears();
+    v.model.config = v.em;
+    v.model.config.activationBits = 16;
     r.maxWeightDiff = 0;
-    auto compare = [&](const std::string& name, const torch::Tensor& got, const std::string& source, double relTol,
-                       bool quantized) {
-        const torch::Tensor ref = runCk.load(name).to(torch::kFloat64);
-        TensorDifference d;
-        d.name = name;
-        d.source = source;
-        if (!problems.expect(got.sizes() == ref.sizes(), name + ": shape " + shapeText(got.sizes().vec()) +
-                                                              " in the export, " + shapeText(ref.sizes().vec()) +
-                                                              " in the run")) {
-            d.ok = false;
-            r.tensors.push_back(d);
-            return;
-        }
-        d.maxAbsDiff = (got.to(torch::kCPU, torch::kFloat64) - ref).abs().max().item<double>();
-        d.maxAbsRef = ref.abs().max().item<double>();
-        d.tolerance = relTol * d.maxAbsRef + 1e-12;
-        d.ok = d.maxAbsDiff <= d.tolerance;
-        d.quantizedLinear = quantized;
-        if (quantized && d.maxAbsDiff >= r.maxWeightDiff) {
-            r.maxWeightDiff = d.maxAbsDiff;
-            r.worstLayer = name;
-        }
-        r.tensors.push_back(d);
-    };
-
-    bool decodable = true;
     try {
-        for (int64_t i = 0; i < rm.numLayers; ++i) {
-            checkCancel();
-            const std::string prefix = blockPrefix(rm, i);
-            BlockWeights b;
-            const bool normBiasFolded = rm.arch == Architecture::Llama &&
-                                        (runCk.contains(prefix + "input_layernorm.bias") ||
-                                         runCk.contains(prefix + "post_attention_layernorm.bias"));
-            for (const auto& layer : linears) {
-                const std::string full = prefix + layer;
-                const auto refShape = runCk.shape(full + ".weight");
-                const int64_t n = refShape[0], k = refShape[1];
-                Decoded d;
-                if (r.format == "hf") {
-                    if (problems.expect(ex.contains(full + ".weight"), "missing tensor " + full + ".weight"))
-                        d = {ex.load(full + ".weight").to(torch::kFloat32), ex.dtypeName(full + ".weight"),
-                             storageTolerance(ex.dtypeName(full + ".weight"))};
-                } else if (r.format == "awq") {
-                    d = decodeAwq(ex, full, n, k, qc, problems);
-                } else if (r.format == "gptq") {
-                    d = decodeGptq(ex, full, n, k, qc, problems);
-                } else {
-                    d = decodeCompressed(ex, full, n, k, qc, problems);
-                }
-                if (!d.weight.defined()) {
-                    r.tensors.push_back({full + ".weight", "unreadable", 0, 0, 0, false, true});
-                    decodable = false;
-                    continue;
-                }
-                compare(full + ".weight", d.weight, d.source, d.relTolerance, true);
-                b.tensors[layer + ".weight"] = d.weight.to(device);
-            }
-            // Everything else of the block under its own name: norms, biases, extension matrices.
-            for (const auto& name : ex.names()) {
-                if (name.compare(0, prefix.size(), prefix) != 0)
-                    continue;
-                const std::string rel = name.substr(prefix.size());
-                const std::string suffix = rel.substr(rel.rfind('.') + 1);
-                if (kPackedSuffixes.count(suffix) && r.format != "hf")
-                    continue;
-                if (b.tensors.count(rel))
-                    continue;
-                b.tensors[rel] = loadF32(name);
-                const bool foldedBias = normBiasFolded && suffix == "bias";
-                if (runCk.contains(name) && !foldedBias)
-                    compare(name, b.tensors[rel], ex.dtypeName(name), storageTolerance(ex.dtypeName(name)), false);
-            }
-            // The run's tensors the export may leave out: norm biases (folded), biases that are zero everywhere
-            // (dropped), and packed linears' weights (decoded above).
-            for (const auto& name : runCk.names()) {
-                if (name.compare(0, prefix.size(), prefix) != 0 || ex.contains(name))
-                    continue;
-                const bool isBias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-                const bool packedWeight = r.format != "hf" && name.size() > 7 &&
-                                          name.compare(name.size() - 7, 7, ".weight") == 0 &&
-                                          b.tensors.count(name.substr(prefix.size()));
-                if (packedWeight || (isBias && name.find("layernorm") != std::string::npos) ||
-                    (isBias && !runCk.load(name).ne(0).any().item<bool>()))
-                    continue;
-                problems.add("the run's " + name + " is not in the export");
-            }
-            model.blocks.push_back(std::move(b));
+        for (int64_t i = 0; i < v.rm.numLayers; ++i) {
+            v.checkCancel();
+            v.model.blocks.push_back(readBlock(v, i, linears));
         }
-        if (rm.arch == Architecture::Llama) {
-            model.embed = loadF32("model.embed_tokens.weight");
-            model.normWeight = loadF32("model.norm.weight");
-            model.normBias = loadOpt("model.norm.bias");
-        } else {
-            model.embed = loadF32("model.decoder.embed_tokens.weight");
-            model.positions = loadF32("model.decoder.embed_positions.weight");
-            model.projectIn = loadOpt("model.decoder.project_in.weight");
-            model.projectOut = loadOpt("model.decoder.project_out.weight");
-            model.normWeight = loadOpt("model.decoder.final_layer_norm.weight");
-            model.normBias = loadOpt("model.decoder.final_layer_norm.bias");
-        }
-        model.lmHead = ex.contains("lm_head.weight") ? loadF32("lm_head.weight") : model.embed;
-        for (const auto& name : ex.names())
-            if (name.find(".layers.") == std::string::npos && runCk.contains(name))
-                compare(name, loadF32(name), ex.dtypeName(name), storageTolerance(ex.dtypeName(name)), false);
-
-        if (!decodable) {
+        readOutsideBlocks(v);
+        if (!v.decodable) {
             r.notes.push_back("logits not compared: some layers could not be decoded");
             r.ok = false;
             return r;
         }
-        // Tokens: the given text, the demo model's held-out text, or seeded random ids.
-        const std::string textPath = verificationTextPath(o.textPath, sourceModel);
-        r.seqlen = o.seqlen > 0 ? o.seqlen : std::min<int64_t>(512, rm.maxPositionEmbeddings);
-        rm.checkSequenceLength(r.seqlen);
-        std::vector<int32_t> tokens;
-        if (!textPath.empty()) {
-            const std::string text = readTextForModel(textPath);
-            tokens = detail::encodeForModelCancellable(*loadTokenizer(o.exportDir), text, cancel);
-            if (detail::encodeForModelCancellable(*loadTokenizer((runDir / "model").string()), text, cancel) != tokens)
-                problems.add("the export's tokenizer files encode the text differently from the run's");
-            r.text = textPath;
-        } else {
-            tokens = randomVerificationTokens(4 * r.seqlen, rm.vocabSize);
-            r.text = "random tokens";
-            r.notes.push_back("no --text: logits compared on seeded random tokens; perplexity not computed");
-        }
-        if (static_cast<int64_t>(tokens.size()) < r.seqlen)
-            badInput("the text has fewer than " + std::to_string(r.seqlen) + " tokens; lower --seqlen");
-
-        CausalLM reference(runCk, device, torch::kFloat32);
-        compareLogits(reference, model, tokens, o.maxWindows, !textPath.empty(), device, r, checkCancel);
+        compareFolderLogits(v, sourceModel);
     } catch (const Error&) {
         throw;
     } catch (...) {
         rethrowAsAqError(std::current_exception(), "use --device cuda or a machine with more memory");
     }
-    if (r.runActivationBits < 16)
-        r.notes.push_back("the run's model quantizes activations to " + std::to_string(r.runActivationBits) +
-                          " bits, the export does not: logits and perplexity differ by design");
-    for (const auto& t : r.tensors)
-        if (!t.ok)
-            problems.add(t.name + ": max difference " + std::to_string(t.maxAbsDiff) + " exceeds the storage tolerance " +
-                         std::to_string(t.tolerance));
-    r.ok = r.problems.empty();
+    summarise(v);
     return r;
 }
 

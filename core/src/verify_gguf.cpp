@@ -225,6 +225,103 @@ struct Tally {
     }
 };
 
+/// One special token id the file gives llama.cpp against the run's tokenizer's (`expected` < 0: the run has none).
+void checkSpecialId(const GgufFile& gg, const char* key, int32_t expected, const char* what, Report& report)
+{
+    if (expected < 0)
+        return;
+    const auto id = gg.getInt(key);
+    if (report.expect(id.has_value(), std::string("no ") + key + ": the run's tokenizer has " + what + " id " +
+                                          std::to_string(expected)))
+        report.expect(*id == expected, std::string(key) + " is " + std::to_string(*id) +
+                                           ", the run's tokenizer has " + what + " id " + std::to_string(expected));
+}
+
+/// The BOS and EOS ids and the add-BOS flag against the run's tokenizer.
+void checkSpecialTokens(const GgufFile& gg, const Tokenizer& tok, Report& report)
+{
+    checkSpecialId(gg, "tokenizer.ggml.bos_token_id", tok.bosId(), "BOS", report);
+    checkSpecialId(gg, "tokenizer.ggml.eos_token_id", tok.eosId(), "EOS", report);
+    if (const auto addBos = gg.getBool("tokenizer.ggml.add_bos_token"))
+        report.expect(*addBos == tok.addBos(), std::string("tokenizer.ggml.add_bos_token is ") +
+                                                   (*addBos ? "true" : "false") + " but the run's tokenizer " +
+                                                   (tok.addBos() ? "prepends" : "does not prepend") + " BOS");
+}
+
+/// A 'llama' vocabulary: tokens, scores and types against the pieces of the run's tokenizer.model.
+void compareSentencePieces(const fs::path& modelDir, const std::vector<std::string>& tokens,
+                           const std::optional<std::vector<double>>& scores,
+                           const std::optional<std::vector<int64_t>>& types, Report& report)
+{
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    const fs::path spm = modelDir / "tokenizer.model";
+    if (!report.expect(fs::is_regular_file(spm), "tokenizer.ggml.model is 'llama' (sentencepiece) but the run's "
+                                                 "model folder has no tokenizer.model"))
+        return;
+    const std::vector<Piece> pieces = readSentencePieces(spm);
+    report.expect(static_cast<int64_t>(pieces.size()) == n, "the vocabulary has " + std::to_string(n) +
+                                                                " tokens, the run's tokenizer.model " +
+                                                                std::to_string(pieces.size()) + " pieces");
+    Tally text, score, type;
+    for (size_t i = 0; i < std::min(pieces.size(), tokens.size()); ++i) {
+        if (tokens[i] != pieces[i].text)
+            text.add("token " + std::to_string(i) + " '" + tokens[i] + "', piece '" + pieces[i].text + "'");
+        if (scores && i < scores->size() && static_cast<float>((*scores)[i]) != pieces[i].score)
+            score.add("token " + std::to_string(i) + ": " + num((*scores)[i]) + ", piece " + num(pieces[i].score));
+        if (types && i < types->size() && (*types)[i] != pieces[i].type)
+            type.add("token " + std::to_string(i) + ": " + std::to_string((*types)[i]) + ", piece " +
+                     std::to_string(pieces[i].type));
+    }
+    report.expect(text.count == 0, text.text("tokens differ from the run's sentencepiece pieces"));
+    report.expect(score.count == 0, score.text("token scores differ from the pieces' scores"));
+    report.expect(type.count == 0, type.text("token types differ from the pieces' types"));
+    report.expect(scores.has_value(), "no tokenizer.ggml.scores: llama.cpp's sentencepiece tokenizer needs them");
+}
+
+/// The file's merges against those of the run's tokenizer.json, in order.
+void compareMerges(const fs::path& tokenizerJson, const std::vector<std::string>& merges, Report& report)
+{
+    const std::vector<std::string> expected = tokenizerJsonMerges(tokenizerJson);
+    Tally diff;
+    for (size_t i = 0; i < std::min(expected.size(), merges.size()); ++i)
+        if (merges[i] != expected[i])
+            diff.add("merge " + std::to_string(i) + " '" + merges[i] + "', tokenizer.json '" + expected[i] + "'");
+    report.expect(merges.size() == expected.size(), "the file has " + std::to_string(merges.size()) +
+                                                        " merges, the run's tokenizer.json " +
+                                                        std::to_string(expected.size()));
+    report.expect(diff.count == 0, diff.text("merges differ from tokenizer.json"));
+}
+
+/// A 'gpt2' vocabulary: merges and pre-tokenizer present, every token at its id in the run's byte-level BPE
+/// tokenizer, and the merges those of its tokenizer.json.
+void compareByteLevelBpe(const GgufFile& gg, const fs::path& modelDir, const std::vector<std::string>& tokens,
+                         const Tokenizer& tok, Report& report)
+{
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    const auto merges = gg.getStringArray("tokenizer.ggml.merges");
+    report.expect(merges && !merges->empty(), "tokenizer.ggml.model is 'gpt2' but tokenizer.ggml.merges is missing "
+                                              "or empty");
+    report.expect(gg.getString("tokenizer.ggml.pre").has_value(),
+                  "no tokenizer.ggml.pre: llama.cpp falls back to its default pre-tokenizer, which splits text "
+                  "differently from the run's tokenizer");
+    int32_t probe = -1;
+    if (!report.expect(byteLevelBpeLookup(tok, tokens[0], probe),
+                       "tokenizer.ggml.model is 'gpt2' but the run's tokenizer is " + tok.describe()))
+        return;
+    Tally ids;
+    for (int64_t i = 0; i < n; ++i) {
+        int32_t id = -1;
+        byteLevelBpeLookup(tok, tokens[static_cast<size_t>(i)], id);
+        // Rows past the tokenizer's own size are padding the converter adds up to the embedding's size.
+        if (id != i && (id >= 0 || i < tok.vocabSize()))
+            ids.add("token " + std::to_string(i) + " '" + tokens[static_cast<size_t>(i)] + "' has id " +
+                    std::to_string(id) + " in the run's tokenizer");
+    }
+    report.expect(ids.count == 0, ids.text("tokens are not at their ids in the run's tokenizer"));
+    if (merges && fs::is_regular_file(modelDir / "tokenizer.json"))
+        compareMerges(modelDir / "tokenizer.json", *merges, report);
+}
+
 /// The vocabulary embedded in the file against the run's tokenizer (the one the logits are computed with).
 void checkVocabulary(const GgufFile& gg, const fs::path& modelDir, const ModelConfig& rm, const Tokenizer& tok,
                      Report& report)
@@ -240,21 +337,7 @@ void checkVocabulary(const GgufFile& gg, const fs::path& modelDir, const ModelCo
     report.expect(n == rm.vocabSize, "the vocabulary has " + std::to_string(n) +
                                          " tokens but the model's embedding has " + std::to_string(rm.vocabSize) +
                                          " rows (llama.cpp requires them to match)");
-    auto checkId = [&](const char* key, int32_t expected, const char* what) {
-        if (expected < 0)
-            return;
-        const auto id = gg.getInt(key);
-        if (report.expect(id.has_value(), std::string("no ") + key + ": the run's tokenizer has " + what + " id " +
-                                              std::to_string(expected)))
-            report.expect(*id == expected, std::string(key) + " is " + std::to_string(*id) +
-                                               ", the run's tokenizer has " + what + " id " + std::to_string(expected));
-    };
-    checkId("tokenizer.ggml.bos_token_id", tok.bosId(), "BOS");
-    checkId("tokenizer.ggml.eos_token_id", tok.eosId(), "EOS");
-    if (const auto addBos = gg.getBool("tokenizer.ggml.add_bos_token"))
-        report.expect(*addBos == tok.addBos(), std::string("tokenizer.ggml.add_bos_token is ") +
-                                                   (*addBos ? "true" : "false") + " but the run's tokenizer " +
-                                                   (tok.addBos() ? "prepends" : "does not prepend") + " BOS");
+    checkSpecialTokens(gg, tok, report);
     const auto scores = gg.getFloatArray("tokenizer.ggml.scores");
     const auto types = gg.getIntArray("tokenizer.ggml.token_type");
     if (scores)
@@ -266,66 +349,13 @@ void checkVocabulary(const GgufFile& gg, const fs::path& modelDir, const ModelCo
                                                                     std::to_string(types->size()) + " entries for " +
                                                                     std::to_string(n) + " tokens");
 
-    if (*model == "llama") {
-        const fs::path spm = modelDir / "tokenizer.model";
-        if (!report.expect(fs::is_regular_file(spm), "tokenizer.ggml.model is 'llama' (sentencepiece) but the run's "
-                                                     "model folder has no tokenizer.model"))
-            return;
-        const std::vector<Piece> pieces = readSentencePieces(spm);
-        report.expect(static_cast<int64_t>(pieces.size()) == n, "the vocabulary has " + std::to_string(n) +
-                                                                    " tokens, the run's tokenizer.model " +
-                                                                    std::to_string(pieces.size()) + " pieces");
-        Tally text, score, type;
-        for (size_t i = 0; i < std::min(pieces.size(), tokens->size()); ++i) {
-            if ((*tokens)[i] != pieces[i].text)
-                text.add("token " + std::to_string(i) + " '" + (*tokens)[i] + "', piece '" + pieces[i].text + "'");
-            if (scores && i < scores->size() && static_cast<float>((*scores)[i]) != pieces[i].score)
-                score.add("token " + std::to_string(i) + ": " + num((*scores)[i]) + ", piece " + num(pieces[i].score));
-            if (types && i < types->size() && (*types)[i] != pieces[i].type)
-                type.add("token " + std::to_string(i) + ": " + std::to_string((*types)[i]) + ", piece " +
-                         std::to_string(pieces[i].type));
-        }
-        report.expect(text.count == 0, text.text("tokens differ from the run's sentencepiece pieces"));
-        report.expect(score.count == 0, score.text("token scores differ from the pieces' scores"));
-        report.expect(type.count == 0, type.text("token types differ from the pieces' types"));
-        report.expect(scores.has_value(), "no tokenizer.ggml.scores: llama.cpp's sentencepiece tokenizer needs them");
-    } else if (*model == "gpt2") {
-        const auto merges = gg.getStringArray("tokenizer.ggml.merges");
-        report.expect(merges && !merges->empty(), "tokenizer.ggml.model is 'gpt2' but tokenizer.ggml.merges is missing "
-                                                  "or empty");
-        report.expect(gg.getString("tokenizer.ggml.pre").has_value(),
-                      "no tokenizer.ggml.pre: llama.cpp falls back to its default pre-tokenizer, which splits text "
-                      "differently from the run's tokenizer");
-        int32_t probe = -1;
-        if (!report.expect(byteLevelBpeLookup(tok, (*tokens)[0], probe),
-                           "tokenizer.ggml.model is 'gpt2' but the run's tokenizer is " + tok.describe()))
-            return;
-        Tally ids;
-        for (int64_t i = 0; i < n; ++i) {
-            int32_t id = -1;
-            byteLevelBpeLookup(tok, (*tokens)[static_cast<size_t>(i)], id);
-            // Rows past the tokenizer's own size are padding the converter adds up to the embedding's size.
-            if (id != i && (id >= 0 || i < tok.vocabSize()))
-                ids.add("token " + std::to_string(i) + " '" + (*tokens)[static_cast<size_t>(i)] + "' has id " +
-                        std::to_string(id) + " in the run's tokenizer");
-        }
-        report.expect(ids.count == 0, ids.text("tokens are not at their ids in the run's tokenizer"));
-        if (merges && fs::is_regular_file(modelDir / "tokenizer.json")) {
-            const std::vector<std::string> expected = tokenizerJsonMerges(modelDir / "tokenizer.json");
-            Tally diff;
-            for (size_t i = 0; i < std::min(expected.size(), merges->size()); ++i)
-                if ((*merges)[i] != expected[i])
-                    diff.add("merge " + std::to_string(i) + " '" + (*merges)[i] + "', tokenizer.json '" + expected[i] +
-                             "'");
-            report.expect(merges->size() == expected.size(), "the file has " + std::to_string(merges->size()) +
-                                                                 " merges, the run's tokenizer.json " +
-                                                                 std::to_string(expected.size()));
-            report.expect(diff.count == 0, diff.text("merges differ from tokenizer.json"));
-        }
-    } else {
+    if (*model == "llama")
+        compareSentencePieces(modelDir, *tokens, scores, types, report);
+    else if (*model == "gpt2")
+        compareByteLevelBpe(gg, modelDir, *tokens, tok, report);
+    else
         report.problem("tokenizer.ggml.model is '" + *model +
                        "'; verification knows 'llama' (sentencepiece) and 'gpt2'");
-    }
 }
 
 /// The hyper-parameters llama.cpp reads, in the types its loader insists on.
@@ -564,318 +594,459 @@ double blockRoundingTolerance(const GgufBlockCodes& bc)
     return tol;
 }
 
+/// Throws Cancelled once `cancel` is set.
+void throwIfCancelled(const std::atomic<bool>* cancel)
+{
+    if (cancel && cancel->load())
+        throw Error(ErrorCode::Cancelled, "verification cancelled");
+}
+
+/// A GGUF file and its run, opened once, with what the verification's steps fill in. Construction reads the run,
+/// opens the file and the run's model, and refuses a run that is not of the LLaMA family.
+struct GgufVerification {
+    GgufVerification(const VerifyOptions& options, const std::atomic<bool>* cancelFlag, VerifyResult& result)
+        : o(options), cancel(cancelFlag), r(result), report(result),
+          run(readRun(options.runDir)),  // a finished run, checked as export checks it
+          gg(options.exportDir), device(parseDevice(options.device)), modelDir(fs::path(options.runDir) / "model"),
+          runCk(modelDir.string()), rm(runCk.config())
+    {
+        if (rm.arch != Architecture::Llama)
+            badInput("the run is of a " + rm.modelType +
+                     " model; GGUF exports are made of LLaMA-family runs (llama, "
+                     "mistral, qwen2)");
+        r.runActivationBits = rm.activationBits;
+        if (run.wbits < 16 && fs::exists(modelDir / "quantization.safetensors"))
+            quant = std::make_unique<SafetensorsFile>((modelDir / "quantization.safetensors").string());
+    }
+
+    const VerifyOptions& o;
+    const std::atomic<bool>* cancel;
+    VerifyResult& r;
+    Report report;
+    const RunInfo run;
+    const GgufFile gg;
+    const torch::Device device;
+    const fs::path modelDir;  ///< the run's model folder
+    Checkpoint runCk;
+    const ModelConfig& rm;
+    std::unique_ptr<SafetensorsFile> quant;  ///< the run's grid factors, when its weights are quantized
+    std::string arch;                        ///< the file's general.architecture
+    BlockLayout layout;
+    ExportedModel model;
+    bool complete = true;  ///< every tensor the logits need was read
+    // Which kinds of comparison were made, for their notes.
+    bool anyGrid = false, anyFloatLinear = false, anyKQuant = false, anyQ6kEmbedding = false;
+};
+
+/// Architecture, hyper-parameters, rotary scaling.
+void checkArchitecture(GgufVerification& v)
+{
+    const GgufFile& gg = v.gg;
+    const ModelConfig& rm = v.rm;
+    const auto archValue = gg.getString("general.architecture");
+    if (!archValue)
+        badInput("'" + v.o.exportDir + "' has no general.architecture; it is not a model file llama.cpp can load");
+    v.arch = *archValue;
+    const std::string& arch = v.arch;
+    if (arch != "llama" && arch != "qwen2")
+        badInput("'" + v.o.exportDir + "' is a GGUF of architecture '" + arch +
+                 "'; verification maps 'llama' and 'qwen2' files back to a run");
+    v.r.notes.push_back("GGUF v" + std::to_string(gg.version()) + ", architecture '" + arch + "', " +
+                        std::to_string(gg.tensors().size()) + " tensors, data aligned to " +
+                        std::to_string(gg.alignment()) + " bytes" +
+                        (arch == "llama" ? "; q/k rows read back from llama.cpp's rotary order" : ""));
+    checkHyperParameters(gg, arch, rm, v.report);
+    checkRopeScaling(gg, arch, rm, v.report);
+    if (rm.slidingWindow)
+        v.r.notes.push_back("the run's model has a sliding window of " + std::to_string(*rm.slidingWindow) +
+                            " tokens, which llama.cpp's '" + arch + "' graph does not apply: exact up to that length");
+}
+
+/// Every tensor of the file must map to the run.
+void rejectUnknownTensors(GgufVerification& v, const std::vector<std::pair<std::string, Source>>& sources)
+{
+    std::set<std::string> known = {"rope_freqs.weight"};
+    for (const auto& [name, src] : sources)
+        known.insert(name);
+    for (const auto& t : v.gg.tensors())
+        if (!known.count(t.name))
+            v.report.problem("unexpected tensor " + t.name +
+                             " (llama.cpp refuses files with tensors it does not load)");
+}
+
+/// Puts a decoded tensor of the file where the exported model's forward pass reads it.
+void setTensor(GgufVerification& v, const Source& src, const std::string& gname, const torch::Tensor& value)
+{
+    ExportedModel& model = v.model;
+    if (gname == "token_embd.weight")
+        model.embed = value.to(v.device);
+    else if (gname == "output_norm.weight")
+        model.normWeight = value.to(v.device);
+    else if (gname == "output.weight")
+        model.lmHead = value.to(v.device);
+    else {
+        const int64_t i = std::stoll(gname.substr(4, gname.find('.', 4) - 4));
+        model.blocks[static_cast<size_t>(i)].tensors[src.run.substr(src.block.size())] = value.to(v.device);
+    }
+}
+
+/// The bias the file should hold for a linear: the run's own plus, for q/k/v and gate/up, the preceding RMSNorm's
+/// bias folded through the weight (b + W beta), computed here in float64; and whether a norm bias was folded.
+std::pair<torch::Tensor, bool> expectedBias(const GgufVerification& v, const Source& src)
+{
+    const Checkpoint& runCk = v.runCk;
+    const BlockLayout& layout = v.layout;
+    const std::string wname = src.block + src.layer + ".weight";
+    const int64_t out = runCk.shape(wname)[0];
+    torch::Tensor b =
+        runCk.contains(src.run) ? runCk.load(src.run).to(torch::kFloat64) : torch::zeros({out}, torch::kFloat64);
+    bool folded = false;
+    const bool qkv = std::find(layout.qkv.begin(), layout.qkv.end(), src.layer) != layout.qkv.end();
+    const bool fc1 = std::find(layout.fc1.begin(), layout.fc1.end(), src.layer) != layout.fc1.end();
+    const std::string norm = qkv ? layout.norm1 : fc1 ? layout.norm2 : std::string();
+    if (!norm.empty() && runCk.contains(src.block + norm + ".bias")) {
+        const torch::Tensor beta = runCk.load(src.block + norm + ".bias").to(torch::kFloat64);
+        b = b + torch::matmul(runCk.load(wname).to(torch::kFloat64), beta);
+        folded = true;
+    }
+    return {b, folded};
+}
+
+/// A tensor the file lacks: a problem unless it is a bias that is zero in the run (and not one qwen2's graph adds) or
+/// an output layer tied to the embeddings; any other missing tensor also stops the logits comparison.
+void reportMissingTensor(GgufVerification& v, const std::string& gname, const Source& src, bool isOutput)
+{
+    if (src.bias) {
+        // Absent biases are fine where the run's (folded) bias is zero, except q/k/v in qwen2's graph.
+        const auto [b, folded] = expectedBias(v, src);
+        const bool qwenQkv = v.arch == "qwen2" &&
+                             std::find(v.layout.qkv.begin(), v.layout.qkv.end(), src.layer) != v.layout.qkv.end();
+        if (qwenQkv)
+            v.report.problem("missing tensor " + gname + " (llama.cpp's qwen2 graph adds q/k/v biases)");
+        else if (b.ne(0).any().item<bool>())
+            v.report.problem("missing tensor " + gname + ": the run's " + src.run +
+                             (folded ? " (with the norm bias folded in)" : "") + " is not zero");
+        return;
+    }
+    if (isOutput && !v.runCk.contains("lm_head.weight"))
+        return;  // tied embeddings: llama.cpp reuses token_embd
+    v.report.problem("missing tensor " + gname + " (the run's " + src.run + ")");
+    v.complete = false;
+}
+
+/// Decoded values in the run's orientation and row order.
+torch::Tensor decodeInRunOrder(const GgufFile& gg, const GgufTensorInfo& t, const Source& src,
+                               const std::vector<int64_t>& runShape)
+{
+    torch::Tensor value =
+        torch::from_blob(gg.decodeFloats(t).data(), {static_cast<int64_t>(t.numElements)}, torch::kFloat32)
+            .clone()
+            .reshape(runShape);
+    if (src.ropeHeads > 0)
+        value = src.bias ? undoRopeRows(value.unsqueeze(1), src.ropeHeads).squeeze(1)
+                         : undoRopeRows(value, src.ropeHeads);
+    return value;
+}
+
+/// One tensor of the file, decoded, with its source in the run.
+struct FileTensor {
+    const std::string& gname;
+    const Source& src;
+    const GgufTensorInfo& t;
+    const GgmlTypeInfo& info;
+    const std::string& runName;           ///< the run's tensor it is compared with
+    const std::vector<int64_t>& runShape;
+    const torch::Tensor& value;           ///< float32, in the run's orientation and row order
+    bool isOutput;
+    bool quantizedLinear;                 ///< a linear's weight the run quantized
+};
+
+/// A bias against the run's, with the preceding norm's bias folded in where the run has one.
+void compareBias(const GgufVerification& v, const FileTensor& f, TensorDifference& d)
+{
+    const auto [ref, folded] = expectedBias(v, f.src);
+    d.name = f.src.run;
+    d.maxAbsRef = ref.abs().max().item<double>();
+    d.maxAbsDiff = (f.value.to(torch::kFloat64) - ref).abs().max().item<double>();
+    // A folded bias is a float64 result stored in the file's type: F32 rounding at least.
+    const double rel =
+        folded ? std::max(storageTolerance(f.info.type), std::ldexp(1.0, -23)) : storageTolerance(f.info.type);
+    d.tolerance = rel * d.maxAbsRef + 1e-12;
+    if (folded)
+        d.source += " (norm bias folded in)";
+    d.ok = d.maxAbsDiff <= d.tolerance;
+}
+
+/// A k-quant grid: the file must decode to exactly the values the calibration's grid gives (its factors from
+/// quantization.safetensors, its codes recovered from the run's weights, llama.cpp's float32 arithmetic), and those
+/// lie within the model's storage rounding of the run's weights.
+void compareKQuantGrid(GgufVerification& v, const FileTensor& f, TensorDifference& d)
+{
+    const SafetensorsFile& quant = *v.quant;
+    const std::string layer = f.src.block + f.src.layer;
+    const torch::Tensor w = v.runCk.load(layer + ".weight").to(torch::kFloat32);
+    const KQuantFactors factors{quant.load(layer + ".kq_d"), quant.load(layer + ".kq_dmin"),
+                                quant.load(layer + ".kq_scales"), quant.load(layer + ".kq_mins")};
+    const WeightGrid grid = tensorGrid(v.run.weightGrid, linearRole(blockLayout(v.rm), f.src.layer), f.src.blockIndex,
+                                       v.rm.numLayers, v.rm);
+    const torch::Tensor expected = kquantValues(kquantCodes(w, grid, factors), grid, factors);
+    const std::string want = gguf::typeName(gguf::kquantType(grid));
+    const int64_t differ = f.value.ne(expected).sum().item<int64_t>();
+    v.report.expect(f.info.name == want, f.gname + " is " + f.info.name + ", the run's grid is " + want);
+    v.report.expect(differ == 0, f.gname + " (" + f.info.name + ", the run's " + layer + "): " +
+                                     std::to_string(differ) + " of " + std::to_string(f.value.numel()) +
+                                     " weights differ from the calibrated grid's values");
+    d.maxAbsRef = w.abs().max().item<double>();
+    d.maxAbsDiff = (f.value.to(torch::kFloat64) - w.to(torch::kFloat64)).abs().max().item<double>();
+    d.tolerance = storageTolerance(GgmlType::F16) * d.maxAbsRef + 1e-12;
+    d.ok = differ == 0 && f.info.name == want && d.maxAbsDiff <= d.tolerance;
+    d.source += " (the calibrated " + std::string(weightGridName(grid)) + " grid, bit for bit)";
+    v.anyKQuant = true;
+}
+
+/// A quantized linear in a 32-weight block type: codes and block factors against the run's integer grid.
+void compareBlockGrid(GgufVerification& v, const FileTensor& f, TensorDifference& d)
+{
+    v.anyGrid = true;
+    RunGrid grid;
+    const std::string layer = f.src.block + f.src.layer;
+    grid.weight = v.runCk.load(layer + ".weight").to(torch::kFloat64).contiguous();
+    grid.scales = v.quant->load(layer + ".scales").to(torch::kFloat64).contiguous();
+    grid.zeros = v.quant->load(layer + ".zeros").to(torch::kFloat64).contiguous();
+    grid.bits = v.run.wbits;
+    const GgufBlockCodes bc = v.gg.decodeBlocks(f.t);
+    const std::vector<int64_t> rows =
+        f.src.ropeHeads > 0 ? llamaRopeRowSources(f.runShape[0], f.src.ropeHeads) : std::vector<int64_t>();
+    const GridComparison c = compareGrid(bc, rows, grid);
+    d.maxAbsDiff = c.maxAbsDiff;
+    d.maxAbsRef = c.maxAbsRef;
+    d.tolerance = c.tolerance;
+    d.ok = c.ok();
+    const std::string what = f.gname + " (" + f.info.name + ", the run's " + layer + "): ";
+    Report& report = v.report;
+    report.expect(c.codes.count == 0, what + c.codes.text("codes differ from the run's grid"));
+    report.expect(c.range.count == 0,
+                  what + c.range.text("codes outside the run's " + std::to_string(v.run.wbits) + "-bit range"));
+    report.expect(c.scales.count == 0, what + c.scales.text("block scales are not the run's scale in float16"));
+    report.expect(c.mins.count == 0, what + c.mins.text("block mins are not the run's -scale*zero in float16"));
+    report.expect(c.straddle.count == 0, what + c.straddle.text("blocks straddle the run's groups"));
+    report.expect(c.bound.count == 0, what + c.bound.text("weights differ beyond float16 block-factor rounding"));
+    report.expect(c.offGrid.count == 0, what + c.offGrid.text("of the run's weights are off its own grid"));
+}
+
+/// --token-embedding-type q6_k: the run's floats on the Q6_K grid with full-range sub-block scales and nearest codes,
+/// bit for bit.
+void compareQ6kRounding(GgufVerification& v, const FileTensor& f, TensorDifference& d)
+{
+    const torch::Tensor w = v.runCk.load(f.runName).to(torch::kFloat32);
+    const int64_t differ = f.value.ne(kquantRound(w, WeightGrid::Q6_K)).sum().item<int64_t>();
+    v.report.expect(differ == 0, f.gname + " (Q6_K): " + std::to_string(differ) + " of " +
+                                     std::to_string(f.value.numel()) + " values differ from the run's " + f.runName +
+                                     " rounded to Q6_K");
+    d.maxAbsRef = w.abs().max().item<double>();
+    d.maxAbsDiff = (f.value.to(torch::kFloat64) - w.to(torch::kFloat64)).abs().max().item<double>();
+    d.tolerance = d.maxAbsDiff;
+    d.ok = differ == 0;
+    d.source += " (the run's values rounded to Q6_K, bit for bit)";
+    v.anyQ6kEmbedding = true;
+}
+
+/// Any other tensor: the decoded values against the run's, within the rounding of the file's type.
+void compareValues(GgufVerification& v, const FileTensor& f, TensorDifference& d)
+{
+    const torch::Tensor ref = v.runCk.load(f.runName).to(torch::kFloat64);
+    d.maxAbsRef = ref.abs().max().item<double>();
+    d.maxAbsDiff = (f.value.to(torch::kFloat64) - ref).abs().max().item<double>();
+    if (f.info.simpleBlocks)
+        d.tolerance = blockRoundingTolerance(v.gg.decodeBlocks(f.t)) + 1e-12;
+    else
+        d.tolerance = storageTolerance(f.info.type) * d.maxAbsRef + 1e-12;
+    d.ok = d.maxAbsDiff <= d.tolerance;
+    if (f.quantizedLinear) {
+        v.anyFloatLinear = true;
+        if (!f.info.simpleBlocks)
+            d.source += " (dequantized values; no ggml block type holds this grid)";
+    }
+}
+
+/// Records a tensor's difference; a quantized linear's may be the worst, and one out of tolerance is a problem
+/// (block-typed linears have reported theirs already).
+void recordDifference(GgufVerification& v, const FileTensor& f, const TensorDifference& d)
+{
+    VerifyResult& r = v.r;
+    if (d.quantizedLinear && d.maxAbsDiff >= r.maxWeightDiff) {
+        r.maxWeightDiff = d.maxAbsDiff;
+        r.worstLayer = d.name;
+    }
+    if (!d.ok && !(f.quantizedLinear && f.info.simpleBlocks))
+        v.report.problem(d.name + " (" + d.source + "): max difference " + num(d.maxAbsDiff) +
+                         " exceeds the storage tolerance " + num(d.tolerance));
+    r.tensors.push_back(d);
+}
+
+/// One tensor the file may hold, against its source in the run; decoded into the exported model when present.
+void compareTensor(GgufVerification& v, const std::string& gname, const Source& src)
+{
+    const GgufTensorInfo* t = v.gg.findTensor(gname);
+    const bool isOutput = gname == "output.weight";
+    if (!t) {
+        reportMissingTensor(v, gname, src, isOutput);
+        return;
+    }
+    if (src.bias && v.arch == "qwen2" && src.layer != "self_attn.q_proj" && src.layer != "self_attn.k_proj" &&
+        src.layer != "self_attn.v_proj")
+        v.report.problem(gname + ": llama.cpp's qwen2 graph has no " + src.layer + " bias, so it would not load");
+    const std::string runName =
+        isOutput && !v.runCk.contains("lm_head.weight") ? "model.embed_tokens.weight" : src.run;
+    const GgmlTypeInfo& info = t->typeInfo();
+    const std::vector<int64_t> runShape =
+        src.bias ? std::vector<int64_t>{v.runCk.shape(src.block + src.layer + ".weight")[0]} : v.runCk.shape(runName);
+    if (!v.report.expect(t->shape() == runShape, gname + " has shape " + shapeText(t->shape()) + ", the run's " +
+                                                     runName + " " + shapeText(runShape)) ||
+        !v.report.expect(info.decodable, gname + " is " + info.name + ", which verification cannot decode")) {
+        v.complete = false;
+        return;
+    }
+    const torch::Tensor value = decodeInRunOrder(v.gg, *t, src, runShape);
+    setTensor(v, src, gname, value);
+
+    TensorDifference d;
+    d.name = runName;
+    d.source = std::string(info.name) + " " + gname;
+    const bool quantizedLinear =
+        !src.bias && !src.layer.empty() && v.quant && v.quant->contains(src.block + src.layer + ".scales");
+    d.quantizedLinear = quantizedLinear;
+    const FileTensor f{gname, src, *t, info, runName, runShape, value, isOutput, quantizedLinear};
+    if (src.bias)
+        compareBias(v, f, d);
+    else if (quantizedLinear && v.run.weightGrid != WeightGrid::Uniform)
+        compareKQuantGrid(v, f, d);
+    else if (quantizedLinear && info.simpleBlocks)
+        compareBlockGrid(v, f, d);
+    else if (!quantizedLinear && std::string(info.name) == "Q6_K" && (gname == "token_embd.weight" || isOutput))
+        compareQ6kRounding(v, f, d);
+    else
+        compareValues(v, f, d);
+    recordDifference(v, f, d);
+}
+
+/// Tensors: every one of the file must map to the run, every one the run needs must be there; each is compared with
+/// the run's and put into the exported model.
+void compareTensors(GgufVerification& v)
+{
+    const std::vector<std::pair<std::string, Source>> sources = tensorMap(v.rm, v.arch);
+    rejectUnknownTensors(v, sources);
+    v.layout = blockLayout(v.rm);
+    v.model.config = v.rm;
+    v.model.config.activationBits = 16;
+    v.model.blocks.resize(static_cast<size_t>(v.rm.numLayers));
+    v.r.maxWeightDiff = 0;
+    for (const auto& [gname, src] : sources) {
+        throwIfCancelled(v.cancel);
+        compareTensor(v, gname, src);
+    }
+}
+
+/// Run tensors a GGUF cannot carry.
+void checkRunOnlyTensors(GgufVerification& v)
+{
+    for (const auto& name : v.runCk.names()) {
+        if (name.size() > 12 && name.compare(name.size() - 12, 12, ".post_matrix") == 0)
+            v.report.problem("the run keeps the dense post-norm matrix " + name +
+                             ", which llama.cpp cannot apply: this file cannot compute the run's model");
+        else if (name == "model.norm.bias" && v.runCk.load(name).ne(0).any().item<bool>())
+            v.report.problem("the run's final norm has a bias, which llama.cpp's output_norm cannot hold");
+    }
+}
+
+/// What each kind of tensor comparison that was made checks.
+void noteTensorComparisons(GgufVerification& v)
+{
+    std::vector<std::string>& notes = v.r.notes;
+    if (v.anyGrid)
+        notes.push_back(
+            "block-typed linears: codes must equal the run's round(W/s + z), d must be the scale s rounded "
+            "to float16 (|d - s| <= u(s), u(x) half a float16 ulp of x) and m (Q4_1/Q5_1) -s*z or -d*z "
+            "rounded (|m + s*z| <= u(s*z) + |z|*|d - s|); then |w_gguf - w_run| <= |q - z|*|d - s| + "
+            "|m + s*z| + 4e-6*s + 2^-23*|w| per weight (code q - z for Q4_0/Q5_0/Q8_0, q and m for "
+            "Q4_1/Q5_1); the tolerance shown is the largest such bound in the tensor");
+    if (v.anyKQuant)
+        notes.push_back("k-quant linears: every decoded weight must equal, bit for bit, the value of the grid the run "
+                        "calibrated (its sub-block factors from quantization.safetensors, its codes from the run's "
+                        "weights, llama.cpp's float32 arithmetic (d*sc)*q - dmin*m)");
+    if (v.anyQ6kEmbedding)
+        notes.push_back("token embeddings (or the output layer) as Q6_K: every decoded value must equal, bit for bit, "
+                        "the run's value rounded to Q6_K (each sub-block's full range, nearest codes); the logits "
+                        "below then include that rounding, which the run's own evaluation does not have");
+    if (v.anyFloatLinear)
+        notes.push_back("some quantized linears are stored as floats (no ggml block type holds their grid): compared "
+                        "with the storage type's rounding (F16 2^-10, BF16 2^-7 of the largest |w|)");
+}
+
+/// The tokens of `textPath` with the run's tokenizer, or seeded random ids without a text.
+std::vector<int32_t> verificationTokens(GgufVerification& v, const Tokenizer& tokenizer, const std::string& textPath)
+{
+    VerifyResult& r = v.r;
+    std::vector<int32_t> tokens;
+    if (!textPath.empty()) {
+        tokens = detail::encodeForModelCancellable(tokenizer, readTextForModel(textPath), v.cancel);
+        r.text = textPath;
+        r.notes.push_back("text tokenized with the run's tokenizer; the file's vocabulary was compared with it "
+                          "token by token");
+    } else {
+        tokens = randomVerificationTokens(4 * r.seqlen, v.rm.vocabSize);
+        r.text = "random tokens";
+        r.notes.push_back("no --text: logits compared on seeded random tokens; perplexity not computed");
+    }
+    return tokens;
+}
+
+/// Logits: the run's model and the file's weights through the same forward pass, on the run's tokenizer.
+void compareGgufLogits(GgufVerification& v, const Tokenizer& tokenizer)
+{
+    VerifyResult& r = v.r;
+    try {
+        const std::string textPath = verificationTextPath(v.o.textPath, v.run.sourceModel);
+        r.seqlen = v.o.seqlen > 0 ? v.o.seqlen : std::min<int64_t>(512, v.rm.maxPositionEmbeddings);
+        v.rm.checkSequenceLength(r.seqlen);
+        const std::vector<int32_t> tokens = verificationTokens(v, tokenizer, textPath);
+        if (static_cast<int64_t>(tokens.size()) < r.seqlen)
+            badInput("the text has fewer than " + std::to_string(r.seqlen) + " tokens; lower --seqlen");
+        CausalLM reference(v.runCk, v.device, torch::kFloat32);
+        compareLogits(reference, v.model, tokens, v.o.maxWindows, !textPath.empty(), v.device, r,
+                      [&v]() { throwIfCancelled(v.cancel); });
+    } catch (const Error&) {
+        throw;
+    } catch (...) {
+        rethrowAsAqError(std::current_exception(), "use --device cuda or a machine with more memory");
+    }
+}
+
 }  // namespace
 
 VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* cancel)
 {
     VerifyResult r;
     r.format = "gguf";
-    Report report(r);
-    auto checkCancel = [&]() {
-        if (cancel && cancel->load())
-            throw Error(ErrorCode::Cancelled, "verification cancelled");
-    };
-    const fs::path runDir(o.runDir);
-    const RunInfo run = readRun(o.runDir);  // a finished run, checked as export checks it
-    const std::string& sourceModel = run.sourceModel;
-    const int wbits = run.wbits;
-
-    const GgufFile gg(o.exportDir);
-    const torch::Device device = parseDevice(o.device);
-    const fs::path modelDir = runDir / "model";
-    Checkpoint runCk(modelDir.string());
-    const ModelConfig& rm = runCk.config();
-    if (rm.arch != Architecture::Llama)
-        badInput("the run is of a " + rm.modelType +
-                 " model; GGUF exports are made of LLaMA-family runs (llama, "
-                 "mistral, qwen2)");
-    r.runActivationBits = rm.activationBits;
-    std::unique_ptr<SafetensorsFile> quant;
-    if (wbits < 16 && fs::exists(modelDir / "quantization.safetensors"))
-        quant = std::make_unique<SafetensorsFile>((modelDir / "quantization.safetensors").string());
-
-    // Architecture, hyper-parameters, rotary scaling.
-    const auto archValue = gg.getString("general.architecture");
-    if (!archValue)
-        badInput("'" + o.exportDir + "' has no general.architecture; it is not a model file llama.cpp can load");
-    const std::string arch = *archValue;
-    if (arch != "llama" && arch != "qwen2")
-        badInput("'" + o.exportDir + "' is a GGUF of architecture '" + arch +
-                 "'; verification maps 'llama' and 'qwen2' files back to a run");
-    r.notes.push_back("GGUF v" + std::to_string(gg.version()) + ", architecture '" + arch + "', " +
-                      std::to_string(gg.tensors().size()) + " tensors, data aligned to " +
-                      std::to_string(gg.alignment()) + " bytes" +
-                      (arch == "llama" ? "; q/k rows read back from llama.cpp's rotary order" : ""));
-    checkHyperParameters(gg, arch, rm, report);
-    checkRopeScaling(gg, arch, rm, report);
-    if (rm.slidingWindow)
-        r.notes.push_back("the run's model has a sliding window of " + std::to_string(*rm.slidingWindow) +
-                          " tokens, which llama.cpp's '" + arch + "' graph does not apply: exact up to that length");
+    GgufVerification v(o, cancel, r);
+    checkArchitecture(v);
 
     // Vocabulary.
-    const std::unique_ptr<Tokenizer> tokenizer = loadTokenizer(modelDir.string());
-    checkVocabulary(gg, modelDir, rm, *tokenizer, report);
+    const std::unique_ptr<Tokenizer> tokenizer = loadTokenizer(v.modelDir.string());
+    checkVocabulary(v.gg, v.modelDir, v.rm, *tokenizer, v.report);
 
-    // Tensors: every one of the file must map to the run, every one the run needs must be there.
-    const std::vector<std::pair<std::string, Source>> sources = tensorMap(rm, arch);
-    std::set<std::string> known = {"rope_freqs.weight"};
-    for (const auto& [name, src] : sources)
-        known.insert(name);
-    for (const auto& t : gg.tensors())
-        if (!known.count(t.name))
-            report.problem("unexpected tensor " + t.name + " (llama.cpp refuses files with tensors it does not load)");
-
-    const BlockLayout layout = blockLayout(rm);
-    ExportedModel model;
-    model.config = rm;
-    model.config.activationBits = 16;
-    model.blocks.resize(static_cast<size_t>(rm.numLayers));
-    bool complete = true;
-    auto setTensor = [&](const Source& src, const std::string& gname, const torch::Tensor& value) {
-        if (gname == "token_embd.weight")
-            model.embed = value.to(device);
-        else if (gname == "output_norm.weight")
-            model.normWeight = value.to(device);
-        else if (gname == "output.weight")
-            model.lmHead = value.to(device);
-        else {
-            const int64_t i = std::stoll(gname.substr(4, gname.find('.', 4) - 4));
-            model.blocks[static_cast<size_t>(i)].tensors[src.run.substr(src.block.size())] = value.to(device);
-        }
-    };
-    // The bias the file should hold for a linear: the run's own plus, for q/k/v and gate/up, the preceding RMSNorm's
-    // bias folded through the weight (b + W beta), computed here in float64.
-    auto expectedBias = [&](const Source& src) -> std::pair<torch::Tensor, bool> {
-        const std::string wname = src.block + src.layer + ".weight";
-        const int64_t out = runCk.shape(wname)[0];
-        torch::Tensor b =
-            runCk.contains(src.run) ? runCk.load(src.run).to(torch::kFloat64) : torch::zeros({out}, torch::kFloat64);
-        bool folded = false;
-        const bool qkv = std::find(layout.qkv.begin(), layout.qkv.end(), src.layer) != layout.qkv.end();
-        const bool fc1 = std::find(layout.fc1.begin(), layout.fc1.end(), src.layer) != layout.fc1.end();
-        const std::string norm = qkv ? layout.norm1 : fc1 ? layout.norm2 : std::string();
-        if (!norm.empty() && runCk.contains(src.block + norm + ".bias")) {
-            const torch::Tensor beta = runCk.load(src.block + norm + ".bias").to(torch::kFloat64);
-            b = b + torch::matmul(runCk.load(wname).to(torch::kFloat64), beta);
-            folded = true;
-        }
-        return {b, folded};
-    };
-
-    r.maxWeightDiff = 0;
-    bool anyGrid = false, anyFloatLinear = false, anyKQuant = false, anyQ6kEmbedding = false;
-    for (const auto& [gname, src] : sources) {
-        checkCancel();
-        const GgufTensorInfo* t = gg.findTensor(gname);
-        const bool isOutput = gname == "output.weight";
-        if (!t) {
-            if (src.bias) {
-                // Absent biases are fine where the run's (folded) bias is zero, except q/k/v in qwen2's graph.
-                const auto [b, folded] = expectedBias(src);
-                const bool qwenQkv =
-                    arch == "qwen2" && std::find(layout.qkv.begin(), layout.qkv.end(), src.layer) != layout.qkv.end();
-                if (qwenQkv)
-                    report.problem("missing tensor " + gname + " (llama.cpp's qwen2 graph adds q/k/v biases)");
-                else if (b.ne(0).any().item<bool>())
-                    report.problem("missing tensor " + gname + ": the run's " + src.run +
-                                   (folded ? " (with the norm bias folded in)" : "") + " is not zero");
-                continue;
-            }
-            if (isOutput && !runCk.contains("lm_head.weight"))
-                continue;  // tied embeddings: llama.cpp reuses token_embd
-            report.problem("missing tensor " + gname + " (the run's " + src.run + ")");
-            complete = false;
-            continue;
-        }
-        if (src.bias && arch == "qwen2" && src.layer != "self_attn.q_proj" && src.layer != "self_attn.k_proj" &&
-            src.layer != "self_attn.v_proj")
-            report.problem(gname + ": llama.cpp's qwen2 graph has no " + src.layer + " bias, so it would not load");
-        const std::string runName =
-            isOutput && !runCk.contains("lm_head.weight") ? "model.embed_tokens.weight" : src.run;
-        const GgmlTypeInfo& info = t->typeInfo();
-        const std::vector<int64_t> runShape =
-            src.bias ? std::vector<int64_t>{runCk.shape(src.block + src.layer + ".weight")[0]} : runCk.shape(runName);
-        if (!report.expect(t->shape() == runShape, gname + " has shape " + shapeText(t->shape()) + ", the run's " +
-                                                       runName + " " + shapeText(runShape)) ||
-            !report.expect(info.decodable, gname + " is " + info.name + ", which verification cannot decode")) {
-            complete = false;
-            continue;
-        }
-        // Decoded values in the run's orientation and row order.
-        torch::Tensor value =
-            torch::from_blob(gg.decodeFloats(*t).data(), {static_cast<int64_t>(t->numElements)}, torch::kFloat32)
-                .clone()
-                .reshape(runShape);
-        if (src.ropeHeads > 0)
-            value = src.bias ? undoRopeRows(value.unsqueeze(1), src.ropeHeads).squeeze(1)
-                             : undoRopeRows(value, src.ropeHeads);
-        setTensor(src, gname, value);
-
-        TensorDifference d;
-        d.name = runName;
-        d.source = std::string(info.name) + " " + gname;
-        const bool quantizedLinear =
-            !src.bias && !src.layer.empty() && quant && quant->contains(src.block + src.layer + ".scales");
-        d.quantizedLinear = quantizedLinear;
-        if (src.bias) {
-            const auto [ref, folded] = expectedBias(src);
-            d.name = src.run;
-            d.maxAbsRef = ref.abs().max().item<double>();
-            d.maxAbsDiff = (value.to(torch::kFloat64) - ref).abs().max().item<double>();
-            // A folded bias is a float64 result stored in the file's type: F32 rounding at least.
-            const double rel =
-                folded ? std::max(storageTolerance(info.type), std::ldexp(1.0, -23)) : storageTolerance(info.type);
-            d.tolerance = rel * d.maxAbsRef + 1e-12;
-            if (folded)
-                d.source += " (norm bias folded in)";
-            d.ok = d.maxAbsDiff <= d.tolerance;
-        } else if (quantizedLinear && run.weightGrid != WeightGrid::Uniform) {
-            // A k-quant grid: the file must decode to exactly the values the calibration's grid gives (its factors
-            // from quantization.safetensors, its codes recovered from the run's weights, llama.cpp's float32
-            // arithmetic), and those lie within the model's storage rounding of the run's weights.
-            const std::string layer = src.block + src.layer;
-            const torch::Tensor w = runCk.load(layer + ".weight").to(torch::kFloat32);
-            const KQuantFactors f{quant->load(layer + ".kq_d"), quant->load(layer + ".kq_dmin"),
-                                  quant->load(layer + ".kq_scales"), quant->load(layer + ".kq_mins")};
-            const WeightGrid grid =
-                tensorGrid(run.weightGrid, linearRole(blockLayout(rm), src.layer), src.blockIndex, rm.numLayers, rm);
-            const torch::Tensor expected = kquantValues(kquantCodes(w, grid, f), grid, f);
-            const std::string want = gguf::typeName(gguf::kquantType(grid));
-            const int64_t differ = value.ne(expected).sum().item<int64_t>();
-            report.expect(info.name == want, gname + " is " + info.name + ", the run's grid is " + want);
-            report.expect(differ == 0, gname + " (" + info.name + ", the run's " + layer + "): " +
-                                           std::to_string(differ) + " of " + std::to_string(value.numel()) +
-                                           " weights differ from the calibrated grid's values");
-            d.maxAbsRef = w.abs().max().item<double>();
-            d.maxAbsDiff = (value.to(torch::kFloat64) - w.to(torch::kFloat64)).abs().max().item<double>();
-            d.tolerance = storageTolerance(GgmlType::F16) * d.maxAbsRef + 1e-12;
-            d.ok = differ == 0 && info.name == want && d.maxAbsDiff <= d.tolerance;
-            d.source += " (the calibrated " + std::string(weightGridName(grid)) + " grid, bit for bit)";
-            anyKQuant = true;
-        } else if (quantizedLinear && info.simpleBlocks) {
-            anyGrid = true;
-            RunGrid grid;
-            const std::string layer = src.block + src.layer;
-            grid.weight = runCk.load(layer + ".weight").to(torch::kFloat64).contiguous();
-            grid.scales = quant->load(layer + ".scales").to(torch::kFloat64).contiguous();
-            grid.zeros = quant->load(layer + ".zeros").to(torch::kFloat64).contiguous();
-            grid.bits = wbits;
-            const GgufBlockCodes bc = gg.decodeBlocks(*t);
-            const std::vector<int64_t> rows =
-                src.ropeHeads > 0 ? llamaRopeRowSources(runShape[0], src.ropeHeads) : std::vector<int64_t>();
-            const GridComparison c = compareGrid(bc, rows, grid);
-            d.maxAbsDiff = c.maxAbsDiff;
-            d.maxAbsRef = c.maxAbsRef;
-            d.tolerance = c.tolerance;
-            d.ok = c.ok();
-            const std::string what = gname + " (" + info.name + ", the run's " + layer + "): ";
-            report.expect(c.codes.count == 0, what + c.codes.text("codes differ from the run's grid"));
-            report.expect(c.range.count == 0,
-                          what + c.range.text("codes outside the run's " + std::to_string(wbits) + "-bit range"));
-            report.expect(c.scales.count == 0, what + c.scales.text("block scales are not the run's scale in float16"));
-            report.expect(c.mins.count == 0, what + c.mins.text("block mins are not the run's -scale*zero in float16"));
-            report.expect(c.straddle.count == 0, what + c.straddle.text("blocks straddle the run's groups"));
-            report.expect(c.bound.count == 0,
-                          what + c.bound.text("weights differ beyond float16 block-factor rounding"));
-            report.expect(c.offGrid.count == 0, what + c.offGrid.text("of the run's weights are off its own grid"));
-        } else if (!quantizedLinear && std::string(info.name) == "Q6_K" &&
-                   (gname == "token_embd.weight" || isOutput)) {
-            // --token-embedding-type q6_k: the run's floats on the Q6_K grid with full-range sub-block scales and
-            // nearest codes, bit for bit.
-            const torch::Tensor w = runCk.load(runName).to(torch::kFloat32);
-            const int64_t differ = value.ne(kquantRound(w, WeightGrid::Q6_K)).sum().item<int64_t>();
-            report.expect(differ == 0, gname + " (Q6_K): " + std::to_string(differ) + " of " +
-                                           std::to_string(value.numel()) + " values differ from the run's " + runName +
-                                           " rounded to Q6_K");
-            d.maxAbsRef = w.abs().max().item<double>();
-            d.maxAbsDiff = (value.to(torch::kFloat64) - w.to(torch::kFloat64)).abs().max().item<double>();
-            d.tolerance = d.maxAbsDiff;
-            d.ok = differ == 0;
-            d.source += " (the run's values rounded to Q6_K, bit for bit)";
-            anyQ6kEmbedding = true;
-        } else {
-            const torch::Tensor ref = runCk.load(runName).to(torch::kFloat64);
-            d.maxAbsRef = ref.abs().max().item<double>();
-            d.maxAbsDiff = (value.to(torch::kFloat64) - ref).abs().max().item<double>();
-            if (info.simpleBlocks)
-                d.tolerance = blockRoundingTolerance(gg.decodeBlocks(*t)) + 1e-12;
-            else
-                d.tolerance = storageTolerance(info.type) * d.maxAbsRef + 1e-12;
-            d.ok = d.maxAbsDiff <= d.tolerance;
-            if (quantizedLinear) {
-                anyFloatLinear = true;
-                if (!info.simpleBlocks)
-                    d.source += " (dequantized values; no ggml block type holds this grid)";
-            }
-        }
-        if (d.quantizedLinear && d.maxAbsDiff >= r.maxWeightDiff) {
-            r.maxWeightDiff = d.maxAbsDiff;
-            r.worstLayer = d.name;
-        }
-        if (!d.ok && !(quantizedLinear && info.simpleBlocks))
-            report.problem(d.name + " (" + d.source + "): max difference " + num(d.maxAbsDiff) +
-                           " exceeds the storage tolerance " + num(d.tolerance));
-        r.tensors.push_back(d);
-    }
-    // Run tensors a GGUF cannot carry.
-    for (const auto& name : runCk.names()) {
-        if (name.size() > 12 && name.compare(name.size() - 12, 12, ".post_matrix") == 0)
-            report.problem("the run keeps the dense post-norm matrix " + name +
-                           ", which llama.cpp cannot apply: this file cannot compute the run's model");
-        else if (name == "model.norm.bias" && runCk.load(name).ne(0).any().item<bool>())
-            report.problem("the run's final norm has a bias, which llama.cpp's output_norm cannot hold");
-    }
-    if (anyGrid)
-        r.notes.push_back(
-            "block-typed linears: codes must equal the run's round(W/s + z), d must be the scale s rounded "
-            "to float16 (|d - s| <= u(s), u(x) half a float16 ulp of x) and m (Q4_1/Q5_1) -s*z or -d*z "
-            "rounded (|m + s*z| <= u(s*z) + |z|*|d - s|); then |w_gguf - w_run| <= |q - z|*|d - s| + "
-            "|m + s*z| + 4e-6*s + 2^-23*|w| per weight (code q - z for Q4_0/Q5_0/Q8_0, q and m for "
-            "Q4_1/Q5_1); the tolerance shown is the largest such bound in the tensor");
-    if (anyKQuant)
-        r.notes.push_back("k-quant linears: every decoded weight must equal, bit for bit, the value of the grid the run "
-                          "calibrated (its sub-block factors from quantization.safetensors, its codes from the run's "
-                          "weights, llama.cpp's float32 arithmetic (d*sc)*q - dmin*m)");
-    if (anyQ6kEmbedding)
-        r.notes.push_back("token embeddings (or the output layer) as Q6_K: every decoded value must equal, bit for bit, "
-                          "the run's value rounded to Q6_K (each sub-block's full range, nearest codes); the logits "
-                          "below then include that rounding, which the run's own evaluation does not have");
-    if (anyFloatLinear)
-        r.notes.push_back("some quantized linears are stored as floats (no ggml block type holds their grid): compared "
-                          "with the storage type's rounding (F16 2^-10, BF16 2^-7 of the largest |w|)");
-    if (!complete) {
+    compareTensors(v);
+    checkRunOnlyTensors(v);
+    noteTensorComparisons(v);
+    if (!v.complete) {
         r.notes.push_back("logits not compared: some tensors are missing or could not be decoded");
         r.ok = false;
         return r;
     }
-    if (!model.lmHead.defined())
-        model.lmHead = model.embed;
+    if (!v.model.lmHead.defined())
+        v.model.lmHead = v.model.embed;
 
-    // Logits: the run's model and the file's weights through the same forward pass, on the run's tokenizer.
-    try {
-        const std::string textPath = verificationTextPath(o.textPath, sourceModel);
-        r.seqlen = o.seqlen > 0 ? o.seqlen : std::min<int64_t>(512, rm.maxPositionEmbeddings);
-        rm.checkSequenceLength(r.seqlen);
-        std::vector<int32_t> tokens;
-        if (!textPath.empty()) {
-            tokens = detail::encodeForModelCancellable(*tokenizer, readTextForModel(textPath), cancel);
-            r.text = textPath;
-            r.notes.push_back("text tokenized with the run's tokenizer; the file's vocabulary was compared with it "
-                              "token by token");
-        } else {
-            tokens = randomVerificationTokens(4 * r.seqlen, rm.vocabSize);
-            r.text = "random tokens";
-            r.notes.push_back("no --text: logits compared on seeded random tokens; perplexity not computed");
-        }
-        if (static_cast<int64_t>(tokens.size()) < r.seqlen)
-            badInput("the text has fewer than " + std::to_string(r.seqlen) + " tokens; lower --seqlen");
-        CausalLM reference(runCk, device, torch::kFloat32);
-        compareLogits(reference, model, tokens, o.maxWindows, !textPath.empty(), device, r, checkCancel);
-    } catch (const Error&) {
-        throw;
-    } catch (...) {
-        rethrowAsAqError(std::current_exception(), "use --device cuda or a machine with more memory");
-    }
+    compareGgufLogits(v, *tokenizer);
     if (r.runActivationBits < 16)
         r.notes.push_back("the run's model quantizes activations to " + std::to_string(r.runActivationBits) +
                           " bits, the file does not: logits and perplexity differ by design");

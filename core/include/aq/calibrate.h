@@ -8,6 +8,7 @@
 #include "aq/distributed.h"
 #include "aq/model_config.h"
 #include "aq/quant_config.h"
+#include "aq/stage.h"
 
 #include <atomic>
 #include <cstdint>
@@ -131,7 +132,7 @@ struct BlockSummary {
 class CalibrationObserver {
 public:
     virtual ~CalibrationObserver() = default;
-    virtual void stage(const std::string& what, int block, int numBlocks) {}
+    virtual void stage(Stage what, int block, int numBlocks) {}
     virtual void stepLoss(const StepLoss& s) {}
     virtual void epochFinished(const EpochSummary& e) {}
     virtual void matrixDiagnostics(const MatrixDiagnostics& d) {}

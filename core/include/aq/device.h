@@ -13,6 +13,23 @@ struct DeviceInfo {
     int64_t freeBytes = -1;   ///< memory still available now; -1 when unknown
 };
 
+/// A device as the options spell it: "cpu", "cuda" (the first CUDA device) or "cuda:N". The spelling is read here
+/// alone: front ends and the engine ask these functions instead of comparing the words.
+struct DeviceId {
+    enum class Kind { Invalid = 0, Cpu, Cuda };
+    Kind kind = Kind::Invalid;
+    int64_t index = 0;  ///< CUDA: the device's number ("cuda" is 0)
+};
+/// Reads a device id; throws Error(BadInput) "device 'x' is not valid: use cpu, cuda or cuda:N" for anything else.
+/// Whether the device exists is not checked here (the engine checks when it uses it).
+DeviceId parseDeviceId(const std::string& id);
+/// Whether `id` names the CPU.
+bool isCpuDevice(const std::string& id);
+/// Whether `id` names a CUDA device (it starts with "cuda"; the rest is checked by parseDeviceId).
+bool isCudaDevice(const std::string& id);
+/// Whether two ids name the same device ("cuda" and "cuda:0" do); false when either is not a valid id.
+bool sameDevice(const std::string& a, const std::string& b);
+
 /// CPU first, then every CUDA device this build can use (none when LibTorch has no CUDA).
 std::vector<DeviceInfo> listDevices();
 /// LibTorch version this program runs with, e.g. "1.13.1".
