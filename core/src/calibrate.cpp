@@ -628,7 +628,10 @@ BlockOutcome roundBlock(const RankRun& r, Streams& s, int i, const BlockWeights&
             recordGrid(out.quant, name, orig.at(name + ".weight"), specs.at(name));
     }
     s.xQ = q.abits < 16 ? forwardAll(r.m, out.merged, s.xQ, s.rope, s.qOpts, s.chunk, r.device, true) : s.xQ;
-    out.report = {{"block", i}, {"seconds", since(tb)}};
+    BlockRecord record;
+    record.block = i;
+    record.seconds = since(tb);
+    out.report = blockRecordJson(record);
     r.obs.blockFinished({i, r.numBlocks, 0, 0, since(tb), {}});
     return out;
 }

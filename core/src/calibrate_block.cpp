@@ -6,6 +6,7 @@
 #include "gptq_rounding.h"
 #include "model.h"
 #include "quantizer.h"
+#include "run_file.h"
 #include "torch_util.h"
 #include "transforms.h"
 
@@ -284,8 +285,7 @@ struct BlockRun {
     EpochMasks masks;
 
     // The training (prepareTraining, trainEpochs).
-    nlohmann::json epochs = nlohmann::json::array();
-    nlohmann::json recoveries = nlohmann::json::array();
+    BlockRecord record;  ///< the block's entry in the run's records, completed by finishBlock
     std::vector<torch::Tensor> letParams, lwcParams, allParams;
     bool train = false;
     std::unique_ptr<BlockOptimizer> optimizer;
@@ -403,7 +403,7 @@ void initialize(BlockRun& c)
     }
     {
         torch::NoGradGuard ng;
-        c.r.report["initial_loss"] =
+        c.record.initialLoss =
             blockLoss(c, forPasses(c, applyTransforms(c.m, c.q, c.orig, c.t, c.masks, c.specs, true)));
     }
 }
@@ -602,7 +602,7 @@ void rollBack(BlockRun& c, const Epoch& ep)
     c.obs.recovery(rec);
     c.obs.log("block " + std::to_string(c.block) + " epoch " + std::to_string(ep.e) + ": " + ep.failure + "; " +
               rec.action);
-    c.recoveries.push_back({{"epoch", ep.e}, {"reason", ep.failure}, {"action", rec.action}});
+    c.record.recoveries.push_back({ep.e, ep.failure, rec.action});
 }
 
 /// Reports a finished epoch (summary, matrix diagnostics and snapshots) and records it for the block's report.
@@ -614,24 +614,23 @@ void finishEpoch(BlockRun& c, const Epoch& ep, double sum, const std::vector<Mat
         const double busy = std::max(es.seconds - (c.g.waitedSeconds() - ep.waitedBefore), 1e-9);
         es.rankWindowsPerSecond = c.g.gather(static_cast<double>(c.steps * c.B) / busy, "reporting throughput");
     }
-    nlohmann::json ej = {{"epoch", ep.e}, {"mean_loss", es.meanLoss}, {"seconds", es.seconds},
-                         {"band", c.masks.bigBand}, {"head_band", c.masks.headBand}, {"sf", c.sf}};
-    if (c.stepOptions.cache)
-        ej["inverse_refinement"] = {{"max_residual", c.worstResidual}, {"fallbacks_to_lu", c.inverseFallbacks}};
+    BlockRecord::Epoch record{ep.e, es.meanLoss, es.seconds, c.masks.bigBand, c.masks.headBand, c.sf, false, 0, 0, {}};
+    if (c.stepOptions.cache) {
+        record.inverseRefinement = true;
+        record.maxResidual = c.worstResidual;
+        record.fallbacksToLu = c.inverseFallbacks;
+    }
     for (const auto& d : diags) {
         c.obs.matrixDiagnostics(d);
-        ej["matrices"][d.transform] = {{"min_margin", d.minMargin},
-                                       {"median_margin", d.medianMargin},
-                                       {"non_dominant_rows", d.nonDominantRows},
-                                       {"rows", d.size},
-                                       {"condition_estimate", d.conditionEstimate}};
+        record.matrices.push_back(
+            {d.transform, d.minMargin, d.medianMargin, d.nonDominantRows, d.size, d.conditionEstimate});
     }
     for (const auto& [name, blocks] : maskedMatrices(c.t, c.masks)) {
         const auto& mask = isPostNormMatrix(name) ? c.masks.big : c.masks.head;
         c.obs.matrixSnapshot(snapshot(name, blocks, mask, c.block, ep.e));
     }
     c.obs.epochFinished(es);
-    c.epochs.push_back(ej);
+    c.record.epochs.push_back(std::move(record));
 }
 
 /// The epochs; a failed one (non-finite loss or gradient, or an ill-conditioned matrix, on any rank) is rolled back
@@ -721,15 +720,15 @@ double passOn(BlockRun& c)
 /// Reports the finished block and completes its report.
 BlockOutcome finishBlock(BlockRun& c, double loss)
 {
-    BlockSummary bs{c.block, c.numBlocks, c.r.report["initial_loss"].get<double>(), loss, since(c.t0), c.fallback};
+    BlockSummary bs{c.block, c.numBlocks, c.record.initialLoss, loss, since(c.t0), c.fallback};
     c.obs.blockFinished(bs);
-    c.r.report["block"] = c.block;
-    c.r.report["final_loss"] = loss;
-    c.r.report["seconds"] = bs.seconds;
-    c.r.report["peak_device_memory_bytes"] = peakDeviceBytes(c.dev);
-    c.r.report["epochs"] = c.epochs;
-    c.r.report["recoveries"] = c.recoveries;
-    c.r.report["per_channel_fallback"] = c.fallback;
+    c.record.block = c.block;
+    c.record.trained = true;
+    c.record.finalLoss = loss;
+    c.record.seconds = bs.seconds;
+    c.record.peakDeviceBytes = peakDeviceBytes(c.dev);
+    c.record.perChannelFallback = c.fallback;
+    c.r.report = blockRecordJson(c.record);
     return std::move(c.r);
 }
 

@@ -85,6 +85,35 @@ void writeJsonAtomically(const fs::path& path, const json& j)
 
 // ---- progress.json ----
 
+nlohmann::json blockRecordJson(const BlockRecord& b)
+{
+    json j = {{"block", b.block}, {"seconds", b.seconds}};
+    if (!b.trained)
+        return j;
+    j["initial_loss"] = b.initialLoss;
+    j["final_loss"] = b.finalLoss;
+    j["peak_device_memory_bytes"] = b.peakDeviceBytes;
+    j["epochs"] = json::array();
+    for (const BlockRecord::Epoch& e : b.epochs) {
+        json ej = {{"epoch", e.epoch}, {"mean_loss", e.meanLoss}, {"seconds", e.seconds},
+                   {"band", e.band},   {"head_band", e.headBand}, {"sf", e.sf}};
+        if (e.inverseRefinement)
+            ej["inverse_refinement"] = {{"max_residual", e.maxResidual}, {"fallbacks_to_lu", e.fallbacksToLu}};
+        for (const BlockRecord::Matrix& d : e.matrices)
+            ej["matrices"][d.transform] = {{"min_margin", d.minMargin},
+                                           {"median_margin", d.medianMargin},
+                                           {"non_dominant_rows", d.nonDominantRows},
+                                           {"rows", d.rows},
+                                           {"condition_estimate", d.conditionEstimate}};
+        j["epochs"].push_back(ej);
+    }
+    j["recoveries"] = json::array();
+    for (const BlockRecord::Recovery& r : b.recoveries)
+        j["recoveries"].push_back({{"epoch", r.epoch}, {"reason", r.reason}, {"action", r.action}});
+    j["per_channel_fallback"] = b.perChannelFallback;
+    return j;
+}
+
 std::string resumeFingerprint(const std::string& modelConfigText, uint64_t weightBytes, const std::string& calibrationText,
                               const std::string& configurationJson)
 {

@@ -14,6 +14,46 @@ namespace aq::detail {
 /// Writes `j` to `path` through `path`.partial and a rename: readers see the old file or the new one, never a part.
 void writeJsonAtomically(const std::filesystem::path& path, const nlohmann::json& j);
 
+/// One block's entry in the run's records ("blocks" of progress.json and run.json), filled in by the calibration and
+/// turned into JSON by blockRecordJson alone.
+struct BlockRecord {
+    struct Matrix {
+        std::string transform;
+        float minMargin = 0;
+        float medianMargin = 0;
+        int64_t nonDominantRows = 0;
+        int64_t rows = 0;
+        double conditionEstimate = 0;
+    };
+    struct Epoch {
+        int epoch = 0;
+        double meanLoss = 0;
+        double seconds = 0;
+        int64_t band = 0;
+        int64_t headBand = 0;
+        double sf = 0;
+        bool inverseRefinement = false;  ///< the refined inverses ran: their worst residual and LU fallbacks
+        double maxResidual = 0;
+        int fallbacksToLu = 0;
+        std::vector<Matrix> matrices;
+    };
+    struct Recovery {
+        int epoch = 0;
+        std::string reason;
+        std::string action;
+    };
+    int block = 0;
+    double seconds = 0;
+    bool trained = false;  ///< false: a block rounded to nearest, recorded with its number and time alone
+    double initialLoss = 0;
+    double finalLoss = 0;
+    int64_t peakDeviceBytes = 0;
+    std::vector<Epoch> epochs;
+    std::vector<Recovery> recoveries;
+    std::vector<std::string> perChannelFallback;
+};
+nlohmann::json blockRecordJson(const BlockRecord& block);
+
 /// What identifies a run's inputs for --resume (progress.json's "fingerprint"): a hash of the model's config.json
 /// text, its weights' size, the calibration text and the configuration's JSON text. A run continues only with the same.
 std::string resumeFingerprint(const std::string& modelConfigText, uint64_t weightBytes, const std::string& calibrationText,
