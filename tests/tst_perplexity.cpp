@@ -68,8 +68,8 @@ private slots:
         AQ_REQUIRE_FIXTURE(text, "text/wikitext2_test_hf_joined.txt");
         int64_t lastDone = 0;
         const auto r = aq::evaluatePerplexity(dir, text, windows(512, 8), [&](const aq::EvalProgress& p) {
-            QVERIFY(p.windowsDone > lastDone);
-            lastDone = p.windowsDone;
+            QVERIFY(p.done > lastDone);
+            lastDone = p.done;
         });
         qInfo("%s: perplexity %.4f (reference %.4f, bound ±%.2f)", qPrintable(model), r.perplexity, kStoriesPpl, tolerance);
         QCOMPARE(r.windows, int64_t(8));
@@ -87,8 +87,8 @@ private slots:
         int64_t seen = 0;
         try {
             aq::evaluatePerplexity(dir, text, windows(512, 8), [&](const aq::EvalProgress& p) {
-                seen = p.windowsDone;
-                if (p.windowsDone == 2)
+                seen = p.done;
+                if (p.done == 2)
                     cancel = true;
             }, &cancel);
         } catch (const aq::Error& e) {

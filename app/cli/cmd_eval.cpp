@@ -42,7 +42,7 @@ int cmdEval(const std::vector<std::string>& argv)
         [&](const aq::EvalProgress& p) {
             char detail[64];
             std::snprintf(detail, sizeof detail, "windows, ppl %.4f", p.runningPerplexity);
-            bar.update(p.windowsDone, p.windowsTotal, detail);
+            bar.update(p, detail);
         },
         &g_cancel);
     bar.finish();

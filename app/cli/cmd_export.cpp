@@ -46,7 +46,8 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
         aq::badInput("--gptq-v1 applies to --format gptq only");
     ProgressBar bar("export");
     const aq::ExportResult r = aq::exportRun(
-        o, [&](const aq::ExportProgress& p) { bar.update(p.done, p.total, o.format == aq::ExportFormat::Gguf ? "blocks" : "shards"); }, &cancel);
+        o, [&](const aq::ExportProgress& p) { bar.update(p, o.format == aq::ExportFormat::Gguf ? "blocks" : "shards"); },
+        &cancel);
     bar.finish();
     if (args.flag("json")) {
         nlohmann::json j = {{"out_dir", r.outDir},

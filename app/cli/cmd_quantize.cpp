@@ -45,6 +45,10 @@ public:
     {
         m_epoch = s.epoch;
         m_loss = s.loss;
+    }
+    void progress(const aq::Progress& p) override
+    {
+        m_progress = p;
         draw();
     }
     void recovery(const aq::Recovery& r) override
@@ -57,19 +61,17 @@ public:
 private:
     void draw()
     {
-        char detail[160];
-        std::snprintf(detail, sizeof detail, "blocks | epoch %d/%d loss %.3g | %s", m_epoch + 1, m_epochs, m_loss,
-                      m_stage.c_str());
-        // Progress in epochs over the whole model, so the ETA covers every block.
-        const int64_t total = static_cast<int64_t>(m_numBlocks) * m_epochs;
-        const int64_t done = std::min<int64_t>(total, static_cast<int64_t>(m_block) * m_epochs + m_epoch);
-        m_bar.update(done, total, detail);
+        char detail[192];
+        std::snprintf(detail, sizeof detail, "steps | block %d/%d epoch %d/%d loss %.3g | %s",
+                      std::min(m_block + 1, m_numBlocks), m_numBlocks, m_epoch + 1, m_epochs, m_loss, m_stage.c_str());
+        m_bar.update(m_progress, detail);  // the engine's progress over the whole model, with its time left
     }
     ProgressBar m_bar;
     int m_epochs;
     int m_block = 0, m_numBlocks = 1, m_epoch = 0;
     double m_loss = 0;
     std::string m_stage;
+    aq::Progress m_progress;
 };
 
 /// The quantize command's options for rank `rank` of a local group: --nproc left out, each rank's --threads added.

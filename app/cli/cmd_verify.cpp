@@ -27,7 +27,9 @@ int cmdVerify(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
     o.seqlen = args.integer("seqlen", 0);
     o.maxWindows = args.integer("max-windows", 8);
     o.device = args.str("device", "cpu");
-    const aq::VerifyResult r = aq::verifyExport(o, &cancel);
+    ProgressBar bar("verify");
+    const aq::VerifyResult r = aq::verifyExport(o, [&](const aq::Progress& p) { bar.update(p, "checked"); }, &cancel);
+    bar.finish();
     if (args.flag("json")) {
         nlohmann::json tensors = nlohmann::json::array();
         for (const auto& t : r.tensors)

@@ -23,6 +23,7 @@ CalibrationWorker::CalibrationWorker(QObject* parent) : QObject(parent)
     qRegisterMetaType<aq::gui::RunOutcome>();
     qRegisterMetaType<aq::ErrorCode>();
     qRegisterMetaType<aq::Stage>();
+    qRegisterMetaType<aq::Progress>();
     qRegisterMetaType<aq::widgets::MatrixFrame>();
     qRegisterMetaType<aq::widgets::ActivationProfileData>();
     qRegisterMetaType<aq::widgets::WeightHistogramData>();
@@ -90,6 +91,8 @@ void CalibrationWorker::flushLosses()
     m_pendingLosses.clear();
     m_sinceFlush.restart();
 }
+
+void CalibrationWorker::progress(const aq::Progress& p) { emit progressed(p); }
 
 void CalibrationWorker::stage(aq::Stage what, int block, int numBlocks)
 {

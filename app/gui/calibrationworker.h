@@ -53,6 +53,8 @@ signals:
     void weightHistogramReady(const aq::widgets::WeightHistogramData& histogram);
     void recoveryHappened(const aq::gui::RecoveryInfo& recovery);
     void blockEnded(const aq::gui::BlockInfo& block);
+    /// The engine's progress over the whole run (the bar and the ETA show it as it is).
+    void progressed(const aq::Progress& progress);
     void logLine(const QString& line);
     void finished(const aq::gui::RunOutcome& outcome);
     void failed(aq::ErrorCode code, const QString& detail);
@@ -69,6 +71,7 @@ private:
     void weightHistogram(const aq::WeightHistogram& h) override;
     void recovery(const aq::Recovery& r) override;
     void blockFinished(const aq::BlockSummary& b) override;
+    void progress(const aq::Progress& p) override;
     void log(const std::string& line) override;
 
     void flushLosses();

@@ -655,7 +655,7 @@ void ExportDialog::startVerify()
     m_verifyWatcher.setFuture(QtConcurrent::run([o, cancel = &m_verifyCancel] {
         VerifyOutcome outcome;
         try {
-            outcome.result = aq::verifyExport(o, cancel);
+            outcome.result = aq::verifyExport(o, {}, cancel);
             outcome.ok = true;
         } catch (const aq::Error& e) {
             outcome.cancelled = e.code() == aq::ErrorCode::Cancelled;

@@ -538,6 +538,7 @@ void MainWindow::createParts()
 void MainWindow::connectWorker()
 {
     connect(worker(), &CalibrationWorker::stageChanged, this, &MainWindow::onStage);
+    connect(worker(), &CalibrationWorker::progressed, m_status, &RunStatus::progressReported);
     connect(worker(), &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
     connect(worker(), &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
     connect(worker(), &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);

@@ -4,6 +4,7 @@
 #include "viewdata.h"
 
 #include "aq/error.h"
+#include "aq/progress.h"
 #include "aq/stage.h"
 
 #include <QMetaType>
@@ -80,3 +81,4 @@ Q_DECLARE_METATYPE(aq::gui::BlockInfo)
 Q_DECLARE_METATYPE(aq::gui::RunOutcome)
 Q_DECLARE_METATYPE(aq::ErrorCode)
 Q_DECLARE_METATYPE(aq::Stage)
+Q_DECLARE_METATYPE(aq::Progress)

@@ -109,8 +109,7 @@ void RunStatus::prepareRun(int numBlocks, const aq::QuantConfig& config, int ran
 {
     m_numBlocks = numBlocks;
     takeConfig(config);
-    m_epochsDone = 0;
-    m_epochFraction = 0;
+    m_last = {};
     m_evaluating = false;
     m_runEpochSeconds = 0;
     m_runEpochs = 0;
@@ -139,7 +138,13 @@ void RunStatus::prepareRanksField(int ranks)
     }
 }
 
-void RunStatus::resumeAfter(int completedBlocks) { m_epochsDone = completedBlocks * std::max(1, m_epochsPerBlock); }
+void RunStatus::resumeAfter(int completedBlocks)
+{
+    // What the run folder says is done, until the engine's first report of the resumed run.
+    m_last = {};
+    m_last.done = completedBlocks;
+    m_last.total = m_numBlocks;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The reports of the run
@@ -196,23 +201,22 @@ void RunStatus::lossReported(const aq::gui::StepLossPoint& last)
         m_blockLabel->setText(tr("Block %1/%2").arg(last.block + 1).arg(m_numBlocks));
     }
     m_epochLabel->setText(tr("Epoch %1/%2").arg(last.epoch + 1).arg(m_epochsPerBlock));
-    // Steps count towards the progress too: an epoch of many samples takes long enough that the bar and the ETA must
-    // move inside it.
-    m_epochFraction = std::clamp(double(last.step + 1) / double(std::max<qint64>(1, m_stepsPerEpoch)), 0.0, 1.0);
+}
+
+void RunStatus::progressReported(const aq::Progress& p)
+{
+    m_last = p;
     updateProgress();
 }
 
 void RunStatus::epochEnded(const aq::gui::EpochInfo& e)
 {
-    ++m_epochsDone;
-    m_epochFraction = 0;
     m_runEpochSeconds += e.seconds;
     ++m_runEpochs;
     m_epochLabel->setText(tr("Epoch %1/%2").arg(e.epoch + 1).arg(e.epochs));
     m_lossLabel->setText(tr("Loss %1").arg(e.meanLoss, 0, 'g', 4));
     if (e.rankWindowsPerSecond.size() > 1)
         showRankThroughput(e.rankWindowsPerSecond);
-    updateProgress();
 }
 
 void RunStatus::showRankThroughput(const QVector<double>& windowsPerSecond)
@@ -227,9 +231,6 @@ void RunStatus::showRankThroughput(const QVector<double>& windowsPerSecond)
 
 void RunStatus::blockEnded(const aq::gui::BlockInfo& b)
 {
-    m_epochsDone = (b.block + 1) * std::max(1, m_epochsPerBlock);  // exact even if an epoch report was missed
-    m_epochFraction = 0;
-    updateProgress();
     QString line = tr("Block %1/%2 done in %3 s: loss %4 → %5")
                        .arg(b.block + 1)
                        .arg(b.numBlocks)
@@ -258,17 +259,19 @@ void RunStatus::setProgressBusy(bool busy)
 
 void RunStatus::updateProgress()
 {
-    const double total = double(m_numBlocks) * std::max(1, m_epochsPerBlock);
-    if (total <= 0)
+    // The engine's own figures (aq::Progress): steps over the whole run and the time left at its pace.
+    if (m_last.total <= 0 && !(m_estimatedSeconds() > 0)) {
+        m_etaLabel->clear();
         return;
-    const double done = std::min(1.0, (m_epochsDone + m_epochFraction) / total);
+    }
+    const double done = m_last.fraction();
     m_progress->setValue(int(done * 1000));
-    const double elapsed = m_runClock.elapsed() / 1000.0;
-    if (done > 0 && done < 1)
-        m_etaLabel->setText(tr("ETA %1").arg(formatDuration(elapsed * (1 - done) / done)));
-    else if (done <= 0 && m_estimatedSeconds() > 0)
+    if (m_last.remainingSeconds >= 0 && done < 1)
+        m_etaLabel->setText(tr("ETA %1").arg(formatDuration(m_last.remainingSeconds)));
+    else if (m_last.remainingSeconds < 0 && m_estimatedSeconds() > 0)
         // Before the first step has been timed: the measured estimate, counted down.
-        m_etaLabel->setText(tr("ETA ~%1").arg(formatDuration(std::max(0.0, m_estimatedSeconds() - elapsed))));
+        m_etaLabel->setText(
+            tr("ETA ~%1").arg(formatDuration(std::max(0.0, m_estimatedSeconds() - m_runClock.elapsed() / 1000.0))));
     else
         m_etaLabel->clear();  // the stages after the last block show their own clock
 }

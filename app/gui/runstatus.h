@@ -4,6 +4,7 @@
 #include "runevents.h"
 
 #include "aq/calibrate.h"
+#include "aq/progress.h"
 #include "aq/stage.h"
 
 #include <QElapsedTimer>
@@ -64,8 +65,10 @@ public:
     void stageChanged(aq::Stage what, int block, int numBlocks);
     /// An epoch report, replayed or live: one with its epoch count sets the epochs per block.
     void takeEpochCount(int epochs);
-    /// The last of a batch of step losses.
+    /// The last of a batch of step losses: the block, epoch and loss fields.
     void lossReported(const aq::gui::StepLossPoint& last);
+    /// The engine's progress report: the bar and the ETA.
+    void progressReported(const aq::Progress& p);
     void epochEnded(const aq::gui::EpochInfo& e);
     void blockEnded(const aq::gui::BlockInfo& b);
     void countRecovery() { ++m_recoveries; }
@@ -104,8 +107,7 @@ private:
     QElapsedTimer m_runClock;
     int m_numBlocks = 0;
     int m_epochsPerBlock = 0;
-    int m_epochsDone = 0;
-    double m_epochFraction = 0;  ///< steps done of the epoch in progress
+    aq::Progress m_last;  ///< the engine's last progress report (what the run folder says, for a resumed run)
     double m_runEpochSeconds = 0;  ///< the live run's epochs, summed, for the estimates that follow it
     int m_runEpochs = 0;
     bool m_evaluating = false;  ///< the live run is in its evaluation stage (m_stageClock times it)

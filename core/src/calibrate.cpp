@@ -7,6 +7,7 @@
 #include "aq/evaluate.h"
 #include "aq/tokenizer.h"
 #include "calibration.h"
+#include "calibration_progress.h"
 #include "cancellable_tokenize.h"
 #include "checkpoint.h"
 #include "finite_check.h"
@@ -856,7 +857,8 @@ CalibrationResult runRank(const CalibrationRequest& req, CalibrationObserver* ob
     NullObserver nullObserver;
     // Every report also goes into the run folder (views/), block by block, so the finished run reopens with every
     // view the live run showed. Ranks other than 0 report nothing and write nothing.
-    ViewRecorder recorder(observer && root ? *observer : nullObserver);
+    ProgressReporter reporter(observer && root ? *observer : nullObserver, req.config.epochs);
+    ViewRecorder recorder(reporter);
     CalibrationObserver& obs = root ? static_cast<CalibrationObserver&>(recorder) : nullObserver;
     const auto t0 = Clock::now();
     const torch::Device device = parseDevice(req.config.device);

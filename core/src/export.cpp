@@ -308,6 +308,7 @@ struct SafetensorsExport {
     const Checkpoint& ck;
     const ModelConfig& m;
     const std::vector<std::string> linears;  ///< block-relative linear names
+    const ProgressClock clock;
     const TargetLayout target;
     const torch::ScalarType dtype;
     const bool packed;                       ///< awq, gptq or compressed-tensors (integer codes), not hf
@@ -377,7 +378,7 @@ void writeShard(SafetensorsExport& x, const fs::path& tmp, int64_t i, int64_t nu
     result.files.push_back(name);
     ++result.shards;
     if (x.progress)
-        x.progress({result.shards, numShards + 1, "wrote " + name});
+        x.progress(exportProgress(x.clock, result.shards, numShards + 1, "wrote " + name));
 }
 
 /// Block `i` in the target layout: folded, its linears packed as integer codes (packed formats) or cast to the
@@ -557,7 +558,7 @@ void writeSidecar(SafetensorsExport& x, const fs::path& tmp, const json& aqBlock
 }  // namespace
 }  // namespace detail
 
-ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress, const std::atomic<bool>* cancel)
+ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress, const CancelToken* cancel)
 {
     using namespace detail;
     const auto t0 = Clock::now();
@@ -594,7 +595,7 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
         rethrowExportFailure(staged, "export needs about one block in memory; free host memory");
     }
     if (progress)
-        progress({x.result.shards + 1, x.result.shards + 1, "done"});
+        progress(exportProgress(x.clock, x.result.shards + 1, x.result.shards + 1, "done"));
     x.result.outDir = staged.destination().string();
     x.result.notes = x.notes;
     x.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -528,6 +528,7 @@ struct GgufExport {
     const GgufPlan plan;
     const BlockLayout L;
     ExportResult result;
+    const ProgressClock clock;
 };
 
 /// The cancellation checkpoint between blocks.
@@ -752,7 +753,7 @@ void writeTensorData(GgufExport& x, gguf::Writer& writer, const GgufTensors& ten
         torch::NoGradGuard ng;
         writeBlock(x, writer, i, tensors.blockNames[static_cast<size_t>(i)]);
         if (x.progress)
-            x.progress({i + 1, m.numLayers + 1, "wrote block " + std::to_string(i)});
+            x.progress(exportProgress(x.clock, i + 1, m.numLayers + 1, "wrote block " + std::to_string(i)));
     }
     checkCancelled(x);
     put(x, writer, "output_norm.weight",
@@ -847,7 +848,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     if (fs::exists(run.modelDir / "quantization.safetensors"))
         quant = std::make_unique<SafetensorsFile>((run.modelDir / "quantization.safetensors").string());
     GgufExport x{o, progress, cancel, run, ck, m, target, quant.get(), planGguf(o, run, ck, target, quant.get()),
-                 blockLayout(m), {}};
+                 blockLayout(m), {}, {}};
 
     const gguf::Vocabulary vocab = readGgufVocabulary(x);
     gguf::Metadata md = ggufMetadata(x, vocab);
@@ -871,7 +872,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
     x.result.files = {staged.destination().filename().string()};
     x.result.shards = 1;
     if (progress)
-        progress({m.numLayers + 1, m.numLayers + 1, "done"});
+        progress(exportProgress(x.clock, m.numLayers + 1, m.numLayers + 1, "done"));
     x.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return x.result;
 }

@@ -6,6 +6,7 @@
 #include "aq/quant_config.h"
 #include "checkpoint.h"
 #include "model.h"
+#include "progress_clock.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
@@ -87,6 +88,15 @@ private:
     bool m_hadOld = false;
     bool m_published = false;
 };
+
+/// An export's progress: `done` of `total` units at the pace `clock` measures, and what is being written.
+inline ExportProgress exportProgress(const ProgressClock& clock, int64_t done, int64_t total, std::string stage)
+{
+    ExportProgress p;
+    static_cast<Progress&>(p) = clock.at(done, total);
+    p.stage = std::move(stage);
+    return p;
+}
 
 /// The GGUF export (export_gguf.cpp); exportRun() hands GGUF requests to it.
 ExportResult exportGguf(const ExportOptions& options, const ExportProgressFn& progress, const std::atomic<bool>* cancel);

@@ -1,4 +1,5 @@
 #include "perplexity.h"
+#include "progress_clock.h"
 
 #include "aq/device.h"
 #include "aq/error.h"
@@ -70,6 +71,7 @@ EvalResult perplexityOfTokens(const CausalLM& model, const std::vector<int32_t>&
     r.textTokens = static_cast<int64_t>(tokens.size());
     r.tokensEvaluated = windows * seqlen;
     const auto t0 = std::chrono::steady_clock::now();
+    const ProgressClock clock;
     double sum = 0, refSum = 0, klSum = 0;
     int64_t positions = 0, agree = 0;
     try {
@@ -99,9 +101,7 @@ EvalResult perplexityOfTokens(const CausalLM& model, const std::vector<int32_t>&
             }
             if (progress) {
                 EvalProgress p;
-                p.windowsDone = w + n;
-                p.windowsTotal = windows;
-                p.elapsedSeconds = secondsSince(t0);
+                static_cast<Progress&>(p) = clock.at(w + n, windows);
                 p.runningPerplexity = std::exp(sum / static_cast<double>(w + n));
                 progress(p);
             }

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "torch_util.h"
 #include "transforms.h"
+#include "progress_clock.h"
 #include "verify_internal.h"
 
 #include <cmath>
@@ -326,10 +327,11 @@ void throwIfCancelled(const std::atomic<bool>* cancel)
 
 /// An export folder and its run, opened once, with what the verification's steps fill in.
 struct FolderVerification {
-    FolderVerification(const VerifyOptions& options, const std::atomic<bool>* cancelFlag, VerifyResult& result)
+    FolderVerification(const VerifyOptions& options, const ProgressFn& progressFn, const CancelToken* cancelFlag,
+                       VerifyResult& result)
         : o(options), cancel(cancelFlag), r(result), problems(result.problems), runDir(options.runDir),
           exportDir(options.exportDir), device(parseDevice(options.device)), runCk((runDir / "model").string()),
-          ex(options.exportDir), rm(runCk.config()), em(ex.config())
+          ex(options.exportDir), rm(runCk.config()), em(ex.config()), progress(progressFn)
     {
     }
 
@@ -346,8 +348,16 @@ struct FolderVerification {
     json qc;           ///< the export's quantization_config (an empty object when it has none)
     ExportedModel model;
     bool decodable = true;
+    const ProgressFn& progress;
+    const ProgressClock clock;
 
     void checkCancel() const { throwIfCancelled(cancel); }
+    /// Progress in blocks, and one unit more for the logits.
+    void reportProgress(int64_t done) const
+    {
+        if (progress)
+            progress(clock.at(done, rm.numLayers + 1));
+    }
     torch::Tensor loadF32(const std::string& name) const { return ex.load(name).to(device, torch::kFloat32); }
     torch::Tensor loadOpt(const std::string& name) const { return ex.contains(name) ? loadF32(name) : torch::Tensor(); }
 };
@@ -624,16 +634,16 @@ void summarise(FolderVerification& v)
 }  // namespace
 }  // namespace detail
 
-VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cancel)
+VerifyResult verifyExport(const VerifyOptions& o, const ProgressFn& progress, const CancelToken* cancel)
 {
     using namespace detail;
     if (looksLikeGguf(o.exportDir))
-        return verifyGgufExport(o, cancel);
+        return verifyGgufExport(o, progress, cancel);
     VerifyResult r;
     // The run: finished, with its model.
     const std::string sourceModel = readRun(o.runDir).sourceModel;  // a finished run, checked as export checks it
     requireExportFolder(o.exportDir);
-    FolderVerification v(o, cancel, r);
+    FolderVerification v(o, progress, cancel, r);
     r.runActivationBits = v.rm.activationBits;
     readExportConfig(v);
     checkLoaderKeys(v);
@@ -646,6 +656,7 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
         for (int64_t i = 0; i < v.rm.numLayers; ++i) {
             v.checkCancel();
             v.model.blocks.push_back(readBlock(v, i, linears));
+            v.reportProgress(i + 1);
         }
         readOutsideBlocks(v);
         if (!v.decodable) {
@@ -654,6 +665,7 @@ VerifyResult verifyExport(const VerifyOptions& o, const std::atomic<bool>* cance
             return r;
         }
         compareFolderLogits(v, sourceModel);
+        v.reportProgress(v.rm.numLayers + 1);
     } catch (const Error&) {
         throw;
     } catch (...) {

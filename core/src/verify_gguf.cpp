@@ -1,5 +1,6 @@
 // Verification of a GGUF export against its run: metadata, vocabulary, every tensor (the run's integer grid exactly
 // for the block types) and the logits of both models. Reads the file with gguf_reader only, never with the writer.
+#include "progress_clock.h"
 #include "verify_internal.h"
 
 #include "aq/error.h"
@@ -604,11 +605,12 @@ void throwIfCancelled(const std::atomic<bool>* cancel)
 /// A GGUF file and its run, opened once, with what the verification's steps fill in. Construction reads the run,
 /// opens the file and the run's model, and refuses a run that is not of the LLaMA family.
 struct GgufVerification {
-    GgufVerification(const VerifyOptions& options, const std::atomic<bool>* cancelFlag, VerifyResult& result)
+    GgufVerification(const VerifyOptions& options, const ProgressFn& progressFn, const CancelToken* cancelFlag,
+                     VerifyResult& result)
         : o(options), cancel(cancelFlag), r(result), report(result),
           run(readRun(options.runDir)),  // a finished run, checked as export checks it
           gg(options.exportDir), device(parseDevice(options.device)), modelDir(fs::path(options.runDir) / "model"),
-          runCk(modelDir.string()), rm(runCk.config())
+          runCk(modelDir.string()), rm(runCk.config()), progress(progressFn)
     {
         if (rm.arch != Architecture::Llama)
             badInput("the run is of a " + rm.modelType +
@@ -634,6 +636,15 @@ struct GgufVerification {
     BlockLayout layout;
     ExportedModel model;
     bool complete = true;  ///< every tensor the logits need was read
+    const ProgressFn& progress;
+    const ProgressClock clock;
+    int64_t progressTotal = 1;  ///< the file's tensors, and one unit more for the logits
+
+    void reportProgress(int64_t done) const
+    {
+        if (progress)
+            progress(clock.at(done, progressTotal));
+    }
     // Which kinds of comparison were made, for their notes.
     bool anyGrid = false, anyFloatLinear = false, anyKQuant = false, anyQ6kEmbedding = false;
 };
@@ -941,9 +952,12 @@ void compareTensors(GgufVerification& v)
     v.model.config.activationBits = 16;
     v.model.blocks.resize(static_cast<size_t>(v.rm.numLayers));
     v.r.maxWeightDiff = 0;
+    v.progressTotal = static_cast<int64_t>(sources.size()) + 1;
+    int64_t done = 0;
     for (const auto& [gname, src] : sources) {
         throwIfCancelled(v.cancel);
         compareTensor(v, gname, src);
+        v.reportProgress(++done);
     }
 }
 
@@ -1024,11 +1038,11 @@ void compareGgufLogits(GgufVerification& v, const Tokenizer& tokenizer)
 
 }  // namespace
 
-VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* cancel)
+VerifyResult verifyGgufExport(const VerifyOptions& o, const ProgressFn& progress, const CancelToken* cancel)
 {
     VerifyResult r;
     r.format = "gguf";
-    GgufVerification v(o, cancel, r);
+    GgufVerification v(o, progress, cancel, r);
     checkArchitecture(v);
 
     // Vocabulary.
@@ -1047,6 +1061,7 @@ VerifyResult verifyGgufExport(const VerifyOptions& o, const std::atomic<bool>* c
         v.model.lmHead = v.model.embed;
 
     compareGgufLogits(v, *tokenizer);
+    v.reportProgress(v.progressTotal);
     if (r.runActivationBits < 16)
         r.notes.push_back("the run's model quantizes activations to " + std::to_string(r.runActivationBits) +
                           " bits, the file does not: logits and perplexity differ by design");

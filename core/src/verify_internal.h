@@ -40,6 +40,6 @@ void compareLogits(const CausalLM& reference, const ExportedModel& model, const 
                    const std::function<void()>& checkCancel);
 
 /// verifyExport for a GGUF file (verify_gguf.cpp).
-VerifyResult verifyGgufExport(const VerifyOptions& options, const std::atomic<bool>* cancel);
+VerifyResult verifyGgufExport(const VerifyOptions& options, const ProgressFn& progress, const CancelToken* cancel);
 
 }  // namespace aq::detail

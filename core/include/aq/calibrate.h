@@ -8,6 +8,7 @@
 #include "aq/distributed.h"
 #include "aq/model_config.h"
 #include "aq/quant_config.h"
+#include "aq/progress.h"
 #include "aq/stage.h"
 
 #include <atomic>
@@ -142,6 +143,9 @@ public:
     virtual void recovery(const Recovery& r) {}
     virtual void blockFinished(const BlockSummary& b) {}
     virtual void log(const std::string& line) {}
+    /// How far the whole run has come: training steps over every block (blocks when nothing is trained), with the
+    /// time left at the pace so far. Sent with step reports (throttled like them) and at each epoch's and block's end.
+    virtual void progress(const Progress& p) {}
 };
 
 struct CalibrationRequest {
@@ -175,6 +179,6 @@ struct CalibrationResult {
 /// when another rank of a data-parallel run stops). A cancelled or failed run never leaves a `model/` folder that looks
 /// complete. On ranks other than 0 the result carries no model folder and no perplexities.
 CalibrationResult runCalibration(const CalibrationRequest& request, CalibrationObserver* observer = nullptr,
-                                 const std::atomic<bool>* cancel = nullptr);
+                                 const CancelToken* cancel = nullptr);
 
 }  // namespace aq

@@ -1,6 +1,8 @@
 #pragma once
 /// Perplexity evaluation (spec §8.1): tokenize the whole text once with BOS, cut it into disjoint windows of
 /// `seqlen` tokens (the remainder is dropped), PPL = exp(mean over windows of the mean next-token cross-entropy).
+#include "aq/progress.h"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -20,10 +22,8 @@ struct EvalOptions {
     std::string referenceModelDir;
 };
 
-struct EvalProgress {
-    int64_t windowsDone = 0;
-    int64_t windowsTotal = 0;
-    double elapsedSeconds = 0;
+/// Progress in windows, with the perplexity of the windows done so far.
+struct EvalProgress : Progress {
     double runningPerplexity = 0;
 };
 
@@ -52,7 +52,7 @@ using EvalProgressFn = std::function<void(const EvalProgress&)>;
 /// `cancel`, when given, is polled between windows; a set flag ends the call with Error(Cancelled).
 /// Throws aq::Error: BadInput (files, options, text too short), OutOfMemory (names the setting to lower).
 EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& textPath, const EvalOptions& options,
-                              const EvalProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
+                              const EvalProgressFn& progress = {}, const CancelToken* cancel = nullptr);
 
 /// Reads a UTF-8 text file for evaluation or calibration; rejects missing, empty and non-UTF-8 files.
 std::string readTextForModel(const std::string& path);

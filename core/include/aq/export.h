@@ -6,6 +6,7 @@
 /// calls its progress callback on that thread. Results are plain values owned by the caller.
 #include "aq/calibrate.h"
 #include "aq/model_config.h"
+#include "aq/progress.h"
 
 #include <atomic>
 #include <cstdint>
@@ -47,9 +48,8 @@ struct ExportOptions {
                                     ///< as llama.cpp's k-quant file types store them, instead of --dtype floats
 };
 
-struct ExportProgress {
-    int64_t done = 0;               ///< shards written
-    int64_t total = 0;
+/// Progress in shards (safetensors formats) or blocks (gguf) written, with what is being written.
+struct ExportProgress : Progress {
     std::string stage;
 };
 using ExportProgressFn = std::function<void(const ExportProgress&)>;
@@ -80,7 +80,7 @@ struct ExportResult {
 /// run, a configuration the format cannot hold exactly, a layer that cannot be packed (named), an existing outDir
 /// without force, an unwritable or full destination), Cancelled, Internal.
 ExportResult exportRun(const ExportOptions& options, const ExportProgressFn& progress = {},
-                       const std::atomic<bool>* cancel = nullptr);
+                       const CancelToken* cancel = nullptr);
 
 // ---- Verification ----
 
@@ -127,8 +127,10 @@ struct VerifyResult {
 /// Reloads an export through decoding code that is independent of the packer and compares it with the run's model:
 /// per-tensor differences, logits, KL divergence, top-1 agreement and perplexity of both. Problems in the export
 /// (a zero point or code out of range, wrong shapes or dtypes, missing tensors) are reported in `problems`, never
-/// ignored. Throws aq::Error for unreadable inputs (BadInput), Cancelled, OutOfMemory.
-VerifyResult verifyExport(const VerifyOptions& options, const std::atomic<bool>* cancel = nullptr);
+/// ignored. Progress is in blocks (a folder) or tensors (a GGUF file), plus one unit for the logits. Throws aq::Error
+/// for unreadable inputs (BadInput), Cancelled, OutOfMemory.
+VerifyResult verifyExport(const VerifyOptions& options, const ProgressFn& progress = {},
+                          const CancelToken* cancel = nullptr);
 
 // ---- Pre-flight deployability check ----
 

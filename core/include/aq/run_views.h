@@ -38,6 +38,6 @@ RunViewsSummary inspectRunViews(const std::string& runDir);
 /// set, stops between blocks with aq::Error(Cancelled). `blockLimit` >= 0 replays only the blocks below it (the
 /// finished blocks of a run about to be resumed: a later block's file may be one the engine will redo).
 RunViewsSummary replayRunViews(const std::string& runDir, CalibrationObserver& observer,
-                               const std::atomic<bool>* cancel = nullptr, int blockLimit = -1);
+                               const CancelToken* cancel = nullptr, int blockLimit = -1);
 
 }  // namespace aq
