@@ -45,11 +45,7 @@ constexpr double kHalfPrecisionBufferBytes = double(1ll << 30);
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-void checkCancel(const std::atomic<bool>* cancel)
-{
-    if (cancel && cancel->load())
-        throw Error(ErrorCode::Cancelled, "calibration cancelled");
-}
+void checkCancel(const std::atomic<bool>* cancel) { throwIfCancelled(cancel, "calibration"); }
 
 namespace {
 

@@ -319,13 +319,6 @@ struct SafetensorsExport {
     json weightMap = json::object();         ///< tensor name -> shard file, for the index
 };
 
-/// The cancellation checkpoint between the export's steps.
-void checkCancelled(const SafetensorsExport& x)
-{
-    if (x.cancel && x.cancel->load())
-        throw Error(ErrorCode::Cancelled, "export cancelled; '" + x.o.outDir + "' was not written");
-}
-
 /// Refuses what the target architecture cannot hold: dense post-norm matrices (unless hf with --allow-extension) and
 /// a final norm bias of the LLaMA family.
 void checkTargetHolds(const SafetensorsExport& x)
@@ -421,11 +414,11 @@ void writeShards(SafetensorsExport& x, const fs::path& tmp)
 {
     const int64_t numShards = x.m.numLayers + 1;
     for (int64_t i = 0; i < x.m.numLayers; ++i) {
-        checkCancelled(x);
+        throwIfExportCancelled(x.cancel, x.o.outDir);
         torch::NoGradGuard ng;
         writeShard(x, tmp, i, numShards, blockTensors(x, i));
     }
-    checkCancelled(x);
+    throwIfExportCancelled(x.cancel, x.o.outDir);
     NamedTensors rest;
     for (const auto& name : x.ck.names())
         if (name.find(".layers.") == std::string::npos)
@@ -588,7 +581,7 @@ ExportResult exportRun(const ExportOptions& o, const ExportProgressFn& progress,
         addNotes(x);
         writeExtensionNote(x, tmp);
         writeSidecar(x, tmp, aqBlock);
-        checkCancelled(x);
+        throwIfExportCancelled(x.cancel, x.o.outDir);
 
         staged.publish();
     } catch (...) {

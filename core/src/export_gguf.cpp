@@ -531,13 +531,6 @@ struct GgufExport {
     const ProgressClock clock;
 };
 
-/// The cancellation checkpoint between blocks.
-void checkCancelled(const GgufExport& x)
-{
-    if (x.cancel && x.cancel->load())
-        throw Error(ErrorCode::Cancelled, "export cancelled; '" + x.o.outDir + "' was not written");
-}
-
 /// The vocabulary to embed, from the source model's tokenizer files that the run's model folder carries.
 gguf::Vocabulary readGgufVocabulary(const GgufExport& x)
 {
@@ -749,13 +742,13 @@ void writeTensorData(GgufExport& x, gguf::Writer& writer, const GgufTensors& ten
     if (tensors.ropeFreqs)
         put(x, writer, "rope_freqs.weight", floatBytes("rope_freqs", ropeFrequencyFactors(m), GgmlType::F32));
     for (int64_t i = 0; i < m.numLayers; ++i) {
-        checkCancelled(x);
+        throwIfExportCancelled(x.cancel, x.o.outDir);
         torch::NoGradGuard ng;
         writeBlock(x, writer, i, tensors.blockNames[static_cast<size_t>(i)]);
         if (x.progress)
             x.progress(exportProgress(x.clock, i + 1, m.numLayers + 1, "wrote block " + std::to_string(i)));
     }
-    checkCancelled(x);
+    throwIfExportCancelled(x.cancel, x.o.outDir);
     put(x, writer, "output_norm.weight",
         floatBytes("model.norm.weight", x.ck.load("model.norm.weight"), GgmlType::F32));
     if (tensors.untied)
@@ -861,7 +854,7 @@ ExportResult exportGguf(const ExportOptions& o, const ExportProgressFn& progress
         gguf::Writer writer(staged.temporary().string(), md, tensors.infos);
         writeTensorData(x, writer, tensors);
         writer.finish();
-        checkCancelled(x);
+        throwIfExportCancelled(x.cancel, x.o.outDir);
         staged.publish();
     } catch (...) {
         rethrowExportFailure(staged, "export needs about one block in memory; free host memory");

@@ -2,6 +2,7 @@
 // What every export of a run shares: reading the finished run, choosing the stock architecture its tensors fit, and
 // folding a block into that architecture's tensors; plus the temporary-then-rename publishing of the result
 // (internal: exposes torch and json).
+#include "aq/error.h"
 #include "aq/export.h"
 #include "aq/quant_config.h"
 #include "checkpoint.h"
@@ -88,6 +89,13 @@ private:
     bool m_hadOld = false;
     bool m_published = false;
 };
+
+/// Throws Error(Cancelled) when `cancel` is set, saying that `outDir` was not written.
+inline void throwIfExportCancelled(const CancelToken* cancel, const std::string& outDir)
+{
+    if (cancel && cancel->load())
+        throw Error(ErrorCode::Cancelled, "export cancelled; '" + outDir + "' was not written");
+}
 
 /// An export's progress: `done` of `total` units at the pace `clock` measures, and what is being written.
 inline ExportProgress exportProgress(const ProgressClock& clock, int64_t done, int64_t total, std::string stage)

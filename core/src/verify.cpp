@@ -318,13 +318,6 @@ void compareLogits(const CausalLM& reference, const ExportedModel& model, const 
 
 namespace {
 
-/// Throws Cancelled once `cancel` is set.
-void throwIfCancelled(const std::atomic<bool>* cancel)
-{
-    if (cancel && cancel->load())
-        throw Error(ErrorCode::Cancelled, "verification cancelled");
-}
-
 /// An export folder and its run, opened once, with what the verification's steps fill in.
 struct FolderVerification {
     FolderVerification(const VerifyOptions& options, const ProgressFn& progressFn, const CancelToken* cancelFlag,
@@ -351,7 +344,7 @@ struct FolderVerification {
     const ProgressFn& progress;
     const ProgressClock clock;
 
-    void checkCancel() const { throwIfCancelled(cancel); }
+    void checkCancel() const { throwIfCancelled(cancel, "verification"); }
     /// Progress in blocks, and one unit more for the logits.
     void reportProgress(int64_t done) const
     {

@@ -595,13 +595,6 @@ double blockRoundingTolerance(const GgufBlockCodes& bc)
     return tol;
 }
 
-/// Throws Cancelled once `cancel` is set.
-void throwIfCancelled(const std::atomic<bool>* cancel)
-{
-    if (cancel && cancel->load())
-        throw Error(ErrorCode::Cancelled, "verification cancelled");
-}
-
 /// A GGUF file and its run, opened once, with what the verification's steps fill in. Construction reads the run,
 /// opens the file and the run's model, and refuses a run that is not of the LLaMA family.
 struct GgufVerification {
@@ -955,7 +948,7 @@ void compareTensors(GgufVerification& v)
     v.progressTotal = static_cast<int64_t>(sources.size()) + 1;
     int64_t done = 0;
     for (const auto& [gname, src] : sources) {
-        throwIfCancelled(v.cancel);
+        throwIfCancelled(v.cancel, "verification");
         compareTensor(v, gname, src);
         v.reportProgress(++done);
     }
@@ -1028,7 +1021,7 @@ void compareGgufLogits(GgufVerification& v, const Tokenizer& tokenizer)
             badInput("the text has fewer than " + std::to_string(r.seqlen) + " tokens; lower --seqlen");
         CausalLM reference(v.runCk, v.device, torch::kFloat32);
         compareLogits(reference, v.model, tokens, v.o.maxWindows, !textPath.empty(), v.device, r,
-                      [&v]() { throwIfCancelled(v.cancel); });
+                      [&v]() { throwIfCancelled(v.cancel, "verification"); });
     } catch (const Error&) {
         throw;
     } catch (...) {
