@@ -852,7 +852,7 @@ private slots:
         for (const auto& t : r.transforms)
             stays = stays || (t.active && !t.folds && contains(t.transform, "P1"));
         QVERIFY(stays);
-        QVERIFY(!r.advice.empty() && contains(r.advice[0], "--no-ln-matrix"));
+        QVERIFY(!r.advice.empty() && contains(aq::commandLineAdvice(r.advice[0]), "--no-ln-matrix"));
         // Deployable: vector transforms, zero in range.
         c.lnMatrix = false;
         QCOMPARE(verdict(aq::preflight(demo, c), F::Awq), D::Conditional);

@@ -120,7 +120,7 @@ private slots:
         o.device = "tpu";
         expectBadInput(dir, (d / "ok.txt").string(), o, "is not valid");
         o.device = "cpu";
-        o.dtype = "float16";
+        o.dtype = aq::FloatType::Float16;
         expectBadInput(dir, (d / "ok.txt").string(), o, "only supported on CUDA");
         // Missing tokenizer: a copy of the model folder without tokenizer files.
         const fs::path m = d / "model";

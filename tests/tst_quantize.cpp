@@ -435,12 +435,12 @@ private slots:
             std::vector<aq::MatrixDiagnostics> diags;
             void matrixSnapshot(const aq::MatrixSnapshot& s) override
             {
-                if (s.transform == "out")
+                if (s.transform == aq::Site::Out)
                     out.push_back(s);
             }
             void matrixDiagnostics(const aq::MatrixDiagnostics& d) override
             {
-                if (d.transform == "out")
+                if (d.transform == aq::Site::Out)
                     diags.push_back(d);
             }
         } spy;

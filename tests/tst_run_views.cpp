@@ -41,19 +41,19 @@ public:
     }
     void matrixDiagnostics(const aq::MatrixDiagnostics& d) override
     {
-        add("diag " + d.transform, d.block, {d.epoch, d.size, d.nonDominantRows, d.bandWidth},
+        add(std::string("diag ") + aq::siteName(d.transform), d.block, {d.epoch, d.size, d.nonDominantRows, d.bandWidth},
             {d.minMargin, d.medianMargin, d.conditionEstimate}, {&d.rowMargins});
     }
     void matrixSnapshot(const aq::MatrixSnapshot& m) override
     {
-        add("snap " + m.transform, m.block, {m.epoch, m.rows, m.cols, m.stride}, {}, {&m.values, &m.mask});
+        add(std::string("snap ") + aq::siteName(m.transform), m.block, {m.epoch, m.rows, m.cols, m.stride}, {}, {&m.values, &m.mask});
     }
     void activationProfile(const aq::ActivationProfile& a) override
     {
         std::string layers;
         for (const auto& l : a.layers)
             layers += " " + l;
-        add("act " + a.site + layers, a.block, {}, {}, {&a.absMaxBefore, &a.absMaxAfter});
+        add(std::string("act ") + aq::siteName(a.site) + layers, a.block, {}, {}, {&a.absMaxBefore, &a.absMaxAfter});
     }
     void weightHistogram(const aq::WeightHistogram& h) override
     {

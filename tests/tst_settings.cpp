@@ -295,7 +295,7 @@ private slots:
         QCOMPARE(run.blocks.size(), size_t(1));
         QCOMPARE(*run.blocks[0].finalLoss, 0.25);
         QCOMPARE(run.blocks[0].recoveries, 1);
-        QCOMPARE(run.blocks[0].epochs[0].minMargins.at("qkv"), 0.125);
+        QCOMPARE(run.blocks[0].epochs[0].minMargins.at(aq::Site::Qkv), 0.125);
         QCOMPARE(run.recoveries, 1);
         QCOMPARE(run.versions.at("affinequant"), std::string("0.1.0"));
         QVERIFY(!aq::readRunProgress(dir.string()));  // finished: nothing to resume

@@ -395,6 +395,35 @@ private slots:
         QVERIFY2(glance.contains(QStringLiteral("Runs only inside AffineQuant Studio")), qPrintable(glance));
     }
 
+    // Pre-flight advice names what to change by id: the window shows its control's label as a link, never the
+    // command line's option, and following the link focuses that control.
+    void deployabilityAdviceNamesAndFocusesTheControl()
+    {
+        MainWindow w;
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
+        QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a16g128")));
+        aq::QuantConfig c = w.configPanel()->config();
+        c.lnMatrix = true;
+        w.configPanel()->setConfig(c);
+        QLabel* label = w.configPanel()->deployabilityLabel();
+        const QString text = label->text();
+        QVERIFY2(text.contains(QStringLiteral("href=\"setting:ln_matrix\"")), qPrintable(text));
+        QVERIFY2(text.contains(settingLabel(QStringLiteral("ln_matrix")).toHtmlEscaped()), qPrintable(text));
+        QVERIFY2(!text.contains(QStringLiteral("--no-ln-matrix")), qPrintable(text));
+        // The command line says the same advice with its option.
+        const aq::PreflightReport report = aq::preflight(w.modelPanel()->summary()->config, c);
+        QVERIFY(!report.advice.empty());
+        QCOMPARE(report.advice[0].setting, std::string("ln_matrix"));
+        QVERIFY(aq::commandLineAdvice(report.advice[0]).rfind("--no-ln-matrix: ", 0) == 0);
+
+        QApplication::setActiveWindow(&w);
+        QWidget* field = w.configPanel()->field(QStringLiteral("ln_matrix"));
+        QVERIFY(field && !field->hasFocus());
+        emit label->linkActivated(QStringLiteral("setting:ln_matrix"));
+        QTRY_VERIFY(field->hasFocus());
+    }
+
     void exportsFinishedRun()
     {
         MainWindow w;
@@ -790,7 +819,7 @@ private slots:
         connect(w.worker(), &CalibrationWorker::lossesReady, this,
                 [&] { statesWhileTraining << w.stateLabel()->text(); });
         const QMetaObject::Connection stop = connect(w.worker(), &CalibrationWorker::blockEnded, this,
-                                                     [&](const BlockInfo& b) {
+                                                     [&](const aq::BlockSummary& b) {
             if (b.block == 1)
                 w.cancelRun();
         });
@@ -1474,7 +1503,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
         double seconds = 0;
         for (const QList<QVariant>& b : blocks)
-            seconds += b.first().value<BlockInfo>().seconds;
+            seconds += b.first().value<aq::BlockSummary>().seconds;
         qInfo("estimated %.1f s, the run's blocks took %.1f s", estimate, seconds);
         QVERIFY2(seconds > estimate / 4 && seconds < estimate * 4,
                  qPrintable(QStringLiteral("estimated %1 s, took %2 s").arg(estimate).arg(seconds)));
@@ -1536,7 +1565,7 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);  // the estimate in the model panel
         bool shotRunning = false, shotEvaluating = false;
         const QMetaObject::Connection blocks = connect(w.worker(), &CalibrationWorker::blockEnded, this,
-                                                       [&](const BlockInfo& b) {
+                                                       [&](const aq::BlockSummary& b) {
             if (b.block == 1 && !shotRunning) {
                 shotRunning = true;
                 w.tabs()->setCurrentIndex(MainWindow::TabLoss);
@@ -1727,7 +1756,7 @@ private slots:
             QMap<QPair<int, QString>, aq::ActivationProfile> p;
             void activationProfile(const aq::ActivationProfile& a) override
             {
-                p.insert({a.block, QString::fromStdString(a.site)}, a);
+                p.insert({a.block, QString::fromLatin1(aq::siteName(a.site))}, a);
             }
         };
         auto profile = [&](const std::string& model, const char* run) {

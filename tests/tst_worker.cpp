@@ -14,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QSet>
 #include <QTemporaryDir>
 #include <QThread>
@@ -113,9 +114,13 @@ private slots:
         QSignalSpy cancelled(m_worker, &CalibrationWorker::cancelled);
 
         // Signals must be delivered on the GUI thread, queued from the worker's.
+        // The connection ends with this function: the worker outlives it, and a later run must not write to the
+        // flag once this frame is gone.
         bool allOnGuiThread = true;
-        connect(m_worker, &CalibrationWorker::lossesReady, this,
-                [&] { allOnGuiThread = allOnGuiThread && QThread::currentThread() == thread(); });
+        const QMetaObject::Connection onGuiThread = connect(m_worker, &CalibrationWorker::lossesReady, this, [&] {
+            allOnGuiThread = allOnGuiThread && QThread::currentThread() == thread();
+        });
+        const auto disconnectAtEnd = qScopeGuard([&] { disconnect(onGuiThread); });
 
         m_worker->start(request);
         QVERIFY(m_worker->isBusy());
@@ -134,7 +139,7 @@ private slots:
         QVERIFY(losses.count() >= 1);
         int points = 0;
         for (const QList<QVariant>& args : losses)
-            points += int(args.at(0).value<QVector<StepLossPoint>>().size());
+            points += int(args.at(0).value<QVector<aq::StepLoss>>().size());
         QVERIFY(points >= numBlocks * 2);  // at least the last step of every epoch
         QVERIFY(diagnostics.count() >= numBlocks * 2);
         QVERIFY(snapshots.count() >= numBlocks * 2);
@@ -143,11 +148,11 @@ private slots:
         QCOMPARE(frame.values.size(), qsizetype(frame.rows) * frame.cols);
         QVERIFY(profiles.count() >= numBlocks);
         QVERIFY(histograms.count() >= numBlocks);
-        const auto d = diagnostics.first().at(0).value<MatrixDiagnosticsInfo>();
-        QCOMPARE(d.rowMargins.size(), qsizetype(d.size));
+        const auto d = diagnostics.first().at(0).value<aq::MatrixDiagnostics>();
+        QCOMPARE(qsizetype(d.rowMargins.size()), qsizetype(d.size));
 
-        const auto outcome = finished.first().at(0).value<RunOutcome>();
-        QCOMPARE(outcome.runDir, runDir);
+        const auto outcome = finished.first().at(0).value<aq::CalibrationResult>();
+        QCOMPARE(QString::fromStdString(outcome.runDir), runDir);
         QVERIFY(outcome.fpPerplexity > 1);
         QVERIFY(outcome.rtnPerplexity > 1);
         QVERIFY(outcome.quantPerplexity > 1);
@@ -268,14 +273,14 @@ private slots:
         QCOMPARE(blocks.count(), numBlocks);
         QCOMPARE(epochs.count(), numBlocks * 2);
         for (const QList<QVariant>& args : blocks) {
-            const auto b = args.at(0).value<BlockInfo>();
+            const auto b = args.at(0).value<aq::BlockSummary>();
             QVERIFY(std::isfinite(b.initialLoss) && std::isfinite(b.finalLoss) && b.finalLoss >= 0);
         }
         // Loss samples: at least the last step of every epoch, all finite, every block present.
         QSet<int> lossBlocks;
         int points = 0;
         for (const QList<QVariant>& args : losses)
-            for (const StepLossPoint& p : args.at(0).value<QVector<StepLossPoint>>()) {
+            for (const aq::StepLoss& p : args.at(0).value<QVector<aq::StepLoss>>()) {
                 QVERIFY2(std::isfinite(p.loss) && p.loss >= 0, qPrintable(QString::number(p.loss)));
                 lossBlocks.insert(p.block);
                 ++points;
@@ -294,10 +299,10 @@ private slots:
         // Margins: one per row of every matrix, finite, the minimum among them.
         QVERIFY(diagnostics.count() >= numBlocks * 2);
         for (const QList<QVariant>& args : diagnostics) {
-            const auto d = args.at(0).value<MatrixDiagnosticsInfo>();
+            const auto d = args.at(0).value<aq::MatrixDiagnostics>();
             QVERIFY(d.size > 0);
-            QCOMPARE(d.rowMargins.size(), qsizetype(d.size));
-            float lowest = d.rowMargins.first();
+            QCOMPARE(qsizetype(d.rowMargins.size()), qsizetype(d.size));
+            float lowest = d.rowMargins.front();
             for (float m : d.rowMargins) {
                 QVERIFY(std::isfinite(m));
                 lowest = std::min(lowest, m);

@@ -10,6 +10,7 @@
 // product too. --threads: the CPU thread policy's core count (aq::configureCpu, as every command applies it; 0 =
 // automatic). Prints TFLOP/s on a GPU, GFLOP/s on the CPU.
 #include "aq/device.h"
+#include "aq/float_type.h"
 #include "cpu_parallel.h"
 #include "torch_util.h"
 
@@ -19,6 +20,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 
 int main(int argc, char** argv)
@@ -31,7 +33,10 @@ int main(int argc, char** argv)
         const torch::Device dev = aq::detail::parseDevice(opt["device"]);
         if (dev.is_cpu())
             aq::configureCpu(std::stoi(opt["threads"]));
-        const auto dtype = dev.is_cpu() ? torch::kFloat32 : aq::detail::parseDtype(opt["dtype"], dev);
+        const std::optional<aq::FloatType> floatType = aq::parseFloatType(opt["dtype"]);
+        if (!dev.is_cpu() && !floatType)
+            aq::badInput("dtype '" + opt["dtype"] + "' is not valid: use float32, float16 or bfloat16");
+        const auto dtype = dev.is_cpu() ? torch::kFloat32 : aq::detail::scalarType(*floatType, dev);
         int64_t m = std::stoll(opt["size"]), k = m, n = m;
         if (opt.count("shape") &&
             std::sscanf(opt["shape"].c_str(), "%" SCNd64 "x%" SCNd64 "x%" SCNd64, &m, &k, &n) != 3)

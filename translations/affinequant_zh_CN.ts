@@ -580,6 +580,24 @@
         <source>GPTQ rounding</source>
         <translation>GPTQ 舍入</translation>
     </message>
+    <message>
+        <source>%1: %2</source>
+        <comment>advice: the control to change, then why</comment>
+        <translation>%1：%2</translation>
+    </message>
+    <message>
+        <source>on</source>
+        <translation>开启</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>%1 %2: %3</source>
+        <comment>advice: the control to change, its new value, then why</comment>
+        <translation>%1 %2：%3</translation>
+    </message>
 </context>
 <context>
     <name>aq::gui::EstimatePanel</name>

@@ -7,16 +7,32 @@
 #include "aq/device.h"
 #include "aq/error.h"
 #include "aq/evaluate.h"
+#include "aq/float_type.h"
 #include "aq/model_info.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace aqcli {
+
+namespace {
+
+/// --dtype, by default float32 on a CPU device and float16 otherwise.
+aq::FloatType evalFloatType(const Args& args, const std::string& device)
+{
+    const std::string text = args.str("dtype", aq::isCpuDevice(device) ? "float32" : "float16");
+    const std::optional<aq::FloatType> type = aq::parseFloatType(text);
+    if (!type)
+        aq::badInput("dtype '" + text + "' is not valid: use float32, float16 or bfloat16");
+    return *type;
+}
+
+}  // namespace
 
 int cmdEval(const std::vector<std::string>& argv)
 {
@@ -27,7 +43,6 @@ int cmdEval(const std::vector<std::string>& argv)
     const std::string model = args.required("model");
     const std::string text = args.required("text");
     o.device = args.str("device", "cpu");
-    o.dtype = args.str("dtype", aq::isCpuDevice(o.device) ? "float32" : "float16");
     o.maxWindows = args.integer("max-windows", 0);
     o.batchSize = args.integer("batch-size", 1);
     if (args.has("seqlen")) {
@@ -36,6 +51,7 @@ int cmdEval(const std::vector<std::string>& argv)
         // Default: the protocol's 2048 tokens, or the model's maximum when that is shorter.
         o.seqlen = std::min<int64_t>(2048, aq::inspectModel(model).config.maxPositionEmbeddings);
     }
+    o.dtype = evalFloatType(args, o.device);  // last: its error comes after the other options' errors
     ProgressBar bar("eval");
     const aq::EvalResult r = aq::evaluatePerplexity(
         model, text, o,
@@ -59,7 +75,7 @@ int cmdEval(const std::vector<std::string>& argv)
                             {"load_seconds", r.loadSeconds},
                             {"tokens_per_second", r.tokensPerSecond},
                             {"device", r.device},
-                            {"dtype", r.dtype},
+                            {"dtype", aq::floatTypeName(r.dtype)},
                             {"batch_size", o.batchSize},
                             {"window_nll", r.windowNll}};
         if (!o.referenceModelDir.empty())
@@ -74,8 +90,8 @@ int cmdEval(const std::vector<std::string>& argv)
         if (!o.referenceModelDir.empty())
             std::printf("against %s (perplexity %.4f): mean KL %.6f nats, top-1 agreement %.4f\n",
                         o.referenceModelDir.c_str(), r.referencePerplexity, r.meanKl, r.top1Agreement);
-        std::printf("%s %s: %.1f tokens/s (%.2f s evaluating, %.2f s loading)\n", r.device.c_str(), r.dtype.c_str(),
-                    r.tokensPerSecond, r.seconds, r.loadSeconds);
+        std::printf("%s %s: %.1f tokens/s (%.2f s evaluating, %.2f s loading)\n", r.device.c_str(),
+                    aq::floatTypeName(r.dtype), r.tokensPerSecond, r.seconds, r.loadSeconds);
     }
     return 0;
 }

@@ -6,12 +6,14 @@
 
 #include "aq/error.h"
 #include "aq/export.h"
+#include "aq/float_type.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,15 @@ namespace aqcli {
 namespace {
 
 nlohmann::json notesJson(const std::vector<std::string>& notes) { return nlohmann::json(notes); }
+
+/// --dtype by its full name only (not eval's aliases fp16, bf16); float32 passes here and exportRun refuses it.
+aq::FloatType exportFloatType(const std::string& text)
+{
+    const std::optional<aq::FloatType> type = aq::parseFloatType(text);
+    if (!type || text != aq::floatTypeName(*type))
+        aq::badInput("--dtype must be float16 or bfloat16, not '" + text + "'");
+    return *type;
+}
 
 }  // namespace
 
@@ -31,7 +42,6 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
     o.runDir = args.required("run");
     o.format = aq::parseExportFormat(args.required("format"));
     o.outDir = args.required("out");
-    o.dtype = args.str("dtype", "float16");
     o.force = args.flag("force");
     o.allowExtension = args.flag("allow-extension");
     o.gptqV1 = args.flag("gptq-v1");
@@ -44,6 +54,7 @@ int cmdExport(const std::vector<std::string>& argv, std::atomic<bool>& cancel)
         aq::badInput("--allow-extension applies to --format hf only");
     if (o.gptqV1 && o.format != aq::ExportFormat::Gptq)
         aq::badInput("--gptq-v1 applies to --format gptq only");
+    o.dtype = exportFloatType(args.str("dtype", "float16"));  // last: its error comes after the other options' errors
     ProgressBar bar("export");
     const aq::ExportResult r = aq::exportRun(
         o, [&](const aq::ExportProgress& p) { bar.update(p, o.format == aq::ExportFormat::Gguf ? "blocks" : "shards"); },

@@ -27,7 +27,8 @@ int cmdPreflight(const std::vector<std::string>& argv)
     const aq::PreflightReport r = aq::preflight(model, c);
 
     if (args.flag("json")) {
-        nlohmann::json transforms = nlohmann::json::array(), formats = nlohmann::json::array();
+        nlohmann::json transforms = nlohmann::json::array(), formats = nlohmann::json::array(),
+                       advice = nlohmann::json::array();
         for (const auto& t : r.transforms)
             transforms.push_back({{"transform", t.transform}, {"active", t.active}, {"folds", t.folds}, {"detail", t.detail}});
         for (const auto& f : r.formats)
@@ -36,12 +37,14 @@ int cmdPreflight(const std::vector<std::string>& argv)
                                {"verdict", aq::deployabilityName(f.verdict)},
                                {"exact", f.verdict == aq::Deployability::Exact},
                                {"reason", f.reason}});
+        for (const auto& a : r.advice)
+            advice.push_back(aq::commandLineAdvice(a));
         std::cout << nlohmann::json{{"model", r.model},
                                     {"preset", c.preset},
                                     {"method", aq::methodName(c.method)},
                                     {"transforms", transforms},
                                     {"formats", formats},
-                                    {"advice", r.advice}}
+                                    {"advice", advice}}
                          .dump(2)
                   << "\n";
         return 0;
@@ -63,7 +66,7 @@ int cmdPreflight(const std::vector<std::string>& argv)
     if (!r.advice.empty()) {
         std::printf("\nTo make it deployable\n");
         for (const auto& a : r.advice)
-            std::printf("  %s\n", a.c_str());
+            std::printf("  %s\n", aq::commandLineAdvice(a).c_str());
     }
     return 0;
 }

@@ -14,13 +14,13 @@ namespace aq::gui {
 CalibrationWorker::CalibrationWorker(QObject* parent) : QObject(parent)
 {
     // Queued connections copy the arguments through the meta-type system.
-    qRegisterMetaType<aq::gui::StepLossPoint>();
-    qRegisterMetaType<QVector<aq::gui::StepLossPoint>>();
-    qRegisterMetaType<aq::gui::EpochInfo>();
-    qRegisterMetaType<aq::gui::MatrixDiagnosticsInfo>();
-    qRegisterMetaType<aq::gui::RecoveryInfo>();
-    qRegisterMetaType<aq::gui::BlockInfo>();
-    qRegisterMetaType<aq::gui::RunOutcome>();
+    qRegisterMetaType<aq::StepLoss>();
+    qRegisterMetaType<QVector<aq::StepLoss>>();
+    qRegisterMetaType<aq::EpochSummary>();
+    qRegisterMetaType<aq::MatrixDiagnostics>();
+    qRegisterMetaType<aq::Recovery>();
+    qRegisterMetaType<aq::BlockSummary>();
+    qRegisterMetaType<aq::CalibrationResult>();
     qRegisterMetaType<aq::ErrorCode>();
     qRegisterMetaType<aq::Stage>();
     qRegisterMetaType<aq::Progress>();
@@ -52,7 +52,7 @@ void CalibrationWorker::runNow(const aq::CalibrationRequest& request)
         const aq::CalibrationResult result = aq::runCalibration(request, this, &m_cancel);
         flushLosses();
         m_busy.store(false);
-        emit finished(toRunOutcome(result));
+        emit finished(result);
     } catch (const aq::Error& e) {
         flushLosses();
         m_busy.store(false);
@@ -102,7 +102,7 @@ void CalibrationWorker::stage(aq::Stage what, int block, int numBlocks)
 
 void CalibrationWorker::stepLoss(const aq::StepLoss& s)
 {
-    m_pendingLosses.push_back(toStepLoss(s));
+    m_pendingLosses.push_back(s);
     if (m_sinceFlush.elapsed() >= kLossBatchIntervalMs)
         flushLosses();
 }
@@ -110,10 +110,10 @@ void CalibrationWorker::stepLoss(const aq::StepLoss& s)
 void CalibrationWorker::epochFinished(const aq::EpochSummary& e)
 {
     flushLosses();  // the epoch's last losses belong before its summary
-    emit epochEnded(toEpochInfo(e));
+    emit epochEnded(e);
 }
 
-void CalibrationWorker::matrixDiagnostics(const aq::MatrixDiagnostics& d) { emit matrixDiagnosticsReady(toDiagnostics(d)); }
+void CalibrationWorker::matrixDiagnostics(const aq::MatrixDiagnostics& d) { emit matrixDiagnosticsReady(d); }
 
 void CalibrationWorker::matrixSnapshot(const aq::MatrixSnapshot& m) { emit matrixSnapshotReady(toMatrixFrame(m)); }
 
@@ -127,13 +127,13 @@ void CalibrationWorker::weightHistogram(const aq::WeightHistogram& h) { emit wei
 void CalibrationWorker::recovery(const aq::Recovery& r)
 {
     flushLosses();
-    emit recoveryHappened(toRecovery(r));
+    emit recoveryHappened(r);
 }
 
 void CalibrationWorker::blockFinished(const aq::BlockSummary& b)
 {
     flushLosses();
-    emit blockEnded(toBlockInfo(b));
+    emit blockEnded(b);
 }
 
 void CalibrationWorker::log(const std::string& line) { emit logLine(QString::fromStdString(line)); }

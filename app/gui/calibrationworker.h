@@ -1,6 +1,7 @@
 #pragma once
 // Runs a calibration on the thread it lives on (one dedicated QThread) and turns every observer call of the engine
-// into a queued signal carrying Qt value types. Cancel is an atomic flag set directly from the GUI thread and polled
+// into a queued signal carrying the engine's own values (runevents.h registers them) or, for the views, their
+// value types. Cancel is an atomic flag set directly from the GUI thread and polled
 // by the engine between steps; a cancelled run ends with cancelled(), never with failed().
 #include "runevents.h"
 
@@ -45,18 +46,18 @@ public:
 signals:
     void started();
     void stageChanged(aq::Stage what, int block, int numBlocks);
-    void lossesReady(const QVector<aq::gui::StepLossPoint>& points);
-    void epochEnded(const aq::gui::EpochInfo& epoch);
-    void matrixDiagnosticsReady(const aq::gui::MatrixDiagnosticsInfo& diagnostics);
+    void lossesReady(const QVector<aq::StepLoss>& points);
+    void epochEnded(const aq::EpochSummary& epoch);
+    void matrixDiagnosticsReady(const aq::MatrixDiagnostics& diagnostics);
     void matrixSnapshotReady(const aq::widgets::MatrixFrame& frame);
     void activationProfileReady(const aq::widgets::ActivationProfileData& profile);
     void weightHistogramReady(const aq::widgets::WeightHistogramData& histogram);
-    void recoveryHappened(const aq::gui::RecoveryInfo& recovery);
-    void blockEnded(const aq::gui::BlockInfo& block);
+    void recoveryHappened(const aq::Recovery& recovery);
+    void blockEnded(const aq::BlockSummary& block);
     /// The engine's progress over the whole run (the bar and the ETA show it as it is).
     void progressed(const aq::Progress& progress);
     void logLine(const QString& line);
-    void finished(const aq::gui::RunOutcome& outcome);
+    void finished(const aq::CalibrationResult& outcome);
     void failed(aq::ErrorCode code, const QString& detail);
     void cancelled();
 
@@ -79,7 +80,7 @@ private:
     std::atomic<bool> m_cancel{false};
     std::atomic<bool> m_busy{false};
     bool m_priorityLowered = false;  ///< only touched on the worker thread
-    QVector<StepLossPoint> m_pendingLosses;
+    QVector<aq::StepLoss> m_pendingLosses;
     QElapsedTimer m_sinceFlush;
 };
 

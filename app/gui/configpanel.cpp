@@ -368,7 +368,13 @@ QGroupBox* ConfigPanel::buildDeployabilityGroup()
     m_deployability->setObjectName(QStringLiteral("deployability"));
     m_deployability->setTextFormat(Qt::RichText);
     m_deployability->setWordWrap(true);
-    m_deployability->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_deployability->setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::LinksAccessibleByMouse |
+                                             Qt::LinksAccessibleByKeyboard);
+    // Advice names the control to change as a link: following it focuses that control.
+    connect(m_deployability, &QLabel::linkActivated, this, [this](const QString& link) {
+        if (link.startsWith(QLatin1String("setting:")))
+            focusAdvised(link.mid(8));
+    });
     deployLayout->addWidget(m_deployability);
     return deployBox;
 }
@@ -426,6 +432,35 @@ QWidget* ConfigPanel::field(const QString& id) const
 {
     const aq::Setting* setting = aq::findSetting(id.toStdString());
     return setting ? m_fields.value(QLatin1String(setting->id)) : nullptr;
+}
+
+QString ConfigPanel::adviceText(const aq::Advice& a) const
+{
+    // The engine names what to change by id; the window names its control, as a link that focuses it.
+    const QString id = QString::fromStdString(a.setting);
+    QString label = id == QLatin1String("preset") ? tr("&Preset:") : settingLabel(id);
+    label.remove(QLatin1Char('&'));
+    if (label.endsWith(QLatin1Char(':')))
+        label.chop(1);
+    const QString reason = inWindowWords(QString::fromStdString(a.reason)).toHtmlEscaped();
+    if (label.isEmpty())
+        return reason;
+    const QString link = QStringLiteral("<a href=\"setting:%1\">“%2”</a>").arg(id.toHtmlEscaped(), label.toHtmlEscaped());
+    if (a.value.empty())
+        return tr("%1: %2", "advice: the control to change, then why").arg(link, reason);
+    const QString value = a.value == "true"    ? tr("on")
+                          : a.value == "false" ? tr("off")
+                                               : QString::fromStdString(a.value).toHtmlEscaped();
+    return tr("%1 %2: %3", "advice: the control to change, its new value, then why").arg(link, value, reason);
+}
+
+bool ConfigPanel::focusAdvised(const QString& id)
+{
+    if (id == QLatin1String("preset")) {
+        m_preset->setFocus(Qt::OtherFocusReason);
+        return true;
+    }
+    return focusField(id);
 }
 
 bool ConfigPanel::focusField(const QString& id)
@@ -710,8 +745,8 @@ void ConfigPanel::updateDeployability()
     if (!stays.isEmpty())
         text += section(tr("Transforms that do not fold into standard weights"), stays);
     QString advice;
-    for (const std::string& a : report.advice)
-        advice += QStringLiteral("<li>%1</li>").arg(html(a));
+    for (const aq::Advice& a : report.advice)
+        advice += QStringLiteral("<li>%1</li>").arg(adviceText(a));
     if (!advice.isEmpty())
         text += section(tr("To make it deployable"), advice);
     m_deployability->setText(text);

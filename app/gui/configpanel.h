@@ -2,6 +2,7 @@
 // Editor of every field of aq::QuantConfig (except the device, chosen next to the Run button): a preset and a
 // method fill all fields, each field can then be overridden, and each has a tooltip saying what it does.
 #include "aq/calibrate.h"
+#include "aq/export.h"
 
 #include <QHash>
 #include <QVariant>
@@ -51,6 +52,8 @@ public:
     QWidget* field(const QString& id) const;
     /// Gives that control the keyboard focus (an error about the setting points there). False when there is none.
     bool focusField(const QString& id);
+    /// Focuses what a piece of pre-flight advice names: a setting's control, or the preset ("preset").
+    bool focusAdvised(const QString& id);
     /// The deployability section: which transforms fold and which export formats can hold the configuration.
     QLabel* deployabilityLabel() const { return m_deployability; }
 
@@ -86,6 +89,8 @@ private:
     void updateEnabled();
     void reapplyPreset();
     void updateDeployability();
+    /// One piece of pre-flight advice in the window's words: the control's name as a link, the value, why.
+    QString adviceText(const aq::Advice& advice) const;
 
     QComboBox* m_preset = nullptr;
     QComboBox* m_method = nullptr;

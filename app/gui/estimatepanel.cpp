@@ -230,7 +230,10 @@ void EstimatePanel::measureIfNeeded()
     try {
         aq::validateConfig(c, summary->config);
     } catch (const aq::Error& e) {
-        m_timings.insert(key, CalibrationTimings{false, true, QString::fromStdString(e.what())});
+        CalibrationTimings refused;
+        refused.complete = true;
+        refused.error = QString::fromStdString(e.what());
+        m_timings.insert(key, refused);
         refresh();
         return;
     }

@@ -160,8 +160,8 @@ bool ExportController::start(const aq::ExportOptions& options)
         return false;
     const QString format = QString::fromLatin1(aq::exportFormatName(options.format));
     emit logLine(tr("Exporting %1 as %2 (%3) → %4")
-                     .arg(QString::fromStdString(options.runDir), format, QString::fromStdString(options.dtype),
-                          QString::fromStdString(options.outDir)));
+                     .arg(QString::fromStdString(options.runDir), format,
+                          QString::fromLatin1(aq::floatTypeName(options.dtype)), QString::fromStdString(options.outDir)));
     m_messages->dismiss();
     m_state->setText(tr("Exporting"));
     m_progress->setValue(0);
@@ -187,12 +187,12 @@ void ExportController::cancelAndWait()
 
 void ExportController::wait() { m_job->wait(); }
 
-void ExportController::onProgress(qint64 done, qint64 total, const QString& stage)
+void ExportController::onProgress(const aq::ExportProgress& p)
 {
-    if (!stage.isEmpty())
-        m_state->setText(tr("Exporting: %1").arg(stage));
-    if (total > 0)
-        m_progress->setValue(int(std::min<qint64>(1000, done * 1000 / total)));
+    if (!p.stage.empty())
+        m_state->setText(tr("Exporting: %1").arg(QString::fromStdString(p.stage)));
+    if (p.total > 0)
+        m_progress->setValue(int(p.fraction() * 1000));
 }
 
 void ExportController::onDone()

@@ -70,7 +70,7 @@ signals:
 private:
     void showDialog();
     void askAndSaveRunReport();
-    void onProgress(qint64 done, qint64 total, const QString& stage);
+    void onProgress(const aq::ExportProgress& p);
     void onDone();
     void showOutcome();
 

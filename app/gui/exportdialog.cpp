@@ -4,6 +4,7 @@
 #include "runfile.h"
 #include "settingnames.h"
 
+#include "aq/float_type.h"
 #include "aq/model_config.h"
 
 #include <QButtonGroup>
@@ -63,9 +64,9 @@ bool ExportJob::start(const aq::ExportOptions& options)
     const aq::ExportProgressFn progress = [this](const aq::ExportProgress& p) {
         QMetaObject::invokeMethod(
             this,
-            [this, done = qint64(p.done), total = qint64(p.total), stage = QString::fromStdString(p.stage)] {
+            [this, p] {
                 if (isRunning())  // not a late report of an export that already ended
-                    emit progressed(done, total, stage);
+                    emit progressed(p);
             },
             Qt::QueuedConnection);
     };
@@ -262,8 +263,8 @@ void ExportDialog::buildOptionFields()
                                    "layer): a smaller file, at the cost of rounding the embeddings, which the "
                                    "calibration did not see. Without this they keep the data type below."));
     m_dtype = new QComboBox(this);
-    m_dtype->addItem(QStringLiteral("float16"));
-    m_dtype->addItem(QStringLiteral("bfloat16"));
+    for (aq::FloatType t : {aq::FloatType::Float16, aq::FloatType::BFloat16})
+        m_dtype->addItem(QString::fromLatin1(aq::floatTypeName(t)), int(t));
     m_dtype->setToolTip(tr("Storage type of the unquantized tensors (and of the scales in compressed-tensors)."));
 }
 
@@ -469,7 +470,7 @@ aq::ExportOptions ExportDialog::options() const
     o.runDir = runDir().toStdString();
     o.outDir = cleanOutput().toStdString();
     o.format = format();
-    o.dtype = m_dtype->currentText().toStdString();
+    o.dtype = aq::FloatType(m_dtype->currentData().toInt());
     o.force = m_force->isChecked();
     o.exactOnly = isGguf() && m_exactOnly->isChecked();
     o.q6kEmbeddings = isGguf() && m_q6kEmbeddings->isChecked();
@@ -603,15 +604,24 @@ void ExportDialog::updateButtons()
         b->parentWidget()->setEnabled(!exporting && !verifying);
 }
 
-void ExportDialog::onExportProgress(qint64 done, qint64 total, const QString& stage)
+void ExportDialog::onExportProgress(const aq::ExportProgress& p)
 {
     if (!m_ownExport)
         return;
     m_progress->setVisible(true);
-    if (total > 0)
-        m_progress->setValue(int(std::min<qint64>(1000, done * 1000 / total)));
-    if (!stage.isEmpty())
-        m_status->setText(tr("Exporting: %1").arg(stage));
+    if (p.total > 0)
+        m_progress->setValue(int(p.fraction() * 1000));
+    if (!p.stage.empty())
+        m_status->setText(tr("Exporting: %1").arg(QString::fromStdString(p.stage)));
+}
+
+void ExportDialog::onVerifyProgress(const aq::Progress& p)
+{
+    if (!isVerifying())
+        return;  // a late report of a verification that already ended
+    m_progress->setVisible(true);
+    if (p.total > 0)
+        m_progress->setValue(int(p.fraction() * 1000));
 }
 
 void ExportDialog::onExportEnded(bool ok)
@@ -652,10 +662,16 @@ void ExportDialog::startVerify()
     m_verifyPassed = false;
     m_verifyResult->setVisible(true);
     m_verifyResult->setText(tr("Verifying %1 against the run…").arg(QDir::toNativeSeparators(cleanOutput())));
-    m_verifyWatcher.setFuture(QtConcurrent::run([o, cancel = &m_verifyCancel] {
+    // The engine reports on the pool thread; the bar is drawn on this one. The destructor waits for the verification,
+    // and a queued call to a destroyed dialog is dropped.
+    const aq::ProgressFn progress = [this](const aq::Progress& p) {
+        QMetaObject::invokeMethod(this, [this, p] { onVerifyProgress(p); }, Qt::QueuedConnection);
+    };
+    m_progress->setValue(0);
+    m_verifyWatcher.setFuture(QtConcurrent::run([o, progress, cancel = &m_verifyCancel] {
         VerifyOutcome outcome;
         try {
-            outcome.result = aq::verifyExport(o, {}, cancel);
+            outcome.result = aq::verifyExport(o, progress, cancel);
             outcome.ok = true;
         } catch (const aq::Error& e) {
             outcome.cancelled = e.code() == aq::ErrorCode::Cancelled;
@@ -671,6 +687,8 @@ void ExportDialog::startVerify()
 void ExportDialog::onVerifyDone()
 {
     const VerifyOutcome outcome = m_verifyWatcher.result();
+    if (!m_ownExport)
+        m_progress->setVisible(false);
     QStringList lines;
     if (!outcome.ok) {
         lines << (outcome.cancelled ? tr("Verification stopped.")

@@ -61,7 +61,8 @@ public:
     const ExportOutcome& outcome() const { return m_outcome; }
 
 signals:
-    void progressed(qint64 done, qint64 total, const QString& stage);
+    /// The engine's report as it is (aq::ExportProgress): the views draw its fraction and show its stage.
+    void progressed(const aq::ExportProgress& progress);
     void ended(bool ok);
 
 private:
@@ -172,7 +173,9 @@ private:
     void updateFormatRows();
     void setDefaultOutput();
     void updateButtons();
-    void onExportProgress(qint64 done, qint64 total, const QString& stage);
+    void onExportProgress(const aq::ExportProgress& p);
+    /// The verification's report (aq::Progress): the bar shows its fraction while Verify runs.
+    void onVerifyProgress(const aq::Progress& p);
     void onExportEnded(bool ok);
     void startVerify();
     void onVerifyDone();
@@ -207,3 +210,5 @@ private:
 };
 
 }  // namespace aq::gui
+
+Q_DECLARE_METATYPE(aq::ExportProgress)

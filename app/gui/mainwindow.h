@@ -3,7 +3,8 @@
 // The calibration runs in a CalibrationWorker on one dedicated thread; this window only reacts to its signals.
 // The window lays out and wires its parts: the run's lifecycle (RunController), its status bar (RunStatus), the replay
 // of recorded runs (RunReplay), the estimate (EstimatePanel), exports and reports (ExportController) and the saved runs
-// of the results table (RunHistory).
+// of the results table (RunHistory). Its own code is split by concern: mainwindow.cpp (layout, wiring, settings and
+// inputs), mainwindow_run.cpp (a run as the window drives it) and mainwindow_results.cpp (finished runs and export).
 #include "estimatepanel.h"
 #include "runevents.h"
 #include "runhistory.h"
@@ -205,20 +206,20 @@ private:
     void onModelReady(const QString& dir);
     void onModelFailed(const QString& dir, const QString& detail);
     void onStage(aq::Stage what, int block, int numBlocks);
-    void onLosses(const QVector<aq::gui::StepLossPoint>& points);
-    void onEpoch(const aq::gui::EpochInfo& epoch);
-    void onDiagnostics(const aq::gui::MatrixDiagnosticsInfo& d);
-    void onRecovery(const aq::gui::RecoveryInfo& r);
-    void onBlock(const aq::gui::BlockInfo& b);
-    void onFinished(const aq::gui::RunOutcome& outcome);
+    void onLosses(const QVector<aq::StepLoss>& points);
+    void onEpoch(const aq::EpochSummary& epoch);
+    void onDiagnostics(const aq::MatrixDiagnostics& d);
+    void onRecovery(const aq::Recovery& r);
+    void onBlock(const aq::BlockSummary& b);
+    void onFinished(const aq::CalibrationResult& outcome);
     /// What a finished run teaches the estimate: its own time per step and its evaluation's cost.
     void learnFromFinishedRun(const widgets::RunRecord& record);
     /// The results table's entry of a finished run: the request's configuration, the outcome's figures and what the
     /// engine recorded in run.json.
-    widgets::RunRecord finishedRunRecord(const aq::gui::RunOutcome& outcome) const;
+    widgets::RunRecord finishedRunRecord(const aq::CalibrationResult& outcome) const;
     /// Keeps a finished run and its live loss curves for the results table and comparisons, and selects it.
     void rememberFinishedRun(const widgets::RunRecord& record);
-    void announceFinishedRun(const aq::gui::RunOutcome& outcome);
+    void announceFinishedRun(const aq::CalibrationResult& outcome);
     /// `cause`: the rank that stopped first, when it explains the failure.
     void onFailed(aq::ErrorCode code, const QString& detail, const QString& cause);
     void onCancelled();

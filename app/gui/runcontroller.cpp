@@ -26,7 +26,7 @@ void RunController::connectOutcomes()
     // Rank 0's outcome is reported once the other ranks of a data-parallel run have ended: after a success they have
     // already (they end after the last block), after a failure they get a moment to end on their own so that the
     // first cause is known, after a cancel they are stopped at once.
-    connect(m_worker, &CalibrationWorker::finished, this, [this](const aq::gui::RunOutcome& outcome) {
+    connect(m_worker, &CalibrationWorker::finished, this, [this](const aq::CalibrationResult& outcome) {
         m_otherRanks->afterEnd(10000, [this, outcome] { emit finished(outcome); });
     });
     connect(m_worker, &CalibrationWorker::failed, this, [this](aq::ErrorCode code, const QString& detail) {

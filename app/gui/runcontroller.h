@@ -46,7 +46,7 @@ public:
 
 signals:
     /// The outcomes of a run, each once the other ranks of a data-parallel run have ended.
-    void finished(const aq::gui::RunOutcome& outcome);
+    void finished(const aq::CalibrationResult& outcome);
     /// `cause`: the rank that stopped first, when it explains the failure (see OtherRanks::failureCause).
     void failed(aq::ErrorCode code, const QString& detail, const QString& cause);
     void cancelled();

@@ -193,7 +193,7 @@ void RunStatus::takeEpochCount(int epochs)
         m_epochsPerBlock = epochs;
 }
 
-void RunStatus::lossReported(const aq::gui::StepLossPoint& last)
+void RunStatus::lossReported(const aq::StepLoss& last)
 {
     m_lossLabel->setText(tr("Loss %1").arg(last.loss, 0, 'g', 4));
     if (last.block != m_currentBlock) {
@@ -209,14 +209,14 @@ void RunStatus::progressReported(const aq::Progress& p)
     updateProgress();
 }
 
-void RunStatus::epochEnded(const aq::gui::EpochInfo& e)
+void RunStatus::epochEnded(const aq::EpochSummary& e)
 {
     m_runEpochSeconds += e.seconds;
     ++m_runEpochs;
     m_epochLabel->setText(tr("Epoch %1/%2").arg(e.epoch + 1).arg(e.epochs));
     m_lossLabel->setText(tr("Loss %1").arg(e.meanLoss, 0, 'g', 4));
     if (e.rankWindowsPerSecond.size() > 1)
-        showRankThroughput(e.rankWindowsPerSecond);
+        showRankThroughput(QVector<double>(e.rankWindowsPerSecond.begin(), e.rankWindowsPerSecond.end()));
 }
 
 void RunStatus::showRankThroughput(const QVector<double>& windowsPerSecond)
@@ -229,7 +229,7 @@ void RunStatus::showRankThroughput(const QVector<double>& windowsPerSecond)
     m_ranksLabel->setText(tr("Ranks: %1 windows/s").arg(ranks.join(QStringLiteral(" · "))));
 }
 
-void RunStatus::blockEnded(const aq::gui::BlockInfo& b)
+void RunStatus::blockEnded(const aq::BlockSummary& b)
 {
     QString line = tr("Block %1/%2 done in %3 s: loss %4 → %5")
                        .arg(b.block + 1)
@@ -237,8 +237,12 @@ void RunStatus::blockEnded(const aq::gui::BlockInfo& b)
                        .arg(b.seconds, 0, 'f', 1)
                        .arg(b.initialLoss, 0, 'g', 4)
                        .arg(b.finalLoss, 0, 'g', 4);
-    if (!b.perChannelFallback.isEmpty())
-        line += tr(" (per-channel fallback: %1)").arg(b.perChannelFallback.join(QStringLiteral(", ")));
+    if (!b.perChannelFallback.empty()) {
+        QStringList layers;
+        for (const std::string& layer : b.perChannelFallback)
+            layers << QString::fromStdString(layer);
+        line += tr(" (per-channel fallback: %1)").arg(layers.join(QStringLiteral(", ")));
+    }
     emit logLine(line);
 }
 

@@ -66,11 +66,11 @@ public:
     /// An epoch report, replayed or live: one with its epoch count sets the epochs per block.
     void takeEpochCount(int epochs);
     /// The last of a batch of step losses: the block, epoch and loss fields.
-    void lossReported(const aq::gui::StepLossPoint& last);
+    void lossReported(const aq::StepLoss& last);
     /// The engine's progress report: the bar and the ETA.
     void progressReported(const aq::Progress& p);
-    void epochEnded(const aq::gui::EpochInfo& e);
-    void blockEnded(const aq::gui::BlockInfo& b);
+    void epochEnded(const aq::EpochSummary& e);
+    void blockEnded(const aq::BlockSummary& b);
     void countRecovery() { ++m_recoveries; }
     void showRecovered(const QString& reason);
     /// The progress bar as a busy indicator (stages without progress reports) or as the run's progress.

@@ -14,6 +14,7 @@
 #include "jsonutil.h"
 #include "model.h"
 #include "perplexity.h"
+#include "publish.h"
 #include "quantizer.h"
 #include "run_directory.h"
 #include "run_file.h"
@@ -781,11 +782,12 @@ std::string writeModel(RankRun& r)
     }
     if (r.q.wbits < 16)
         writeQuantizationParameters(r, partial);
-    r.writing = r.runDir / "model";
-    fs::remove_all(r.runDir / "model");
-    fs::rename(partial, r.runDir / "model");
+    const fs::path model = r.runDir / "model";
+    r.writing = model;
+    publishFolder(partial, model, "cannot move '" + partial.string() + "' to '" + model.string() + "'",
+                  "cannot replace '" + model.string() + "'");
     r.writing.clear();
-    return (r.runDir / "model").string();
+    return model.string();
 }
 
 /// run.json's content for the completed run.

@@ -4,6 +4,8 @@
 #include "quantizer.h"
 #include "transforms.h"
 
+#include "aq/error.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -21,6 +23,15 @@ std::vector<float> toFloats(const torch::Tensor& t)
 }
 
 namespace {
+
+/// The site a transform's name stands for ("qkv" -> Site::Qkv).
+Site siteOf(const std::string& name)
+{
+    const Site site = parseSite(name);
+    if (site == Site::Invalid)
+        throw Error(ErrorCode::Internal, "no transform site is called '" + name + "'");
+    return site;
+}
 
 /// ||A||_1 * ||A^-1||_1, the largest over a batch of matrices.
 double conditionEstimate(const torch::Tensor& blocks, bool f64)
@@ -44,7 +55,7 @@ MatrixDiagnostics diagnose(const std::string& name, const torch::Tensor& blocks,
     MatrixDiagnostics d;
     d.block = block;
     d.epoch = epoch;
-    d.transform = name;
+    d.transform = siteOf(name);
     d.size = margins.size(0);
     d.rowMargins = toFloats(margins);
     d.minMargin = margins.min().item<float>();
@@ -72,7 +83,7 @@ MatrixSnapshot snapshot(const std::string& name, const torch::Tensor& blocks, co
     MatrixSnapshot s;
     s.block = block;
     s.epoch = epoch;
-    s.transform = name;
+    s.transform = siteOf(name);
     s.stride = (n + maxSide - 1) / maxSide;
     if (s.stride > 1) {
         const int64_t side = (n + s.stride - 1) / s.stride;

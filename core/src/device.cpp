@@ -183,28 +183,27 @@ torch::Device parseDevice(const std::string& spec)
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(id.index));
 }
 
-torch::ScalarType parseDtype(const std::string& spec, const torch::Device& device)
+torch::ScalarType scalarType(FloatType type, const torch::Device& device)
 {
-    torch::ScalarType t;
-    if (spec == "float32" || spec == "fp32")
-        t = torch::kFloat32;
-    else if (spec == "float16" || spec == "fp16")
-        t = torch::kFloat16;
-    else if (spec == "bfloat16" || spec == "bf16")
-        t = torch::kBFloat16;
-    else
-        badInput("dtype '" + spec + "' is not valid: use float32, float16 or bfloat16");
+    torch::ScalarType t = torch::kFloat32;
+    switch (type) {
+    case FloatType::Float32: t = torch::kFloat32; break;
+    case FloatType::Float16: t = torch::kFloat16; break;
+    case FloatType::BFloat16: t = torch::kBFloat16; break;
+    case FloatType::Invalid: badInput("no dtype given: use float32, float16 or bfloat16");
+    }
     if (device.is_cpu() && t != torch::kFloat32)
-        badInput("dtype '" + spec + "' is only supported on CUDA devices; use --dtype float32 on the CPU");
+        badInput(std::string("dtype '") + floatTypeName(type) +
+                 "' is only supported on CUDA devices; use --dtype float32 on the CPU");
     return t;
 }
 
 std::string dtypeName(torch::ScalarType t)
 {
     switch (t) {
-    case torch::kFloat32: return "float32";
-    case torch::kFloat16: return "float16";
-    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat32: return floatTypeName(FloatType::Float32);
+    case torch::kFloat16: return floatTypeName(FloatType::Float16);
+    case torch::kBFloat16: return floatTypeName(FloatType::BFloat16);
     default: return c10::toString(t);
     }
 }

@@ -283,8 +283,8 @@ void checkOptions(const ExportOptions& o)
         badInput("--exact-only applies to --format gguf only");
     if (o.q6kEmbeddings)
         badInput("--token-embedding-type q6_k applies to --format gguf only");
-    if (o.dtype != "float16" && o.dtype != "bfloat16")
-        badInput("--dtype must be float16 or bfloat16, not '" + o.dtype + "'");
+    if (o.dtype != FloatType::Float16 && o.dtype != FloatType::BFloat16)
+        badInput(std::string("--dtype must be float16 or bfloat16, not '") + floatTypeName(o.dtype) + "'");
     if (o.outDir.empty())
         badInput("no output folder given (--out DIR)");
 }
@@ -296,7 +296,7 @@ struct SafetensorsExport {
                       const std::atomic<bool>* cancelFlag, const RunInfo& runInfo, const Checkpoint& checkpoint)
         : o(options), progress(progressFn), cancel(cancelFlag), run(runInfo), ck(checkpoint), m(ck.config()),
           linears(blockLayout(m).linears()), target(planLayout(ck)),
-          dtype(o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat16),
+          dtype(o.dtype == FloatType::BFloat16 ? torch::kBFloat16 : torch::kFloat16),
           packed(o.format != ExportFormat::HuggingFace)
     {
     }
@@ -435,7 +435,7 @@ json writeConfig(SafetensorsExport& x, const fs::path& tmp)
     json cfg = readJsonFile(x.run.modelDir / "config.json", "model configuration");
     json aqBlock = cfg.contains("affinequant") ? cfg["affinequant"] : json::object();
     cfg.erase("affinequant");
-    cfg["torch_dtype"] = x.o.dtype;
+    cfg["torch_dtype"] = floatTypeName(x.o.dtype);
     if (x.m.arch == Architecture::Opt) {
         cfg["enable_bias"] = target.attentionBias;
     } else {
@@ -510,7 +510,7 @@ void addNotes(SafetensorsExport& x)
     if (x.run.abits < 16)
         notes.push_back("the run quantized activations (W" + std::to_string(x.run.wbits) + "A" +
                         std::to_string(x.run.abits) + ", per-token dynamic); this export holds the fake-quantized "
-                        "weights only and runs activations in " + x.o.dtype +
+                        "weights only and runs activations in " + floatTypeName(x.o.dtype) +
                         ", so its perplexity differs from the run's");
     if (x.o.format == ExportFormat::Gptq)
         notes.push_back(x.pack.gptqV1 ? "checkpoint_format gptq (v1: zero points stored minus one)"
@@ -534,7 +534,7 @@ void writeSidecar(SafetensorsExport& x, const fs::path& tmp, const json& aqBlock
 {
     json sidecar = {{"source_run", fs::weakly_canonical(fs::absolute(x.run.runDir)).string()},
                     {"format", exportFormatName(x.o.format)},
-                    {"dtype", x.o.dtype},
+                    {"dtype", floatTypeName(x.o.dtype)},
                     {"architecture", x.target.architecture},
                     {"run_configuration", x.run.configuration},
                     {"affinequant", aqBlock},

@@ -365,7 +365,7 @@ void checkGgufHoldsRun(const RunInfo& run, const Checkpoint& ck, const TargetLay
 /// The float type of the file (--dtype) and of the token embeddings (that, or Q6_K).
 void planFloatTypes(const ExportOptions& o, const ModelConfig& m, GgufPlan& p)
 {
-    p.floatType = o.dtype == "bfloat16" ? GgmlType::BF16 : GgmlType::F16;
+    p.floatType = o.dtype == FloatType::BFloat16 ? GgmlType::BF16 : GgmlType::F16;
     p.embeddingType = p.floatType;
     if (o.q6kEmbeddings) {
         if (m.hiddenSize % kSuperBlock != 0)
@@ -506,8 +506,8 @@ torch::Tensor ropeFrequencyFactors(const ModelConfig& m)
 /// Refuses the options that do not apply to GGUF.
 void checkOptions(const ExportOptions& o)
 {
-    if (o.dtype != "float16" && o.dtype != "bfloat16")
-        badInput("--dtype must be float16 or bfloat16, not '" + o.dtype + "'");
+    if (o.dtype != FloatType::Float16 && o.dtype != FloatType::BFloat16)
+        badInput(std::string("--dtype must be float16 or bfloat16, not '") + floatTypeName(o.dtype) + "'");
     if (o.outDir.empty())
         badInput("no output file given (--out FILE.gguf)");
     if (o.allowExtension || o.gptqV1)

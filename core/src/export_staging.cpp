@@ -2,6 +2,7 @@
 #include "export_plan.h"
 
 #include "aq/error.h"
+#include "publish.h"
 #include "torch_util.h"
 
 #include <unistd.h>
@@ -82,34 +83,11 @@ void StagedOutput::begin()
 
 void StagedOutput::publish()
 {
-    std::error_code ec;
-    if (m_isFile) {
-        // rename() replaces a file atomically: the old file stays whole until the new one takes its name.
-        fs::rename(m_tmp, m_out, ec);
-        if (ec)
-            badInput("cannot move the export into '" + m_dest + "': " + ec.message());
-        m_published = true;
-        return;
-    }
-    if (fs::exists(m_out)) {
-        // The old folder moves aside first, so some complete folder always exists.
-        const fs::path old = m_out.parent_path() / ("." + m_out.filename().string() + ".old-" + std::to_string(::getpid()));
-        fs::remove_all(old, ec);
-        fs::rename(m_out, old, ec);
-        if (ec)
-            badInput("cannot replace '" + m_dest + "': " + ec.message());
-        fs::rename(m_tmp, m_out, ec);
-        if (ec) {
-            std::error_code ignored;
-            fs::rename(old, m_out, ignored);
-            badInput("cannot move the export into '" + m_dest + "': " + ec.message());
-        }
-        fs::remove_all(old, ec);
-    } else {
-        fs::rename(m_tmp, m_out, ec);
-        if (ec)
-            badInput("cannot move the export into '" + m_dest + "': " + ec.message());
-    }
+    const std::string failure = "cannot move the export into '" + m_dest + "'";
+    if (m_isFile)
+        publishFile(m_tmp, m_out, failure);
+    else
+        publishFolder(m_tmp, m_out, failure, "cannot replace '" + m_dest + "'");
     m_published = true;
 }
 

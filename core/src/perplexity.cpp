@@ -144,7 +144,7 @@ EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& te
     const auto t0 = std::chrono::steady_clock::now();
     adoptCpuThreads();
     const torch::Device device = detail::parseDevice(options.device);
-    const torch::ScalarType dtype = detail::parseDtype(options.dtype, device);
+    const torch::ScalarType dtype = detail::scalarType(options.dtype, device);
     detail::Checkpoint ck(modelDir);
     ck.config().checkSequenceLength(options.seqlen);
     const std::string text = readTextForModel(textPath);
@@ -179,7 +179,7 @@ EvalResult evaluatePerplexity(const std::string& modelDir, const std::string& te
     EvalResult r = detail::perplexityOfTokens(*model, tokens, options, progress, cancel, reference.get());
     r.loadSeconds = loadSeconds;
     r.device = device.str();
-    r.dtype = detail::dtypeName(dtype);
+    r.dtype = options.dtype;
     return r;
 }
 

@@ -357,28 +357,40 @@ FormatCheck ggufCheck(const Facts& f)
 }
 
 /// The changes that would make the result deployable in more places.
-std::vector<std::string> advice(const Facts& f)
+std::vector<Advice> advice(const Facts& f)
 {
     const QuantConfig& q = f.q;
-    std::vector<std::string> a;
+    std::vector<Advice> a;
     if (f.lnMatrix)
-        a.push_back("--no-ln-matrix: vector post-norm transforms fold completely (hf loads without an extension, "
-                    "packed formats become possible)");
+        a.push_back({"ln_matrix", "false",
+                     "vector post-norm transforms fold completely (hf loads without an extension, packed formats "
+                     "become possible)"});
     if (f.wq && !f.aq && !f.zeroSafe)
-        a.push_back("--zero-in-range: forces zero into every group's range so that every zero point fits the packed "
-                    "formats");
+        a.push_back({"zero_in_range", "true",
+                     "forces zero into every group's range so that every zero point fits the packed formats"});
     if (f.aq)
-        a.push_back("a weight-only preset (w4a16g128, ...) for packed formats; " + wxay(q) +
-                    " stays fake-quant research");
+        a.push_back({"preset", "",
+                     "a weight-only preset (w4a16g128, ...) for packed formats; " + wxay(q) +
+                         " stays fake-quant research"});
     if (!f.partial.empty() || f.mixedGroups)
-        a.push_back("a group size that divides every input size (" + std::to_string(f.H) + ", " +
-                    std::to_string(f.qDim) + ", " + std::to_string(f.F) + "), or per channel");
+        a.push_back({"group_size", "",
+                     "a group size that divides every input size (" + std::to_string(f.H) + ", " +
+                         std::to_string(f.qDim) + ", " + std::to_string(f.F) + "), or per channel"});
     if (f.wq && q.wbits == 3)
-        a.push_back("3-bit: use --format compressed-tensors (no vLLM kernel) or 2/4/8 bits for GPTQ");
+        a.push_back({"wbits", "", "3-bit: use --format compressed-tensors (no vLLM kernel) or 2/4/8 bits for GPTQ"});
     return a;
 }
 
 }  // namespace
+
+std::string commandLineAdvice(const Advice& a)
+{
+    const Setting* s = a.value.empty() ? nullptr : findSetting(a.setting);
+    if (!s)
+        return a.reason;
+    const std::string option = s->isSwitch() ? s->optionText(a.value == "true") : s->optionText() + " " + a.value;
+    return option + ": " + a.reason;
+}
 
 PreflightReport preflight(const ModelConfig& m, const QuantConfig& q)
 {

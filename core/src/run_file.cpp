@@ -2,6 +2,7 @@
 #include "run_file.h"
 
 #include "jsonutil.h"
+#include "publish.h"
 #include "quant_config_json.h"
 
 #include "aq/device.h"
@@ -53,8 +54,8 @@ std::vector<RunBlockRecord> blockRecords(const json& blocks, const std::string& 
                 er.seconds = jsonField(e, "seconds", 0.0, where, "blocks.epochs");
                 if (e.contains("matrices") && e["matrices"].is_object())
                     for (const auto& [transform, m] : e["matrices"].items())
-                        if (m.is_object())
-                            er.minMargins[transform] = jsonField(m, "min_margin", 0.0, where, "blocks.epochs.matrices");
+                        if (const Site site = parseSite(transform); site != Site::Invalid && m.is_object())
+                            er.minMargins[site] = jsonField(m, "min_margin", 0.0, where, "blocks.epochs.matrices");
                 r.epochs.push_back(std::move(er));
             }
         out.push_back(std::move(r));
@@ -80,7 +81,7 @@ void writeJsonAtomically(const fs::path& path, const json& j)
             badInput("cannot write '" + tmp.string() + "' (disk full or read-only?)");
         }
     }
-    fs::rename(tmp, path);
+    publishFile(tmp, path, "cannot move '" + tmp.string() + "' to '" + path.string() + "'");
 }
 
 // ---- progress.json ----
@@ -100,7 +101,7 @@ nlohmann::json blockRecordJson(const BlockRecord& b)
         if (e.inverseRefinement)
             ej["inverse_refinement"] = {{"max_residual", e.maxResidual}, {"fallbacks_to_lu", e.fallbacksToLu}};
         for (const BlockRecord::Matrix& d : e.matrices)
-            ej["matrices"][d.transform] = {{"min_margin", d.minMargin},
+            ej["matrices"][siteName(d.transform)] = {{"min_margin", d.minMargin},
                                            {"median_margin", d.medianMargin},
                                            {"non_dominant_rows", d.nonDominantRows},
                                            {"rows", d.rows},

@@ -12,13 +12,14 @@
 namespace aq::detail {
 
 /// Writes `j` to `path` through `path`.partial and a rename: readers see the old file or the new one, never a part.
+/// Throws BadInput naming the file when it cannot be written or moved into place.
 void writeJsonAtomically(const std::filesystem::path& path, const nlohmann::json& j);
 
 /// One block's entry in the run's records ("blocks" of progress.json and run.json), filled in by the calibration and
 /// turned into JSON by blockRecordJson alone.
 struct BlockRecord {
     struct Matrix {
-        std::string transform;
+        Site transform = Site::Invalid;
         float minMargin = 0;
         float medianMargin = 0;
         int64_t nonDominantRows = 0;

@@ -120,7 +120,7 @@ void ViewRecorder::epochFinished(const EpochSummary& e)
 
 void ViewRecorder::matrixDiagnostics(const MatrixDiagnostics& d)
 {
-    m_kept->push(d.block, {{"event", "diagnostics"}, {"epoch", d.epoch}, {"transform", d.transform},
+    m_kept->push(d.block, {{"event", "diagnostics"}, {"epoch", d.epoch}, {"transform", siteName(d.transform)},
                            {"size", d.size}, {"row_margins", m_kept->add(d.rowMargins)},
                            {"min_margin", number(d.minMargin)}, {"median_margin", number(d.medianMargin)},
                            {"non_dominant_rows", d.nonDominantRows},
@@ -131,7 +131,7 @@ void ViewRecorder::matrixDiagnostics(const MatrixDiagnostics& d)
 void ViewRecorder::matrixSnapshot(const MatrixSnapshot& m)
 {
     const bool shaped = static_cast<int64_t>(m.values.size()) == m.rows * m.cols;
-    nlohmann::json e = {{"event", "snapshot"}, {"epoch", m.epoch}, {"transform", m.transform}, {"rows", m.rows},
+    nlohmann::json e = {{"event", "snapshot"}, {"epoch", m.epoch}, {"transform", siteName(m.transform)}, {"rows", m.rows},
                         {"cols", m.cols}, {"stride", m.stride}};
     e["values"] = m_kept->add(m.values, shaped ? std::vector<int64_t>{m.rows, m.cols} : std::vector<int64_t>{});
     e["mask"] = m_kept->add(m.mask, static_cast<int64_t>(m.mask.size()) == m.rows * m.cols
@@ -143,7 +143,7 @@ void ViewRecorder::matrixSnapshot(const MatrixSnapshot& m)
 
 void ViewRecorder::activationProfile(const ActivationProfile& a)
 {
-    m_kept->push(a.block, {{"event", "activation"}, {"site", a.site}, {"before", m_kept->add(a.absMaxBefore)},
+    m_kept->push(a.block, {{"event", "activation"}, {"site", siteName(a.site)}, {"before", m_kept->add(a.absMaxBefore)},
                            {"after", m_kept->add(a.absMaxAfter)}, {"layers", a.layers}});
     m_next.activationProfile(a);
 }
@@ -241,7 +241,7 @@ public:
                 MatrixDiagnostics d;
                 d.block = m_block;
                 d.epoch = integer(e, "epoch");
-                d.transform = text(e, "transform");
+                d.transform = site(e, "transform");
                 d.size = integer64(e, "size");
                 if (d.size < 0 || d.size > detail::kMaxArray)
                     fail("has a matrix of size " + std::to_string(d.size));
@@ -256,7 +256,7 @@ public:
                 MatrixSnapshot m;
                 m.block = m_block;
                 m.epoch = integer(e, "epoch");
-                m.transform = text(e, "transform");
+                m.transform = site(e, "transform");
                 m.rows = integer64(e, "rows");
                 m.cols = integer64(e, "cols");
                 m.stride = integer64(e, "stride");
@@ -270,7 +270,7 @@ public:
                     fail("has a mask that does not match its matrix");
                 out.push_back([m](CalibrationObserver& o) { o.matrixSnapshot(m); });
             } else if (kind == "activation") {
-                ActivationProfile a{m_block, text(e, "site"), floats(e, "before", -1), floats(e, "after", -1),
+                ActivationProfile a{m_block, site(e, "site"), floats(e, "before", -1), floats(e, "after", -1),
                                     texts(e, "layers")};
                 if (!a.absMaxAfter.empty() && a.absMaxAfter.size() != a.absMaxBefore.size())
                     fail("has activation ranges before and after of different sizes");
@@ -363,6 +363,15 @@ private:
         if (!v.is_string())
             fail(std::string("has a non-text '") + key + "'");
         return v.get<std::string>();
+    }
+    /// A site by its name (aq/site.h).
+    Site site(const nlohmann::json& e, const char* key) const
+    {
+        const std::string name = text(e, key);
+        const Site s = parseSite(name);
+        if (s == Site::Invalid)
+            fail(std::string("has an unknown '") + key + "' (" + name + ")");
+        return s;
     }
     /// An optional list of texts (empty when the key is absent).
     std::vector<std::string> texts(const nlohmann::json& e, const char* key) const

@@ -3,6 +3,7 @@
 
 #include "aq/error.h"
 #include "jsonutil.h"
+#include "publish.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -317,12 +318,7 @@ void writeSafetensorsStreamed(const std::string& path, const std::vector<TensorS
         if (!out)
             fail("writing '" + tmp + "' failed (disk full or read-only?)");
     }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::remove(tmp.c_str());
-        badInput("cannot move '" + tmp + "' to '" + path + "': " + ec.message());
-    }
+    publishFile(tmp, path, "cannot move '" + tmp + "' to '" + path + "'");
 }
 
 void writeSafetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

@@ -1,6 +1,7 @@
 #pragma once
 // Torch-facing helpers shared by the core's torch translation units (internal).
 #include "aq/error.h"
+#include "aq/float_type.h"
 
 #include <torch/types.h>
 
@@ -12,8 +13,9 @@ namespace aq::detail {
 /// Parses "cpu", "cuda" or "cuda:N" and checks that the device exists in this build and machine.
 torch::Device parseDevice(const std::string& spec);
 
-/// Parses "float32" / "float16" / "bfloat16" (also fp32/fp16/bf16) and checks it is usable on `device`.
-torch::ScalarType parseDtype(const std::string& spec, const torch::Device& device);
+/// The torch type of `type`, checked to be usable on `device` (the half types need CUDA).
+torch::ScalarType scalarType(FloatType type, const torch::Device& device);
+/// floatTypeName's words for the three float types, torch's for any other.
 std::string dtypeName(torch::ScalarType t);
 
 /// Peak bytes allocated on a CUDA device since the last reset (0 for the CPU or a build without CUDA).

@@ -9,6 +9,7 @@
 #include "aq/model_config.h"
 #include "aq/quant_config.h"
 #include "aq/progress.h"
+#include "aq/site.h"
 #include "aq/stage.h"
 
 #include <atomic>
@@ -52,7 +53,7 @@ struct StepLoss {
 struct MatrixDiagnostics {
     int block = 0;
     int epoch = 0;
-    std::string transform;       ///< "qkv", "fc1", "out", "qkt"
+    Site transform = Site::Invalid;  ///< Qkv, Fc1, Out or Qkt
     int64_t size = 0;            ///< d (or per-head size times heads)
     std::vector<float> rowMargins;
     float minMargin = 0;
@@ -67,7 +68,7 @@ struct MatrixDiagnostics {
 struct MatrixSnapshot {
     int block = 0;
     int epoch = 0;
-    std::string transform;
+    Site transform = Site::Invalid;
     int64_t rows = 0;
     int64_t cols = 0;
     int64_t stride = 1;
@@ -78,8 +79,8 @@ struct MatrixSnapshot {
 /// Per-channel abs-max of the activations entering a transform site, before and after the transform.
 struct ActivationProfile {
     int block = 0;
-    std::string site;            ///< "qkv" (input of q/k/v), "fc1" (input of up/gate or fc1), "out" (input of o),
-                                 ///< "down" (input of down_proj or fc2; not transformed, its "after" is the merged
+    Site site = Site::Invalid;   ///< Qkv (input of q/k/v), Fc1 (input of up/gate or fc1), Out (input of o),
+                                 ///< Down (input of down_proj or fc2; not transformed, its "after" is the merged
                                  ///< block's)
     std::vector<float> absMaxBefore;
     std::vector<float> absMaxAfter;

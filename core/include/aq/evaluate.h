@@ -1,6 +1,7 @@
 #pragma once
 /// Perplexity evaluation (spec §8.1): tokenize the whole text once with BOS, cut it into disjoint windows of
 /// `seqlen` tokens (the remainder is dropped), PPL = exp(mean over windows of the mean next-token cross-entropy).
+#include "aq/float_type.h"
 #include "aq/progress.h"
 
 #include <atomic>
@@ -16,7 +17,7 @@ struct EvalOptions {
     int64_t maxWindows = 0;       ///< 0: every full window of the text
     int64_t batchSize = 1;        ///< windows per forward pass
     std::string device = "cpu";   ///< "cpu", "cuda", "cuda:N"
-    std::string dtype = "float32";///< "float32", "float16", "bfloat16" (half types need CUDA)
+    FloatType dtype = FloatType::Float32;  ///< the half types need CUDA
     /// A second model folder (usually the full-precision original) run on the same windows: the result then also
     /// holds the mean KL divergence KL(reference || model) and the top-1 agreement with it. Empty: none.
     std::string referenceModelDir;
@@ -38,7 +39,7 @@ struct EvalResult {
     double tokensPerSecond = 0;
     double loadSeconds = 0;             ///< loading the model and tokenizing the text
     std::string device;
-    std::string dtype;
+    FloatType dtype = FloatType::Float32;
     std::vector<double> windowNll;      ///< per-window mean cross-entropy
     // With EvalOptions::referenceModelDir, over every predicted position (the first T-1 of each window):
     double referencePerplexity = 0;

@@ -5,6 +5,7 @@
 /// Threading: every entry point runs synchronously on the calling thread (the CLI's main thread or a GUI worker) and
 /// calls its progress callback on that thread. Results are plain values owned by the caller.
 #include "aq/calibrate.h"
+#include "aq/float_type.h"
 #include "aq/model_config.h"
 #include "aq/progress.h"
 
@@ -37,7 +38,7 @@ struct ExportOptions {
     std::string runDir;             ///< a finished run (run.json with status "complete", model/)
     std::string outDir;             ///< created by a rename at the very end (gguf: the .gguf file)
     ExportFormat format = ExportFormat::HuggingFace;
-    std::string dtype = "float16";  ///< "float16" or "bfloat16": unquantized tensors (and compressed-tensors scales)
+    FloatType dtype = FloatType::Float16;  ///< Float16 or BFloat16: unquantized tensors (and compressed-tensors scales)
     bool force = false;             ///< replace an existing outDir
     bool allowExtension = false;    ///< hf only: keep the dense post-norm matrices as extra tensors plus a note
     bool gptqV1 = false;            ///< gptq only: the v1 layout (stored zero - 1) even for asymmetric weights;
@@ -159,12 +160,24 @@ struct FormatCheck {
     std::string reason;
 };
 
+/// A change that would make the result deployable in more places. It names what to change by id, not in any front
+/// end's words: the command line prints the option (commandLineAdvice), the window names and focuses its control.
+struct Advice {
+    std::string setting;            ///< a setting's id in aq::quantSettings() ("ln_matrix"), or "preset"
+    std::string value;              ///< the value to give it ("false"); empty where the reason says what to choose
+    std::string reason;             ///< what the change brings, or what to choose
+};
+
 struct PreflightReport {
     std::string model;              ///< one-line description of the model's shapes
     std::vector<TransformFold> transforms;
     std::vector<FormatCheck> formats;
-    std::vector<std::string> advice;///< changes that would make the result deployable everywhere it can be
+    std::vector<Advice> advice;     ///< changes that would make the result deployable everywhere it can be
 };
+
+/// One piece of advice as the command line says it: the option that makes the change, then why
+/// ("--no-ln-matrix: vector post-norm transforms fold completely ..."); the reason alone where it names no value.
+std::string commandLineAdvice(const Advice& advice);
 
 /// Which transforms of `config` fold into standard weights for `model`, and which export formats / runtimes can load
 /// the result exactly, and why not. Pure and fast: no files are read. Call from any thread.

@@ -7,6 +7,7 @@
 /// a version newer than this program knows is refused with a message saying so. Files without one (written before
 /// it was recorded) read as version 1.
 #include "aq/quant_config.h"
+#include "aq/site.h"
 
 #include <cstdint>
 #include <map>
@@ -24,7 +25,7 @@ struct RunEpochRecord {
     int epoch = 0;
     std::optional<double> meanLoss;
     double seconds = 0;
-    std::map<std::string, double> minMargins;  ///< transform ("qkv", "fc1", "out", "qkt") -> its smallest row margin
+    std::map<Site, double> minMargins;  ///< transform (Qkv, Fc1, Out, Qkt) -> its smallest row margin
 };
 
 /// One block as run.json records it (RTN runs record no losses).
