@@ -11,12 +11,16 @@
 #include "calibrationworker.h"
 #include "configpanel.h"
 #include "enginemessages.h"
+#include "exportcontroller.h"
 #include "exportdialog.h"
 #include "i18n.h"
 #include "mainwindow.h"
 #include "modelpanel.h"
+#include "otherranks.h"
 #include "rankprocesses.h"
+#include "runcontroller.h"
 #include "runfile.h"
+#include "runstatus.h"
 #include "settingnames.h"
 
 #include "activationview.h"
@@ -439,26 +443,26 @@ private slots:
         QVERIFY(w.startRun());
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 120000);
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
-        QCOMPARE(w.exportableRunDir(), w.currentRunDir());
-        QVERIFY(w.exportAction()->isEnabled());
+        QCOMPARE(w.exportController()->exportableRunDir(), w.currentRunDir());
+        QVERIFY(w.exportController()->exportAction()->isEnabled());
 
         QSignalSpy exported(&w, &MainWindow::exportEnded);
         aq::ExportOptions o;
         o.runDir = w.currentRunDir().toStdString();
         o.outDir = m_home.filePath(QStringLiteral("export-hf")).toStdString();
         o.format = aq::ExportFormat::HuggingFace;
-        QVERIFY(w.startExport(o));
-        QVERIFY(!w.exportAction()->isEnabled());
+        QVERIFY(w.exportController()->start(o));
+        QVERIFY(!w.exportController()->exportAction()->isEnabled());
         QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 1, 60000);
         QCOMPARE(exported.first().first().toBool(), true);
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
         QVERIFY(w.messageBar()->text().contains(
             QDir::toNativeSeparators(m_home.filePath(QStringLiteral("export-hf")))));
         QVERIFY(QFileInfo::exists(m_home.filePath(QStringLiteral("export-hf/config.json"))));
-        QVERIFY(w.exportAction()->isEnabled());
+        QVERIFY(w.exportController()->exportAction()->isEnabled());
 
         // The same destination again, without replacing it: the engine's refusal is shown, nothing else changes.
-        QVERIFY(w.startExport(o));
+        QVERIFY(w.exportController()->start(o));
         QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 2, 60000);
         QCOMPARE(exported.last().first().toBool(), false);
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
@@ -466,7 +470,7 @@ private slots:
         // One GGUF file for llama.cpp.
         o.outDir = m_home.filePath(QStringLiteral("export.gguf")).toStdString();
         o.format = aq::ExportFormat::Gguf;
-        QVERIFY(w.startExport(o));
+        QVERIFY(w.exportController()->start(o));
         QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 3, 60000);
         QCOMPARE(exported.last().first().toBool(), true);
         QVERIFY(w.messageBar()->text().contains(QStringLiteral("gguf")));
@@ -534,8 +538,8 @@ private slots:
 
         // Export opens on the run that just finished; the formats it cannot produce are disabled, with the engine's
         // reason in the window's words.
-        QVERIFY(w.exportAction()->isEnabled());
-        w.exportAction()->trigger();
+        QVERIFY(w.exportController()->exportAction()->isEnabled());
+        w.exportController()->exportAction()->trigger();
         auto* dialog = w.findChild<ExportDialog*>();
         QVERIFY(dialog);
         QTRY_VERIFY(dialog->isVisible());
@@ -575,7 +579,7 @@ private slots:
         QVERIFY(!dialog->openFolderButton()->isEnabled());
         QSignalSpy exported(&w, &MainWindow::exportEnded);
         QTest::mouseClick(dialog->exportButton(), Qt::LeftButton);
-        QVERIFY(w.isExporting());
+        QVERIFY(w.exportController()->isExporting());
         QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 1, 60000);
         QCOMPARE(exported.first().first().toBool(), true);
         QVERIFY(QFileInfo::exists(QDir(out).filePath(QStringLiteral("config.json"))));
@@ -706,16 +710,16 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
         w.configPanel()->setConfig(quickConfig(w.configPanel(), 3, 4));
         QSignalSpy ended(&w, &MainWindow::runEnded);
-        QSignalSpy finished(w.worker(), &CalibrationWorker::finished);
+        QSignalSpy finished(w.runController()->worker(), &CalibrationWorker::finished);
         // What the status bar shows while the engine evaluates (it reports no progress then). Connected after the
         // window, so the window has handled each stage when this runs.
         QString evaluatingState;
         bool evaluatingBusy = false;
-        const QMetaObject::Connection stages = connect(w.worker(), &CalibrationWorker::stageChanged, this,
+        const QMetaObject::Connection stages = connect(w.runController()->worker(), &CalibrationWorker::stageChanged, this,
                                                        [&](aq::Stage what, int, int) {
             if (what == aq::Stage::Evaluating) {
-                evaluatingState = w.stateLabel()->text();
-                evaluatingBusy = w.progressBar()->minimum() == 0 && w.progressBar()->maximum() == 0;
+                evaluatingState = w.runStatus()->stateLabel()->text();
+                evaluatingBusy = w.runStatus()->progressBar()->minimum() == 0 && w.runStatus()->progressBar()->maximum() == 0;
             }
         });
         QVERIFY(w.startRun());
@@ -727,8 +731,8 @@ private slots:
         // The evaluation showed a busy bar and said what it does; the finished run shows a full bar.
         QVERIFY2(evaluatingState.startsWith(QStringLiteral("Evaluating")), qPrintable(evaluatingState));
         QVERIFY(evaluatingBusy);
-        QCOMPARE(w.progressBar()->maximum(), 1000);
-        QCOMPARE(w.progressBar()->value(), 1000);
+        QCOMPARE(w.runStatus()->progressBar()->maximum(), 1000);
+        QCOMPARE(w.runStatus()->progressBar()->value(), 1000);
 
         QTRY_COMPARE(w.lossView()->curveCount(), 4);
         QVERIFY(w.heatmapView()->historySize() == 3);
@@ -775,8 +779,8 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(w.modelPanel()->summary().has_value(), 30000);
         w.configPanel()->setConfig(quickConfig(w.configPanel(), 200, 16));
         QSignalSpy ended(&w, &MainWindow::runEnded);
-        QSignalSpy losses(w.worker(), &CalibrationWorker::lossesReady);
-        QSignalSpy cancelled(w.worker(), &CalibrationWorker::cancelled);
+        QSignalSpy losses(w.runController()->worker(), &CalibrationWorker::lossesReady);
+        QSignalSpy cancelled(w.runController()->worker(), &CalibrationWorker::cancelled);
         const int runsBefore = w.resultsView()->runCount();
         QVERIFY(w.startRun());
         const QString runDir = w.currentRunDir();
@@ -816,9 +820,9 @@ private slots:
         w.setEvaluationText(QString());
         QSignalSpy ended(&w, &MainWindow::runEnded);
         QStringList statesWhileTraining;
-        connect(w.worker(), &CalibrationWorker::lossesReady, this,
-                [&] { statesWhileTraining << w.stateLabel()->text(); });
-        const QMetaObject::Connection stop = connect(w.worker(), &CalibrationWorker::blockEnded, this,
+        connect(w.runController()->worker(), &CalibrationWorker::lossesReady, this,
+                [&] { statesWhileTraining << w.runStatus()->stateLabel()->text(); });
+        const QMetaObject::Connection stop = connect(w.runController()->worker(), &CalibrationWorker::blockEnded, this,
                                                      [&](const aq::BlockSummary& b) {
             if (b.block == 1)
                 w.cancelRun();
@@ -866,7 +870,7 @@ private slots:
         setUpTwoRanks(w, 1, 4);
         if (QTest::currentTestFailed())
             return;
-        QTRY_VERIFY(w.estimateLabel()->text().contains(QStringLiteral("per rank")));
+        QTRY_VERIFY(w.estimatePanel()->text().contains(QStringLiteral("per rank")));
         {
             // A global batch that does not split over the ranks is refused before anything starts.
             const aq::QuantConfig good = w.configPanel()->config();
@@ -877,26 +881,26 @@ private slots:
             QVERIFY(!w.startRun());
             QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
             QCOMPARE(w.messageBar()->title(), QStringLiteral("Cannot run on 2 ranks:"));
-            QVERIFY(!w.rankProcesses()->isActive());
+            QVERIFY(!w.runController()->otherRanks()->processes()->isActive());
             w.configPanel()->setConfig(good);
         }
         const int threadsBefore = aq::currentCpuThreads().used;
         QStringList rankTexts;  // the status bar field after each epoch (connected after the window)
-        connect(w.worker(), &CalibrationWorker::epochEnded, this,
-                [&] { rankTexts << w.ranksLabel()->text(); });
+        connect(w.runController()->worker(), &CalibrationWorker::epochEnded, this,
+                [&] { rankTexts << w.runStatus()->ranksLabel()->text(); });
         QSignalSpy ended(&w, &MainWindow::runEnded);
         QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
-        QVERIFY(w.rankProcesses()->pid(1) > 0);
-        QVERIFY(w.rankProcesses()->isActive());
+        QVERIFY(w.runController()->otherRanks()->processes()->pid(1) > 0);
+        QVERIFY(w.runController()->otherRanks()->processes()->isActive());
         QVERIFY(!w.rankSelector()->isEnabled());
-        QVERIFY(w.ranksLabel()->isVisibleTo(&w));
+        QVERIFY(w.runStatus()->ranksLabel()->isVisibleTo(&w));
         // Rank 0 computes with its share of the cores while the run lasts.
         QCOMPARE(aq::currentCpuThreads().used, std::max(1, threadsBefore / 2));
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
         QVERIFY2(w.messageBar()->kind() == MessageBar::Kind::Information,
                  qPrintable(w.messageBar()->title() + QLatin1Char(' ') + w.messageBar()->text()));
-        QVERIFY(!w.rankProcesses()->isActive());
-        QVERIFY(w.rankProcesses()->failure().isEmpty());
+        QVERIFY(!w.runController()->otherRanks()->processes()->isActive());
+        QVERIFY(w.runController()->otherRanks()->processes()->failure().isEmpty());
         QCOMPARE(aq::currentCpuThreads().used, threadsBefore);
         QVERIFY(w.rankSelector()->isEnabled());
 
@@ -923,11 +927,11 @@ private slots:
         if (QTest::currentTestFailed())
             return;
         QSignalSpy ended(&w, &MainWindow::runEnded);
-        QSignalSpy losses(w.worker(), &CalibrationWorker::lossesReady);
-        QSignalSpy failed(w.worker(), &CalibrationWorker::failed);
+        QSignalSpy losses(w.runController()->worker(), &CalibrationWorker::lossesReady);
+        QSignalSpy failed(w.runController()->worker(), &CalibrationWorker::failed);
         QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
         const QString runDir = w.currentRunDir();
-        const qint64 pid = w.rankProcesses()->pid(1);
+        const qint64 pid = w.runController()->otherRanks()->processes()->pid(1);
         QVERIFY(pid > 0);
         // Training steps are reported once the ranks have met.
         QTRY_VERIFY_WITH_TIMEOUT(losses.count() >= 1, 120000);
@@ -943,7 +947,7 @@ private slots:
                  qPrintable(text));
         QVERIFY2(text.contains(QStringLiteral("Rank 0 reports:")), qPrintable(text));
         QVERIFY(!w.isRunning());
-        QVERIFY(!w.rankProcesses()->isActive());
+        QVERIFY(!w.runController()->otherRanks()->processes()->isActive());
         QVERIFY(::kill(pid_t(pid), 0) == -1 && errno == ESRCH);  // reaped, not a zombie
         QVERIFY(!QFileInfo::exists(QDir(runDir).filePath(QStringLiteral("run.json"))));
         QVERIFY(w.rankSelector()->isEnabled());
@@ -959,15 +963,15 @@ private slots:
         if (QTest::currentTestFailed())
             return;
         QSignalSpy ended(&w, &MainWindow::runEnded);
-        QSignalSpy losses(w.worker(), &CalibrationWorker::lossesReady);
+        QSignalSpy losses(w.runController()->worker(), &CalibrationWorker::lossesReady);
         QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
-        const qint64 pid = w.rankProcesses()->pid(1);
+        const qint64 pid = w.runController()->otherRanks()->processes()->pid(1);
         QTRY_VERIFY_WITH_TIMEOUT(losses.count() >= 1, 120000);
         w.cancelRun();
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 60000);
         QVERIFY2(w.messageBar()->title().contains(QStringLiteral("cancelled")), qPrintable(w.messageBar()->title()));
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
-        QVERIFY(!w.rankProcesses()->isActive());
+        QVERIFY(!w.runController()->otherRanks()->processes()->isActive());
         QVERIFY(::kill(pid_t(pid), 0) == -1 && errno == ESRCH);
     }
 
@@ -1000,7 +1004,7 @@ private slots:
         qputenv("AQ_DIST_TIMEOUT", "600");
         QSignalSpy ended(&w, &MainWindow::runEnded);
         QVERIFY2(w.startRun(), qPrintable(w.messageBar()->text()));
-        const qint64 pid = w.rankProcesses()->pid(1);
+        const qint64 pid = w.runController()->otherRanks()->processes()->pid(1);
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 30000);
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Error);
         const QString text = w.messageBar()->text();
@@ -1010,7 +1014,7 @@ private slots:
                                      .arg(pid)),
                  qPrintable(text));
         QVERIFY(w.logView()->toPlainText().contains(QStringLiteral("[rank 1] affinequant [rank 1]: bad input: planted failure")));
-        QVERIFY(!w.rankProcesses()->isActive());
+        QVERIFY(!w.runController()->otherRanks()->processes()->isActive());
     }
 
     void eventLoopLatencyDuringRun()
@@ -1131,10 +1135,10 @@ private slots:
         QVERIFY(listed);
 
         // The run's report, as Markdown and as CSV; the CSV's values against run.json read by another parser.
-        QVERIFY(w.reportAction()->isEnabled());
+        QVERIFY(w.exportController()->reportAction()->isEnabled());
         QString error;
-        QVERIFY2(w.saveRunReport(m_home.filePath(QStringLiteral("report.csv")), &error), qPrintable(error));
-        QVERIFY2(w.saveRunReport(m_home.filePath(QStringLiteral("report.md")), &error), qPrintable(error));
+        QVERIFY2(w.exportController()->saveRunReport(m_home.filePath(QStringLiteral("report.csv")), &error), qPrintable(error));
+        QVERIFY2(w.exportController()->saveRunReport(m_home.filePath(QStringLiteral("report.md")), &error), qPrintable(error));
         std::ifstream in(QDir(runDir).filePath(QStringLiteral("run.json")).toStdString());
         const nlohmann::json run = nlohmann::json::parse(in);
         QFile csvFile(m_home.filePath(QStringLiteral("report.csv")));
@@ -1183,8 +1187,8 @@ private slots:
         QTRY_COMPARE(w.lossView()->curveCount(), 0);
         QCOMPARE(w.lossView()->comparisonCurveCount(), 0);
         QVERIFY(w.messageBar()->kind() != MessageBar::Kind::Information);  // "Run opened: ..." is gone
-        QVERIFY(w.exportableRunDir().isEmpty());
-        QVERIFY(!w.exportAction()->isEnabled());
+        QVERIFY(w.exportController()->exportableRunDir().isEmpty());
+        QVERIFY(!w.exportController()->exportAction()->isEnabled());
         QVERIFY(w.resultsView()->runs().isEmpty());  // the table lists the open model's runs only
 
         // Not a run folder: an error in the window, nothing else changes.
@@ -1220,8 +1224,8 @@ private slots:
             QCoreApplication::processEvents();
             live = viewState(w, 4);
             // The evaluation just measured replaces the targets' upper bound in the estimate.
-            QTRY_VERIFY_WITH_TIMEOUT(w.estimateLabel()->text().contains(QStringLiteral("then about")), 120000);
-            QVERIFY(!w.estimateLabel()->text().contains(QStringLiteral("at most")));
+            QTRY_VERIFY_WITH_TIMEOUT(w.estimatePanel()->text().contains(QStringLiteral("then about")), 120000);
+            QVERIFY(!w.estimatePanel()->text().contains(QStringLiteral("at most")));
         }
         // Every kind of data is there (equal empty states would prove nothing).
         for (const char* kind : {"loss 3:", "frame 3 ", "activation 3 ", "histogram 3 "})
@@ -1473,33 +1477,33 @@ private slots:
         w.configPanel()->setConfig(c);
         c.device = testDevice().toStdString();
         const bool cuda = c.device.rfind("cuda", 0) == 0;
-        QVERIFY2(w.estimateLabel()->text().contains(
+        QVERIFY2(w.estimatePanel()->text().contains(
                      formatBytes(aq::estimateCalibrationMemory(model, c, cuda).deviceBytes())),
-                 qPrintable(w.estimateLabel()->text()));
-        QVERIFY(w.estimateLabel()->toolTip().contains(QStringLiteral("measurement")));
+                 qPrintable(w.estimatePanel()->text()));
+        QVERIFY(w.estimatePanel()->toolTip().contains(QStringLiteral("measurement")));
 
-        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
-        QVERIFY2(w.estimateLabel()->text().contains(QStringLiteral("per step")), qPrintable(w.estimateLabel()->text()));
-        const double fourEpochs = w.estimatedSeconds();
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatePanel()->estimatedSeconds() > 0, 120000);
+        QVERIFY2(w.estimatePanel()->text().contains(QStringLiteral("per step")), qPrintable(w.estimatePanel()->text()));
+        const double fourEpochs = w.estimatePanel()->estimatedSeconds();
         c.epochs = 8;
         w.configPanel()->setConfig(c);
-        QVERIFY(!w.rateProbe()->isRunning());
-        QVERIFY2(w.estimatedSeconds() > 1.3 * fourEpochs,
-                 qPrintable(QStringLiteral("%1 vs %2").arg(w.estimatedSeconds()).arg(fourEpochs)));
+        QVERIFY(!w.estimatePanel()->probe()->isRunning());
+        QVERIFY2(w.estimatePanel()->estimatedSeconds() > 1.3 * fourEpochs,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(w.estimatePanel()->estimatedSeconds()).arg(fourEpochs)));
         c.nsamples = 8;
         w.configPanel()->setConfig(c);
-        QVERIFY(!w.rateProbe()->isRunning());
-        QVERIFY(w.estimateLabel()->text().contains(
+        QVERIFY(!w.estimatePanel()->probe()->isRunning());
+        QVERIFY(w.estimatePanel()->text().contains(
             formatBytes(aq::estimateCalibrationMemory(model, c, cuda).deviceBytes())));
 
         // Honest: the run itself takes about as long as estimated (its blocks' own times, which is what the
         // estimate covers; generous bounds for a loaded machine).
-        const double estimate = w.estimatedSeconds();
-        QSignalSpy blocks(w.worker(), &CalibrationWorker::blockEnded);
+        const double estimate = w.estimatePanel()->estimatedSeconds();
+        QSignalSpy blocks(w.runController()->worker(), &CalibrationWorker::blockEnded);
         QSignalSpy ended(&w, &MainWindow::runEnded);
         w.setEvaluationText(QString());
         QVERIFY(w.startRun());
-        QVERIFY(!w.rateProbe()->isRunning() || w.rateProbe()->runningKey().isEmpty());
+        QVERIFY(!w.estimatePanel()->probe()->isRunning() || w.estimatePanel()->probe()->runningKey().isEmpty());
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 300000);
         double seconds = 0;
         for (const QList<QVariant>& b : blocks)
@@ -1511,9 +1515,9 @@ private slots:
         // Another sequence length costs differently per step: measured again, after a short pause for more edits.
         c.seqlen = 64;
         w.configPanel()->setConfig(c);
-        QCOMPARE(w.estimatedSeconds(), 0.0);
-        QTRY_VERIFY_WITH_TIMEOUT(w.rateProbe()->isRunning() || w.estimatedSeconds() > 0, 10000);
-        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
+        QCOMPARE(w.estimatePanel()->estimatedSeconds(), 0.0);
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatePanel()->probe()->isRunning() || w.estimatePanel()->estimatedSeconds() > 0, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatePanel()->estimatedSeconds() > 0, 120000);
         QSettings().remove(QStringLiteral("results"));  // later tests count runs of their own
     }
 
@@ -1562,9 +1566,9 @@ private slots:
 
         // The AffineQuant run, with the window caught while it calibrates and while it evaluates.
         configure(aq::Method::AffineQuant);
-        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);  // the estimate in the model panel
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatePanel()->estimatedSeconds() > 0, 120000);  // the estimate in the model panel
         bool shotRunning = false, shotEvaluating = false;
-        const QMetaObject::Connection blocks = connect(w.worker(), &CalibrationWorker::blockEnded, this,
+        const QMetaObject::Connection blocks = connect(w.runController()->worker(), &CalibrationWorker::blockEnded, this,
                                                        [&](const aq::BlockSummary& b) {
             if (b.block == 1 && !shotRunning) {
                 shotRunning = true;
@@ -1573,7 +1577,7 @@ private slots:
                 saveScreenshot(w, file("running"));
             }
         });
-        const QMetaObject::Connection stages = connect(w.worker(), &CalibrationWorker::stageChanged, this,
+        const QMetaObject::Connection stages = connect(w.runController()->worker(), &CalibrationWorker::stageChanged, this,
                                                        [&](aq::Stage what, int, int) {
             if (what == aq::Stage::Evaluating && !shotEvaluating) {
                 shotEvaluating = true;
@@ -1620,9 +1624,9 @@ private slots:
         saveScreenshot(w, file("schedule"));
         scroll->verticalScrollBar()->setValue(0);
         QVERIFY(w.configPanel()->applyPreset(QStringLiteral("w4a4")));
-        QTRY_VERIFY_WITH_TIMEOUT(w.estimatedSeconds() > 0, 120000);
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimatePanel()->estimatedSeconds() > 0, 120000);
         // With its tooltip, which says how the estimate is made (a window of its own: taken from the screen).
-        QLabel* estimate = w.estimateLabel();
+        QLabel* estimate = w.estimatePanel();
         QToolTip::showText(estimate->mapToGlobal(QPoint(estimate->width() / 3, estimate->height())),
                            estimate->toolTip(), estimate);
         QTest::qWait(400);
@@ -1913,7 +1917,7 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 600000);
         QCOMPARE(w.messageBar()->kind(), MessageBar::Kind::Information);
 
-        w.exportAction()->trigger();
+        w.exportController()->exportAction()->trigger();
         auto* dialog = w.findChild<ExportDialog*>();
         QVERIFY(dialog);
         QVERIFY(QTest::qWaitForWindowExposed(dialog));

@@ -525,24 +525,24 @@ void MainWindow::createParts()
     m_run = new RunController([this] { return m_running; }, [this] { applyCpuThreads(m_cpuThreads->value()); }, this);
     connect(m_run->otherRanks(), &OtherRanks::logLine, this, &MainWindow::appendLog);
     connect(m_run->otherRanks(), &OtherRanks::stateText, m_status->stateLabel(), &QLabel::setText);
-    m_replay = std::make_unique<RunReplay>(worker(), m_lossView, m_marginView, &m_history);
+    m_replay = std::make_unique<RunReplay>(m_run->worker(), m_lossView, m_marginView, &m_history);
 }
 
 void MainWindow::connectWorker()
 {
-    connect(worker(), &CalibrationWorker::stageChanged, this, &MainWindow::onStage);
-    connect(worker(), &CalibrationWorker::progressed, m_status, &RunStatus::progressReported);
-    connect(worker(), &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
-    connect(worker(), &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
-    connect(worker(), &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);
-    connect(worker(), &CalibrationWorker::matrixSnapshotReady, m_heatmapView, &widgets::MatrixHeatmapView::addFrame);
-    connect(worker(), &CalibrationWorker::activationProfileReady, m_activationView,
+    connect(m_run->worker(), &CalibrationWorker::stageChanged, this, &MainWindow::onStage);
+    connect(m_run->worker(), &CalibrationWorker::progressed, m_status, &RunStatus::progressReported);
+    connect(m_run->worker(), &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
+    connect(m_run->worker(), &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
+    connect(m_run->worker(), &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);
+    connect(m_run->worker(), &CalibrationWorker::matrixSnapshotReady, m_heatmapView, &widgets::MatrixHeatmapView::addFrame);
+    connect(m_run->worker(), &CalibrationWorker::activationProfileReady, m_activationView,
             &widgets::ActivationView::addProfile);
-    connect(worker(), &CalibrationWorker::weightHistogramReady, m_histogramView,
+    connect(m_run->worker(), &CalibrationWorker::weightHistogramReady, m_histogramView,
             &widgets::WeightHistogramView::addHistogram);
-    connect(worker(), &CalibrationWorker::recoveryHappened, this, &MainWindow::onRecovery);
-    connect(worker(), &CalibrationWorker::blockEnded, this, &MainWindow::onBlock);
-    connect(worker(), &CalibrationWorker::logLine, this, &MainWindow::appendLog);
+    connect(m_run->worker(), &CalibrationWorker::recoveryHappened, this, &MainWindow::onRecovery);
+    connect(m_run->worker(), &CalibrationWorker::blockEnded, this, &MainWindow::onBlock);
+    connect(m_run->worker(), &CalibrationWorker::logLine, this, &MainWindow::appendLog);
     // The run's outcome comes once every rank of a data-parallel run has ended.
     connect(m_run, &RunController::finished, this, &MainWindow::onFinished);
     connect(m_run, &RunController::failed, this, &MainWindow::onFailed);

@@ -94,23 +94,15 @@ public:
     /// The output folder of the running (or last) run.
     QString currentRunDir() const;
 
-    /// The finished run that Export works on: the run selected in the results table when its folder holds a
-    /// run.json, otherwise the last run that finished or was reopened in this window. Empty when there is none.
-    QString exportableRunDir() const;
-    /// Starts exporting on a pool thread (options.runDir must be a finished run); exportEnded() follows. Problems
-    /// and the result are shown in the message bar. Returns false when nothing was started.
-    bool startExport(const aq::ExportOptions& options);
-    void cancelExport();
-    bool isExporting() const;
-    QAction* exportAction() const;
-    QAction* reportAction() const;
-    /// Writes the report of the run Export would use to `path` (.md: Markdown, .csv: CSV). False with `error` set.
-    bool saveRunReport(const QString& path, QString* error = nullptr) const;
+    /// The window's parts, for what they do on their own: the export actions, dialog and job (ExportController), the
+    /// worker and the other ranks of a run (RunController), the status bar and its progress (RunStatus), and the
+    /// memory and time estimate with its measurement (EstimatePanel).
     ExportController* exportController() const { return m_export; }
+    RunController* runController() const { return m_run; }
+    RunStatus* runStatus() const { return m_status; }
 
     ModelPanel* modelPanel() const { return m_modelPanel; }
     ConfigPanel* configPanel() const { return m_configPanel; }
-    CalibrationWorker* worker() const;
     widgets::MessageBar* messageBar() const { return m_messageBar; }
     QTabWidget* tabs() const { return m_tabs; }
     widgets::LossCurveView* lossView() const { return m_lossView; }
@@ -118,21 +110,11 @@ public:
     widgets::MarginView* marginView() const { return m_marginView; }
     widgets::ResultsView* resultsView() const { return m_resultsView; }
     QPlainTextEdit* logView() const { return m_log; }
-    QProgressBar* progressBar() const;
-    QLabel* stateLabel() const;
-    /// Data-parallel runs: the number of ranks (1 to 8; 1 = this process alone), the status bar field with each
-    /// rank's throughput, and the child processes that run ranks 1..N-1.
+    /// Data-parallel runs: the number of ranks (1 to 8; 1 = this process alone).
     QSpinBox* rankSelector() const { return m_rankCount; }
-    QLabel* ranksLabel() const;
-    RankProcesses* rankProcesses() const;
 
     /// The memory and time estimate of the model panel for the current configuration and device.
     EstimatePanel* estimatePanel() const { return m_estimate; }
-    QLabel* estimateLabel() const { return m_estimate; }
-    /// The time estimate in seconds (calibration only), or 0 while it is not known.
-    double estimatedSeconds() const { return m_estimate->estimatedSeconds(); }
-    /// The measurement behind the time estimate (see RateProbe).
-    RateProbe* rateProbe() const { return m_estimate->probe(); }
     /// Milliseconds between the last change of the configuration and the measurement it needs.
     static constexpr int kMeasureDelayMs = EstimatePanel::kMeasureDelayMs;
 
@@ -245,6 +227,7 @@ private:
     void forgetRun(const QString& runId);
     void onExportEnded(bool ok);
     void updateExportAction();
+    bool isExporting() const;
 
     // Setup
     ModelPanel* m_modelPanel = nullptr;

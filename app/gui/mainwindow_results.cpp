@@ -188,18 +188,8 @@ void MainWindow::forgetRun(const QString& runId)
 // ---------------------------------------------------------------------------------------------------------------
 // Export
 
-QString MainWindow::exportableRunDir() const { return m_export->exportableRunDir(); }
-QAction* MainWindow::exportAction() const { return m_export->exportAction(); }
-QAction* MainWindow::reportAction() const { return m_export->reportAction(); }
 void MainWindow::updateExportAction() { m_export->updateActions(); }
 bool MainWindow::isExporting() const { return m_export && m_export->isExporting(); }
-bool MainWindow::startExport(const aq::ExportOptions& options) { return m_export->start(options); }
-void MainWindow::cancelExport() { m_export->cancel(); }
-
-bool MainWindow::saveRunReport(const QString& path, QString* error) const
-{
-    return m_export->saveRunReport(path, error);
-}
 
 void MainWindow::onExportEnded(bool ok)
 {
@@ -208,11 +198,6 @@ void MainWindow::onExportEnded(bool ok)
     emit exportEnded(ok);
 }
 
-CalibrationWorker* MainWindow::worker() const { return m_run->worker(); }
-QLabel* MainWindow::stateLabel() const { return m_status->stateLabel(); }
-QProgressBar* MainWindow::progressBar() const { return m_status->progressBar(); }
-QLabel* MainWindow::ranksLabel() const { return m_status->ranksLabel(); }
-RankProcesses* MainWindow::rankProcesses() const { return m_run->otherRanks()->processes(); }
 QString MainWindow::currentRunDir() const { return QString::fromStdString(m_run->request().runDir); }
 
 }  // namespace aq::gui

@@ -260,7 +260,7 @@ QString MainWindow::keepOrRemoveStoppedRun()
 void MainWindow::cancelRun()
 {
     if (isExporting())
-        cancelExport();
+        m_export->cancel();
     if (!m_running)
         return;
     m_run->cancel();
@@ -511,7 +511,7 @@ void MainWindow::closeEvent(QCloseEvent* event)
 {
     if (isExporting()) {
         // Exports of the demo model take seconds and leave nothing behind when cancelled: no need to ask.
-        cancelExport();
+        m_export->cancel();
         m_export->wait();
     }
     if (m_running) {
