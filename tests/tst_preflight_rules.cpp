@@ -76,7 +76,8 @@ private slots:
                             // Dense post-norm matrices: hf needs the extension, and the first advice removes them.
                             if (denseNorm) {
                                 QVERIFY2(r.formats[0].verdict == D::Extension, what.c_str());
-                                QVERIFY2(!r.advice.empty() && startsWith(aq::commandLineAdvice(r.advice[0]), "--no-ln-matrix"),
+                                QVERIFY2(!r.advice.empty() &&
+                                             startsWith(aq::commandLineAdvice(r.advice[0]), "--no-ln-matrix"),
                                          what.c_str());
                             }
                         }

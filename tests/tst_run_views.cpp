@@ -41,12 +41,14 @@ public:
     }
     void matrixDiagnostics(const aq::MatrixDiagnostics& d) override
     {
-        add(std::string("diag ") + aq::siteName(d.transform), d.block, {d.epoch, d.size, d.nonDominantRows, d.bandWidth},
-            {d.minMargin, d.medianMargin, d.conditionEstimate}, {&d.rowMargins});
+        add(std::string("diag ") + aq::siteName(d.transform), d.block,
+            {d.epoch, d.size, d.nonDominantRows, d.bandWidth}, {d.minMargin, d.medianMargin, d.conditionEstimate},
+            {&d.rowMargins});
     }
     void matrixSnapshot(const aq::MatrixSnapshot& m) override
     {
-        add(std::string("snap ") + aq::siteName(m.transform), m.block, {m.epoch, m.rows, m.cols, m.stride}, {}, {&m.values, &m.mask});
+        add(std::string("snap ") + aq::siteName(m.transform), m.block, {m.epoch, m.rows, m.cols, m.stride}, {},
+            {&m.values, &m.mask});
     }
     void activationProfile(const aq::ActivationProfile& a) override
     {

@@ -445,7 +445,8 @@ QString ConfigPanel::adviceText(const aq::Advice& a) const
     const QString reason = inWindowWords(QString::fromStdString(a.reason)).toHtmlEscaped();
     if (label.isEmpty())
         return reason;
-    const QString link = QStringLiteral("<a href=\"setting:%1\">“%2”</a>").arg(id.toHtmlEscaped(), label.toHtmlEscaped());
+    const QString link =
+        QStringLiteral("<a href=\"setting:%1\">“%2”</a>").arg(id.toHtmlEscaped(), label.toHtmlEscaped());
     if (a.value.empty())
         return tr("%1: %2", "advice: the control to change, then why").arg(link, reason);
     const QString value = a.value == "true"    ? tr("on")

@@ -30,7 +30,8 @@ aq::widgets::MatrixFrame toMatrixFrame(const aq::MatrixSnapshot& m)
 
 aq::widgets::ActivationProfileData toActivationProfile(const aq::ActivationProfile& a)
 {
-    aq::widgets::ActivationProfileData r{a.block, QString::fromLatin1(aq::siteName(a.site)), toDoubles(a.absMaxBefore), toDoubles(a.absMaxAfter), {}};
+    aq::widgets::ActivationProfileData r{
+        a.block, QString::fromLatin1(aq::siteName(a.site)), toDoubles(a.absMaxBefore), toDoubles(a.absMaxAfter), {}};
     for (const auto& layer : a.layers)
         r.layers.push_back(qs(layer));
     return r;

@@ -161,7 +161,8 @@ bool ExportController::start(const aq::ExportOptions& options)
     const QString format = QString::fromLatin1(aq::exportFormatName(options.format));
     emit logLine(tr("Exporting %1 as %2 (%3) → %4")
                      .arg(QString::fromStdString(options.runDir), format,
-                          QString::fromLatin1(aq::floatTypeName(options.dtype)), QString::fromStdString(options.outDir)));
+                          QString::fromLatin1(aq::floatTypeName(options.dtype)),
+                          QString::fromStdString(options.outDir)));
     m_messages->dismiss();
     m_state->setText(tr("Exporting"));
     m_progress->setValue(0);

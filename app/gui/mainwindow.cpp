@@ -535,7 +535,8 @@ void MainWindow::connectWorker()
     connect(m_run->worker(), &CalibrationWorker::lossesReady, this, &MainWindow::onLosses);
     connect(m_run->worker(), &CalibrationWorker::epochEnded, this, &MainWindow::onEpoch);
     connect(m_run->worker(), &CalibrationWorker::matrixDiagnosticsReady, this, &MainWindow::onDiagnostics);
-    connect(m_run->worker(), &CalibrationWorker::matrixSnapshotReady, m_heatmapView, &widgets::MatrixHeatmapView::addFrame);
+    connect(m_run->worker(), &CalibrationWorker::matrixSnapshotReady, m_heatmapView,
+            &widgets::MatrixHeatmapView::addFrame);
     connect(m_run->worker(), &CalibrationWorker::activationProfileReady, m_activationView,
             &widgets::ActivationView::addProfile);
     connect(m_run->worker(), &CalibrationWorker::weightHistogramReady, m_histogramView,

@@ -330,7 +330,8 @@ void MainWindow::onDiagnostics(const aq::MatrixDiagnostics& d)
 {
     const QString transform = QString::fromLatin1(aq::siteName(d.transform));
     // Stored first: the view asks for the rows of the matrix it selects, and it may select this new one.
-    m_rowMargins.insert(marginKey(d.block, transform, d.epoch), QVector<float>(d.rowMargins.begin(), d.rowMargins.end()));
+    m_rowMargins.insert(marginKey(d.block, transform, d.epoch),
+                        QVector<float>(d.rowMargins.begin(), d.rowMargins.end()));
     m_marginView->addEpochMinimum(d.block, d.epoch, std::max(1, m_status->epochsPerBlock()), transform,
                                   d.minMargin);
     if (d.nonDominantRows > 0 && !m_replay->isReplaying())

@@ -84,7 +84,8 @@ RunFile readRunFile(const QString& runDir)
                 series.losses.push_back(*e.meanLoss);
             }
             for (const auto& [transform, margin] : e.minMargins)
-                r.minima.push_back({series.block, e.epoch, r.config.epochs, QString::fromLatin1(aq::siteName(transform)), margin});
+                r.minima.push_back({series.block, e.epoch, r.config.epochs,
+                                    QString::fromLatin1(aq::siteName(transform)), margin});
         }
         if (!series.steps.isEmpty())
             r.epochLosses.push_back(series);

@@ -713,7 +713,8 @@ double passOn(BlockRun& c)
     // "down" is never transformed: its "before" is the full-precision block's and its "after" the merged quantized
     // block's, so it shows what the transforms upstream (and the quantization) did to the down_proj input.
     for (const auto& [site, layers] : linearSites(c.m))
-        c.obs.activationProfile({c.block, parseSite(site), toFloats(c.stats[site].absMax), toFloats(after[site].absMax), layers});
+        c.obs.activationProfile(
+            {c.block, parseSite(site), toFloats(c.stats[site].absMax), toFloats(after[site].absMax), layers});
     return loss;
 }
 

@@ -102,10 +102,10 @@ nlohmann::json blockRecordJson(const BlockRecord& b)
             ej["inverse_refinement"] = {{"max_residual", e.maxResidual}, {"fallbacks_to_lu", e.fallbacksToLu}};
         for (const BlockRecord::Matrix& d : e.matrices)
             ej["matrices"][siteName(d.transform)] = {{"min_margin", d.minMargin},
-                                           {"median_margin", d.medianMargin},
-                                           {"non_dominant_rows", d.nonDominantRows},
-                                           {"rows", d.rows},
-                                           {"condition_estimate", d.conditionEstimate}};
+                                                     {"median_margin", d.medianMargin},
+                                                     {"non_dominant_rows", d.nonDominantRows},
+                                                     {"rows", d.rows},
+                                                     {"condition_estimate", d.conditionEstimate}};
         j["epochs"].push_back(ej);
     }
     j["recoveries"] = json::array();

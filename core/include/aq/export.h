@@ -38,7 +38,7 @@ struct ExportOptions {
     std::string runDir;             ///< a finished run (run.json with status "complete", model/)
     std::string outDir;             ///< created by a rename at the very end (gguf: the .gguf file)
     ExportFormat format = ExportFormat::HuggingFace;
-    FloatType dtype = FloatType::Float16;  ///< Float16 or BFloat16: unquantized tensors (and compressed-tensors scales)
+    FloatType dtype = FloatType::Float16;  ///< Float16 or BFloat16: unquantized tensors, compressed-tensors scales
     bool force = false;             ///< replace an existing outDir
     bool allowExtension = false;    ///< hf only: keep the dense post-norm matrices as extra tensors plus a note
     bool gptqV1 = false;            ///< gptq only: the v1 layout (stored zero - 1) even for asymmetric weights;
