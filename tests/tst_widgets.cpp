@@ -470,7 +470,7 @@ private slots:
         const int epochs = 3;
         for (int b = 0; b < 3; ++b)
             for (int e = 0; e < epochs; ++e)
-                for (const QString t : {QStringLiteral("out"), QStringLiteral("qkt")}) {
+                for (const QString& t : {QStringLiteral("out"), QStringLiteral("qkt")}) {
                     // Matrix (b, t, e) has b + e + 1 rows, one of them not dominant for qkt.
                     QVector<double> m(b + e + 1, 0.5);
                     if (t == QStringLiteral("qkt"))

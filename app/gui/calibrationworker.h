@@ -1,8 +1,8 @@
 #pragma once
 // Runs a calibration on the thread it lives on (one dedicated QThread) and turns every observer call of the engine
-// into a queued signal carrying the engine's own values (runevents.h registers them) or, for the views, their
-// value types. Cancel is an atomic flag set directly from the GUI thread and polled
-// by the engine between steps; a cancelled run ends with cancelled(), never with failed().
+// into a queued signal carrying the engine's own values (runevents.h registers them) or, for the views, their value
+// types. Cancel is an atomic flag set directly from the GUI thread and polled by the engine between steps; a cancelled
+// run ends with cancelled(), never with failed().
 #include "runevents.h"
 
 #include "aq/calibrate.h"

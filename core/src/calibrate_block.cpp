@@ -232,7 +232,7 @@ private:
         double lr = 0;
     };
     bool m_fused = false;
-    double m_weightDecay = 0;
+    [[maybe_unused]] double m_weightDecay = 0;  ///< read by the fused CUDA step only
     std::vector<Group> m_groups;
     std::unique_ptr<torch::optim::AdamW> m_adamw;
 };

@@ -131,8 +131,8 @@ void ViewRecorder::matrixDiagnostics(const MatrixDiagnostics& d)
 void ViewRecorder::matrixSnapshot(const MatrixSnapshot& m)
 {
     const bool shaped = static_cast<int64_t>(m.values.size()) == m.rows * m.cols;
-    nlohmann::json e = {{"event", "snapshot"}, {"epoch", m.epoch}, {"transform", siteName(m.transform)}, {"rows", m.rows},
-                        {"cols", m.cols}, {"stride", m.stride}};
+    nlohmann::json e = {{"event", "snapshot"}, {"epoch", m.epoch}, {"transform", siteName(m.transform)},
+                        {"rows", m.rows}, {"cols", m.cols}, {"stride", m.stride}};
     e["values"] = m_kept->add(m.values, shaped ? std::vector<int64_t>{m.rows, m.cols} : std::vector<int64_t>{});
     e["mask"] = m_kept->add(m.mask, static_cast<int64_t>(m.mask.size()) == m.rows * m.cols
                                         ? std::vector<int64_t>{m.rows, m.cols}
@@ -143,8 +143,11 @@ void ViewRecorder::matrixSnapshot(const MatrixSnapshot& m)
 
 void ViewRecorder::activationProfile(const ActivationProfile& a)
 {
-    m_kept->push(a.block, {{"event", "activation"}, {"site", siteName(a.site)}, {"before", m_kept->add(a.absMaxBefore)},
-                           {"after", m_kept->add(a.absMaxAfter)}, {"layers", a.layers}});
+    m_kept->push(a.block, {{"event", "activation"},
+                           {"site", siteName(a.site)},
+                           {"before", m_kept->add(a.absMaxBefore)},
+                           {"after", m_kept->add(a.absMaxAfter)},
+                           {"layers", a.layers}});
     m_next.activationProfile(a);
 }
 

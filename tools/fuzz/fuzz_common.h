@@ -147,6 +147,7 @@ void guarded(Fn&& fn)
         case aq::ErrorCode::Cancelled: ++counts().cancelled; break;
         case aq::ErrorCode::Numerical: ++counts().numerical; break;
         case aq::ErrorCode::Internal:
+        case aq::ErrorCode::PeerFailure:  // no parser has peers: a bug
         case aq::ErrorCode::Invalid: internalError(e.what()); break;
         }
     } catch (const std::exception& e) {
