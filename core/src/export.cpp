@@ -283,8 +283,7 @@ void checkOptions(const ExportOptions& o)
         badInput("--exact-only applies to --format gguf only");
     if (o.q6kEmbeddings)
         badInput("--token-embedding-type q6_k applies to --format gguf only");
-    if (o.dtype != FloatType::Float16 && o.dtype != FloatType::BFloat16)
-        badInput(std::string("--dtype must be float16 or bfloat16, not '") + floatTypeName(o.dtype) + "'");
+    checkExportFloatType(o.dtype);
     if (o.outDir.empty())
         badInput("no output folder given (--out DIR)");
 }

@@ -506,8 +506,7 @@ torch::Tensor ropeFrequencyFactors(const ModelConfig& m)
 /// Refuses the options that do not apply to GGUF.
 void checkOptions(const ExportOptions& o)
 {
-    if (o.dtype != FloatType::Float16 && o.dtype != FloatType::BFloat16)
-        badInput(std::string("--dtype must be float16 or bfloat16, not '") + floatTypeName(o.dtype) + "'");
+    checkExportFloatType(o.dtype);
     if (o.outDir.empty())
         badInput("no output file given (--out FILE.gguf)");
     if (o.allowExtension || o.gptqV1)

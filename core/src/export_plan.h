@@ -90,6 +90,13 @@ private:
     bool m_published = false;
 };
 
+/// Refuses an export float type other than float16 and bfloat16 (both exports store their floats in one of them).
+inline void checkExportFloatType(FloatType type)
+{
+    if (type != FloatType::Float16 && type != FloatType::BFloat16)
+        badInput(std::string("--dtype must be float16 or bfloat16, not '") + floatTypeName(type) + "'");
+}
+
 /// Throws Error(Cancelled) when `cancel` is set, saying that `outDir` was not written.
 inline void throwIfExportCancelled(const CancelToken* cancel, const std::string& outDir)
 {
